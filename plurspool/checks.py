@@ -1,0 +1,106 @@
+"""`plurspool check`: validate post files without changing anything (fit for a pre-commit hook)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from .core import Core, Item
+from .errors import PostError, TimeError
+from .post import Post, parse
+from .spool import Entry, classify
+
+DEFAULT_STATES = ("new", "drafts", "scheduled")
+
+
+def check_paths(core: Core, paths: list[Path]) -> list[dict[str, Any]]:
+    """Check the given files (directories: their *.md), or new/, drafts/ and scheduled/."""
+    files: list[Path] = []
+    if not paths:
+        files = [e.path for s in DEFAULT_STATES for e in core.spool.entries(s)]
+    for p in paths:
+        if p.is_dir() and not p.is_symlink():
+            files.extend(sorted(q for q in p.iterdir() if classify(q.name) != "ignore"))
+        else:
+            files.append(p)
+    return [check_file(core, f) for f in files]
+
+
+def _state_of(core: Core, path: Path) -> str | None:
+    parent = Path(os.path.realpath(path.parent))
+    if parent.parent == core.spool.root and parent.name in (
+        "new",
+        "drafts",
+        "scheduled",
+        "sent",
+        "failed",
+    ):
+        return parent.name
+    return None
+
+
+def check_file(core: Core, path: Path) -> dict[str, Any]:
+    """Every problem with one file, as plain sentences (with line numbers when known)."""
+    state = _state_of(core, path)
+    report: dict[str, Any] = {
+        "path": str(path),
+        "id": path.name.removesuffix(".md"),
+        "state": state,
+        "problems": [],
+    }
+    problems: list[str] = report["problems"]
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        problems.append(f"cannot read: {exc.strerror}")
+        return report
+    entry = Entry(
+        path.name.removesuffix(".md"),
+        state or "new",
+        path,
+        st.st_ino,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_mode,
+        st.st_nlink,
+        st.st_uid,
+    )
+    if classify(path.name) == "conflict":
+        problems.append("it is a sync tool's conflict copy; merge it by hand")
+        return report
+    if not stat.S_ISREG(st.st_mode) and not stat.S_ISLNK(st.st_mode):
+        problems.append("not a regular file")
+        return report
+    reason = core.spool.refusal(entry)
+    if reason:
+        problems.append(f"refused: {reason}")
+        return report
+    try:
+        data = core.spool.read(entry)
+    except Exception as exc:
+        problems.append(str(exc))
+        return report
+    try:
+        post = parse(data)
+    except PostError as exc:
+        problems.append(f"line {exc.line}: {exc.message}" if exc.line else exc.message)
+        return report
+    item = core.item_from_bytes(entry, data)
+    _post_problems(core, item, post, problems)
+    return report
+
+
+def _post_problems(core: Core, item: Item, post: Post, problems: list[str]) -> None:
+    if item.problem:
+        problems.append(item.problem)
+    elif post.schedule is not None and item.state != "scheduled":
+        try:
+            core.resolve(post.schedule, allow_past=item.state in ("sent", "failed"))
+        except TimeError as exc:
+            line = f"line {post.schedule_line}: " if post.schedule_line else ""
+            problems.append(f"{line}{exc.message}")
+    for m in post.media:
+        if not (core.spool.root / m.path).is_file():
+            problems.append(f"media file {m.path} not found under {core.spool.root}")

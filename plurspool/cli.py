@@ -1,0 +1,820 @@
+"""The command line: the only module that imports click. Thin commands over `core`.
+
+Data goes to stdout (text or JSON), messages to stderr. Every `PlurspoolError` becomes
+`plurspool: MESSAGE` + `hint: HINT` and its exit code, in one place (`Cli.invoke`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from . import __version__
+from .errors import (
+    EXIT_FAILURE,
+    EXIT_INVALID,
+    InvalidInput,
+    PlurspoolError,
+    UsageError,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+QUEUE_COMMANDS = (
+    "list",
+    "show",
+    "cancel",
+    "reschedule",
+    "now",
+    "retry",
+    "schedule",
+    "stats",
+    "check",
+)
+
+
+class Cli(click.Group):
+    """Turns plurspool errors into messages and exit codes, once, for every command."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PlurspoolError as exc:
+            fail(exc.message, exc.hint, exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("plurspool: interrupted", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            # `plurspool list | head`: the reader left; nothing is wrong.
+            sys.stderr.close()
+            sys.exit(0)
+
+
+def fail(message: str, hint: str = "", code: int = EXIT_FAILURE) -> NoReturn:
+    click.echo(f"plurspool: {message}", err=True)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
+    sys.exit(code)
+
+
+def note(message: str) -> None:
+    """A message for the person at the terminal (stderr)."""
+    click.echo(message, err=True)
+
+
+class State:
+    """Global options, and the configuration and core loaded on first use."""
+
+    def __init__(self, spool: str | None, config: str | None, verbose: bool) -> None:
+        self.spool_opt = spool
+        self.config_opt = config
+        self.verbose = verbose
+        self._core: Any = None
+
+    def load_config(self) -> Any:
+        from .config import load
+
+        return load(Path(self.config_opt) if self.config_opt else None, spool=self.spool_opt)
+
+    @property
+    def core(self) -> Any:
+        if self._core is None:
+            from .core import Core
+
+            self._core = Core(self.load_config())
+            self._core.spool.ensure()
+        return self._core
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def format_option(f: F) -> F:
+    f = click.option("--json", "fmt", flag_value="json", help="Same as --format json.")(f)
+    f = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Output format.",
+    )(f)
+    return f
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--spool", metavar="DIR", help="The spool directory [env PLURSPOOL_SPOOL].")
+@click.option("--config", metavar="FILE", help="The config file [env PLURSPOOL_CONFIG].")
+@click.option("-v", "--verbose", is_flag=True, help="Say more.")
+@click.version_option(__version__, "-V", "--version", prog_name="plurspool")
+@click.pass_context
+def cli(ctx: click.Context, spool: str | None, config: str | None, verbose: bool) -> None:
+    """Schedule posts to Nostr, Mastodon, Bluesky and programs from a spool of Markdown files.
+
+    A post is a Markdown file with YAML frontmatter in the spool: new/ → scheduled/ → sent/ or
+    failed/, plus drafts/. `plurspool send` is the daemon that sends what is due. See
+    plurspool(1) and plurspool(5).
+    """
+    ctx.obj = State(spool, config, verbose)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _echo_time(core: Any, at: datetime) -> str:
+    from . import when
+
+    return when.echo(at, core.config.timezone)
+
+
+def _until(core: Any, due: datetime | None) -> str:
+    if due is None:
+        return "-"
+    delta = due - core.clock()
+    s = int(delta.total_seconds())
+    if -60 < s <= 0:
+        return "due now"
+    sign, s = ("overdue ", -s) if s < 0 else ("in ", s)
+    d, rem = divmod(s, 86400)
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    if d:
+        text = f"{d}d{h}h" if h else f"{d}d"
+    elif h:
+        text = f"{h}h{m:02d}m"
+    elif m:
+        text = f"{m}m"
+    else:
+        text = f"{sec}s"
+    return sign + text
+
+
+def _local(core: Any, due: datetime | None) -> str:
+    if due is None:
+        return "-"
+    return due.astimezone(core.config.timezone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _parse_media(values: Sequence[str]) -> list[Any]:
+    from .post import Media
+
+    out = []
+    for v in values:
+        path, _, alt = v.partition(":")
+        out.append(Media(path=path, alt=alt or None))
+    return out
+
+
+def _resolve_ids(core: Any, ids: Sequence[str], states: tuple[str, ...]) -> list[Any]:
+    return [core.find(i, states) for i in ids]
+
+
+# -- init ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@format_option
+@pass_state
+def init(state: State, fmt: str) -> None:
+    """Create the config (if missing) and the spool; print their paths."""
+    from .config import config_path, default_config_text
+
+    path = Path(state.config_opt) if state.config_opt else config_path(os.environ)
+    created = False
+    if not path.exists():
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(default_config_text())
+            created = True
+        except OSError as exc:
+            fail(f"cannot write {path}: {exc.strerror}", "check the directory's permissions")
+    core = state.core
+    data = {
+        "config": str(path),
+        "config_created": created,
+        "spool": str(core.spool.root),
+        "state_dir": str(core.state_dir),
+    }
+    if fmt == "json":
+        emit_json(data)
+        return
+    click.echo(f"config: {path}{' (created)' if created else ''}")
+    click.echo(f"spool:  {core.spool.root}")
+    click.echo(f"state:  {core.state_dir}")
+
+
+# -- post ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option(
+    "-p",
+    "--platform",
+    "platforms",
+    multiple=True,
+    metavar="ACCOUNT",
+    help="Send to this account (repeatable); default: default_platforms.",
+)
+@click.option(
+    "-s", "--schedule", metavar="WHEN", help="Queue for this time instead of sending now."
+)
+@click.option("--draft", is_flag=True, help="Keep it in drafts/; never sent until scheduled.")
+@click.option("--cw", metavar="TEXT", help="Content warning.")
+@click.option("--lang", "language", metavar="LANG", help="Language tag, e.g. en or pt-BR.")
+@click.option("--visibility", type=click.Choice(["public", "unlisted", "followers", "direct"]))
+@click.option("--sensitive/--no-sensitive", default=None, help="Mark media as sensitive.")
+@click.option(
+    "--media",
+    multiple=True,
+    metavar="PATH[:ALT]",
+    help="Attach a file from the spool, with alt text (repeatable).",
+)
+@format_option
+@pass_state
+def post(
+    state: State,
+    text: str | None,
+    platforms: tuple[str, ...],
+    schedule: str | None,
+    draft: bool,
+    cw: str | None,
+    language: str | None,
+    visibility: str | None,
+    sensitive: bool | None,
+    media: tuple[str, ...],
+    fmt: str,
+) -> None:
+    """Make a post from TEXT (or stdin): send it now, queue it (-s), or keep it (--draft).
+
+    A line holding only `---` starts the next part of a thread. Without --schedule or --draft
+    the post is sent at once, in the foreground, through the same path as the daemon, and each
+    account's result is printed.
+    """
+    if text is None:
+        if sys.stdin.isatty():
+            note("reading the post from stdin; end with Ctrl-D")
+        text = sys.stdin.read()
+    if schedule is not None and draft:
+        raise UsageError("--schedule and --draft exclude each other", "use one of them")
+    core = state.core
+    item, at = core.add(
+        text,
+        platforms=platforms,
+        schedule=schedule,
+        draft=draft,
+        cw=cw,
+        language=language,
+        visibility=visibility,
+        sensitive=sensitive,
+        media=_parse_media(media),
+    )
+    if draft or schedule is not None:
+        if fmt == "json":
+            emit_json(core.view(item))
+        else:
+            click.echo(item.id)
+            if at is not None:
+                note(f"queued for {_echo_time(core, at)}")
+            else:
+                note(f"kept in drafts/ ({item.entry.path})")
+        return
+    _send_foreground(state, item.id, fmt)
+
+
+def _send_foreground(state: State, post_id: str, fmt: str) -> None:
+    """Send one post now, in this process, unless a running daemon does it; print results."""
+    from .foreground import send_one
+
+    core = state.core
+    view = send_one(core, post_id, verbose=state.verbose)
+    if fmt == "json":
+        emit_json(view)
+    else:
+        click.echo(view["id"])
+        for account in view["platforms"]:
+            r = view["results"].get(account)
+            if r is not None:
+                note(f"{account}: sent {r.get('url') or r.get('id') or ''}".rstrip())
+        if view["state"] == "failed":
+            note(f"failed: {view['error']}")
+        elif view["state"] == "scheduled":
+            note(f"not sent yet: {view['error'] or 'deferred'}; it stays queued")
+    if view["state"] != "sent":
+        sys.exit(EXIT_FAILURE)
+
+
+# -- new / edit ------------------------------------------------------------------------------
+
+
+def _editor() -> list[str]:
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    return shlex.split(editor)
+
+
+def _edit_loop(core: Any, state_name: str, post_id: str, initial: bytes, is_new: bool) -> Any:
+    """Open $EDITOR until the file is valid (like crontab -e); return (bytes, item) or None."""
+    workdir = Path(tempfile.mkdtemp(prefix="plurspool-edit-"))
+    path = workdir / f"{post_id}.md"
+    path.write_bytes(initial)
+    rounds = 0
+    while True:
+        rounds += 1
+        try:
+            rc = subprocess.call([*_editor(), str(path)])
+        except OSError as exc:
+            fail(
+                f"cannot run the editor {_editor()[0]!r}: {exc.strerror}", "set $VISUAL or $EDITOR"
+            )
+        if rc != 0:
+            fail(
+                f"the editor exited with status {rc}; nothing was changed",
+                f"your text is kept in {path}",
+            )
+        data = path.read_bytes()
+        if (data == initial and rounds == 1) or not data.strip():
+            note("no changes" if data.strip() else "empty file: nothing saved")
+            _cleanup(workdir)
+            return None
+        try:
+            stored, item = core.validate_edit(state_name, post_id, data)
+            if item.problem:
+                raise InvalidInput(item.problem)
+        except PlurspoolError as exc:
+            note(f"plurspool: {path.name}: {exc.message}")
+            if exc.hint:
+                note(f"hint: {exc.hint}")
+            if not _again(rounds):
+                fail("nothing was saved", f"your text is kept in {path}", EXIT_INVALID)
+            continue
+        return stored, item, workdir
+
+
+def _again(rounds: int) -> bool:
+    if sys.stdin.isatty():
+        return click.confirm("Edit again?", default=True, err=True)
+    return rounds < 5
+
+
+def _cleanup(workdir: Path) -> None:
+    for p in workdir.iterdir():
+        p.unlink()
+    workdir.rmdir()
+
+
+@cli.command()
+@click.option("-s", "--schedule", metavar="WHEN", help="Send time to put in the template.")
+@click.option("-p", "--platform", "platforms", multiple=True, metavar="ACCOUNT")
+@click.option("--draft", is_flag=True, help="Save into drafts/ instead of the queue.")
+@pass_state
+def new(state: State, schedule: str | None, platforms: tuple[str, ...], draft: bool) -> None:
+    """Write a new post in $VISUAL/$EDITOR; it is queued when saved valid.
+
+    An unchanged or empty file aborts. An invalid one is reported and the editor re-opens.
+    """
+    from .post import template
+    from .spool import new_id
+
+    core = state.core
+    stamp = core.stamp(core.resolve(schedule)) if schedule else None
+    initial = template(schedule=stamp, platforms=list(platforms) or None).encode()
+    target = "drafts" if draft else "scheduled"
+    got = _edit_loop(core, target, new_id(), initial, True)
+    if got is None:
+        sys.exit(EXIT_FAILURE)
+    data, _item, workdir = got
+    saved = core.deliver_new(target, data, "")
+    _cleanup(workdir)
+    click.echo(saved.id)
+    if saved.due and target == "scheduled":
+        note(f"queued for {_echo_time(core, saved.due)}")
+
+
+@cli.command()
+@click.argument("post_id", metavar="ID")
+@pass_state
+def edit(state: State, post_id: str) -> None:
+    """Edit a post in $VISUAL/$EDITOR; the daemon never sees an invalid or half-saved version."""
+    core = state.core
+    item = core.find(post_id, ("new", "drafts", "scheduled", "failed"))
+    original = core.spool.read(item.entry)
+    got = _edit_loop(core, item.state, item.id, original, False)
+    if got is None:
+        return
+    data, _, workdir = got
+    saved = core.save_edit(item, data)
+    _cleanup(workdir)
+    click.echo(saved.id)
+    if saved.due and saved.state == "scheduled":
+        note(f"queued for {_echo_time(core, saved.due)}")
+
+
+# -- list / show -----------------------------------------------------------------------------
+
+
+@cli.command("list")
+@click.option(
+    "--state",
+    "state_name",
+    default="scheduled",
+    show_default=True,
+    type=click.Choice(["new", "drafts", "scheduled", "sent", "failed", "all"]),
+)
+@click.option("-p", "--platform", "account", metavar="ACCOUNT", help="Only posts to ACCOUNT.")
+@format_option
+@pass_state
+def list_(state: State, state_name: str, account: str | None, fmt: str) -> None:
+    """List posts in a state, soonest first, with the time until due."""
+    from .core import sort_key
+    from .spool import STATES
+
+    core = state.core
+    states = STATES if state_name == "all" else (state_name,)
+    items = sorted(core.items(states), key=sort_key)
+    if account:
+        items = [i for i in items if account in core.platforms(i.post)]
+    ledger = core.ledger.all_deliveries() if core.ledger_exists() else {}
+    views = [core.view(i, ledger.get(i.id, {})) for i in items]
+    if fmt == "json":
+        emit_json(views)
+        return
+    if not views:
+        note(f"no posts in {state_name if state_name != 'all' else 'the spool'}")
+        return
+    rows = []
+    for item, v in zip(items, views, strict=True):
+        status = _until(core, item.due) if item.state == "scheduled" else item.state
+        if v["error"] and item.state == "scheduled":
+            status += " (invalid)" if item.problem else " (deferred)"
+        elif v["retry_at"]:
+            status += " (retrying)"
+        row = [item.id, _local(core, item.due), status, ",".join(v["platforms"]), v["preview"]]
+        if state_name == "all":
+            row.insert(1, item.state)
+        rows.append(row)
+    header = ["ID", "WHEN", "DUE", "ACCOUNTS", "PREVIEW"]
+    if state_name == "all":
+        header.insert(1, "STATE")
+    _table(rows, header)
+    for item, v in zip(items, views, strict=True):
+        if v["error"] and item.state in ("scheduled", "failed", "new"):
+            note(f"{item.id}: {v['error']}")
+
+
+@cli.command()
+@click.argument("post_id", metavar="ID")
+@format_option
+@pass_state
+def show(state: State, post_id: str, fmt: str) -> None:
+    """Show one post in full, with its state and results or error."""
+    core = state.core
+    item = core.find(post_id)
+    v = core.view(item)
+    post = item.post
+    v["text"] = "\n\n---\n\n".join(post.parts) if post else None
+    v["parts"] = list(post.parts) if post else []
+    if fmt == "json":
+        emit_json(v)
+        return
+    click.echo(f"id:        {v['id']}")
+    click.echo(f"state:     {v['state']}")
+    click.echo(f"path:      {core.spool.root / v['path']}")
+    if item.due:
+        click.echo(f"when:      {_echo_time(core, item.due)} ({_until(core, item.due)})")
+    click.echo(f"accounts:  {', '.join(v['platforms'])}")
+    click.echo(f"attempts:  {v['attempts']}")
+    for account, r in v["results"].items():
+        click.echo(f"sent:      {account}: {r.get('url') or r.get('id') or '(no id)'}")
+    if v["retry_at"]:
+        click.echo(f"retry at:  {v['retry_at']}")
+    if v["error"]:
+        click.echo(f"error:     {v['error']}")
+    if post:
+        for n, part in enumerate(post.parts, 1):
+            click.echo("")
+            if len(post.parts) > 1:
+                click.echo(f"--- part {n}/{len(post.parts)}")
+            click.echo(part)
+
+
+# -- queue changes ---------------------------------------------------------------------------
+
+
+def _report(core: Any, items: list[Any], fmt: str, verb: str) -> None:
+    if fmt == "json":
+        emit_json([core.view(i) for i in items])
+        return
+    for i in items:
+        click.echo(i.id)
+        if i.due and i.state == "scheduled":
+            note(f"{verb} for {_echo_time(core, i.due)}")
+        else:
+            note(f"{verb}: now in {i.state}/")
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, metavar="ID...")
+@click.option("--all", "all_", is_flag=True, help="Cancel every queued post.")
+@click.option("--force", is_flag=True, help="With --all, do not ask.")
+@format_option
+@pass_state
+def cancel(state: State, ids: tuple[str, ...], all_: bool, force: bool, fmt: str) -> None:
+    """Take posts out of the queue into drafts/ (delete them there if you wish)."""
+    core = state.core
+    if all_ == bool(ids):
+        raise UsageError(
+            "give post IDs or --all, not both and not neither",
+            "plurspool cancel ID... | --all [--force]",
+        )
+    if all_:
+        items = core.items(["scheduled"])
+        if not items:
+            note("the queue is empty")
+            return
+        if not force:
+            if not sys.stdin.isatty():
+                raise UsageError(
+                    f"refusing to cancel all {len(items)} queued posts without a terminal to ask",
+                    "add --force",
+                )
+            if not click.confirm(f"Move all {len(items)} queued posts to drafts/?", err=True):
+                sys.exit(EXIT_FAILURE)
+    else:
+        items = _resolve_ids(core, ids, ("scheduled", "new"))
+    done = [core.cancel(i) for i in items]
+    _report(core, done, fmt, "cancelled")
+
+
+def _when_args(f: F) -> F:
+    return click.argument(
+        "when_words", nargs=-1, required=True, type=click.UNPROCESSED, metavar="WHEN"
+    )(f)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("post_id", metavar="ID")
+@_when_args
+@format_option
+@pass_state
+def reschedule(state: State, post_id: str, when_words: tuple[str, ...], fmt: str) -> None:
+    """Change a post's send time; +1h or -30m move it relative to its current time."""
+    core = state.core
+    item = core.find(post_id, ("scheduled", "drafts"))
+    done, _ = core.reschedule(item, " ".join(when_words))
+    _report(core, [done], fmt, "rescheduled")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("post_id", metavar="ID")
+@_when_args
+@format_option
+@pass_state
+def schedule(state: State, post_id: str, when_words: tuple[str, ...], fmt: str) -> None:
+    """Move a draft into the queue at WHEN."""
+    core = state.core
+    item = core.find(post_id, ("drafts",))
+    done, _ = core.schedule(item, " ".join(when_words))
+    _report(core, [done], fmt, "queued")
+
+
+@cli.command()
+@click.argument("post_id", metavar="ID")
+@format_option
+@pass_state
+def now(state: State, post_id: str, fmt: str) -> None:
+    """Make a post due now: a running daemon sends it; else it is sent here. Never both."""
+    core = state.core
+    item = core.find(post_id, ("scheduled",))
+    item = core.make_due(item)
+    if core.daemon_running():
+        if fmt == "json":
+            emit_json(core.view(item))
+        else:
+            click.echo(item.id)
+            note("due now: the running daemon sends it")
+        return
+    _send_foreground(state, item.id, fmt)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, metavar="ID...")
+@click.option("--all", "all_", is_flag=True, help="Retry every failed post.")
+@format_option
+@pass_state
+def retry(state: State, ids: tuple[str, ...], all_: bool, fmt: str) -> None:
+    """Move failed posts back to the queue, due now; accounts that succeeded are not resent."""
+    core = state.core
+    if all_ == bool(ids):
+        raise UsageError("give post IDs or --all", "plurspool retry ID... | --all")
+    items = core.items(["failed"]) if all_ else _resolve_ids(core, ids, ("failed",))
+    done = []
+    problems = []
+    for item in items:
+        try:
+            done.append(core.retry(item))
+        except InvalidInput as exc:
+            if not all_:
+                raise
+            problems.append(exc.message)
+    _report(core, done, fmt, "queued again")
+    for p in problems:
+        note(f"plurspool: {p}")
+    if problems:
+        sys.exit(EXIT_INVALID)
+
+
+# -- stats / check ---------------------------------------------------------------------------
+
+
+@cli.command()
+@format_option
+@pass_state
+def stats(state: State, fmt: str) -> None:
+    """Totals by state and account, what is due when, the next posts, and a chart by day."""
+    core = state.core
+    data = core.stats()
+    if fmt == "json":
+        emit_json(data)
+        return
+    click.echo(
+        f"{data['total']} posts: " + ", ".join(f"{n} {s}" for s, n in data["by_state"].items())
+    )
+    if data["by_platform"]:
+        click.echo(
+            "queued by account: "
+            + ", ".join(f"{a} {n}" for a, n in sorted(data["by_platform"].items()))
+        )
+    b = data["buckets"]
+    click.echo(
+        f"due: {b['next_hour']} in the next hour, {b['today']} later today, "
+        f"{b['this_week']} this week, {b['later']} later"
+    )
+    if data["next"]:
+        click.echo("\nnext:")
+        for v in data["next"]:
+            due = datetime.fromisoformat(v["scheduled_at"]) if v["scheduled_at"] else None
+            click.echo(f"  {_local(core, due):22} {_until(core, due):12} {v['id']}  {v['preview']}")
+    days = data["days"]
+    top = max((d["count"] for d in days), default=0)
+    if top:
+        click.echo("\nthe coming weeks:")
+        width = 40
+        for d in days:
+            day = datetime.fromisoformat(d["date"])
+            bar = "█" * max(1 if d["count"] else 0, round(d["count"] * width / top))
+            click.echo(f"  {day:%a %m-%d} {bar} {d['count'] or ''}".rstrip())
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@format_option
+@pass_state
+def check(state: State, paths: tuple[Path, ...], fmt: str) -> None:
+    """Validate posts; default new/, drafts/ and scheduled/. Changes nothing; exit 3 on problems."""
+    from .checks import check_paths
+
+    reports = check_paths(state.core, list(paths))
+    bad = [r for r in reports if r["problems"]]
+    if fmt == "json":
+        emit_json(reports)
+    else:
+        for r in bad:
+            for p in r["problems"]:
+                click.echo(f"{r['path']}: {p}")
+        note(f"{len(reports)} checked, {len(bad)} with problems")
+    if bad:
+        sys.exit(EXIT_INVALID)
+
+
+# -- the daemon ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="One pass (intake, send what is due), then exit.")
+@click.option(
+    "--poll-interval",
+    metavar="DUR",
+    help="Poll this often when inotify is unavailable (overrides the config).",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@pass_state
+def send(state: State, once: bool, poll_interval: str | None, log_format: str) -> None:
+    """The daemon: send posts when they are due (or one pass with --once)."""
+    from .daemon import Daemon
+    from .log import Log
+    from .when import parse_duration
+
+    poll = parse_duration(poll_interval).total_seconds() if poll_interval else None
+    daemon = Daemon(state.load_config, Log(log_format, verbose=state.verbose), poll_interval=poll)
+    if once:
+        result = daemon.once()
+        note(
+            f"{len(result.queued)} taken in, {len(result.sent)} sent, "
+            f"{len(result.failed)} failed, {len(result.deferred)} deferred"
+        )
+        return
+    daemon.run()
+
+
+@cli.group()
+def daemon() -> None:
+    """Manage the background daemon (systemd user unit, or a detached process)."""
+
+
+@daemon.command()
+@format_option
+@pass_state
+def health(state: State, fmt: str) -> None:
+    """Exit 0 only if the daemon runs and its heartbeat is fresh."""
+    from .daemon import health as check_health
+
+    ok, why = check_health(state.core)
+    if fmt == "json":
+        emit_json({"healthy": ok, "detail": why})
+    else:
+        click.echo(("healthy: " if ok else "unhealthy: ") + why)
+    if not ok:
+        sys.exit(EXIT_FAILURE)
+
+
+# -- accounts --------------------------------------------------------------------------------
+
+
+@cli.group(invoke_without_command=True)
+@format_option
+@click.pass_context
+def accounts(ctx: click.Context, fmt: str) -> None:
+    """List the configured accounts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    state: State = ctx.obj
+    config = state.load_config()
+    rows = []
+    for name, acc in sorted(config.accounts.items()):
+        rows.append(
+            {"name": name, "platform": acc.platform, "default": name in config.default_platforms}
+        )
+    if fmt == "json":
+        emit_json(rows)
+        return
+    _table(
+        [[r["name"], r["platform"], "yes" if r["default"] else ""] for r in rows],
+        ["ACCOUNT", "PLATFORM", "DEFAULT"],
+    )
+
+
+# -- aliases ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    cli(prog_name="plurspool")
+
+
+def plur_post() -> None:
+    """`plur-post ARGS` is `plurspool post ARGS`."""
+    cli(args=["post", *sys.argv[1:]], prog_name="plur-post")
+
+
+def plur_send() -> None:
+    """`plur-send ARGS` is `plurspool send ARGS`."""
+    cli(args=["send", *sys.argv[1:]], prog_name="plur-send")
+
+
+def plur_queue() -> None:
+    """`plur-queue CMD ARGS` is `plurspool CMD ARGS` for the queue commands."""
+    args = sys.argv[1:]
+    # Global options may come first; the first other word must be a queue command.
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in ("--spool", "--config") else 1
+    if i < len(args) and args[i] not in QUEUE_COMMANDS:
+        fail(
+            f"plur-queue has no command {args[i]!r}", f"use one of: {', '.join(QUEUE_COMMANDS)}", 2
+        )
+    if i >= len(args):
+        args = [*args, "list"]
+    cli(args=args, prog_name="plur-queue")

@@ -1,0 +1,512 @@
+"""The core every command and the daemon share: loading posts, queue operations, claims, views.
+
+Data flows one way: bytes on disk (spool) → a `Post` (post) → an `Item` (a post in a state, with
+its due time or the problem that keeps it from being sent) → a state change in the spool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from . import when
+from .config import Config
+from .errors import DaemonError, InvalidInput, NotFound, PostError, TimeError, UsageError
+from .ledger import Delivery, Ledger
+from .post import Media, Post, Result, parse, render, with_schedule
+from .spool import STATES, Changed, Entry, Refused, Spool, classify, new_id
+
+
+def utcnow() -> datetime:
+    """The wall clock, as an aware UTC datetime (the one place that reads it)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Item:
+    """A post file in a state: its parsed post, its due time, or why it cannot be sent."""
+
+    entry: Entry
+    post: Post | None
+    problem: str | None
+    due: datetime | None
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def state(self) -> str:
+        return self.entry.state
+
+
+def spool_key(root: Path) -> str:
+    """A per-host state subdirectory name for a spool: readable and unique."""
+    digest = hashlib.sha256(os.fsencode(root)).hexdigest()[:10]
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", root.name)[:32] or "spool"
+    return f"{base}-{digest}"
+
+
+class Core:
+    """One spool with its configuration and per-host state."""
+
+    def __init__(self, config: Config, clock: Callable[[], datetime] = utcnow) -> None:
+        self.config = config
+        self.clock = clock
+        self.spool = Spool(config.spool, config.max_post_size)
+        self.state_dir = config.state_dir / "spools" / spool_key(self.spool.root)
+        self._ledger: Ledger | None = None
+        self._cache: dict[Path, tuple[tuple[int, int, int], Item]] = {}
+
+    # -- per-host state --------------------------------------------------------------------
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._ledger = Ledger(self.state_dir / "ledger.sqlite3")
+        return self._ledger
+
+    @property
+    def lock_path(self) -> Path:
+        return self.state_dir / "daemon.lock"
+
+    def daemon_running(self) -> bool:
+        """True if a daemon holds this spool's lock on this host."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    @contextlib.contextmanager
+    def claim(self, post_id: str) -> Iterator[None]:
+        """Hold a post exclusively while it is sent or changed; NotFound-free, raises if busy.
+
+        The claim is an flock, so a crash releases it; whoever holds it re-checks the post.
+        """
+        d = self.state_dir / "claims"
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(d / f"{post_id}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Busy(
+                    f"{post_id} is being sent right now", "wait a moment and run it again"
+                ) from None
+            yield
+        finally:
+            os.close(fd)
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self, entry: Entry) -> Item:
+        """Read and validate a post file (cached by inode, size and mtime)."""
+        cached = self._cache.get(entry.path)
+        if cached and cached[0] == entry.key and entry.regular and entry.nlink == 1:
+            return cached[1]
+        item = self._load(entry)
+        self._cache[entry.path] = (entry.key, item)
+        return item
+
+    def forget(self, path: Path) -> None:
+        self._cache.pop(path, None)
+
+    def _load(self, entry: Entry) -> Item:
+        if classify(entry.path.name) == "conflict":
+            return Item(entry, None, "it is a sync tool's conflict copy; merge it by hand", None)
+        try:
+            data = self.spool.read(entry)
+        except Refused as exc:
+            return Item(entry, None, f"refused: {exc.message.split(': ', 1)[-1]}", None)
+        except FileNotFoundError:
+            return Item(entry, None, "it vanished while being read", None)
+        return self.item_from_bytes(entry, data)
+
+    def item_from_bytes(self, entry: Entry, data: bytes) -> Item:
+        """Validate post bytes as they would be in `entry`'s state."""
+        try:
+            post = parse(data)
+        except PostError as exc:
+            return Item(entry, None, _post_error_text(exc), None)
+        problem = self.account_problem(post)
+        due = None
+        if post.schedule is not None:
+            try:
+                due = when.parse_absolute(post.schedule, tz=self.config.timezone)
+            except TimeError as exc:
+                if entry.state == "scheduled":
+                    where = f"line {post.schedule_line}: " if post.schedule_line else ""
+                    problem = problem or (
+                        f"{where}schedule {post.schedule!r} is not an absolute time "
+                        f"({exc.message}); "
+                        "in scheduled/ write an ISO time like 2026-12-01T09:00:00+01:00, "
+                        "or move the file to new/ to have it resolved"
+                    )
+        elif entry.state == "scheduled":
+            due = datetime.fromtimestamp(entry.mtime_ns / 1e9, UTC)
+        return Item(entry, post, problem, due)
+
+    def account_problem(self, post: Post) -> str | None:
+        unknown = [a for a in self.platforms(post) if a not in self.config.accounts]
+        if unknown:
+            known = ", ".join(sorted(self.config.accounts)) or "none"
+            return (
+                f"unknown account{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} in "
+                f"`platforms` (configured: {known})"
+            )
+        return None
+
+    def platforms(self, post: Post | None) -> tuple[str, ...]:
+        if post is not None and post.platforms is not None:
+            return post.platforms
+        return self.config.default_platforms
+
+    def items(self, states: Sequence[str]) -> list[Item]:
+        out = []
+        for state in states:
+            for entry in self.spool.entries(state):
+                out.append(self.load(entry))
+        return out
+
+    def find(self, prefix: str, states: tuple[str, ...] = STATES) -> Item:
+        return self.load(self.spool.find(prefix, states))
+
+    def latest_due(self) -> datetime | None:
+        """The latest send time in the queue (for `random:` chains)."""
+        dues = [i.due for i in self.items(["scheduled"]) if i.due is not None]
+        return max(dues, default=None)
+
+    # -- times -----------------------------------------------------------------------------
+
+    def resolve(
+        self, text: str, *, current: datetime | None = None, allow_past: bool = False
+    ) -> datetime:
+        """A time as the user wrote it → an aware UTC datetime (SPEC §3)."""
+        latest = self.latest_due() if text.strip().lower().startswith("random:") else None
+        at = when.parse_when(
+            text,
+            now=self.clock(),
+            tz=self.config.timezone,
+            latest=latest,
+            current=current,
+            allow_past=allow_past,
+        )
+        # Files hold whole seconds: round up, so a post never goes out before its time.
+        return at if not at.microsecond else at.replace(microsecond=0) + timedelta(seconds=1)
+
+    def stamp(self, at: datetime) -> str:
+        """How a resolved time is written into a post file: local time with its offset."""
+        return when.iso_local(at, self.config.timezone)
+
+    # -- views -----------------------------------------------------------------------------
+
+    def deliveries(self, post_id: str) -> dict[str, Delivery]:
+        if not self.ledger_exists():
+            return {}
+        return self.ledger.deliveries(post_id)
+
+    def ledger_exists(self) -> bool:
+        return self._ledger is not None or (self.state_dir / "ledger.sqlite3").exists()
+
+    def view(self, item: Item, deliveries: dict[str, Delivery] | None = None) -> dict[str, Any]:
+        """A post as JSON (SPEC §4)."""
+        ds = self.deliveries(item.id) if deliveries is None else deliveries
+        post = item.post
+        results: dict[str, dict[str, Any]] = {}
+        attempts = post.attempts if post else 0
+        if post:
+            for account, r in post.results.items():
+                if r.error is None:
+                    results[account] = {"id": r.id, "url": r.url}
+        for account, d in ds.items():
+            if d.status == "sent" and account not in results:
+                results[account] = {"id": d.remote_id, "url": d.url}
+            attempts = max(attempts, d.attempts)
+        error = item.problem
+        if item.state == "failed":
+            error = self.spool.read_error(item.id) or error
+        pending_errors = [
+            f"{a}: {d.error}" for a, d in sorted(ds.items()) if d.status == "pending" and d.error
+        ]
+        if error is None and item.state == "scheduled" and pending_errors:
+            error = "; ".join(pending_errors)
+        retry_at = [
+            d.next_at for d in ds.values() if d.status == "pending" and d.next_at is not None
+        ]
+        return {
+            "id": item.id,
+            "state": item.state,
+            "scheduled_at": when.iso_utc(item.due) if item.due else None,
+            "platforms": list(self.platforms(post)),
+            "preview": post.preview if post else "",
+            "path": str(item.entry.path.relative_to(self.spool.root)),
+            "attempts": attempts,
+            "error": error,
+            "results": results,
+            "retry_at": when.iso_utc(datetime.fromtimestamp(max(retry_at), UTC))
+            if retry_at and item.state == "scheduled"
+            else None,
+        }
+
+    # -- operations ------------------------------------------------------------------------
+
+    def add(
+        self,
+        text: str,
+        *,
+        platforms: Sequence[str] = (),
+        schedule: str | None = None,
+        draft: bool = False,
+        cw: str | None = None,
+        language: str | None = None,
+        visibility: str | None = None,
+        sensitive: bool | None = None,
+        media: Sequence[Media] = (),
+    ) -> tuple[Item, datetime | None]:
+        """Make a post from text: queued (schedule), kept (draft), or queued due now."""
+        if schedule is not None and draft:
+            raise UsageError("--schedule and --draft exclude each other", "use one of them")
+        parts = split_parts(text)
+        at = self.resolve(schedule) if schedule is not None else None
+        if not draft and at is None:
+            at = self.clock()
+        data = render(
+            parts=parts,
+            schedule=self.stamp(at) if at else None,
+            platforms=list(platforms) or None,
+            cw=cw,
+            language=language,
+            visibility=visibility,
+            sensitive=sensitive,
+            media=media,
+        )
+        post = _parse_or_invalid(data)
+        self._check_media(post)
+        problem = self.account_problem(post)
+        if problem:
+            raise InvalidInput(problem, "name accounts from `plurspool accounts`")
+        state = "drafts" if draft else "scheduled"
+        entry = self.spool.deliver(state, new_id(parts[0]), data)
+        return self.load(entry), at
+
+    def _check_media(self, post: Post) -> None:
+        for m in post.media:
+            path = self.spool.root / m.path
+            if not path.is_file():
+                raise InvalidInput(
+                    f"media file {m.path} not found in the spool",
+                    f"media paths are relative to the spool root {self.spool.root}",
+                )
+
+    def cancel(self, item: Item) -> Item:
+        """Take a queued post out of the queue, into drafts/ (nothing is lost)."""
+        if item.state not in ("scheduled", "new"):
+            raise InvalidInput(
+                f"{item.id} is in {item.state}/, not queued", "only queued posts can be cancelled"
+            )
+        with self.claim(item.id):
+            entry = self.spool.move(self._fresh(item), "drafts")
+        return self.load(entry)
+
+    def reschedule(self, item: Item, text: str) -> tuple[Item, datetime]:
+        """Change the send time of a queued post (or a draft's planned time)."""
+        if item.state not in ("scheduled", "drafts"):
+            raise InvalidInput(
+                f"{item.id} is in {item.state}/; only scheduled posts and drafts "
+                "can be rescheduled",
+                "use `plurspool retry` for failed posts",
+            )
+        at = self.resolve(text, current=item.due)
+        return self._set_time(item, at, item.state), at
+
+    def schedule(self, item: Item, text: str) -> tuple[Item, datetime]:
+        """Move a draft into the queue at a time."""
+        if item.state != "drafts":
+            raise InvalidInput(
+                f"{item.id} is in {item.state}/, not drafts/", "use `reschedule` for queued posts"
+            )
+        at = self.resolve(text)
+        return self._set_time(item, at, "scheduled"), at
+
+    def make_due(self, item: Item) -> Item:
+        """Set a queued post's time to now (the `now` command)."""
+        if item.state != "scheduled":
+            raise InvalidInput(
+                f"{item.id} is in {item.state}/, not scheduled/",
+                "`schedule ID now` queues a draft; `retry ID` a failed post",
+            )
+        return self._set_time(item, self.clock(), "scheduled")
+
+    def retry(self, item: Item) -> Item:
+        """Move a failed post back to the queue, due now; succeeded accounts are kept."""
+        if item.state != "failed":
+            raise InvalidInput(f"{item.id} is in {item.state}/, not failed/", "")
+        if item.post is None:
+            raise InvalidInput(
+                f"{item.id} cannot be retried: {item.problem}",
+                f"fix {item.entry.path} (e.g. `plurspool edit {item.id}`), then retry",
+            )
+        if self.ledger_exists():
+            self.ledger.reopen(item.id)
+        return self._set_time(item, self.clock(), "scheduled")
+
+    def _set_time(self, item: Item, at: datetime, state: str) -> Item:
+        with self.claim(item.id):
+            entry = self._fresh(item)
+            data = self.spool.read(entry)
+            entry = self.spool.replace(entry, with_schedule(data, self.stamp(at)))
+            if state != entry.state:
+                entry = self.spool.move(entry, state)
+        return self.load(entry)
+
+    def _fresh(self, item: Item) -> Entry:
+        entry = self.spool.stat_entry(item.state, item.id)
+        if entry is None:
+            raise NotFound(f"{item.id} is no longer in {item.state}/", "list again")
+        return entry
+
+    def save_edit(self, item: Item, data: bytes) -> Item:
+        """Write an edited version of a post back, if it did not change meanwhile."""
+        with self.claim(item.id):
+            entry = self.spool.stat_entry(item.state, item.id)
+            if entry is None or entry.key != item.entry.key:
+                raise Changed(
+                    f"{item.id} changed or moved while you were editing",
+                    "your version was kept (see above); merge it by hand",
+                )
+            return self.load(self.spool.replace(entry, data))
+
+    def validate_edit(self, state: str, post_id: str, data: bytes) -> tuple[bytes, Item]:
+        """Check an edited file; resolve a relative `schedule` for queued posts.
+
+        Returns the bytes to store (with the schedule made absolute) and the resulting item.
+        Raises InvalidInput (with the line) when the file must be fixed.
+        """
+        post = _parse_or_invalid(data)
+        problem = self.account_problem(post)
+        if problem:
+            raise InvalidInput(problem, "name accounts from `plurspool accounts`")
+        self._check_media(post)
+        if state == "scheduled" and post.schedule is not None:
+            try:
+                when.parse_absolute(post.schedule, tz=self.config.timezone)
+            except TimeError:
+                at = self.resolve(post.schedule)
+                data = with_schedule(data, self.stamp(at))
+        entry = Entry(post_id, state, self.spool.path(state, post_id), 0, 0, 0, 0o100600, 1, 0)
+        return data, self.item_from_bytes(entry, data)
+
+    def deliver_new(self, state: str, data: bytes, hint_text: str) -> Item:
+        """Store a post written with `plurspool new`."""
+        post = parse(data)
+        return self.load(self.spool.deliver(state, new_id(post.parts[0] or hint_text), data))
+
+    # -- stats -----------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Totals by state and account, due buckets and the next posts (SPEC §4)."""
+        now = self.clock()
+        tz = self.config.timezone
+        by_state = {s: 0 for s in STATES}
+        by_platform: dict[str, int] = {}
+        buckets = {"next_hour": 0, "today": 0, "this_week": 0, "later": 0}
+        local_now = now.astimezone(tz)
+        midnight = datetime.combine(
+            local_now.date() + timedelta(days=1), datetime.min.time(), tz
+        ).astimezone(UTC)
+        scheduled: list[Item] = []
+        for state in STATES:
+            for entry in self.spool.entries(state):
+                by_state[state] += 1
+                if state != "scheduled":
+                    continue
+                item = self.load(entry)
+                scheduled.append(item)
+                for account in self.platforms(item.post):
+                    by_platform[account] = by_platform.get(account, 0) + 1
+                due = item.due or now
+                if due <= now + timedelta(hours=1):
+                    buckets["next_hour"] += 1
+                elif due < midnight:
+                    buckets["today"] += 1
+                elif due <= now + timedelta(days=7):
+                    buckets["this_week"] += 1
+                else:
+                    buckets["later"] += 1
+        nxt = sorted(scheduled, key=sort_key)[:5]
+        return {
+            "total": sum(by_state.values()),
+            "by_state": by_state,
+            "by_platform": by_platform,
+            "buckets": buckets,
+            "next": [self.view(i) for i in nxt],
+            "days": _per_day(scheduled, now, tz),
+        }
+
+
+class Busy(DaemonError):
+    """A post is claimed by another sender right now."""
+
+
+def _per_day(items: list[Item], now: datetime, tz: Any, days: int = 28) -> list[dict[str, Any]]:
+    today = now.astimezone(tz).date()
+    counts = {today + timedelta(days=n): 0 for n in range(days)}
+    for item in items:
+        if item.due is None:
+            continue
+        day = max(item.due.astimezone(tz).date(), today)
+        if day in counts:
+            counts[day] += 1
+    return [{"date": d.isoformat(), "count": c} for d, c in counts.items()]
+
+
+def sort_key(item: Item) -> tuple[float, str]:
+    """Soonest first; posts without a time last."""
+    return (item.due.timestamp() if item.due else float("inf"), item.id)
+
+
+def split_parts(text: str) -> list[str]:
+    """Split post text into thread parts on lines holding only `---`."""
+    parts: list[list[str]] = [[]]
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if line.rstrip() == "---":
+            parts.append([])
+        else:
+            parts[-1].append(line)
+    out = ["\n".join(p).strip("\n") for p in parts]
+    if not any(p.strip() for p in out):
+        raise InvalidInput("the post is empty", "give some text, or pipe it on stdin")
+    for n, p in enumerate(out, 1):
+        if not p.strip():
+            raise InvalidInput(f"thread part {n} is empty", "remove the extra `---` line")
+    return out
+
+
+def _post_error_text(exc: PostError) -> str:
+    return f"line {exc.line}: {exc.message}" if exc.line else exc.message
+
+
+def _parse_or_invalid(data: bytes) -> Post:
+    try:
+        return parse(data)
+    except PostError as exc:
+        raise InvalidInput(_post_error_text(exc), exc.hint) from None
+
+
+__all__ = ["Busy", "Core", "Item", "Result", "split_parts", "utcnow"]

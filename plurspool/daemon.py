@@ -1,0 +1,433 @@
+"""The daemon: wakes on inotify hints, on a timer set to the next due post, and on rescans.
+
+Events are only hints. The index of scheduled/ (keyed by name, inode, size and mtime) and a heap of
+due times let a pass touch only what changed or is due; a full rescan at start and every
+`rescan_interval` catches whatever the events missed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from .config import Config
+from .core import Core, Item
+from .errors import DaemonError, PlurspoolError
+from .log import Log
+from .sender import PassResult, Sender
+
+HEARTBEAT_EVERY = 15.0  # seconds; `daemon health` calls a heartbeat older than 90 s stale
+HEALTH_STALE = 90.0
+QUIET = 0.2  # a file closed after writing is taken once it has been quiet this long
+SETTLE = 1.0  # a file seen only by a scan is taken once its mtime is this old
+
+
+def heartbeat_path(core: Core) -> Path:
+    return core.state_dir / "heartbeat"
+
+
+def sd_notify(message: str) -> None:
+    """Tell systemd about our state when it asked (NOTIFY_SOCKET); silent otherwise."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(addr)
+            s.sendall(message.encode())
+    except OSError:
+        pass
+
+
+@dataclass
+class Wakeups:
+    """Hints from inotify, collected by the observer thread for the main loop."""
+
+    lock: threading.Lock
+    event: threading.Event
+    new: dict[str, tuple[str, float]]  # name in new/ -> (how it arrived, when)
+    scheduled: set[str]
+    overflow: bool = False
+
+
+class Index:
+    """What is in scheduled/: items by ID and a heap of due times."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.items: dict[str, Item] = {}
+        self.heap: list[tuple[float, str]] = []
+        self.due: dict[str, Item] = {}
+
+    def rescan(self) -> None:
+        self.items.clear()
+        self.due.clear()
+        self.heap = []
+        for entry in self.core.spool.entries("scheduled"):
+            self._put(self.core.load(entry))
+        heapq.heapify(self.heap)
+
+    def refresh(self, post_id: str) -> None:
+        entry = self.core.spool.stat_entry("scheduled", post_id)
+        self.items.pop(post_id, None)
+        self.due.pop(post_id, None)
+        if entry is not None:
+            self._put(self.core.load(entry), push=True)
+
+    def _put(self, item: Item, push: bool = False) -> None:
+        self.items[item.id] = item
+        if item.post is not None and item.problem is None and item.due is not None:
+            if push:
+                heapq.heappush(self.heap, (item.due.timestamp(), item.id))
+            else:
+                self.heap.append((item.due.timestamp(), item.id))
+
+    def take_due(self, now: float) -> list[Item]:
+        """Move items whose time has come from the heap to the due set; return the due set."""
+        while self.heap and self.heap[0][0] <= now:
+            t, post_id = heapq.heappop(self.heap)
+            item = self.items.get(post_id)
+            if item is not None and item.due is not None and item.due.timestamp() == t:
+                self.due[post_id] = item
+        for post_id in list(self.due):
+            self.refresh_if_changed(post_id)
+        return [i for i in self.due.values() if i.due is not None and i.due.timestamp() <= now]
+
+    def refresh_if_changed(self, post_id: str) -> None:
+        item = self.items.get(post_id)
+        entry = self.core.spool.stat_entry("scheduled", post_id)
+        if item is None or entry is None or entry.key != item.entry.key:
+            self.refresh(post_id)
+
+    def invalid(self) -> list[Item]:
+        return [i for i in self.items.values() if i.post is None or i.problem]
+
+    def next_due(self) -> float | None:
+        while self.heap:
+            t, post_id = self.heap[0]
+            item = self.items.get(post_id)
+            if item is not None and item.due is not None and item.due.timestamp() == t:
+                return t
+            heapq.heappop(self.heap)  # stale: the post changed or left
+        return None
+
+
+class Daemon:
+    """`plurspool send`: the long-running sender of one spool."""
+
+    def __init__(
+        self,
+        load_config: Callable[[], Config],
+        log: Log,
+        *,
+        poll_interval: float | None = None,
+    ) -> None:
+        self.load_config = load_config
+        self.config = load_config()
+        self.log = log
+        self.poll_override = poll_interval
+        self.core = Core(self.config)
+        self.stop_at: float | None = None
+        self.reload = False
+        self.wakeups = Wakeups(threading.Lock(), threading.Event(), {}, set())
+        self.observer: Any = None
+        self.sender = self._sender()
+        self._lock: Any = None
+
+    def _sender(self) -> Sender:
+        return Sender(self.core, self.log, stopping=self.stopping, deadline=self.seconds_left)
+
+    # -- shutdown --------------------------------------------------------------------------
+
+    def stopping(self) -> bool:
+        return self.stop_at is not None
+
+    def seconds_left(self) -> float:
+        """Time a send in flight may still take: unbounded until a shutdown begins."""
+        if self.stop_at is None:
+            return 3600.0
+        return self.stop_at - time.monotonic()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self.reload = True
+        elif self.stop_at is None:
+            timeout = self.config.daemon.shutdown_timeout.total_seconds()
+            self.stop_at = time.monotonic() + timeout
+        self.wakeups.event.set()
+
+    # -- lock and host -----------------------------------------------------------------------
+
+    def acquire(self) -> None:
+        """Take the one-daemon-per-spool lock, or fail with exit status 1."""
+        from filelock import FileLock, Timeout
+
+        self.core.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = FileLock(str(self.core.lock_path), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise DaemonError(
+                f"another plurspool daemon is already sending from {self.core.spool.root}",
+                "see `plurspool daemon status`; stop it first, or use another --spool",
+            ) from None
+        self._lock = lock
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def is_sending_host(self) -> bool:
+        host = self.config.daemon.host
+        return host is None or host == socket.gethostname()
+
+    # -- running ---------------------------------------------------------------------------
+
+    def once(self) -> PassResult:
+        """`send --once`: one full pass, then exit."""
+        self.core.spool.check()
+        self.acquire()
+        try:
+            if not self.is_sending_host():
+                self.log.event(
+                    "not-sending", host=socket.gethostname(), sender=self.config.daemon.host
+                )
+                return PassResult()
+            result = self.sender.run_pass(first=True)
+            self.sender.wait_hooks(10)
+            return result
+        finally:
+            self.release()
+
+    def run(self) -> None:
+        """Run until SIGTERM/SIGINT; raises DaemonError if it cannot start."""
+        core = self.core
+        core.spool.ensure()
+        self.acquire()
+        try:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, self._on_signal)
+            self._loop()
+        finally:
+            if self.observer is not None:
+                self.observer.stop()
+            sd_notify("STOPPING=1")
+            self.release()
+
+    def _start_observer(self) -> bool:
+        if os.environ.get("PLURSPOOL_NO_INOTIFY"):
+            return False
+        try:
+            from watchdog.observers.inotify import InotifyObserver
+        except ImportError:
+            return False
+        handler = _Handler(self.core.spool.root, self.wakeups)
+        try:
+            observer = InotifyObserver()
+            for d in ("new", "scheduled"):
+                observer.schedule(handler, str(self.core.spool.dir(d)), recursive=False)  # type: ignore[arg-type]
+            observer.daemon = True
+            observer.start()
+        except OSError as exc:
+            self.log.event("no-inotify", level="warning", error=str(exc))
+            return False
+        self.observer = observer
+        return True
+
+    def _poll_interval(self) -> float:
+        if self.poll_override is not None:
+            return self.poll_override
+        return self.config.daemon.poll_interval.total_seconds()
+
+    def _loop(self) -> None:
+        core = self.core
+        inotify = self._start_observer()
+        index = Index(core)
+        sending = self.is_sending_host()
+        self.log.event(
+            "started",
+            pid=os.getpid(),
+            spool=str(core.spool.root),
+            watch="inotify" if inotify else f"poll every {self._poll_interval():g}s",
+            sending=None if sending else f"no: daemon.host is {self.config.daemon.host}",
+        )
+        next_rescan = 0.0
+        first = True
+        sd_notify("READY=1\nSTATUS=sending")
+        self._beat()
+        last_beat = time.monotonic()
+        while self.stop_at is None:
+            if self.reload:
+                self._reload()
+                sending = self.is_sending_host()
+                next_rescan = 0.0
+            now = time.time()
+            result = PassResult()
+            if sending:
+                try:
+                    wake_new = self._intake(inotify, now >= next_rescan, result)
+                    for post_id in result.queued:
+                        index.refresh(post_id)
+                    if now >= next_rescan:
+                        core.spool.check()
+                        index.rescan()
+                        next_rescan = now + core.config.daemon.rescan_interval.total_seconds()
+                    else:
+                        with self.wakeups.lock:
+                            changed = self.wakeups.scheduled
+                            self.wakeups.scheduled = set()
+                        for post_id in changed:
+                            index.refresh(post_id)
+                    due = index.take_due(time.time())
+                    for item in index.invalid():
+                        self.sender._report_invalid(item, result)
+                    self.sender.send_due(due, result, first=first)
+                    for post_id in result.sent + result.failed + result.queued:
+                        index.refresh(post_id)
+                    first = False
+                    result.soonest(index.next_due())
+                    result.soonest(wake_new)
+                except PlurspoolError as exc:
+                    self.log.event("error", level="error", error=exc.message, hint=exc.hint)
+                    if isinstance(exc, DaemonError) or "symlink" in exc.message:
+                        raise
+                    result.soonest(time.time() + 5)
+            self.sender._reap_hooks()
+            if time.monotonic() - last_beat >= HEARTBEAT_EVERY / 2:
+                self._beat()
+                last_beat = time.monotonic()
+            # Sleep until the next due post, retry or rate-limit window, rescan, or heartbeat.
+            limits = [next_rescan, time.time() + HEARTBEAT_EVERY]
+            if not inotify:
+                limits.append(time.time() + self._poll_interval())
+            if result.wake is not None:
+                limits.append(result.wake)
+            timeout = max(0.0, min(limits) - time.time())
+            if self.wakeups.event.wait(timeout):
+                self.wakeups.event.clear()
+        self.log.event("stopping", in_flight=None)
+        self.sender.wait_hooks(max(0.0, self.seconds_left()))
+        self.log.event("stopped")
+
+    def _intake(self, inotify: bool, full: bool, result: PassResult) -> float | None:
+        """Take in complete files from new/; returns when to look again at unsettled ones."""
+        core = self.core
+        now = time.time()
+        with self.wakeups.lock:
+            hints = dict(self.wakeups.new)
+        names: set[str] = set(hints)
+        if full or not inotify:
+            names |= {e.id + ".md" for e in core.spool.entries("new")}
+        wake: float | None = None
+        for name in sorted(names):
+            if self.stop_at is not None:
+                break
+            entry = core.spool.stat_entry("new", name[:-3]) if name.endswith(".md") else None
+            how, seen = hints.get(name, ("scan", now))
+            if entry is None:
+                self._drop_hint(name, seen)
+                continue
+            if how == "moved":
+                ready_at = now
+            elif how == "closed":
+                ready_at = max(seen + QUIET, entry.mtime_ns / 1e9 + QUIET)
+            else:
+                ready_at = entry.mtime_ns / 1e9 + SETTLE
+            if ready_at > now:
+                wake = ready_at if wake is None else min(wake, ready_at)
+                continue
+            self._drop_hint(name, seen)
+            self.sender.intake(entry, result)
+        return wake
+
+    def _drop_hint(self, name: str, seen: float) -> None:
+        with self.wakeups.lock:
+            if self.wakeups.new.get(name, ("", 0.0))[1] <= seen:
+                self.wakeups.new.pop(name, None)
+
+    def _reload(self) -> None:
+        self.reload = False
+        try:
+            config = self.load_config()
+        except PlurspoolError as exc:
+            self.log.event("reload-failed", level="error", error=exc.message, hint=exc.hint)
+            return
+        if config.spool != self.config.spool:
+            self.log.event(
+                "reload", level="warning", error="the spool path changed; restart to use it"
+            )
+        self.config = config
+        self.core.config = config
+        self.log.event("reloaded", path=str(config.path) if config.path else None)
+
+    def _beat(self) -> None:
+        path = heartbeat_path(self.core)
+        try:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(f"{os.getpid()}\n")
+            os.replace(tmp, path)
+        except OSError as exc:
+            self.log.event("heartbeat", level="warning", error=exc.strerror)
+        sd_notify("WATCHDOG=1")
+
+
+class _Handler:
+    """watchdog event handler: records names and wakes the loop. Never touches files.
+
+    Duck-typed: the observer only ever calls `dispatch`.
+    """
+
+    def __init__(self, root: Path, wakeups: Wakeups) -> None:
+        self.new = str(root / "new")
+        self.scheduled = str(root / "scheduled")
+        self.w = wakeups
+
+    def dispatch(self, event: Any) -> None:
+        kind = event.event_type
+        if event.is_directory or kind in ("opened", "closed_no_write"):
+            return  # our own reads must not wake us
+        paths = [event.src_path]
+        if kind == "moved":
+            paths = [event.dest_path]
+        now = time.time()
+        with self.w.lock:
+            for raw in paths:
+                path = os.fsdecode(raw)
+                parent, name = os.path.split(path)
+                if parent == self.new and name.endswith(".md"):
+                    how = {"moved": "moved", "closed": "closed"}.get(kind, "written")
+                    prev = self.w.new.get(name)
+                    if how == "written" and prev and prev[0] in ("moved", "closed"):
+                        how = "closed"  # written again after arriving: wait for quiet
+                    self.w.new[name] = (how, now)
+                elif parent == self.scheduled and name.endswith(".md"):
+                    self.w.scheduled.add(name[:-3])
+            if kind == "moved" and os.path.dirname(os.fsdecode(event.src_path)) == self.scheduled:
+                self.w.scheduled.add(os.path.basename(os.fsdecode(event.src_path))[:-3])
+        self.w.event.set()
+
+
+def health(core: Core) -> tuple[bool, str]:
+    """Whether the daemon of this spool runs and its heartbeat is fresh."""
+    path = heartbeat_path(core)
+    if not core.daemon_running():
+        return False, "no daemon is running for this spool"
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return False, "the daemon has written no heartbeat yet"
+    if age > HEALTH_STALE:
+        return False, f"the heartbeat is {age:.0f}s old (stale after {HEALTH_STALE:.0f}s)"
+    return True, f"heartbeat {age:.0f}s ago"

@@ -1,0 +1,74 @@
+"""One error hierarchy: every error carries its message, a hint and its exit code.
+
+The CLI turns any `PlurspoolError` into `plurspool: <message>` + `hint: <hint>` on stderr and
+exits with `exit_code`; nothing else is ever shown to a user as a traceback.
+"""
+
+from __future__ import annotations
+
+# Exit status (plurspool(1), EXIT STATUS).
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INVALID = 3
+EXIT_NOT_FOUND = 4
+
+
+class PlurspoolError(Exception):
+    """Base class: message, hint (what to do next) and exit code."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(PlurspoolError):
+    """The configuration file or an account is unusable."""
+
+
+class SpoolError(PlurspoolError):
+    """The spool cannot be used (permissions, symlinked state dir, full disk...)."""
+
+
+class DaemonError(PlurspoolError):
+    """The daemon cannot start or be reached (e.g. another one holds the lock)."""
+
+
+class SendError(PlurspoolError):
+    """A send could not be carried out."""
+
+
+class UsageError(PlurspoolError):
+    """The command line itself is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class InvalidInput(PlurspoolError):
+    """A time, a post or a value given by the user is invalid."""
+
+    exit_code = EXIT_INVALID
+
+
+class TimeError(InvalidInput):
+    """A time could not be understood, is in the past, or is ambiguous."""
+
+
+class PostError(InvalidInput):
+    """A post file is invalid; `line` is 1-based within the file when known."""
+
+    def __init__(self, message: str, hint: str = "", line: int | None = None) -> None:
+        super().__init__(message, hint)
+        self.line = line
+
+
+class NotFound(PlurspoolError):
+    """No post matches an ID, or an ID prefix is ambiguous."""
+
+    exit_code = EXIT_NOT_FOUND

@@ -1,0 +1,236 @@
+"""The send ledger: the only user of sqlite3.
+
+Per-host state kept outside the spool (so the spool can live in git): per post and account the
+idempotency key and material, attempts, results and backoff, plus rate-limit windows. WAL mode,
+`BEGIN IMMEDIATE` for every write, a busy timeout, and a schema version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import SpoolError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (
+    post_id   TEXT NOT NULL,
+    account   TEXT NOT NULL,
+    status    TEXT NOT NULL DEFAULT 'pending',   -- pending | sent | failed
+    attempts  INTEGER NOT NULL DEFAULT 0,
+    nonce     TEXT NOT NULL,                     -- makes the idempotency key unique per post life
+    material  TEXT NOT NULL DEFAULT '{}',        -- platform data saved before the first request
+    in_flight INTEGER NOT NULL DEFAULT 0,        -- an attempt began and its outcome is unknown
+    remote_id TEXT, url TEXT, error TEXT,
+    next_at   REAL,                              -- no attempt before this (backoff), epoch s
+    updated   REAL NOT NULL,
+    PRIMARY KEY (post_id, account)
+);
+CREATE TABLE IF NOT EXISTS sends (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS sends_key_at ON sends (key, at);
+"""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the ledger knows about sending one post to one account."""
+
+    post_id: str
+    account: str
+    status: str
+    attempts: int
+    nonce: str
+    material: dict[str, Any]
+    in_flight: bool
+    remote_id: str | None
+    url: str | None
+    error: str | None
+    next_at: float | None
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries and restarts: derived from post, account and the row's nonce."""
+        raw = f"{self.post_id}\0{self.account}\0{self.nonce}".encode()
+        return hashlib.sha256(raw).hexdigest()[:32]
+
+    def part_key(self, part: int) -> str:
+        """The idempotency key of one thread part."""
+        return f"{self.idempotency_key}-{part}"
+
+
+def _row(r: sqlite3.Row) -> Delivery:
+    return Delivery(
+        post_id=r["post_id"],
+        account=r["account"],
+        status=r["status"],
+        attempts=r["attempts"],
+        nonce=r["nonce"],
+        material=json.loads(r["material"]),
+        in_flight=bool(r["in_flight"]),
+        remote_id=r["remote_id"],
+        url=r["url"],
+        error=r["error"],
+        next_at=r["next_at"],
+    )
+
+
+class Ledger:
+    """The SQLite ledger of one spool on this host."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            with self._tx() as db:
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        db.execute(stmt)
+                row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+                if row is None:
+                    db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                elif int(row["value"]) > SCHEMA_VERSION:
+                    raise SpoolError(
+                        f"the ledger {path} was written by a newer plurspool "
+                        f"(schema {row['value']})",
+                        "upgrade plurspool",
+                    )
+        except sqlite3.Error as exc:
+            raise SpoolError(
+                f"cannot open the ledger {path}: {exc}",
+                "check the state directory's permissions and free space",
+            ) from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise SpoolError(f"the ledger {self.path} is unusable: {exc}", "") from None
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise SpoolError(
+                    f"cannot write the ledger {self.path}: {exc}",
+                    "free some disk space; nothing was sent without being recorded",
+                ) from None
+
+    # -- deliveries ------------------------------------------------------------------------
+
+    def deliveries(self, post_id: str) -> dict[str, Delivery]:
+        rows = self._db.execute("SELECT * FROM deliveries WHERE post_id=?", (post_id,))
+        return {r["account"]: _row(r) for r in rows}
+
+    def all_deliveries(self) -> dict[str, dict[str, Delivery]]:
+        out: dict[str, dict[str, Delivery]] = {}
+        for r in self._db.execute("SELECT * FROM deliveries"):
+            out.setdefault(r["post_id"], {})[r["account"]] = _row(r)
+        return out
+
+    def delivery(self, post_id: str, account: str) -> Delivery:
+        """The row for (post, account), created with a fresh nonce on first use."""
+        with self._tx() as db:
+            r = db.execute(
+                "SELECT * FROM deliveries WHERE post_id=? AND account=?", (post_id, account)
+            ).fetchone()
+            if r is None:
+                db.execute(
+                    "INSERT INTO deliveries (post_id, account, nonce, updated) VALUES (?,?,?,?)",
+                    (post_id, account, secrets.token_hex(8), time.time()),
+                )
+                r = db.execute(
+                    "SELECT * FROM deliveries WHERE post_id=? AND account=?", (post_id, account)
+                ).fetchone()
+        return _row(r)
+
+    def save_material(self, post_id: str, account: str, material: dict[str, Any]) -> None:
+        """Persist platform material (e.g. a signed event) before it is first sent."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET material=?, updated=? WHERE post_id=? AND account=?",
+                (json.dumps(material), time.time(), post_id, account),
+            )
+
+    def begin_attempt(self, post_id: str, account: str) -> None:
+        """Mark an attempt as started: if we crash now, its outcome is in doubt."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET attempts=attempts+1, in_flight=1, updated=? "
+                "WHERE post_id=? AND account=?",
+                (time.time(), post_id, account),
+            )
+
+    def record(
+        self,
+        post_id: str,
+        account: str,
+        status: str,
+        *,
+        remote_id: str | None = None,
+        url: str | None = None,
+        error: str | None = None,
+        next_at: float | None = None,
+        rate_keys: tuple[str, ...] = (),
+        at: float | None = None,
+    ) -> None:
+        """Record an attempt's outcome; a success also fills the rate-limit windows."""
+        now = time.time() if at is None else at
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET status=?, in_flight=0, remote_id=?, url=?, error=?, "
+                "next_at=?, updated=? WHERE post_id=? AND account=?",
+                (status, remote_id, url, error, next_at, now, post_id, account),
+            )
+            for key in rate_keys:
+                db.execute("INSERT INTO sends VALUES (?, ?)", (key, now))
+
+    def reopen(self, post_id: str) -> None:
+        """Make failed accounts of a post sendable again (retry); successes are kept."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET status='pending', attempts=0, error=NULL, next_at=NULL, "
+                "updated=? WHERE post_id=? AND status!='sent'",
+                (time.time(), post_id),
+            )
+
+    def forget(self, post_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM deliveries WHERE post_id=?", (post_id,))
+
+    # -- rate-limit windows ----------------------------------------------------------------
+
+    def window(self, key: str, since: float) -> list[float]:
+        """Send times for a rate-limit key since `since`, oldest first."""
+        rows = self._db.execute(
+            "SELECT at FROM sends WHERE key=? AND at>=? ORDER BY at", (key, since)
+        )
+        return [r["at"] for r in rows]
+
+    def prune(self, before: float) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM sends WHERE at<?", (before,))

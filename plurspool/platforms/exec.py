@@ -1,0 +1,92 @@
+"""The `exec` platform: run a command with the post as JSON on stdin.
+
+Exit 0 is success (the first line of stdout, if any, is the remote ID, or URL when it looks like
+one); exit 75 (EX_TEMPFAIL) is a temporary failure; any other exit is permanent. An attempt whose
+outcome is in doubt is simply run again with the same PLURSPOOL_IDEMPOTENCY_KEY: the command
+dedupes on it if it must.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Any
+
+from . import Job, Outcome
+
+EX_TEMPFAIL = 75
+
+
+def payload(job: Job) -> dict[str, Any]:
+    """The JSON document a command (or the outbox) receives."""
+    post, name = job.post, job.account.name
+    return {
+        "id": job.post_id,
+        "account": name,
+        "idempotency_key": job.idempotency_key,
+        "parts": list(job.parts),
+        "cw": post.field_for(name, "cw"),
+        "language": post.field_for(name, "language"),
+        "visibility": post.field_for(name, "visibility"),
+        "sensitive": post.field_for(name, "sensitive"),
+        "media": [{"path": str(job.spool_root / m.path), "alt": m.alt} for m in post.media],
+    }
+
+
+def _tail(text: bytes, limit: int = 400) -> str:
+    s = text.decode("utf-8", "replace").strip()
+    return s if len(s) <= limit else "…" + s[-limit:]
+
+
+class Exec:
+    def send(self, job: Job) -> Outcome:
+        command = list(job.account.options["command"])
+        env = dict(os.environ)
+        env.update(
+            PLURSPOOL_ID=job.post_id,
+            PLURSPOOL_ACCOUNT=job.account.name,
+            PLURSPOOL_IDEMPOTENCY_KEY=job.idempotency_key,
+        )
+        timeout = max(0.1, min(job.account.options["timeout"].total_seconds(), job.deadline()))
+        data = json.dumps(payload(job), ensure_ascii=False).encode()
+        try:
+            # A session of its own: a Ctrl-C meant for the daemon must not kill a send mid-way.
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return Outcome(
+                "permanent",
+                error=f"cannot run {command[0]!r}: {exc.strerror}; check `command` of "
+                f"account {job.account.name}",
+            )
+        try:
+            out, err = proc.communicate(data, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            return Outcome("temporary", error=f"command timed out after {timeout:.0f}s")
+        if proc.returncode == 0:
+            first = out.decode("utf-8", "replace").strip().splitlines()
+            ref = first[0].strip() if first else None
+            if ref and ref.startswith(("https://", "http://")):
+                return Outcome("sent", url=ref)
+            return Outcome("sent", remote_id=ref or None)
+        detail = _tail(err) or _tail(out) or "no output"
+        if proc.returncode == EX_TEMPFAIL:
+            return Outcome("temporary", error=f"command exited 75 (temporary failure): {detail}")
+        how = (
+            f"killed by signal {-proc.returncode}"
+            if proc.returncode < 0
+            else f"exited {proc.returncode}"
+        )
+        return Outcome("permanent", error=f"command {how}: {detail}")
+
+
+PLATFORM = Exec()

@@ -1,0 +1,49 @@
+"""The built-in `outbox` platform: append each post as a JSON line to a local file.
+
+It is what a newcomer's posts go to before any real account is configured. Each line carries the
+idempotency key; an attempt in doubt looks for its key before appending again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from . import Job, Outcome
+from .exec import payload
+
+
+def _already_there(path: Path, key: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            needle = f'"idempotency_key": "{key}"'.encode()
+            return any(needle in line for line in f)
+    except FileNotFoundError:
+        return False
+
+
+class Outbox:
+    def send(self, job: Job) -> Outcome:
+        raw = job.account.options.get("path")
+        path = Path(raw).expanduser() if raw else job.state_dir / "outbox.jsonl"
+        if job.in_doubt and _already_there(path, job.idempotency_key):
+            return Outcome("sent", remote_id=job.idempotency_key, url=None)
+        line = payload(job)
+        line["sent_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        data = (json.dumps(line, ensure_ascii=False) + "\n").encode()
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            return Outcome("temporary", error=f"cannot append to {path}: {exc.strerror}")
+        return Outcome("sent", remote_id=job.idempotency_key, url=None)
+
+
+PLATFORM = Outbox()

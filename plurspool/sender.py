@@ -1,0 +1,447 @@
+"""One pass of the sender: intake → plan → claim → send per account → record → move.
+
+The daemon, `send --once`, `post` without a schedule and `now` without a daemon all come here, so
+a post takes exactly the same path whoever sends it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from . import when
+from .config import Account, Config
+from .core import Busy, Core, Item
+from .errors import PlurspoolError, SpoolError, TimeError
+from .ledger import Delivery
+from .log import Log
+from .plan import Limit, Pending, backoff, plan
+from .platforms import Job, Outcome, get
+from .post import Result, with_record, with_schedule
+from .spool import Changed, Entry, new_id
+
+BACKOFF_CAP = 6 * 3600.0
+
+
+@dataclass
+class PassResult:
+    """What one pass did, and when the next one is needed."""
+
+    queued: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    deferred: dict[str, str] = field(default_factory=dict)
+    invalid: dict[str, str] = field(default_factory=dict)
+    wake: float | None = None  # epoch seconds; None when nothing is queued
+
+    def soonest(self, t: float | None) -> None:
+        if t is not None and (self.wake is None or t < self.wake):
+            self.wake = t
+
+
+class Sender:
+    """Sends due posts of one spool."""
+
+    def __init__(
+        self,
+        core: Core,
+        log: Log,
+        *,
+        stopping: Callable[[], bool] = lambda: False,
+        deadline: Callable[[], float] = lambda: 3600.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.core = core
+        self.log = log
+        self.stopping = stopping
+        self.deadline = deadline
+        self.rng = rng or random.Random()
+        self.reported: dict[str, tuple[tuple[int, int, int], str]] = {}
+        self.hooks: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def config(self) -> Config:
+        return self.core.config
+
+    # -- intake ----------------------------------------------------------------------------
+
+    def intake(self, entry: Entry, result: PassResult) -> None:
+        """Take one complete file from new/: resolve its time, move it to scheduled/ or failed/."""
+        core = self.core
+        item = core.load(entry)
+        if item.post is None or item.problem:
+            self._fail_file(entry, item.problem or "invalid post", result)
+            return
+        post = item.post
+        now = core.clock()
+        at = now
+        if post.schedule is not None:
+            try:
+                at = core.resolve(post.schedule, allow_past=True)
+            except TimeError as exc:
+                line = f"line {post.schedule_line}: " if post.schedule_line else ""
+                self._fail_file(entry, f"{line}{exc.message}. {exc.hint}".strip(), result)
+                return
+            late = now - at
+            if late > self.config.daemon.max_lateness:
+                self._fail_file(
+                    entry,
+                    f"its time {when.echo(at, self.config.timezone)} was {_ago(late)} ago, "
+                    f"more than max_lateness ({_ago(self.config.daemon.max_lateness)})",
+                    result,
+                )
+                return
+        try:
+            data = core.spool.read(entry)
+            stamp = core.stamp(at)
+            if post.schedule != stamp:
+                entry = core.spool.replace(entry, with_schedule(data, stamp))
+            if core.spool.exists_anywhere(entry.id) not in (None, "new"):
+                where = core.spool.exists_anywhere(entry.id)
+                self._fail_file(
+                    entry,
+                    f"a post with ID {entry.id} is already in {where}/; this one was kept "
+                    "under a new name",
+                    result,
+                    rename=True,
+                )
+                return
+            moved = core.spool.move(entry, "scheduled")
+        except Changed:
+            return  # being written to: the next event or rescan takes it
+        except FileNotFoundError:
+            return
+        result.queued.append(moved.id)
+        self.log.event(
+            "queued", id=moved.id, at=when.iso_utc(at), local=core.stamp(at), path=str(moved.path)
+        )
+
+    def _fail_file(
+        self, entry: Entry, reason: str, result: PassResult, rename: bool = False
+    ) -> None:
+        spool = self.core.spool
+        if rename or (entry.state != "failed" and spool.stat_entry("failed", entry.id) is not None):
+            new = f"{entry.id}.{new_id()}"
+            spool.write_error(new, reason)
+            spool.rename_into(entry, "failed", new)
+            failed_id = new
+        else:
+            spool.fail(entry, reason)
+            failed_id = entry.id
+        result.failed.append(failed_id)
+        self.log.event("invalid", level="error", id=failed_id, reason=reason)
+        self._on_failure(failed_id, reason, None)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def run_pass(self, *, first: bool = False, only: str | None = None) -> PassResult:
+        """One full pass (for `send --once` and the foreground): intake all of new/, then send
+        everything due in scheduled/ (or only the post `only`)."""
+        result = PassResult()
+        core = self.core
+        if only is None:
+            for entry in core.spool.entries("new"):
+                if self.stopping():
+                    break
+                self.intake(entry, result)
+        due = []
+        for entry in core.spool.entries("scheduled"):
+            if only is not None and entry.id != only:
+                continue
+            item = core.load(entry)
+            if item.post is None or item.problem or item.due is None:
+                self._report_invalid(item, result)
+            elif item.due > core.clock():
+                result.soonest(item.due.timestamp())
+            else:
+                due.append(item)
+        self.send_due(due, result, first=first)
+        self._reap_hooks()
+        return result
+
+    def send_due(self, due: Iterable[Item], result: PassResult, first: bool = False) -> None:
+        """Send the posts that are due (valid items of scheduled/), paced by the rate limits."""
+        core = self.core
+        now_dt = core.clock()
+        now = now_dt.timestamp()
+        lateness = self.config.daemon.max_lateness
+        pendings: list[Pending] = []
+        items: dict[str, Item] = {}
+        ledger = core.ledger
+        for item in due:
+            assert item.due is not None
+            self.reported.pop(item.id, None)
+            ds = ledger.deliveries(item.id)
+            if first and now_dt - item.due > lateness and not any(d.attempts for d in ds.values()):
+                self._finish_failed_late(item, now_dt - item.due, result)
+                continue
+            todo = self._todo(item, ds)
+            if not todo:
+                self._finish(item, result)
+                continue
+            items[item.id] = item
+            pendings.append(
+                Pending(
+                    item.id,
+                    item.due.timestamp(),
+                    {a: (ds[a].next_at if a in ds else None) for a in todo},
+                    {a: self._rate_keys(a) for a in todo},
+                )
+            )
+        limits = {
+            k: Limit(v.count, v.window.total_seconds()) for k, v in self.config.rate_limits.items()
+        }
+        windows = {k: ledger.window(k, now - lim.window) for k, lim in limits.items()}
+        decisions, wake = plan(pendings, windows, limits, now)
+        result.soonest(wake)
+        for d in decisions:
+            if self.stopping():
+                break
+            if d.wait and not d.send:
+                until, why = min(d.wait.values())
+                result.deferred[d.post_id] = f"{why} until {when.iso_utc(_dt(until))}"
+            if d.send:
+                self.send_item(items[d.post_id], d.send, result)
+
+    def _todo(self, item: Item, ds: dict[str, Delivery]) -> list[str]:
+        """Accounts of a post still to send: not yet sent, not permanently failed."""
+        assert item.post is not None
+        done = {a for a, r in item.post.results.items() if r.error is None and (r.id or r.url)}
+        out = []
+        for account in self.core.platforms(item.post):
+            d = ds.get(account)
+            if account in done or (d is not None and d.status in ("sent", "failed")):
+                continue
+            out.append(account)
+        return out
+
+    def _rate_keys(self, account: str) -> tuple[str, ...]:
+        acc = self.config.accounts.get(account)
+        keys = [account]
+        if acc is not None and acc.platform != account:
+            keys.append(acc.platform)
+        return tuple(k for k in keys if k in self.config.rate_limits) or tuple(keys[:1])
+
+    def send_item(self, item: Item, accounts: list[str], result: PassResult) -> None:
+        """Claim a post, send it to `accounts`, record each outcome, and move it if finished."""
+        core = self.core
+        try:
+            with core.claim(item.id):
+                entry = core.spool.stat_entry("scheduled", item.id)
+                if entry is None:
+                    return  # moved meanwhile (cancelled, sent by another sender)
+                fresh = core.load(entry)
+                if fresh.post is None or fresh.problem or fresh.due is None:
+                    self._report_invalid(fresh, result)
+                    return
+                if fresh.due > core.clock():
+                    result.soonest(fresh.due.timestamp())
+                    return
+                ds = core.ledger.deliveries(item.id)
+                todo = [a for a in self._todo(fresh, ds) if a in accounts]
+                for account in todo:
+                    if self.stopping() and self.deadline() <= 0:
+                        break
+                    self._send_account(fresh, account, result)
+                self._finish(fresh, result)
+        except Busy:
+            self.log.event("busy", level="debug", id=item.id)
+
+    def _send_account(self, item: Item, name: str, result: PassResult) -> None:
+        core, ledger = self.core, self.core.ledger
+        assert item.post is not None
+        account: Account = self.config.accounts[name]
+        d = ledger.delivery(item.id, name)
+        in_doubt = d.in_flight
+
+        def save(material: dict[str, object]) -> None:
+            ledger.save_material(item.id, name, dict(material))
+
+        job = Job(
+            post_id=item.id,
+            account=account,
+            post=item.post,
+            idempotency_key=d.idempotency_key,
+            in_doubt=in_doubt,
+            spool_root=core.spool.root,
+            state_dir=core.config.state_dir,
+            deadline=self.deadline,
+            material=dict(d.material),
+            save=save,
+        )
+        ledger.begin_attempt(item.id, name)
+        attempts = d.attempts + 1
+        self.log.event(
+            "sending", id=item.id, account=name, attempt=attempts, in_doubt=in_doubt or None
+        )
+        try:
+            outcome = get(account.platform).send(job)
+        except PlurspoolError as exc:
+            outcome = Outcome("permanent", error=exc.message)
+        except Exception as exc:  # a platform bug must not take the daemon down
+            outcome = Outcome("temporary", error=f"internal error: {type(exc).__name__}")
+        now = time.time()
+        if outcome.status == "sent":
+            ledger.record(
+                item.id,
+                name,
+                "sent",
+                remote_id=outcome.remote_id,
+                url=outcome.url,
+                rate_keys=self._rate_keys(name),
+                at=now,
+            )
+            self.log.event(
+                "sent", id=item.id, account=name, remote_id=outcome.remote_id, url=outcome.url
+            )
+            return
+        error = outcome.error or "unknown error"
+        daemon = self.config.daemon
+        if outcome.status == "temporary" and attempts <= daemon.max_retries:
+            wait = backoff(
+                attempts,
+                daemon.retry_delay.total_seconds(),
+                BACKOFF_CAP,
+                self.rng.random(),
+            )
+            if outcome.retry_after is not None:
+                wait = max(wait if attempts > 1 else 0.0, outcome.retry_after)
+            ledger.record(item.id, name, "pending", error=error, next_at=now + wait)
+            result.soonest(now + wait)
+            result.deferred[item.id] = f"{name}: {error}; retry in {wait:.0f}s"
+            self.log.event(
+                "retry", level="warning", id=item.id, account=name, error=error, wait=f"{wait:.0f}s"
+            )
+            return
+        if outcome.status == "temporary":
+            error = f"gave up after {attempts} attempts: {error}"
+        ledger.record(item.id, name, "failed", error=error, at=now)
+        self.log.event("failed", level="error", id=item.id, account=name, error=error)
+
+    def _finish(self, item: Item, result: PassResult) -> None:
+        """Move a post whose accounts are all finished to sent/ or failed/, with its results."""
+        core = self.core
+        assert item.post is not None
+        ds = core.ledger.deliveries(item.id)
+        accounts = self.core.platforms(item.post)
+        if self._todo(item, ds):
+            return
+        results = dict(item.post.results)
+        for account in accounts:
+            d = ds.get(account)
+            if d is None:
+                continue
+            results[account] = Result(
+                id=d.remote_id if d.status == "sent" else None,
+                url=d.url if d.status == "sent" else None,
+                error=d.error if d.status == "failed" else None,
+                attempts=d.attempts,
+                at=when.iso_utc(core.clock()),
+            )
+        failed = {a: r.error for a, r in results.items() if r.error and a in accounts}
+        attempts = max((r.attempts for r in results.values()), default=0)
+        entry = core.spool.stat_entry("scheduled", item.id)
+        if entry is None:
+            return
+        try:
+            data = core.spool.read(entry)
+            if failed:
+                reason = "; ".join(f"{a}: {e}" for a, e in sorted(failed.items()))
+                moved = core.spool.fail(entry, reason)
+            else:
+                moved = core.spool.move(entry, "sent")
+            core.spool.replace(moved, with_record(data, results, attempts))
+        except (Changed, FileNotFoundError):
+            return
+        except SpoolError as exc:
+            self.log.event("error", level="error", id=item.id, error=exc.message)
+            return
+        if failed:
+            result.failed.append(item.id)
+            for account, error in failed.items():
+                self._on_failure(item.id, error or "", account)
+        else:
+            result.sent.append(item.id)
+        self.log.event("done", id=item.id, state="failed" if failed else "sent")
+
+    def _finish_failed_late(self, item: Item, late: timedelta, result: PassResult) -> None:
+        reason = (
+            f"overdue by {_ago(late)} when the sender started, more than max_lateness "
+            f"({_ago(self.config.daemon.max_lateness)}); `plurspool retry {item.id}` sends it"
+        )
+        try:
+            with self.core.claim(item.id):
+                entry = self.core.spool.stat_entry("scheduled", item.id)
+                if entry is None:
+                    return
+                self.core.spool.fail(entry, reason)
+        except Busy:
+            return
+        result.failed.append(item.id)
+        self.log.event("failed", level="error", id=item.id, error=reason)
+        self._on_failure(item.id, reason, None)
+
+    def _report_invalid(self, item: Item, result: PassResult) -> None:
+        """An invalid file in scheduled/ is never sent; say so once per version of it."""
+        problem = item.problem or "invalid post"
+        result.invalid[item.id] = problem
+        if self.reported.get(item.id) == (item.entry.key, problem):
+            return
+        self.reported[item.id] = (item.entry.key, problem)
+        self.log.event(
+            "invalid", level="error", id=item.id, path=str(item.entry.path), reason=problem
+        )
+
+    # -- failure hook ----------------------------------------------------------------------
+
+    def _on_failure(self, post_id: str, error: str, account: str | None) -> None:
+        argv = self.config.daemon.on_failure
+        if not argv:
+            return
+        path = self.core.spool.path("failed", post_id)
+        values = {"id": post_id, "error": error, "account": account or "", "path": str(path)}
+        try:
+            cmd = [a.format_map(values) for a in argv]
+        except (KeyError, ValueError, IndexError):
+            cmd = list(argv)
+        try:
+            self.hooks.append(
+                subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        except OSError as exc:
+            self.log.event("on_failure", level="error", error=f"cannot run {cmd[0]!r}: {exc}")
+
+    def _reap_hooks(self) -> None:
+        self.hooks = [p for p in self.hooks if p.poll() is None]
+
+    def wait_hooks(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        for p in self.hooks:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(max(0.0, end - time.monotonic()))
+        self._reap_hooks()
+
+
+def _dt(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def _ago(delta: timedelta) -> str:
+    s = int(delta.total_seconds())
+    if s >= 86400:
+        return f"{s // 86400}d{(s % 86400) // 3600}h"
+    if s >= 3600:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"

@@ -1,0 +1,483 @@
+"""The only code that touches the spool: names, safe opens, scans and atomic, durable moves.
+
+A post's state is the directory it is in. Every change is one of:
+- `deliver`: write into `tmp/` (O_EXCL), fsync, rename into a state dir (never replacing),
+  fsync the dir;
+- `move`: rename from one state dir to another without replacing, fsync both dirs;
+- `replace`: rewrite a post in place through `tmp/` + rename, only if nobody changed it meanwhile.
+A crash between any two steps leaves each post in exactly one state (at worst a stray file in
+`tmp/`, which is never read as a post).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import re
+import secrets
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import NotFound, SpoolError
+
+STATES = ("new", "drafts", "scheduled", "sent", "failed")
+DIRS = ("tmp", *STATES)
+DEFAULT_MAX_SIZE = 1024 * 1024
+
+# Names that editors and sync tools leave behind: never posts, never touched.
+_JUNK = re.compile(r"^(\..*|.*~|#.*#|.*\.sw[px]|.*\.tmp|4913)$")
+# Conflict copies made by sync tools: never posted, moved to failed/ with the reason.
+_CONFLICT = re.compile(r"(\.sync-conflict-|\(conflicted copy|\(Conflicted copy|\.orig\.md$)")
+_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
+
+# Tests set this to inject a crash between two steps of a state change.
+crash_hook: Callable[[str], None] | None = None
+
+
+def _step(name: str) -> None:
+    if crash_hook is not None:
+        crash_hook(name)
+
+
+class Refused(SpoolError):
+    """A file in the spool that is not read as a post (symlink, hard link, owner, size...)."""
+
+
+class Changed(SpoolError):
+    """A post changed on disk between reading it and writing it back."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A post file as found in the spool: its ID, state and identity on disk."""
+
+    id: str
+    state: str
+    path: Path
+    ino: int
+    size: int
+    mtime_ns: int
+    mode: int
+    nlink: int
+    uid: int
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        """What must stay the same for a cached parse of this file to stay valid."""
+        return (self.ino, self.size, self.mtime_ns)
+
+    @property
+    def regular(self) -> bool:
+        return stat.S_ISREG(self.mode)
+
+    @property
+    def symlink(self) -> bool:
+        return stat.S_ISLNK(self.mode)
+
+
+def classify(name: str) -> str:
+    """'post', 'conflict' (a sync tool's copy, to be failed) or 'ignore' for a file name."""
+    if _JUNK.match(name) or not name.endswith(".md") or name == ".md":
+        return "ignore"
+    if _CONFLICT.search(name):
+        return "conflict"
+    return "post"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_renameat2: Callable[..., int] | None
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _renameat2 = _libc.renameat2
+except (OSError, AttributeError):  # pragma: no cover - not glibc
+    _renameat2 = None
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+def rename_noreplace(src: Path, dst: Path) -> None:
+    """Rename src to dst atomically, failing with FileExistsError if dst exists."""
+    if _renameat2 is not None:
+        rc = _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
+        if rc == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(err, os.strerror(err), str(dst))
+    # Filesystems without RENAME_NOREPLACE: check, then rename (a narrow race, documented).
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, "file exists", str(dst))
+    os.rename(src, dst)
+
+
+def new_id(text: str = "") -> str:
+    """A fresh post ID: 8 random base32 characters, then a slug of the text for humans."""
+    rand = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24].rstrip("-")
+    return f"{rand}-{slug}" if slug else rand
+
+
+def _os_error(action: str, path: Path, exc: OSError) -> SpoolError:
+    hint = "check the spool's permissions and free space"
+    if exc.errno == errno.ENOSPC:
+        hint = "the disk is full: free some space; nothing was lost"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        hint = f"the spool must belong to you and be writable: chmod 700 {path.parent}"
+    return SpoolError(f"cannot {action} {path}: {exc.strerror}", hint)
+
+
+class Spool:
+    """A spool directory: `tmp/ new/ drafts/ scheduled/ sent/ failed/`, all mode 0700."""
+
+    def __init__(self, root: Path, max_size: int = DEFAULT_MAX_SIZE) -> None:
+        # The root may be a symlink: it is resolved once, here.
+        self.root = Path(os.path.realpath(os.path.expanduser(root)))
+        self.max_size = max_size
+
+    def dir(self, state: str) -> Path:
+        return self.root / state
+
+    def path(self, state: str, post_id: str) -> Path:
+        return self.root / state / f"{post_id}.md"
+
+    # -- set-up and checks ---------------------------------------------------------------
+
+    def ensure(self) -> None:
+        """Create the spool (mode 0700) if missing, and check it is safe to use."""
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for name in DIRS:
+                d = self.root / name
+                if not os.path.lexists(d):
+                    d.mkdir(mode=0o700)
+        except OSError as exc:
+            raise _os_error("create the spool", self.root, exc) from None
+        self.check()
+
+    def check(self) -> None:
+        """Refuse a spool whose state dirs are symlinks, not directories, or on other devices."""
+        try:
+            root_dev = os.stat(self.root).st_dev
+        except FileNotFoundError:
+            raise SpoolError(
+                f"no spool at {self.root}", "run `plurspool init`, or pass --spool DIR"
+            ) from None
+        for name in DIRS:
+            d = self.root / name
+            try:
+                st = os.lstat(d)
+            except FileNotFoundError:
+                raise SpoolError(
+                    f"the spool {self.root} has no {name}/ directory",
+                    "run `plurspool init` to create the missing directories",
+                ) from None
+            if stat.S_ISLNK(st.st_mode):
+                raise SpoolError(
+                    f"{d} is a symlink; state directories inside the spool must be "
+                    "real directories",
+                    f"replace it with a directory: rm {d} && mkdir -m 700 {d}",
+                )
+            if not stat.S_ISDIR(st.st_mode):
+                raise SpoolError(f"{d} is not a directory", f"move it away and mkdir -m 700 {d}")
+            if st.st_dev != root_dev:
+                raise SpoolError(
+                    f"{d} is on another filesystem than {self.root}",
+                    "every spool directory must be on one filesystem so moves stay atomic",
+                )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def scan(self, state: str) -> Iterator[tuple[str, Entry | None]]:
+        """Yield (kind, entry) for every file in a state dir; kind is 'post' or 'conflict'.
+
+        Non-posts (junk names, directories, FIFOs, sockets, devices) are skipped without being
+        opened. Symlinks named *.md are yielded so the caller can refuse them visibly.
+        """
+        d = self.root / state
+        try:
+            it = os.scandir(d)
+        except OSError as exc:
+            raise _os_error("read", d, exc) from None
+        with it:
+            for de in it:
+                kind = classify(de.name)
+                if kind == "ignore":
+                    continue
+                try:
+                    st = de.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # moved away while we looked
+                if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                    continue  # FIFOs, sockets, devices, directories: not posts, never opened
+                yield kind, self._entry(state, de.name, st)
+
+    def _entry(self, state: str, name: str, st: os.stat_result) -> Entry:
+        return Entry(
+            id=name[:-3],
+            state=state,
+            path=self.root / state / name,
+            ino=st.st_ino,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            mode=st.st_mode,
+            nlink=st.st_nlink,
+            uid=st.st_uid,
+        )
+
+    def entries(self, state: str) -> list[Entry]:
+        """Every post-named file in a state dir (conflict copies included), unsorted."""
+        return [e for _, e in self.scan(state) if e is not None]
+
+    def stat_entry(self, state: str, post_id: str) -> Entry | None:
+        """The entry for an ID in a state, or None if there is no such file."""
+        try:
+            st = os.lstat(self.path(state, post_id))
+        except FileNotFoundError:
+            return None
+        return self._entry(state, f"{post_id}.md", st)
+
+    def refusal(self, entry: Entry) -> str | None:
+        """Why a file must not be read as a post, or None if it may be."""
+        if entry.symlink:
+            return "it is a symlink; plurspool reads only regular files"
+        if not entry.regular:
+            return "it is not a regular file"
+        if entry.nlink > 1:
+            return "it has more than one hard link; copy it instead of linking it"
+        if entry.uid != os.geteuid():
+            return f"it belongs to uid {entry.uid}, not to you"
+        if entry.size > self.max_size:
+            return f"it is {entry.size} bytes, over the {self.max_size}-byte limit (max_post_size)"
+        return None
+
+    def read(self, entry: Entry) -> bytes:
+        """Read a post's bytes, refusing anything that is not a small regular file of ours."""
+        reason = self.refusal(entry)
+        if reason:
+            raise Refused(f"{entry.path}: {reason}")
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise Refused(f"{entry.path}: it is a symlink") from None
+            raise _os_error("read", entry.path, exc) from None
+        try:
+            st = os.fstat(fd)
+            # Checked again on the open file: the name may have been swapped since the scan.
+            swapped = self._entry(entry.state, entry.path.name, st)
+            reason = self.refusal(swapped)
+            if reason:
+                raise Refused(f"{entry.path}: {reason}")
+            chunks = []
+            remaining = self.max_size + 1
+            while remaining > 0:
+                chunk = os.read(fd, min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
+            data = b"".join(chunks)
+            if len(data) > self.max_size:
+                raise Refused(f"{entry.path}: it grew over the {self.max_size}-byte limit")
+            return data
+        finally:
+            os.close(fd)
+
+    def find(self, prefix: str, states: tuple[str, ...] = STATES) -> Entry:
+        """The post whose ID is `prefix` or starts with it, in any of `states`."""
+        prefix = prefix.removesuffix(".md")
+        if not prefix or "/" in prefix or prefix.startswith("."):
+            raise NotFound(f"no post with ID {prefix!r}", "run `plurspool list --state all`")
+        exact: list[Entry] = []
+        partial: list[Entry] = []
+        for state in states:
+            for e in self.entries(state):
+                if e.id == prefix:
+                    exact.append(e)
+                elif e.id.startswith(prefix):
+                    partial.append(e)
+        found = exact or partial
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            where = "any state" if states == STATES else "/".join(states)
+            raise NotFound(
+                f"no post with ID {prefix!r} in {where}", "run `plurspool list --state all`"
+            )
+        names = ", ".join(sorted(f"{e.id} ({e.state})" for e in found)[:8])
+        raise NotFound(f"ID prefix {prefix!r} is ambiguous: {names}", "type more of the ID")
+
+    def exists_anywhere(self, post_id: str) -> str | None:
+        """The state holding a post with exactly this ID, if any."""
+        for state in STATES:
+            if os.path.lexists(self.path(state, post_id)):
+                return state
+        return None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _write_tmp(self, post_id: str, data: bytes) -> Path:
+        tmp = self.root / "tmp" / f"{post_id}.{os.getpid()}.{secrets.token_hex(4)}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise _os_error("write", tmp, exc) from None
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                _step("written")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            raise _os_error("write", tmp, exc) from None
+        _step("tmp-fsynced")
+        return tmp
+
+    def deliver(self, state: str, post_id: str, data: bytes) -> Entry:
+        """Write a new post into a state dir; never replaces an existing post."""
+        if self.exists_anywhere(post_id):
+            raise SpoolError(f"a post with ID {post_id} already exists", "choose another name")
+        tmp = self._write_tmp(post_id, data)
+        dst = self.path(state, post_id)
+        try:
+            rename_noreplace(tmp, dst)
+        except FileExistsError:
+            _unlink_quietly(tmp)
+            raise SpoolError(
+                f"a post with ID {post_id} already exists", "choose another name"
+            ) from None
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            raise _os_error("deliver", dst, exc) from None
+        _step("renamed")
+        _fsync_dir(dst.parent)
+        _step("dir-fsynced")
+        found = self.stat_entry(state, post_id)
+        assert found is not None
+        return found
+
+    def move(self, entry: Entry, state: str) -> Entry:
+        """Move a post to another state under the same ID; fails if the ID is taken there."""
+        dst = self.path(state, entry.id)
+        try:
+            rename_noreplace(entry.path, dst)
+        except FileExistsError:
+            raise SpoolError(
+                f"cannot move {entry.id} to {state}/: a post with that ID is already there",
+                f"rename one of them: both are in {self.root}",
+            ) from None
+        except FileNotFoundError:
+            raise NotFound(
+                f"{entry.id} is no longer in {entry.state}/", "it was moved meanwhile; list again"
+            ) from None
+        except OSError as exc:
+            raise _os_error("move", entry.path, exc) from None
+        _step("renamed")
+        _fsync_dir(dst.parent)
+        _step("dst-fsynced")
+        _fsync_dir(entry.path.parent)
+        _step("src-fsynced")
+        if entry.state == "failed" and state != "failed":
+            self.clear_error(entry.id)
+        found = self.stat_entry(state, entry.id)
+        if found is None:
+            raise NotFound(f"{entry.id} vanished from {state}/", "list again")
+        return found
+
+    def rename_into(self, entry: Entry, state: str, post_id: str) -> Entry:
+        """Move a file to a state under a new ID (a name clash); never replaces."""
+        renamed = Entry(post_id, entry.state, entry.path, *_identity(entry))
+        dst = self.path(state, post_id)
+        try:
+            rename_noreplace(entry.path, dst)
+        except OSError as exc:
+            raise _os_error("move", entry.path, exc) from None
+        _fsync_dir(dst.parent)
+        _fsync_dir(entry.path.parent)
+        found = self.stat_entry(state, post_id)
+        return found if found is not None else renamed
+
+    def replace(self, entry: Entry, data: bytes) -> Entry:
+        """Rewrite a post in place, atomically, unless it changed since `entry` was taken."""
+        tmp = self._write_tmp(entry.id, data)
+        now = self.stat_entry(entry.state, entry.id)
+        if now is None or now.key != entry.key:
+            _unlink_quietly(tmp)
+            raise Changed(
+                f"{entry.id} changed on disk meanwhile; nothing was written",
+                "run the command again",
+            )
+        try:
+            os.replace(tmp, entry.path)
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            raise _os_error("rewrite", entry.path, exc) from None
+        _step("replaced")
+        _fsync_dir(entry.path.parent)
+        _step("dir-fsynced")
+        found = self.stat_entry(entry.state, entry.id)
+        assert found is not None
+        return found
+
+    def error_path(self, post_id: str) -> Path:
+        return self.root / "failed" / f"{post_id}.error"
+
+    def write_error(self, post_id: str, reason: str) -> None:
+        """Write failed/<ID>.error (the reason a post is in failed/), atomically."""
+        tmp = self._write_tmp(post_id + ".error", reason.rstrip("\n").encode() + b"\n")
+        try:
+            os.replace(tmp, self.error_path(post_id))
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            raise _os_error("write", self.error_path(post_id), exc) from None
+        _fsync_dir(self.root / "failed")
+
+    def read_error(self, post_id: str) -> str | None:
+        try:
+            fd = os.open(self.error_path(post_id), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            return os.read(fd, 64 * 1024).decode("utf-8", "replace").strip()
+        finally:
+            os.close(fd)
+
+    def clear_error(self, post_id: str) -> None:
+        _unlink_quietly(self.error_path(post_id))
+
+    def fail(self, entry: Entry, reason: str) -> Entry:
+        """Move a file to failed/ byte for byte, with its reason beside it."""
+        # The reason is written first: a crash leaves at worst a reason without its post.
+        self.write_error(entry.id, reason)
+        if entry.state == "failed":
+            return entry
+        return self.move(entry, "failed")
+
+
+def _identity(e: Entry) -> tuple[int, int, int, int, int, int]:
+    return (e.ino, e.size, e.mtime_ns, e.mode, e.nlink, e.uid)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
