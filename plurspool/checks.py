@@ -49,6 +49,7 @@ def check_file(core: Core, path: Path) -> dict[str, Any]:
         "id": path.name.removesuffix(".md"),
         "state": state,
         "problems": [],
+        "warnings": [],
     }
     problems: list[str] = report["problems"]
     try:
@@ -88,11 +89,13 @@ def check_file(core: Core, path: Path) -> dict[str, Any]:
         problems.append(f"line {exc.line}: {exc.message}" if exc.line else exc.message)
         return report
     item = core.item_from_bytes(entry, data)
-    _post_problems(core, item, post, problems)
+    _post_problems(core, item, post, problems, report["warnings"])
     return report
 
 
-def _post_problems(core: Core, item: Item, post: Post, problems: list[str]) -> None:
+def _post_problems(
+    core: Core, item: Item, post: Post, problems: list[str], warnings: list[str]
+) -> None:
     if item.problem:
         problems.append(item.problem)
     elif post.schedule is not None and item.state != "scheduled":
@@ -104,3 +107,7 @@ def _post_problems(core: Core, item: Item, post: Post, problems: list[str]) -> N
     for m in post.media:
         if not (core.spool.root / m.path).is_file():
             problems.append(f"media file {m.path} not found under {core.spool.root}")
+    if item.problem is None or not item.problem.startswith("unknown account"):
+        for level, account, message in core.platform_issues(post):
+            if level == "warning":
+                warnings.append(f"{account}: {message}")

@@ -700,9 +700,11 @@ def check(state: State, paths: tuple[Path, ...], fmt: str) -> None:
     if fmt == "json":
         emit_json(reports)
     else:
-        for r in bad:
+        for r in reports:
             for p in r["problems"]:
                 click.echo(f"{r['path']}: {p}")
+            for w in r["warnings"]:
+                click.echo(f"{r['path']}: warning: {w}")
         note(f"{len(reports)} checked, {len(bad)} with problems")
     if bad:
         sys.exit(EXIT_INVALID)

@@ -144,7 +144,7 @@ class Core:
             post = parse(data)
         except PostError as exc:
             return Item(entry, None, _post_error_text(exc), None)
-        problem = self.account_problem(post)
+        problem = self.post_problem(post)
         due = None
         if post.schedule is not None:
             try:
@@ -171,6 +171,27 @@ class Core:
                 f"`platforms` (configured: {known})"
             )
         return None
+
+    def platform_issues(self, post: Post) -> list[tuple[str, str, str]]:
+        """Per-account checks (lengths, media...): (level, account, message), errors first."""
+        from .platforms import get
+
+        out = []
+        for name in self.platforms(post):
+            account = self.config.accounts.get(name)
+            if account is None:
+                continue
+            for issue in get(account.platform).check(post, account, self.spool.root):
+                out.append((issue.level, name, issue.message))
+        return sorted(out, key=lambda t: t[0] != "error")
+
+    def post_problem(self, post: Post) -> str | None:
+        """Why a post cannot be sent as it is, or None."""
+        problem = self.account_problem(post)
+        if problem:
+            return problem
+        errors = [f"{a}: {m}" for level, a, m in self.platform_issues(post) if level == "error"]
+        return "; ".join(errors) or None
 
     def platforms(self, post: Post | None) -> tuple[str, ...]:
         if post is not None and post.platforms is not None:
@@ -298,9 +319,9 @@ class Core:
         )
         post = _parse_or_invalid(data)
         self._check_media(post)
-        problem = self.account_problem(post)
+        problem = self.post_problem(post)
         if problem:
-            raise InvalidInput(problem, "name accounts from `plurspool accounts`")
+            raise InvalidInput(problem, "fix the post, or name accounts from `plurspool accounts`")
         state = "drafts" if draft else "scheduled"
         entry = self.spool.deliver(state, new_id(parts[0]), data)
         return self.load(entry), at
@@ -399,9 +420,9 @@ class Core:
         Raises InvalidInput (with the line) when the file must be fixed.
         """
         post = _parse_or_invalid(data)
-        problem = self.account_problem(post)
+        problem = self.post_problem(post)
         if problem:
-            raise InvalidInput(problem, "name accounts from `plurspool accounts`")
+            raise InvalidInput(problem, "fix the post, or name accounts from `plurspool accounts`")
         self._check_media(post)
         if state == "scheduled" and post.schedule is not None:
             try:

@@ -51,8 +51,32 @@ class Outcome:
     retry_after: float | None = None  # seconds, from the platform (Retry-After)
 
 
+@dataclass(frozen=True)
+class Issue:
+    """A problem `plurspool check` and intake report: errors stop a post, warnings do not."""
+
+    level: Literal["error", "warning"]
+    message: str
+
+
 class Platform(Protocol):
-    def send(self, job: Job) -> Outcome: ...
+    def send(self, job: Job) -> Outcome:
+        """Send one post (all its thread parts) to one account."""
+        ...
+
+    def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
+        """What keeps this post from being sent to this account (lengths, media...).
+
+        Offline and fast: no network, no secrets.
+        """
+        ...
+
+    def test(self, account: Account, state_dir: Path) -> dict[str, Any]:
+        """`accounts test`: log in and report identity and limits; send nothing.
+
+        Raises a PlurspoolError (naming the account, with a hint) when that fails.
+        """
+        ...
 
 
 PLATFORMS = ("exec", "outbox", "mastodon", "bluesky", "nostr")

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 from typing import Any
 
-from . import Job, Outcome
+from ..config import Account
+from ..post import Post
+from . import Issue, Job, Outcome
 
 EX_TEMPFAIL = 75
 
@@ -40,6 +43,23 @@ def _tail(text: bytes, limit: int = 400) -> str:
 
 
 class Exec:
+    def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
+        return []
+
+    def test(self, account: Account, state_dir: Path) -> dict[str, Any]:
+        import shutil
+
+        command = list(account.options["command"])
+        found = shutil.which(command[0])
+        if found is None:
+            from ..errors import ConfigError
+
+            raise ConfigError(
+                f"account {account.name}: command {command[0]!r} not found",
+                f"fix `command` in [accounts.{account.name}]",
+            )
+        return {"account": account.name, "platform": "exec", "command": found}
+
     def send(self, job: Job) -> Outcome:
         command = list(job.account.options["command"])
         env = dict(os.environ)

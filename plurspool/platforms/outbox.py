@@ -10,8 +10,11 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
-from . import Job, Outcome
+from ..config import Account
+from ..post import Post
+from . import Issue, Job, Outcome
 from .exec import payload
 
 
@@ -24,10 +27,24 @@ def _already_there(path: Path, key: str) -> bool:
         return False
 
 
+def outbox_path(account: Account, state_dir: Path) -> Path:
+    raw = account.options.get("path")
+    return Path(raw).expanduser() if raw else state_dir / "outbox.jsonl"
+
+
 class Outbox:
+    def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
+        return []
+
+    def test(self, account: Account, state_dir: Path) -> dict[str, Any]:
+        return {
+            "account": account.name,
+            "platform": "outbox",
+            "path": str(outbox_path(account, state_dir)),
+        }
+
     def send(self, job: Job) -> Outcome:
-        raw = job.account.options.get("path")
-        path = Path(raw).expanduser() if raw else job.state_dir / "outbox.jsonl"
+        path = outbox_path(job.account, job.state_dir)
         if job.in_doubt and _already_there(path, job.idempotency_key):
             return Outcome("sent", remote_id=job.idempotency_key, url=None)
         line = payload(job)
