@@ -747,6 +747,80 @@ def daemon() -> None:
     """Manage the background daemon (systemd user unit, or a detached process)."""
 
 
+def _service(state: State) -> Any:
+    from .service import Service
+
+    args = []
+    if state.spool_opt:
+        args += ["--spool", str(Path(state.spool_opt).resolve())]
+    if state.config_opt:
+        args += ["--config", str(Path(state.config_opt).resolve())]
+    return Service(state.core, args)
+
+
+@daemon.command()
+@pass_state
+def install(state: State) -> None:
+    """Install and start the systemd user unit (where a user manager runs)."""
+    note(_service(state).install())
+
+
+@daemon.command()
+@pass_state
+def uninstall(state: State) -> None:
+    """Stop and remove the systemd user unit."""
+    note(_service(state).uninstall())
+
+
+@daemon.command()
+@pass_state
+def start(state: State) -> None:
+    """Start the daemon (systemd unit, or detached with a pidfile)."""
+    note(_service(state).start())
+
+
+@daemon.command()
+@pass_state
+def stop(state: State) -> None:
+    """Stop the daemon; sends in flight finish first."""
+    note(_service(state).stop())
+
+
+@daemon.command()
+@pass_state
+def restart(state: State) -> None:
+    """Stop, then start the daemon."""
+    note(_service(state).restart())
+
+
+@daemon.command()
+@format_option
+@pass_state
+def status(state: State, fmt: str) -> None:
+    """Say how the daemon runs (systemd or pidfile), whether it runs, and its heartbeat."""
+    st = _service(state).status()
+    if fmt == "json":
+        emit_json(st.as_dict())
+    else:
+        click.echo(f"mode:    {st.mode}")
+        click.echo(
+            f"running: {'yes' if st.running else 'no'}{f' (pid {st.pid})' if st.pid else ''}"
+        )
+        click.echo(f"health:  {'ok' if st.healthy else 'not ok'}: {st.detail}")
+    if not st.running:
+        sys.exit(EXIT_FAILURE)
+
+
+@daemon.command()
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("-n", "--lines", default=50, show_default=True, help="How many lines to show.")
+@pass_state
+def logs(state: State, follow: bool, lines: int) -> None:
+    """Show the daemon's log (journalctl in systemd mode)."""
+    for line in _service(state).logs(follow, lines):
+        click.echo(line, nl=False)
+
+
 @daemon.command()
 @format_option
 @pass_state

@@ -212,79 +212,54 @@ def with_schedule(data: bytes, value: str) -> bytes:
     loaded = _load(data)
     doc, root = loaded.doc, loaded.root
     scalar = _scalar(value)
-    attempts_: list[str] = []
+    candidates: list[str] = []
     if doc.fm is None:
         nl = doc.newline
-        attempts_.append(f"---{nl}schedule: {scalar}{nl}---{nl}" + doc.text)
-    else:
-        node = root.get("schedule")
-        if node is not None:
-            start, end = node.start, node.end
-            # Block scalars end after their line break(s): keep those.
-            while end > start and doc.text[end - 1] in "\r\n \t":
-                end -= 1
-            lead = " " if start == end and doc.text[start - 1 : start] == ":" else ""
-            for text in (scalar, _double_quoted(value)):
-                attempts_.append(doc.text[:start] + lead + text + doc.text[end:])
-        else:
-            indent = _block_indent(doc, root)
-            if indent is not None:
-                at = doc.fm[0]
-                line = f"{indent}schedule: {scalar}{doc.newline}"
-                attempts_.append(doc.text[:at] + line + doc.text[at:])
-
-    want = dataclasses.replace(loaded.post, schedule=value)
-
-    def same(post: Post) -> bool:
-        return dataclasses.replace(post, schedule_line=None) == dataclasses.replace(
-            want, schedule_line=None
-        )
-
-    return _first_good(doc, attempts_, same, lambda: _rebuild(loaded, want))
+        candidates.append(f"---{nl}schedule: {scalar}{nl}---{nl}" + doc.text)
+    elif (node := root.get("schedule")) is not None:
+        start, end = node.start, node.end
+        # Block scalars end after their line break(s): keep those.
+        while end > start and doc.text[end - 1] in "\r\n \t":
+            end -= 1
+        lead = " " if start == end and doc.text[start - 1 : start] == ":" else ""
+        for text in (scalar, _double_quoted(value)):
+            candidates.append(doc.text[:start] + lead + text + doc.text[end:])
+    elif (indent := _block_indent(doc, root)) is not None:
+        at = doc.fm[0]
+        line = f"{indent}schedule: {scalar}{doc.newline}"
+        candidates.append(doc.text[:at] + line + doc.text[at:])
+    return _first_good(loaded, candidates, dataclasses.replace(loaded.post, schedule=value))
 
 
 def with_record(data: bytes, results: Mapping[str, Result], attempts: int) -> bytes:
-    """Record per-account `results` and the number of send `attempts` in the frontmatter."""
+    """Record per-account `results` and the number of send `attempts` in the frontmatter.
+
+    The top-level `results:` and `attempts:` entries are replaced (or added at the end of the
+    frontmatter); no entry is written for no results or 0 attempts.
+    """
     if attempts < 0:
         raise ValueError("attempts must be 0 or more")
     loaded = _load(data)
     doc, root = loaded.doc, loaded.root
-    want = dataclasses.replace(
-        loaded.post, results=types.MappingProxyType(dict(results)), attempts=attempts
-    )
     record = _record_dict(results, attempts)
     candidates: list[str] = []
     if doc.fm is None:
-        if record:
-            nl = doc.newline
-            candidates.append(f"---{nl}{_dump(record, nl)}---{nl}" + doc.text)
-        else:
-            candidates.append(doc.text)
-    else:
-        indent = _block_indent(doc, root)
-        spans = _entry_spans(doc, root, ("results", "attempts"))
-        if indent is not None and spans is not None:
-            at = spans[0][0] if spans else doc.fm[1]
-            dumped = "".join(
-                indent + line for line in _dump(record, doc.newline).splitlines(keepends=True)
-            )
-            text = doc.text
-            edits = sorted([*spans, (at, at)])
-            out, pos = [], 0
-            for start, end in edits:
-                out.append(text[pos:start])
-                if start == at and end == at:
-                    out.append(dumped)
-                pos = max(pos, end)
-            out.append(text[pos:])
-            candidates.append("".join(out))
-
-    def same(post: Post) -> bool:
-        return dataclasses.replace(post, schedule_line=None) == dataclasses.replace(
-            want, schedule_line=None
-        )
-
-    return _first_good(doc, candidates, same, lambda: _rebuild(loaded, want))
+        nl = doc.newline
+        candidates.append(f"---{nl}{_dump(record, nl)}---{nl}" + doc.text if record else doc.text)
+    elif (indent := _block_indent(doc, root)) is not None and (
+        spans := _entry_spans(doc, root, ("results", "attempts"))
+    ) is not None:
+        text = doc.text
+        for start, end in reversed(spans):
+            text = text[:start] + text[end:]
+        # Where the first old entry was (nothing before it moved), else at the end.
+        at = spans[0][0] if spans else doc.fm[1]
+        lines = _dump(record, doc.newline).splitlines(keepends=True)
+        candidates.append(text[:at] + "".join(indent + line for line in lines) + text[at:])
+    want = dataclasses.replace(
+        loaded.post, results=types.MappingProxyType(dict(results)), attempts=attempts
+    )
+    return _first_good(loaded, candidates, want)
 
 
 def render(
@@ -444,6 +419,7 @@ class _Seq:
     start: int
     end: int
     flow: bool
+    path: str  # where it is, for messages: `overrides.bluesky`, `media[2]`
     items: list[_Node] = field(default_factory=list)
 
 
@@ -452,9 +428,11 @@ class _Map:
     start: int
     end: int
     flow: bool
+    path: str
     keys: list[_Scalar] = field(default_factory=list)
     values: list[_Node] = field(default_factory=list)
     pending: _Scalar | None = None
+    seen: dict[str, _Scalar] = field(default_factory=dict)  # finds duplicates in O(1)
 
     def get(self, key: str) -> _Node | None:
         for k, v in zip(self.keys, self.values, strict=True):
@@ -480,7 +458,7 @@ def _kind(node: _Node) -> str:
 def _read_tree(doc: _Doc) -> _Map:
     """Build the frontmatter tree from YAML events, without recursion, refusing what we must."""
     if doc.fm is None:
-        return _Map(0, 0, flow=False)
+        return _Map(0, 0, flow=False, path="")
     offset, fm_end = doc.fm
     source = doc.text[offset:fm_end]
     stack: list[_Seq | _Map] = []
@@ -535,9 +513,9 @@ def _read_tree(doc: _Doc) -> _Map:
                     _check_container(doc, stack, event, at)
                     flow = bool(event.flow_style)
                     if isinstance(event, yaml.MappingStartEvent):
-                        stack.append(_Map(at, at, flow))
+                        stack.append(_Map(at, at, flow, _child_path(stack)))
                     else:
-                        stack.append(_Seq(at, at, flow))
+                        stack.append(_Seq(at, at, flow, _child_path(stack)))
             elif isinstance(event, yaml.CollectionEndEvent):
                 done = stack.pop()
                 if done.flow:
@@ -563,7 +541,7 @@ def _read_tree(doc: _Doc) -> _Map:
             'quotes as an escape like "\\u0007"',
         ) from None
     if root is None:
-        return _Map(offset, offset, flow=False)  # empty or only comments: no keys
+        return _Map(offset, offset, flow=False, path="")  # empty or only comments: no keys
     assert isinstance(root, _Map)
     return root
 
@@ -622,16 +600,28 @@ def _refuse_root(doc: _Doc, node: _Scalar) -> NoReturn:
     )
 
 
+def _child_path(stack: list[_Seq | _Map]) -> str:
+    if not stack:
+        return ""
+    top = stack[-1]
+    if isinstance(top, _Seq):
+        return f"{top.path}[{len(top.items) + 1}]"
+    assert top.pending is not None
+    return f"{top.path}.{top.pending.value}" if top.path else top.pending.value
+
+
 def _check_key(doc: _Doc, mapping: _Map, key: _Scalar) -> None:
     if key.value == "" and key.plain:
         raise doc.error(key.start, "a key is missing before `:`", "write it as `key: value`")
-    for seen in mapping.keys:
-        if seen.value == key.value:
-            raise doc.error(
-                key.start,
-                f"`{key.value}` is given twice (first on line {doc.line(seen.start)})",
-                "keep one of them",
-            )
+    seen = mapping.seen.get(key.value)
+    if seen is not None:
+        name = f"{mapping.path}.{key.value}" if mapping.path else key.value
+        raise doc.error(
+            key.start,
+            f"`{name}` is given twice (first on line {doc.line(seen.start)})",
+            "keep one of them",
+        )
+    mapping.seen[key.value] = key
 
 
 # --------------------------------------------------------------------------- tree -> Post
@@ -1111,15 +1101,22 @@ def _double_quoted(value: str) -> str:
 
 
 def _dump(fields: Mapping[str, Any], newline: str) -> str:
+    """Block YAML for `fields`, readable (raw Unicode) when that reads back the same."""
     if not fields:
         return ""
-    return yaml.safe_dump(
-        dict(fields),
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        line_break=newline,
-    )
+    for allow_unicode in (True, False):
+        # With allow_unicode, PyYAML writes U+0085 and friends raw, and reads them back as
+        # line breaks; escaping everything non-ASCII is the safe fallback.
+        text = yaml.safe_dump(
+            dict(fields),
+            sort_keys=False,
+            allow_unicode=allow_unicode,
+            default_flow_style=False,
+            line_break=newline,
+        )
+        if yaml.load(text, Loader=_LOADER) == fields:
+            break
+    return text
 
 
 def _record_dict(results: Mapping[str, Result], attempts: int) -> dict[str, Any]:
@@ -1208,21 +1205,20 @@ def _rebuild(loaded: _Loaded, want: Post) -> str:
     return f"---{nl}{_dump(_post_fields(want), nl)}---{nl}" + doc.text[doc.body_start :]
 
 
-def _first_good(doc: _Doc, candidates: list[str], good: Any, fallback: Any) -> bytes:
-    """The first candidate text that parses back to what we want; else the fallback's."""
-    for text in candidates:
-        data = _encode(text, bom=doc.bom)
+def _first_good(loaded: _Loaded, candidates: list[str], want: Post) -> bytes:
+    """The first candidate that reads back as `want`, else the frontmatter rewritten.
+
+    Edits in place are tried first so that comments and layout survive; reading each result
+    back is what makes them safe, whatever odd YAML the user wrote.
+    """
+    expected = dataclasses.replace(want, schedule_line=None)
+    for text in [*candidates, _rebuild(loaded, want)]:
+        data = _encode(text, bom=loaded.doc.bom)
         try:
-            if good(parse(data)):
+            if dataclasses.replace(parse(data), schedule_line=None) == expected:
                 return data
         except PostError:
-            pass
-    data = _encode(fallback(), bom=doc.bom)
-    try:
-        if good(parse(data)):
-            return data
-    except PostError:
-        pass
+            continue
     raise PostError(
         "could not write the change into the post's frontmatter",
         "this is a bug in plurspool; please report it with the post file",

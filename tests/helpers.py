@@ -1,0 +1,118 @@
+"""Shared test helpers: an isolated environment, and two ways to run the CLI.
+
+`invoke` runs the CLI in-process through click's CliRunner (fast; stdout and stderr apart);
+`run_cli` runs the installed `plurspool` (or an alias) in a real subprocess, for exit codes,
+imports and terminal behaviour exactly as a user sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from plurspool.cli import cli
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_env(base: Path) -> dict[str, str]:
+    """An environment whose HOME and XDG dirs all live under `base` (created), in UTC."""
+    home = base / "home"
+    env = {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(base / "config"),
+        "XDG_STATE_HOME": str(base / "state"),
+        "XDG_DATA_HOME": str(base / "data"),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+    }
+    for key in ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
+        Path(env[key]).mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def spool_root(env: dict[str, str]) -> Path:
+    """Where the spool of `env` is (the default location, unless PLURSPOOL_SPOOL is set)."""
+    if "PLURSPOOL_SPOOL" in env:
+        return Path(env["PLURSPOOL_SPOOL"])
+    return Path(env["XDG_DATA_HOME"]) / "plurspool" / "spool"
+
+
+def state_home(env: dict[str, str]) -> Path:
+    """plurspool's per-host state directory for `env`."""
+    return Path(env["XDG_STATE_HOME"]) / "plurspool"
+
+
+def write_config(env: dict[str, str], text: str) -> Path:
+    """Write the config file where `env` makes plurspool look for it."""
+    path = Path(env["XDG_CONFIG_HOME"]) / "plurspool" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@dataclass
+class Run:
+    """What a CLI run did: exit code, stdout and stderr, apart."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def invoke(args: list[str], env: dict[str, str], input: str | None = None) -> Run:
+    """Run the CLI in this process with exactly `env` as the environment."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        result = CliRunner().invoke(cli, args, input=input, catch_exceptions=False)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def run_cli(
+    args: list[str],
+    env: dict[str, str],
+    input: str | None = None,
+    *,
+    prog: str = "plurspool",
+    timeout: float = 60.0,
+) -> Run:
+    """Run an installed entry point (plurspool, plur-post...) in a real subprocess."""
+    proc = subprocess.run(
+        [str(BIN / prog), *args],
+        env=env,
+        input=input if input is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def state_of(root: Path, post_id: str) -> list[str]:
+    """Every state dir of the spool at `root` that holds `post_id`.md."""
+    from plurspool.spool import STATES
+
+    return [s for s in STATES if (root / s / f"{post_id}.md").exists()]
+
+
+def ids_in(root: Path, state: str) -> set[str]:
+    """The post IDs in one state dir."""
+    return {p.name[:-3] for p in (root / state).iterdir() if p.name.endswith(".md")}
