@@ -687,7 +687,7 @@ def _where_hint(path: Path | None) -> str:
 def _unknown_key(ctx: _Ctx, key: str, known: list[str], section: str) -> ConfigError:
     close = difflib.get_close_matches(key.rsplit(".", 1)[-1], known, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    hint += f"known keys{section}: {', '.join(known)}; see plurspool(5)"
+    hint += f"known keys{section}: {', '.join(known)}; see plurspool-config(5)"
     return ctx.error(key, "unknown key", hint)
 
 
@@ -997,7 +997,7 @@ def _roff(text: str) -> str:
 
 
 def reference_roff() -> str:
-    """The configuration reference as roff for plurspool(5), section CONFIGURATION."""
+    """The configuration reference as roff for plurspool-config(5), section KEYS."""
     lines = []
     for key, doc in _doc_rows():
         lines.append(".TP")
@@ -1023,8 +1023,8 @@ def _commented(key: Key) -> list[str]:
 def default_config_text() -> str:
     """The config.toml `plurspool init` writes: every key commented out, with default and doc."""
     out = [
-        "# plurspool configuration; see plurspool(5). Every key below is commented out",
-        "# and shows its default (or an example). With no account configured, posts go",
+        "# plurspool configuration; see plurspool-config(5). Every key below is commented",
+        "# out and shows its default (or an example). With no account configured, posts go",
         "# to the built-in `outbox` account, a JSON-lines file in the state directory.",
         "",
     ]

@@ -1,0 +1,755 @@
+"""The `mastodon` platform: statuses with CW, visibility, language, media with alt text, threads.
+
+Requests go through Mastodon.py (imported only when a send, check or test needs it). Every answer
+is read from the raw HTTP response by the same small functions (`answer`, `outcome_for`,
+`limits_from_instance`, `media_processing`, `status_ref`), so the contract tests can feed them
+responses recorded from a real Mastodon.
+
+Sending a post once: each thread part carries the Idempotency-Key `<job key>-<part index>`, the
+same on every retry. Progress is saved with `job.save` before and after each part: the statuses
+already posted, and the part whose request may have reached the server with the time it was first
+sent. Mastodon remembers a key for one hour; a part first sent longer ago than that is looked up
+in the account's recent statuses (same parent, same CW, same source text) before it is sent
+again. That record covers a crash (`job.in_doubt`) and a timeout or 5xx alike; a 4xx answer
+(429 included) clears it, since nothing was created. Media are attached to the first part of a
+thread; uploads are reused by a retry within the hour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import hashlib
+import json
+import mimetypes
+import os
+import re
+import stat
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..config import Account, secret_env_var
+from ..config import state_dir as default_state_dir
+from ..errors import ConfigError
+from ..post import Post
+from . import Issue, Job, Outcome
+
+DEFAULT_LIMIT = 500
+# Mastodon keeps an Idempotency-Key for 3600 s; past this age a resend is not deduplicated.
+KEY_TRUST = 55 * 60.0
+# Slack for clock skew between this host and the server when matching statuses by time.
+CLOCK_SLACK = 600.0
+REQUEST_TIMEOUT = 30.0
+MEDIA_WAIT = 120.0  # at most this long for an upload to be processed (video)
+LOOKUP_PAGES = 5  # of 40 statuses each, when looking for a status sent in doubt
+CACHE_MAX_AGE = 86400.0  # the instance's limits are read again after a day (on a send)
+MIB = 1024 * 1024
+VISIBILITY = {
+    "public": "public",
+    "unlisted": "unlisted",
+    "followers": "private",
+    "direct": "direct",
+}
+USER_AGENT = "plurspool"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """An instance's limits, as far as plurspool uses them (Mastodon's defaults otherwise)."""
+
+    max_characters: int = DEFAULT_LIMIT
+    max_media: int = 4
+    image_size: int = 16 * MIB
+    video_size: int = 99 * MIB
+    description_limit: int = 1500
+    known: bool = False  # read from the instance (now or from the cache)
+
+
+class Refused(Exception):
+    """A request did not give what was asked; `outcome` says what that means for the send.
+
+    `code` is the HTTP status of the answer, None when there was none.
+    """
+
+    def __init__(self, outcome: Outcome, code: int | None = None) -> None:
+        super().__init__(outcome.error)
+        self.outcome = outcome
+        self.code = code
+
+    @property
+    def created_nothing(self) -> bool:
+        """The server refused the request outright (4xx but 408): it created nothing."""
+        return self.code is not None and 400 <= self.code < 500 and self.code != 408
+
+
+# --- reading answers (live and recorded alike) ----------------------------------------------
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def _parse_time(value: str) -> float | None:
+    """Epoch seconds from ISO 8601 (Mastodon) or an HTTP date; None if neither."""
+    text = value.strip()
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        pass
+    try:
+        return email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds to wait, from Retry-After or X-RateLimit-Reset; None when neither is usable.
+
+    X-RateLimit-Reset is ISO 8601 from Mastodon and epoch seconds from some other servers.
+    """
+    h = _lower(headers)
+    raw = h.get("retry-after", "").strip()
+    if raw:
+        if re.fullmatch(r"\d+(\.\d+)?", raw):
+            return float(raw)
+        at = _parse_time(raw)
+        if at is not None:
+            return max(0.0, at - now)
+    raw = h.get("x-ratelimit-reset", "").strip()
+    if raw:
+        if re.fullmatch(r"\d+(\.\d+)?", raw):
+            value = float(raw)
+            # An epoch time; a small number can only be a delay in seconds.
+            return max(0.0, value - now) if value > 1e9 else value
+        at = _parse_time(raw)
+        if at is not None:
+            return max(0.0, at - now)
+    return None
+
+
+def _server_message(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    message = ""
+    if isinstance(data, dict):
+        parts = [data.get("error"), data.get("error_description")]
+        message = ": ".join(str(p) for p in parts if isinstance(p, str) and p)
+    if not message:
+        text = body.decode("utf-8", "replace").strip()
+        # An HTML error page says nothing useful in a log line.
+        message = "" if text.startswith("<") else " ".join(text.split())
+    return message[:300] + ("…" if len(message) > 300 else "")
+
+
+def outcome_for(
+    code: int, headers: Mapping[str, str], body: bytes, now: float, account: str = ""
+) -> Outcome:
+    """What an HTTP error answer means: 429/408/5xx are temporary, other 4xx permanent."""
+    message = _server_message(body)
+    text = f"HTTP {code}" + (f": {message}" if message else "")
+    if code == 429:
+        return Outcome(
+            "temporary", error=f"rate limited ({text})", retry_after=retry_after(headers, now)
+        )
+    if code == 408 or code >= 500:
+        return Outcome("temporary", error=f"server error ({text})")
+    if code == 401 and account:
+        text += (
+            f"; the access token was refused: check token_cmd or token_file of account "
+            f"{account} (or {secret_env_var(account, 'token')})"
+        )
+    elif code == 403 and account:
+        text += f"; the token of account {account} lacks a permission (write:statuses, write:media)"
+    return Outcome("permanent", error=text)
+
+
+def answer(
+    code: int, headers: Mapping[str, str], body: bytes, now: float, account: str = ""
+) -> Any:
+    """The JSON of a 2xx answer; any other answer raises `Refused` with its outcome."""
+    if not 200 <= code < 300:
+        raise Refused(outcome_for(code, headers, body, now, account), code)
+    try:
+        return json.loads(body) if body.strip() else {}
+    except ValueError:
+        raise Refused(
+            Outcome("temporary", error=f"HTTP {code} with a body that is not JSON")
+        ) from None
+
+
+def status_ref(data: Any) -> tuple[str, str | None]:
+    """(id, url) of a status as Mastodon returns it."""
+    if not isinstance(data, Mapping) or data.get("id") in (None, ""):
+        raise Refused(Outcome("temporary", error="the server's answer holds no status id"))
+    url = data.get("url") or data.get("uri")
+    return str(data["id"]), str(url) if url else None
+
+
+def media_processing(code: int, data: Any) -> bool:
+    """True while an upload is still being processed (202 on upload, 206 on GET, or no url)."""
+    return code in (202, 206) or not isinstance(data, Mapping) or data.get("url") is None
+
+
+def _positive_int(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        return None
+    return n if n > 0 else None
+
+
+def _dig(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(key)
+    return data
+
+
+def limits_from_instance(v2: Any = None, v1: Any = None) -> Limits:
+    """Limits from /api/v2/instance (configuration), or /api/v1/instance (max_toot_chars)."""
+    found: dict[str, int] = {}
+    for data in (v1, v2):  # v2 last: it wins
+        if data is None:
+            continue
+        conf = _dig(data, "configuration")
+        pairs = {
+            "max_characters": (
+                _dig(conf, "statuses", "max_characters"),
+                _dig(data, "max_toot_chars"),
+            ),
+            "max_media": (_dig(conf, "statuses", "max_media_attachments"),),
+            "image_size": (_dig(conf, "media_attachments", "image_size_limit"),),
+            "video_size": (_dig(conf, "media_attachments", "video_size_limit"),),
+            "description_limit": (_dig(conf, "media_attachments", "description_limit"),),
+        }
+        for name, candidates in pairs.items():
+            for candidate in candidates:
+                n = _positive_int(candidate)
+                if n is not None:
+                    found[name] = n
+                    break
+    return Limits(**found, known="max_characters" in found)
+
+
+def status_length(text: str, cw: str | None = None) -> int:
+    """Characters as Mastodon counts them: graphemes, URLs as 23, @user@domain as @user, CW too."""
+    from mastodon import Mastodon
+
+    return int(Mastodon.get_status_length(text, cw or ""))
+
+
+# --- the per-instance limits cache ----------------------------------------------------------
+
+
+def cache_path(state_dir: Path, instance: str) -> Path:
+    """Where an instance's limits are cached: one small JSON file per instance URL."""
+    host = urllib.parse.urlsplit(instance).netloc or "instance"
+    safe = re.sub(r"[^A-Za-z0-9.-]+", "_", host)[:60]
+    digest = hashlib.sha256(instance.rstrip("/").encode()).hexdigest()[:10]
+    return state_dir / "mastodon" / f"{safe}-{digest}.json"
+
+
+def read_cached_limits(state_dir: Path, instance: str) -> tuple[Limits, float] | None:
+    """The cached limits and when they were read, or None."""
+    try:
+        data = json.loads(cache_path(state_dir, instance).read_bytes())
+        fields = {k: int(v) for k, v in data["limits"].items() if k in Limits.__annotations__}
+        fields.pop("known", None)
+        return Limits(**fields, known=True), float(data["fetched_at"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def write_cached_limits(state_dir: Path, instance: str, limits: Limits, now: float) -> None:
+    """Write the cache atomically (tmp file, fsync, rename, fsync the directory)."""
+    path = cache_path(state_dir, instance)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fields = asdict(limits)
+    fields.pop("known")
+    data = json.dumps({"instance": instance, "fetched_at": now, "limits": fields}).encode()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+# --- the HTTP client ------------------------------------------------------------------------
+
+
+class Client:
+    """Mastodon.py with the raw response of each call kept, and read by `answer`."""
+
+    def __init__(
+        self,
+        instance: str,
+        token: str,
+        *,
+        timeout: float,
+        account: str,
+        clock: Callable[[], float],
+    ) -> None:
+        import requests
+        from mastodon import Mastodon
+
+        self.token = token
+        self.account = account
+        self.clock = clock
+        self.last: Any = None  # the requests.Response of the latest call
+        self.session = requests.Session()
+        self.session.hooks["response"].append(self._keep)
+        self.api = Mastodon(
+            access_token=token,
+            api_base_url=instance,
+            request_timeout=timeout,
+            ratelimit_method="throw",  # plurspool paces and retries itself
+            mastodon_version="4.0.0",  # no version probe; selects /api/v2/media
+            version_check_mode="created",
+            session=self.session,
+            user_agent=USER_AGENT,
+        )
+
+    def _keep(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self.last = response
+
+    def redact(self, text: str) -> str:
+        return text.replace(self.token, "[token]") if self.token else text
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+        """Run one Mastodon.py call; (HTTP status, JSON) of its answer, or raise `Refused`."""
+        from mastodon import MastodonError, MastodonNetworkError
+
+        self.last = None
+        try:
+            getattr(self.api, method)(*args, **kwargs)
+        except MastodonNetworkError as exc:
+            raise Refused(
+                Outcome("temporary", error=self.redact(f"network error: {_exc_text(exc)}"))
+            ) from None
+        except MastodonError as exc:
+            # Mastodon.py raises on every error answer; the answer itself is read below.
+            if self.last is None:
+                raise Refused(
+                    Outcome("permanent", error=self.redact(f"request failed: {_exc_text(exc)}"))
+                ) from None
+        response = self.last
+        if response is None:
+            raise Refused(Outcome("temporary", error="no answer from the server"))
+        try:
+            data = answer(
+                response.status_code,
+                response.headers,
+                response.content,
+                self.clock(),
+                self.account,
+            )
+        except Refused as refused:
+            o = refused.outcome
+            error = self.redact(o.error or "")
+            raise Refused(
+                Outcome(o.status, error=error, retry_after=o.retry_after), refused.code
+            ) from None
+        return int(response.status_code), data
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _exc_text(exc: BaseException) -> str:
+    text = " ".join(str(a) for a in exc.args if isinstance(a, str | int)) or type(exc).__name__
+    return text[:300]
+
+
+# --- the platform ---------------------------------------------------------------------------
+
+
+def _instance(account: Account) -> str:
+    return str(account.options["instance"]).rstrip("/")
+
+
+def _token(account: Account) -> str:
+    token = account.secret("token")
+    if not token:
+        raise ConfigError(
+            f"account {account.name}: no access token",
+            f"set token_cmd or token_file in [accounts.{account.name}], or "
+            f"{secret_env_var(account.name, 'token')}",
+        )
+    return token
+
+
+def _read_media(spool_root: Path, relpath: str) -> bytes:
+    """A media file's bytes: a regular file inside the spool, not through a final symlink."""
+    path = spool_root / relpath
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        raise Refused(Outcome("permanent", error=f"media file {relpath}: {exc.strerror}")) from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise Refused(Outcome("permanent", error=f"media file {relpath}: not a regular file"))
+        return f.read()
+
+
+def _media_kind(relpath: str) -> str | None:
+    mime = mimetypes.guess_type(relpath)[0]
+    return mime if mime and mime.split("/")[0] in ("image", "video", "audio") else None
+
+
+def _timestamp(value: object) -> float | None:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return _parse_time(value) if isinstance(value, str) else None
+
+
+class MastodonPlatform:
+    """The platform object; `clock` and `sleep` are replaceable for tests."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.clock = clock
+        self.sleep = sleep
+
+    # -- check ---------------------------------------------------------------------------
+
+    def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
+        instance = _instance(account)
+        cached = read_cached_limits(default_state_dir(os.environ), instance)
+        limits = cached[0] if cached else Limits()
+        issues: list[Issue] = []
+        cw = post.field_for(account.name, "cw")
+        parts = post.parts_for(account.name)
+        for number, part in enumerate(parts, 1):
+            n = status_length(part, cw)
+            if n <= limits.max_characters:
+                continue
+            where = "the text" if len(parts) == 1 else f"part {number} of {len(parts)}"
+            counted = " with the content warning" if cw else ""
+            if limits.known:
+                limit = f"{instance} allows {limits.max_characters}"
+            else:
+                limit = (
+                    f"the limit is {limits.max_characters} until {instance}'s own is known "
+                    f"(`plurspool accounts test {account.name}` reads it)"
+                )
+            # An assumed limit must not fail a post the instance may well accept: it warns,
+            # and the instance's own answer decides at send time.
+            level = "error" if limits.known else "warning"
+            issues.append(Issue(level, f"{where} is {n} characters{counted}; {limit}"))
+        if len(post.media) > limits.max_media:
+            issues.append(
+                Issue(
+                    "error",
+                    f"{len(post.media)} media files; {instance} takes {limits.max_media} "
+                    "per status",
+                )
+            )
+        for m in post.media:
+            kind = _media_kind(m.path)
+            if kind is None:
+                issues.append(
+                    Issue("error", f"media file {m.path}: not an image, video or audio file")
+                )
+            else:
+                try:
+                    size = os.stat(spool_root / m.path).st_size
+                except OSError:
+                    size = 0  # a missing file is reported by the post checks
+                cap = limits.image_size if kind.startswith("image/") else limits.video_size
+                if size > cap:
+                    issues.append(
+                        Issue(
+                            "error",
+                            f"media file {m.path} is {size / MIB:.1f} MiB; the limit for "
+                            f"{kind.split('/')[0]} is {cap / MIB:.0f} MiB",
+                        )
+                    )
+            if not m.alt:
+                issues.append(Issue("warning", f"media file {m.path} has no alt text"))
+            elif len(m.alt) > limits.description_limit:
+                issues.append(
+                    Issue(
+                        "error",
+                        f"alt text of {m.path} is {len(m.alt)} characters; the limit is "
+                        f"{limits.description_limit}",
+                    )
+                )
+        return issues
+
+    # -- test ----------------------------------------------------------------------------
+
+    def test(self, account: Account, state_dir: Path) -> dict[str, Any]:
+        instance = _instance(account)
+        token = _token(account)
+        client = Client(
+            instance, token, timeout=REQUEST_TIMEOUT, account=account.name, clock=self.clock
+        )
+        try:
+            try:
+                _, me = client.call("account_verify_credentials")
+            except Refused as refused:
+                error = refused.outcome.error or "failed"
+                hint = (
+                    f"check token_cmd or token_file in [accounts.{account.name}] (or "
+                    f"{secret_env_var(account.name, 'token')}): it must give an access token "
+                    f"for {instance} with the write:statuses and write:media scopes"
+                    if refused.code in (401, 403)
+                    else f"check `instance` in [accounts.{account.name}] and the network"
+                )
+                raise ConfigError(f"account {account.name}: {instance}: {error}", hint) from None
+            limits = self._fetch_limits(client, state_dir, instance)
+        finally:
+            client.close()
+        return {
+            "platform": "mastodon",
+            "instance": instance,
+            "acct": me.get("acct") if isinstance(me, Mapping) else None,
+            "url": me.get("url") if isinstance(me, Mapping) else None,
+            "max_characters": limits.max_characters,
+            "max_media": limits.max_media,
+            "limits_known": limits.known,
+        }
+
+    def _fetch_limits(self, client: Client, state_dir: Path, instance: str) -> Limits:
+        """Read the instance's limits (v2, else v1) and cache them; defaults on failure."""
+        limits = Limits()
+        for method in ("instance_v2", "instance_v1"):
+            try:
+                _, data = client.call(method)
+            except Refused:
+                continue
+            if method == "instance_v2":
+                limits = limits_from_instance(v2=data)
+            else:
+                limits = limits_from_instance(v1=data)
+            if limits.known:
+                with contextlib.suppress(OSError):
+                    write_cached_limits(state_dir, instance, limits, self.clock())
+                break
+        return limits
+
+    # -- send ----------------------------------------------------------------------------
+
+    def send(self, job: Job) -> Outcome:
+        try:
+            token = _token(job.account)
+        except ConfigError as exc:
+            return Outcome("permanent", error=exc.message + (f"; {exc.hint}" if exc.hint else ""))
+        timeout = max(1.0, min(REQUEST_TIMEOUT, job.deadline()))
+        instance = _instance(job.account)
+        client = Client(
+            instance, token, timeout=timeout, account=job.account.name, clock=self.clock
+        )
+        try:
+            cached = read_cached_limits(job.state_dir, instance)
+            if cached is None or self.clock() - cached[1] > CACHE_MAX_AGE:
+                self._fetch_limits(client, job.state_dir, instance)
+            return self._send_parts(job, client)
+        except Refused as refused:
+            o = refused.outcome
+            return Outcome(o.status, error=client.redact(o.error or ""), retry_after=o.retry_after)
+        finally:
+            client.close()
+
+    def _send_parts(self, job: Job, client: Client) -> Outcome:
+        material = dict(job.material)
+        done: list[dict[str, Any]] = list(material.get("parts", []))
+        parts = job.parts
+        for index in range(len(done), len(parts)):
+            if index > 0 and job.deadline() <= 0:
+                return Outcome(
+                    "temporary", error=f"stopped after part {index} of {len(parts)}; will go on"
+                )
+            parent = done[-1]["id"] if done else None
+            pending = material.get("pending")
+            if isinstance(pending, dict) and pending.get("part") == index:
+                if self.clock() - float(pending.get("since", 0)) > KEY_TRUST:
+                    found = self._find_posted(job, client, parts[index], parent, pending)
+                    if found is not None:
+                        done.append({"id": found[0], "url": found[1]})
+                        material.update(parts=done, pending=None)
+                        job.save(material)
+                        continue
+                    pending = None
+            else:
+                pending = None
+            if pending is None:
+                material["pending"] = {"part": index, "since": self.clock()}
+            material["parts"] = done
+            job.save(material)  # before the request: a crash now leaves this part in doubt
+            media_ids = self._upload_media(job, client, material) if index == 0 else []
+            try:
+                _, data = client.call(
+                    "status_post",
+                    **self._status_args(job, parts[index], parent, media_ids, index),
+                )
+            except Refused as refused:
+                if refused.created_nothing:  # nothing is in doubt any more
+                    material["pending"] = None
+                    job.save(material)
+                raise
+            status_id, url = status_ref(data)
+            done.append({"id": status_id, "url": url})
+            material.update(parts=done, pending=None)
+            job.save(material)
+        if not done:
+            return Outcome("permanent", error="the post has no text to send")
+        return Outcome("sent", remote_id=str(done[0]["id"]), url=done[0].get("url"))
+
+    def _status_args(
+        self, job: Job, text: str, parent: str | None, media_ids: list[str], index: int
+    ) -> dict[str, Any]:
+        post, name = job.post, job.account.name
+        args: dict[str, Any] = {
+            "status": text,
+            "idempotency_key": f"{job.idempotency_key}-{index}",
+            "sensitive": post.field_for(name, "sensitive"),  # None: not sent
+        }
+        if parent is not None:
+            args["in_reply_to_id"] = parent
+        if media_ids:
+            args["media_ids"] = media_ids
+        cw = post.field_for(name, "cw")
+        if cw:
+            args["spoiler_text"] = cw
+        visibility = post.field_for(name, "visibility")
+        if visibility:
+            args["visibility"] = VISIBILITY[visibility]
+        language = post.field_for(name, "language")
+        if language:
+            args["language"] = language
+        return args
+
+    def _upload_media(self, job: Job, client: Client, material: dict[str, Any]) -> list[str]:
+        """Upload the post's media (or reuse this hour's uploads) and wait until processed."""
+        media = job.post.media
+        if not media:
+            return []
+        saved = material.get("media")
+        if (
+            isinstance(saved, dict)
+            and len(saved.get("ids", [])) == len(media)
+            and self.clock() - float(saved.get("at", 0)) < KEY_TRUST
+        ):
+            ids = [str(i) for i in saved["ids"]]
+        else:
+            ids = []
+            for m in media:
+                kind = _media_kind(m.path)
+                if kind is None:
+                    raise Refused(
+                        Outcome(
+                            "permanent",
+                            error=f"media file {m.path}: not an image, video or audio file",
+                        )
+                    )
+                data = _read_media(job.spool_root, m.path)
+                try:
+                    code, answer_ = client.call(
+                        "media_post",
+                        data,
+                        mime_type=kind,
+                        description=m.alt,
+                        file_name=Path(m.path).name,
+                    )
+                except Refused as refused:
+                    o = refused.outcome
+                    error = f"media {m.path}: {o.error}"
+                    raise Refused(
+                        Outcome(o.status, error=error, retry_after=o.retry_after), refused.code
+                    ) from None
+                media_id, _ = status_ref(answer_)
+                self._wait_processed(job, client, media_id, code, answer_, m.path)
+                ids.append(media_id)
+            material["media"] = {"ids": ids, "at": self.clock()}
+            job.save(material)
+        return ids
+
+    def _wait_processed(
+        self, job: Job, client: Client, media_id: str, code: int, data: Any, path: str
+    ) -> None:
+        waited, delay = 0.0, 0.5
+        limit = max(0.0, min(MEDIA_WAIT, job.deadline()))
+        while media_processing(code, data):
+            if waited + delay > limit:
+                raise Refused(
+                    Outcome(
+                        "temporary",
+                        error=f"media {path}: still being processed after {waited:.0f}s",
+                    )
+                )
+            self.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)
+            code, data = client.call("media", media_id)
+
+    def _find_posted(
+        self,
+        job: Job,
+        client: Client,
+        text: str,
+        parent: str | None,
+        pending: Mapping[str, Any],
+    ) -> tuple[str, str | None] | None:
+        """The status an earlier attempt posted for this part, found among recent statuses.
+
+        None when it is certainly not there; raises `Refused` when that cannot be told.
+        """
+        since = float(pending.get("since", 0)) - CLOCK_SLACK
+        cw = (job.post.field_for(job.account.name, "cw") or "").strip()
+        _, me = client.call("account_verify_credentials")
+        account_id = me.get("id") if isinstance(me, Mapping) else None
+        if account_id is None:
+            raise Refused(Outcome("temporary", error="cannot tell which account the token is for"))
+        max_id: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            _, page = client.call(
+                "account_statuses", account_id, limit=40, max_id=max_id, exclude_reblogs=True
+            )
+            if not isinstance(page, list) or not page:
+                return None
+            for s in page:
+                if not isinstance(s, Mapping):
+                    continue
+                created = _timestamp(s.get("created_at"))
+                if created is not None and created < since:
+                    return None
+                same_parent = str(s.get("in_reply_to_id") or "") == str(parent or "")
+                if not same_parent or str(s.get("spoiler_text") or "").strip() != cw:
+                    continue
+                _, source = client.call("status_source", str(s.get("id")))
+                if isinstance(source, Mapping) and str(source.get("text", "")).strip() == text:
+                    return status_ref(s)
+            max_id = str(page[-1].get("id"))
+        raise Refused(
+            Outcome(
+                "permanent",
+                error=f"an earlier attempt may have posted part {int(pending.get('part', 0)) + 1} "
+                f"and it could not be confirmed among the last {40 * LOOKUP_PAGES} statuses; "
+                "look at the account and delete or retry by hand",
+            )
+        )
+
+
+PLATFORM = MastodonPlatform()

@@ -1,0 +1,408 @@
+"""The `nostr` platform: kind-1 notes signed with the account's key, published to its relays.
+
+- The key is the account's secret `key` (`key_cmd`, `key_file` or $PLURSPOOL_<ACCOUNT>_KEY), as
+  `nsec1...` (NIP-19) or 64 hex digits.
+- Every thread part becomes one kind-1 event. Parts after the first reply to the thread with
+  NIP-10 marked `e` tags: the second part carries only the `root` tag (a direct reply to the root,
+  as NIP-10 says), later parts `root` plus `reply` (the previous part), each with a `p` tag for
+  the author. `cw` (or `sensitive`) adds a NIP-36 `content-warning` tag, `language` NIP-32 `L`/`l`
+  labels, and every `#hashtag` a lower-cased `t` tag.
+- Signed once: all parts are signed at the first attempt (created_at = that moment) and saved
+  with `job.save` before the first byte goes to a relay. A retry, or an attempt after a crash,
+  resends the identical stored events: a relay that already has one answers "duplicate", which
+  counts as accepted, so no note is ever posted twice. The only exception: when the post was
+  edited and every relay explicitly refused the stored events (none can hold them), they are
+  signed afresh from the new text.
+- Per-relay progress is saved too, so that a retry goes only to the relays that have not yet
+  accepted every part. The send succeeds when `min_relays` relays accepted every part; it fails
+  for good when too few relays are left that have not refused for good (`invalid:`, `blocked:`...).
+- The remote id is the first part's `note1...` id (NIP-19); there is no URL (no web address is
+  canonical for a note).
+- Media cannot be sent: Nostr has no upload of its own, and plurspool does not upload local files
+  to a media server, so `check` reports a post with media as an error for nostr accounts. Link
+  the file in the text instead.
+- A note is public: `visibility: followers` or `direct` is an error, `unlisted` a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import Account, secret_env_var
+from ..errors import ConfigError, SendError
+from ..post import Post
+from . import Issue, Job, Outcome
+from . import nostr_proto as proto
+
+MAX_CONTENT = 4096  # characters; nostr-relay's default max_event_size, and common elsewhere
+RELAY_TIMEOUT = 10.0  # seconds for one relay: connect, send every part, read every answer
+MATERIAL_VERSION = 1
+
+# OK false prefixes (NIP-01) that will not change on a retry of the same event.
+PERMANENT_PREFIXES = frozenset(
+    {"invalid", "blocked", "restricted", "pow", "rejected", "auth-required", "mute"}
+)
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+def load_key(account: Account) -> bytes:
+    """The account's secret key; a ConfigError naming the account (never the key) otherwise."""
+    name = account.name
+    where = (
+        f"set key_cmd or key_file under [accounts.{name}], "
+        f"or ${secret_env_var(name, 'key')}, to an nsec1... or 64-hex secret key"
+    )
+    text = account.secret("key")
+    if text is None:
+        raise ConfigError(f"account {name}: no nostr key", where)
+    try:
+        return proto.parse_secret(text)
+    except ValueError as exc:
+        raise ConfigError(
+            f"account {name}: the nostr key is not a usable secret key: {exc}", where
+        ) from None
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+def _common_tags(post: Post, account: str) -> list[list[str]]:
+    tags: list[list[str]] = []
+    cw = post.field_for(account, "cw")
+    if cw is not None:
+        tags.append(["content-warning", cw])
+    elif post.field_for(account, "sensitive"):
+        tags.append(["content-warning", ""])
+    language = post.field_for(account, "language")
+    if language:
+        tags.extend(proto.language_tags(language))
+    return tags
+
+
+def _digest(parts: Sequence[str], common: list[list[str]], pubkey: str) -> str:
+    """What the events were made from: a changed post makes a different digest."""
+    data = json.dumps([list(parts), common, pubkey], ensure_ascii=False)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def build_events(
+    secret: bytes,
+    parts: Sequence[str],
+    common: list[list[str]],
+    created_at: int,
+    relay_hint: str,
+) -> list[dict[str, Any]]:
+    """Sign every part of a thread: part 1 is the root, the others reply with NIP-10 tags."""
+    events: list[dict[str, Any]] = []
+    pubkey = proto.public_key(secret)
+    for text in parts:
+        tags = [list(t) for t in common]
+        if events:
+            root, parent = events[0]["id"], events[-1]["id"]
+            tags.append(["e", root, relay_hint, "root"])
+            if parent != root:
+                tags.append(["e", parent, relay_hint, "reply"])
+            tags.append(["p", pubkey])
+        tags.extend(["t", t] for t in proto.hashtags(text))
+        events.append(proto.sign_event(secret, created_at, tags, text))
+    return events
+
+
+# --- talking to relays ------------------------------------------------------------------------
+
+
+@dataclass
+class RelayResult:
+    """What one relay did with the events sent to it in this attempt."""
+
+    url: str
+    accepted: list[str] = field(default_factory=list)
+    error: str | None = None
+    permanent: bool = False
+    transmitted: bool = False  # an EVENT went out and its answer is missing
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _publish(url: str, events: list[dict[str, Any]], timeout: float) -> RelayResult:
+    """Send `events` in order to one relay, each after the previous one was accepted."""
+    from websockets.exceptions import WebSocketException
+    from websockets.sync.client import connect
+
+    result = RelayResult(url)
+    end = time.monotonic() + timeout
+
+    def left() -> float:
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        return remaining
+
+    try:
+        with connect(url, open_timeout=left(), close_timeout=1.0, max_size=2**22) as ws:
+            for event in events:
+                result.transmitted = True  # from here on, the relay may have it
+                ws.send(json.dumps(["EVENT", event], ensure_ascii=False))
+                notice = ""
+                while True:
+                    raw = ws.recv(timeout=left())
+                    try:
+                        msg = json.loads(raw)
+                    except (TypeError, ValueError):
+                        continue
+                    if not isinstance(msg, list) or not msg:
+                        continue
+                    if msg[0] == "NOTICE" and len(msg) > 1:
+                        notice = str(msg[1])[:200]
+                    # nostr-relay answers an invalid event with an empty id.
+                    if msg[0] == "OK" and len(msg) >= 3 and msg[1] in (event["id"], ""):
+                        break
+                result.transmitted = False
+                ok, text = msg[2] is True, str(msg[3] if len(msg) > 3 else "")[:300]
+                prefix = text.split(":", 1)[0].strip().lower()
+                if ok or prefix == "duplicate":
+                    result.accepted.append(event["id"])
+                    continue
+                result.error = f"refused: {text or notice or 'no reason given'}"
+                result.permanent = prefix in PERMANENT_PREFIXES
+                return result
+    except TimeoutError:
+        result.error = "no answer within the time limit (timed out)"
+    except (OSError, WebSocketException) as exc:
+        result.error = _reason(exc)
+    return result
+
+
+def _publish_all(todo: dict[str, list[dict[str, Any]]], timeout: float) -> dict[str, RelayResult]:
+    """Publish to every relay at once; a relay that is not done in time counts as no answer."""
+    if not todo:
+        return {}
+    pool = ThreadPoolExecutor(max_workers=len(todo), thread_name_prefix="nostr-relay")
+    try:
+        futures = {url: pool.submit(_publish, url, evs, timeout) for url, evs in todo.items()}
+        wait_futures(futures.values(), timeout=timeout + 3.0)
+        out = {}
+        for url, fut in futures.items():
+            if fut.done() and fut.exception() is None:
+                out[url] = fut.result()
+            else:
+                why = "timed out" if not fut.done() else _reason(fut.exception() or Exception())
+                out[url] = RelayResult(url, error=why, transmitted=True)
+        return out
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+# --- the platform -----------------------------------------------------------------------------
+
+
+def _relay_progress(material: dict[str, Any], url: str) -> dict[str, Any]:
+    relays: dict[str, Any] = material.setdefault("relays", {})
+    entry: dict[str, Any] = relays.setdefault(url, {"accepted": [], "state": "untried"})
+    return entry
+
+
+def _resign_is_safe(material: dict[str, Any]) -> bool:
+    """Whether no relay can hold the stored events: each one refused them or was never reached."""
+    relays = material.get("relays") or {}
+    return bool(relays) and all(
+        not r.get("accepted") and str(r.get("state", "")).startswith(("refused", "unreachable"))
+        for r in relays.values()
+    )
+
+
+class Nostr:
+    def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
+        issues: list[Issue] = []
+        name = account.name
+        if post.media:
+            paths = ", ".join(m.path for m in post.media)
+            issues.append(
+                Issue(
+                    "error",
+                    f"nostr: media needs a URL; local files are not uploaded ({paths}); "
+                    "link the file in the text instead",
+                )
+            )
+        visibility = post.field_for(name, "visibility")
+        if visibility in ("followers", "direct"):
+            issues.append(
+                Issue(
+                    "error", f"nostr: notes are public; `visibility: {visibility}` is not possible"
+                )
+            )
+        elif visibility == "unlisted":
+            issues.append(Issue("warning", "nostr: notes are public; `unlisted` is not honoured"))
+        parts = post.parts_for(name)
+        for number, text in enumerate(parts, 1):
+            which = f"part {number}" if len(parts) > 1 else "the text"
+            if len(text) > MAX_CONTENT:
+                issues.append(
+                    Issue(
+                        "error",
+                        f"nostr: {which} is {len(text)} characters; relays refuse more than "
+                        f"{MAX_CONTENT}",
+                    )
+                )
+            bad = proto.ambiguous_controls(text)
+            if bad:
+                issues.append(
+                    Issue(
+                        "error",
+                        f"nostr: {which} holds control character(s) {', '.join(bad)}, which "
+                        "relays hash differently; remove them",
+                    )
+                )
+        cw = post.field_for(name, "cw")
+        if cw and proto.ambiguous_controls(cw):
+            issues.append(Issue("error", "nostr: the cw holds control characters; remove them"))
+        return issues
+
+    def test(self, account: Account, state_dir: Path) -> dict[str, Any]:
+        secret = load_key(account)
+        pubkey = proto.public_key(secret)
+        relays = list(account.options["relays"])
+        timeout = RELAY_TIMEOUT
+        pool = ThreadPoolExecutor(max_workers=len(relays), thread_name_prefix="nostr-test")
+        try:
+            futures = {url: pool.submit(_probe, url, pubkey, timeout) for url in relays}
+            wait_futures(futures.values(), timeout=timeout + 3.0)
+            report = {}
+            for url, fut in futures.items():
+                if not fut.done():
+                    report[url] = "timed out"
+                elif fut.exception() is not None:
+                    report[url] = _reason(fut.exception() or Exception())
+                else:
+                    report[url] = fut.result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        answered = [u for u, r in report.items() if r == "ok"]
+        need = int(account.options["min_relays"])
+        if len(answered) < need:
+            detail = "; ".join(f"{u}: {r}" for u, r in report.items() if r != "ok")
+            raise SendError(
+                f"account {account.name}: {len(answered)} of {len(relays)} relays answered, "
+                f"{need} needed ({detail})",
+                f"check the relays listed under [accounts.{account.name}] and your network",
+            )
+        return {
+            "account": account.name,
+            "platform": "nostr",
+            "pubkey": proto.npub(pubkey),
+            "relays": report,
+            "answered": answered,
+            "min_relays": need,
+        }
+
+    def send(self, job: Job) -> Outcome:
+        account = job.account
+        relays: list[str] = list(account.options["relays"])
+        need = int(account.options["min_relays"])
+        parts = job.parts
+        material: dict[str, Any] = json.loads(json.dumps(job.material or {}))
+        events: list[dict[str, Any]] | None = material.get("events")
+        if events:
+            common = _common_tags(job.post, account.name)
+            changed = material.get("digest") != _digest(parts, common, material.get("pubkey", ""))
+            if changed and not job.in_doubt and _resign_is_safe(material):
+                events = None
+        if not events:
+            secret = load_key(account)
+            pubkey = proto.public_key(secret)
+            common = _common_tags(job.post, account.name)
+            events = build_events(secret, parts, common, int(time.time()), relays[0])
+            material = {
+                "version": MATERIAL_VERSION,
+                "pubkey": pubkey,
+                "digest": _digest(parts, common, pubkey),
+                "events": events,
+                "relays": {},
+            }
+        ids = [e["id"] for e in events]
+        todo: dict[str, list[dict[str, Any]]] = {}
+        for url in relays:
+            progress = _relay_progress(material, url)
+            missing = [e for e in events if e["id"] not in progress["accepted"]]
+            if missing:
+                todo[url] = missing
+                progress["state"] = "sending"  # a crash from here on leaves it in doubt
+        # Saved BEFORE the first byte goes out: a retry resends exactly these events.
+        job.save(material)
+        timeout = max(0.5, min(RELAY_TIMEOUT, job.deadline()))
+        results = _publish_all(todo, timeout)
+        for url, res in results.items():
+            progress = _relay_progress(material, url)
+            progress["accepted"] = [
+                i for i in ids if i in set(progress["accepted"]) | set(res.accepted)
+            ]
+            if len(progress["accepted"]) == len(ids):
+                progress["state"] = "accepted"
+            elif res.error and res.error.startswith("refused") and not res.transmitted:
+                progress["state"] = res.error
+            elif res.transmitted:
+                progress["state"] = f"in doubt: {res.error}"
+            else:
+                progress["state"] = f"unreachable: {res.error}"
+        job.save(material)
+        full = [u for u, p in material["relays"].items() if len(p["accepted"]) == len(ids)]
+        if len(full) >= need:
+            return Outcome("sent", remote_id=proto.note(ids[0]), url=None)
+        failures = [r for r in results.values() if r.error]
+        detail = "; ".join(f"{r.url}: {r.error}" for r in failures) or "no relay to send to"
+        summary = f"{len(full)} of {len(relays)} relays accepted the note, {need} needed: {detail}"
+        # Relays that refused for good will refuse the same events again.
+        hopeless = {r.url for r in failures if r.permanent}
+        candidates = {u for u in relays if u not in hopeless} | set(full)
+        if len(candidates) < need:
+            return Outcome("permanent", error=summary)
+        return Outcome("temporary", error=summary)
+
+
+def _probe(url: str, pubkey: str, timeout: float) -> str:
+    """Ask a relay for our profile: "ok" when it answers the subscription, else why not."""
+    from websockets.exceptions import WebSocketException
+    from websockets.sync.client import connect
+
+    end = time.monotonic() + timeout
+    sub = "plurspool-test-" + os.urandom(4).hex()
+    try:
+        with connect(url, open_timeout=timeout, close_timeout=1.0) as ws:
+            ws.send(json.dumps(["REQ", sub, {"authors": [pubkey], "kinds": [0], "limit": 1}]))
+            while True:
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    return "no answer to a subscription (timed out)"
+                msg = json.loads(ws.recv(timeout=remaining))
+                if isinstance(msg, list) and msg[:2] in (["EOSE", sub], ["CLOSED", sub]):
+                    ws.send(json.dumps(["CLOSE", sub]))
+                    return (
+                        "ok" if msg[0] == "EOSE" else f"refused: {msg[2] if len(msg) > 2 else ''}"
+                    )
+    except TimeoutError:
+        return "timed out"
+    except (OSError, WebSocketException, ValueError) as exc:
+        return _reason(exc)
+
+
+PLATFORM = Nostr()

@@ -1,0 +1,231 @@
+"""Nostr wire formats: NIP-19 bech32 keys and ids, NIP-01 event ids, BIP-340 signatures.
+
+Pure functions, no I/O. coincurve (libsecp256k1) is imported only by the functions that sign or
+verify, so importing this module stays cheap.
+
+Event ids: NIP-01 asks for the compact JSON of `[0,pubkey,created_at,kind,tags,content]` with only
+`\\n \\" \\\\ \\r \\t \\b \\f` escaped. Relays in the field do not do that for the other control
+characters: rust-nostr (serde_json) writes them as `\\u00xx` with lower-case hex, and nostr-relay
+(python-rapidjson) as `\\u00XX` with upper-case hex. We hash as serde_json and Python's json
+module do (lower case), which both relays accept when the hex digits of the character are plain
+digits (U+0001..U+0007, U+0010..U+0019); for the others (`AMBIGUOUS_CONTROLS`) no id can satisfy
+every relay, so `ambiguous_controls()` lets `check` refuse such text before anything is signed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+KIND_TEXT_NOTE = 1
+
+# --- bech32 (BIP-173), as NIP-19 uses it --------------------------------------------------
+
+_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+_GENERATORS = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+
+
+def _polymod(values: Iterable[int]) -> int:
+    chk = 1
+    for v in values:
+        top = chk >> 25
+        chk = (chk & 0x1FFFFFF) << 5 ^ v
+        for i, g in enumerate(_GENERATORS):
+            if (top >> i) & 1:
+                chk ^= g
+    return chk
+
+
+def _hrp_expand(hrp: str) -> list[int]:
+    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+
+
+def _convert_bits(data: Iterable[int], frm: int, to: int, pad: bool) -> list[int]:
+    acc, bits, out = 0, 0, []
+    maxv = (1 << to) - 1
+    for value in data:
+        if value < 0 or value >> frm:
+            raise ValueError("bad data")
+        acc = (acc << frm) | value
+        bits += frm
+        while bits >= to:
+            bits -= to
+            out.append((acc >> bits) & maxv)
+    if pad:
+        if bits:
+            out.append((acc << (to - bits)) & maxv)
+    elif bits >= frm or ((acc << (to - bits)) & maxv):
+        raise ValueError("bad padding")
+    return out
+
+
+def bech32_encode(hrp: str, data: bytes) -> str:
+    """`data` as bech32 with human-readable part `hrp` (no length limit, as NIP-19 wants)."""
+    five = _convert_bits(data, 8, 5, True)
+    values = _hrp_expand(hrp) + five
+    mod = _polymod([*values, 0, 0, 0, 0, 0, 0]) ^ 1
+    checksum = [(mod >> 5 * (5 - i)) & 31 for i in range(6)]
+    return hrp + "1" + "".join(_CHARSET[d] for d in five + checksum)
+
+
+def bech32_decode(text: str) -> tuple[str, bytes]:
+    """(hrp, data) of a bech32 string; ValueError saying what is wrong, never echoing it."""
+    if text.lower() != text and text.upper() != text:
+        raise ValueError("mixed upper and lower case")
+    text = text.lower()
+    pos = text.rfind("1")
+    if pos < 1 or pos + 7 > len(text):
+        raise ValueError("not bech32 (no separator or too short)")
+    hrp, rest = text[:pos], text[pos + 1 :]
+    if any(ord(c) < 33 or ord(c) > 126 for c in hrp):
+        raise ValueError("bad characters in the prefix")
+    try:
+        values = [_CHARSET.index(c) for c in rest]
+    except ValueError:
+        raise ValueError("a character outside the bech32 alphabet") from None
+    if _polymod(_hrp_expand(hrp) + values) != 1:
+        raise ValueError("bad bech32 checksum (a typo, or a truncated copy)")
+    return hrp, bytes(_convert_bits(values[:-6], 5, 8, False))
+
+
+def npub(pubkey_hex: str) -> str:
+    return bech32_encode("npub", bytes.fromhex(pubkey_hex))
+
+
+def nsec(secret: bytes) -> str:
+    return bech32_encode("nsec", secret)
+
+
+def note(event_id_hex: str) -> str:
+    return bech32_encode("note", bytes.fromhex(event_id_hex))
+
+
+# secp256k1's group order: a secret key is an integer in [1, N).
+_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def parse_secret(text: str) -> bytes:
+    """The 32-byte secret key in an `nsec1...` or 64-hex string.
+
+    ValueError says what is wrong without ever including the text, which is a secret.
+    """
+    s = text.strip()
+    if re.fullmatch(r"[0-9A-Fa-f]{64}", s):
+        key = bytes.fromhex(s)
+    elif s[:5].lower() == "nsec1":
+        _, key = bech32_decode(s)
+        if len(key) != 32:
+            raise ValueError(f"an nsec must hold 32 bytes, this one holds {len(key)}")
+    elif s[:5].lower() == "npub1":
+        raise ValueError("it is an npub, a public key; plurspool needs the secret key (nsec1...)")
+    else:
+        raise ValueError(
+            f"expected nsec1... or 64 hex digits, got {len(s)} characters of another form"
+        )
+    if not 0 < int.from_bytes(key, "big") < _N:
+        raise ValueError("the number is outside the range of secp256k1 secret keys")
+    return key
+
+
+def public_key(secret: bytes) -> str:
+    """The x-only public key (hex) of a secret key."""
+    from coincurve import PrivateKey
+
+    return PrivateKey(secret).public_key_xonly.format().hex()
+
+
+# --- events (NIP-01) ------------------------------------------------------------------------
+
+# Control characters whose \\u00XX escape holds a letter: relays hash them differently.
+AMBIGUOUS_CONTROLS = frozenset(
+    chr(c)
+    for c in range(0x20)
+    if chr(c) not in "\n\t\r\b\f" and any(h in "abcdef" for h in f"{c:02x}")
+)
+
+
+def ambiguous_controls(text: str) -> list[str]:
+    """The characters of `text` whose id serialization relays disagree on, as U+XXXX."""
+    return sorted({f"U+{ord(c):04X}" for c in text if c in AMBIGUOUS_CONTROLS})
+
+
+def serialize(
+    pubkey: str, created_at: int, kind: int, tags: Sequence[Sequence[str]], content: str
+) -> bytes:
+    """The bytes whose sha256 is the event id (see the module docstring on escaping)."""
+    data = [0, pubkey, created_at, kind, [list(t) for t in tags], content]
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def event_id(
+    pubkey: str, created_at: int, kind: int, tags: Sequence[Sequence[str]], content: str
+) -> str:
+    return hashlib.sha256(serialize(pubkey, created_at, kind, tags, content)).hexdigest()
+
+
+def sign_event(
+    secret: bytes,
+    created_at: int,
+    tags: Sequence[Sequence[str]],
+    content: str,
+    kind: int = KIND_TEXT_NOTE,
+) -> dict[str, Any]:
+    """A complete signed event."""
+    from coincurve import PrivateKey
+
+    key = PrivateKey(secret)
+    pubkey = key.public_key_xonly.format().hex()
+    tag_list = [list(t) for t in tags]
+    eid = event_id(pubkey, created_at, kind, tag_list, content)
+    sig = key.sign_schnorr(bytes.fromhex(eid))
+    return {
+        "id": eid,
+        "pubkey": pubkey,
+        "created_at": created_at,
+        "kind": kind,
+        "tags": tag_list,
+        "content": content,
+        "sig": sig.hex(),
+    }
+
+
+def verify_event(event: dict[str, Any]) -> bool:
+    """Whether the event's id matches its content and its signature is valid."""
+    from coincurve import PublicKeyXOnly
+
+    try:
+        eid = event_id(
+            event["pubkey"], event["created_at"], event["kind"], event["tags"], event["content"]
+        )
+        if eid != event["id"]:
+            return False
+        return bool(
+            PublicKeyXOnly(bytes.fromhex(event["pubkey"])).verify(
+                bytes.fromhex(event["sig"]), bytes.fromhex(eid)
+            )
+        )
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+# --- tags -----------------------------------------------------------------------------------
+
+# `#word` not glued to a preceding word, URL path or entity; at least one non-digit (`#1` is not
+# a hashtag), as Mastodon and most Nostr clients see it.
+_HASHTAG = re.compile(r"(?<![\w/#&])#(\w+)")
+
+
+def hashtags(text: str) -> list[str]:
+    """The hashtags of a text, lower-cased, without `#`, in order, each once."""
+    tags = [m.group(1).lower() for m in _HASHTAG.finditer(text)]
+    return list(dict.fromkeys(t for t in tags if not t.replace("_", "").isdigit()))
+
+
+def language_tags(language: str) -> list[list[str]]:
+    """NIP-32 label tags for a BCP 47 language ("en", "pt-BR"): its primary ISO 639 code."""
+    primary = language.split("-")[0].lower()
+    namespace = "ISO-639-1" if len(primary) == 2 else "ISO-639-3"
+    return [["L", namespace], ["l", primary, namespace]]

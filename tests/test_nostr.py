@@ -1,0 +1,590 @@
+"""The nostr platform against two real relays on 127.0.0.1: rust-nostr's LocalRelay and
+nostr-relay 1.14 (see tests/peers/nostr_relays.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+from websockets.sync.client import connect
+from websockets.sync.server import Server, ServerConnection, serve
+
+from plurspool.config import Account
+from plurspool.errors import ConfigError, SendError
+from plurspool.platforms import Job, Outcome, get
+from plurspool.platforms import nostr_proto as proto
+from plurspool.platforms.nostr import MAX_CONTENT, Nostr
+from plurspool.post import Media, Post, parse
+from tests.helpers import run_cli, spool_root, write_config
+from tests.peers.nostr_relays import free_port, start_local_relay
+from tests.peers.nostr_relays import nostr_relays as nostr_relays  # the fixture
+
+NOSTR = Nostr()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def new_secret() -> bytes:
+    return os.urandom(31) + b"\x01"  # always inside the curve order
+
+
+def key_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / f"key-{uuid.uuid4().hex[:8]}"
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def account(
+    relays: list[str], tmp_path: Path, secret: bytes | str | None = None, min_relays: int = 1
+) -> Account:
+    options: dict[str, Any] = {"relays": tuple(relays), "min_relays": min_relays}
+    if secret is not None:
+        text = secret if isinstance(secret, str) else proto.nsec(secret)
+        options["key_file"] = key_file(tmp_path, text)
+    return Account("mynostr", "nostr", MappingProxyType(options))
+
+
+def post(body: str, front: str = "") -> Post:
+    return parse(f"---\n{front}---\n{body}\n".encode())
+
+
+class Store:
+    """The ledger's material, as a platform sees it through job.save."""
+
+    def __init__(self) -> None:
+        self.material: dict[str, Any] = {}
+        self.saves = 0
+
+    def save(self, material: dict[str, Any]) -> None:
+        self.material = json.loads(json.dumps(material))
+        self.saves += 1
+
+
+def job(
+    p: Post,
+    acc: Account,
+    tmp_path: Path,
+    store: Store,
+    *,
+    in_doubt: bool = False,
+    deadline: float = 30.0,
+    save: Callable[[dict[str, Any]], None] | None = None,
+) -> Job:
+    return Job(
+        post_id="p1",
+        account=acc,
+        post=p,
+        idempotency_key="k1",
+        in_doubt=in_doubt,
+        spool_root=tmp_path,
+        state_dir=tmp_path,
+        deadline=lambda: deadline,
+        material=json.loads(json.dumps(store.material)),
+        save=save or store.save,
+    )
+
+
+def query(url: str, flt: dict[str, Any], timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The events a relay holds that match `flt` (REQ until EOSE)."""
+    events = []
+    with connect(url, open_timeout=timeout) as ws:
+        ws.send(json.dumps(["REQ", "q", flt]))
+        end = time.monotonic() + timeout
+        while True:
+            msg = json.loads(ws.recv(timeout=max(0.01, end - time.monotonic())))
+            if msg[0] == "EVENT" and msg[1] == "q":
+                events.append(msg[2])
+            elif msg[0] == "EOSE":
+                return events
+
+
+def by_id(url: str, event_id: str) -> list[dict[str, Any]]:
+    return query(url, {"ids": [event_id]})
+
+
+def by_author(url: str, secret: bytes) -> list[dict[str, Any]]:
+    return query(url, {"authors": [proto.public_key(secret)], "limit": 100})
+
+
+def stored_events(store: Store) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = store.material["events"]
+    return events
+
+
+class FakeRelay:
+    """A websocket relay that records every message and accepts every event (or never answers)."""
+
+    def __init__(self, *, silent: bool = False) -> None:
+        self.silent = silent
+        self.received: list[Any] = []
+        self.server: Server = serve(self._handle, "127.0.0.1", 0)
+        self.url = f"ws://127.0.0.1:{self.server.socket.getsockname()[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _handle(self, ws: ServerConnection) -> None:
+        for raw in ws:
+            msg = json.loads(raw)
+            self.received.append(msg)
+            if msg[0] == "EVENT" and not self.silent:
+                ws.send(json.dumps(["OK", msg[1]["id"], True, ""]))
+
+    def events(self) -> list[dict[str, Any]]:
+        return [m[1] for m in self.received if m[0] == "EVENT"]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def fake_relay() -> Iterator[FakeRelay]:
+    relay = FakeRelay()
+    yield relay
+    relay.close()
+
+
+@pytest.fixture
+def hanging_tcp() -> Iterator[str]:
+    """A TCP server that accepts connections and never says a word."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                held.append(conn)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield f"ws://127.0.0.1:{srv.getsockname()[1]}"
+    stop.set()
+    t.join(5)
+    for c in held:
+        c.close()
+    srv.close()
+
+
+def sent(outcome: Outcome) -> str:
+    assert outcome.status == "sent", outcome
+    assert outcome.remote_id is not None
+    return outcome.remote_id
+
+
+# --- codec ------------------------------------------------------------------------------------
+
+
+def test_nip19_examples() -> None:
+    # The examples in NIP-19.
+    pub = "7e7e9c42a91bfef19fa929e5fda1b72e0ebc1a4c1141673e2794234d86addf4e"
+    sec = "67dea2ed018072d675f5415ecfaed7d2597555e202d85b3d65ea4e58d2d92ffa"
+    assert proto.npub(pub) == "npub10elfcs4fr0l0r8af98jlmgdh9c8tcxjvz9qkw038js35mp4dma8qzvjptg"
+    assert proto.nsec(bytes.fromhex(sec)) == (
+        "nsec1vl029mgpspedva04g90vltkh6fvh240zqtv9k0t9af8935ke9laqsnlfe5"
+    )
+    assert proto.parse_secret(proto.nsec(bytes.fromhex(sec))) == bytes.fromhex(sec)
+    assert proto.parse_secret(sec.upper()) == bytes.fromhex(sec)
+    assert proto.public_key(bytes.fromhex(sec)) == proto.public_key(bytes.fromhex(sec))
+    hrp, data = proto.bech32_decode(proto.note("00" * 31 + "ff"))
+    assert (hrp, data.hex()) == ("note", "00" * 31 + "ff")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("nsec1canaryqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq", "checksum"),
+        (proto.npub("11" * 32), "npub"),
+        ("ab" * 31, "expected nsec1"),
+        ("00" * 32, "outside the range"),
+        ("ff" * 32, "outside the range"),
+        (proto.bech32_encode("nsec", b"\x01" * 31), "32 bytes"),
+    ],
+)
+def test_bad_secrets_say_why_without_echoing(text: str, reason: str) -> None:
+    with pytest.raises(ValueError) as info:
+        proto.parse_secret(text)
+    assert reason in str(info.value)
+    assert text not in str(info.value) and text[5:15] not in str(info.value)
+
+
+def test_event_ids_and_signatures_verify() -> None:
+    secret = new_secret()
+    ev = proto.sign_event(secret, 1_700_000_000, [["t", "x"]], 'a "b" \\ \n\x01 é 😀')
+    assert proto.verify_event(ev)
+    assert proto.verify_event({**ev, "content": "other"}) is False
+    assert proto.verify_event({**ev, "sig": "00" * 64}) is False
+    expected = f'[0,"{ev["pubkey"]}",1700000000,1,[["t","x"]],"a \\"b\\" \\\\ \\n\\u0001 é 😀"]'
+    assert proto.serialize(ev["pubkey"], 1_700_000_000, 1, [["t", "x"]], ev["content"]) == (
+        expected.encode()
+    )
+
+
+def test_hashtags_and_language_tags() -> None:
+    text = "Hi #PlurSpool and #nostr, not a#b or https://x.org/#frag or #123; #Ünïcode #nostr"
+    assert proto.hashtags(text) == ["plurspool", "nostr", "ünïcode"]
+    assert proto.language_tags("pt-BR") == [["L", "ISO-639-1"], ["l", "pt", "ISO-639-1"]]
+
+
+# --- check ------------------------------------------------------------------------------------
+
+
+def test_check_is_offline_and_secretless(tmp_path: Path) -> None:
+    acc = account(["ws://127.0.0.1:9"], tmp_path)  # no key, nothing listening
+    assert NOSTR.check(post("hello"), acc, tmp_path) == []
+    long = "x" * (MAX_CONTENT + 1)
+    issues = NOSTR.check(post(f"short\n\n---\n\n{long}"), acc, tmp_path)
+    assert [i.level for i in issues] == ["error"]
+    assert "part 2" in issues[0].message and str(MAX_CONTENT + 1) in issues[0].message
+    assert NOSTR.check(post("x" * MAX_CONTENT), acc, tmp_path) == []
+
+
+def test_check_refuses_media_private_visibility_and_ambiguous_controls(tmp_path: Path) -> None:
+    acc = account(["ws://127.0.0.1:9"], tmp_path)
+    base = post("hello")
+    with_media = Post(**{**base.__dict__, "media": (Media("media/cat.jpg", "a cat"),)})
+    [issue] = NOSTR.check(with_media, acc, tmp_path)
+    assert issue.level == "error"
+    assert issue.message.startswith("nostr: media needs a URL; local files are not uploaded")
+    assert "media/cat.jpg" in issue.message
+    [issue] = NOSTR.check(post("hi", "visibility: followers\n"), acc, tmp_path)
+    assert issue.level == "error" and "public" in issue.message
+    [issue] = NOSTR.check(post("hi", "visibility: unlisted\n"), acc, tmp_path)
+    assert issue.level == "warning"
+    [issue] = NOSTR.check(post("a\x1fb"), acc, tmp_path)
+    assert issue.level == "error" and "U+001F" in issue.message
+
+
+# --- sending to the real relays ---------------------------------------------------------------
+
+
+def test_plain_post_lands_once_on_both_relays(nostr_relays: list[str], tmp_path: Path) -> None:
+    secret = new_secret()
+    store = Store()
+    text = f"hello from plurspool {uuid.uuid4()}"
+    outcome = NOSTR.send(
+        job(post(text), account(nostr_relays, tmp_path, secret, 2), tmp_path, store)
+    )
+    note = sent(outcome)
+    assert outcome.url is None
+    [ev] = stored_events(store)
+    assert proto.bech32_decode(note) == ("note", bytes.fromhex(ev["id"]))
+    assert abs(ev["created_at"] - time.time()) < 60
+    assert ev["kind"] == 1 and ev["tags"] == [] and ev["content"] == text
+    for url in nostr_relays:
+        [held] = by_id(url, ev["id"])
+        assert held == ev
+        assert proto.verify_event(held)
+        assert store.material["relays"][url] == {"accepted": [ev["id"]], "state": "accepted"}
+
+
+def test_thread_of_three_with_nip10_tags(nostr_relays: list[str], tmp_path: Path) -> None:
+    secret = new_secret()
+    store = Store()
+    p = post("one #Thread\n\n---\n\ntwo\n\n---\n\nthree")
+    sent(NOSTR.send(job(p, account(nostr_relays, tmp_path, secret, 2), tmp_path, store)))
+    e1, e2, e3 = stored_events(store)
+    hint, me = nostr_relays[0], proto.public_key(secret)
+    assert e1["tags"] == [["t", "thread"]]
+    assert e2["tags"] == [["e", e1["id"], hint, "root"], ["p", me]]
+    assert e3["tags"] == [["e", e1["id"], hint, "root"], ["e", e2["id"], hint, "reply"], ["p", me]]
+    for url in nostr_relays:
+        held = {e["id"]: e for e in by_author(url, secret)}
+        assert len(held) == 3
+        assert [held[e["id"]]["content"] for e in (e1, e2, e3)] == ["one #Thread", "two", "three"]
+        assert all(proto.verify_event(e) for e in held.values())
+        replies = query(url, {"#e": [e1["id"]]})
+        assert sorted(e["id"] for e in replies) == sorted([e2["id"], e3["id"]])
+
+
+def test_cw_hashtags_and_language(nostr_relays: list[str], tmp_path: Path) -> None:
+    secret = new_secret()
+    store = Store()
+    p = post("Spoilers about #Episode3 and #TV", "cw: Episode 3\nlanguage: en\n")
+    sent(NOSTR.send(job(p, account(nostr_relays, tmp_path, secret), tmp_path, store)))
+    [ev] = stored_events(store)
+    assert ev["tags"] == [
+        ["content-warning", "Episode 3"],
+        ["L", "ISO-639-1"],
+        ["l", "en", "ISO-639-1"],
+        ["t", "episode3"],
+        ["t", "tv"],
+    ]
+    for url in nostr_relays:
+        assert [e["id"] for e in query(url, {"#t": ["episode3"]}) if e["id"] == ev["id"]] == [
+            ev["id"]
+        ]
+        [held] = by_id(url, ev["id"])
+        assert held["tags"] == ev["tags"]
+
+
+def test_sensitive_without_cw_gets_an_empty_content_warning(tmp_path: Path) -> None:
+    store = Store()
+    relay = FakeRelay()
+    try:
+        p = post("hm", "sensitive: true\n")
+        sent(NOSTR.send(job(p, account([relay.url], tmp_path, new_secret()), tmp_path, store)))
+    finally:
+        relay.close()
+    assert stored_events(store)[0]["tags"] == [["content-warning", ""]]
+
+
+def test_awkward_text_is_hashed_as_both_relays_hash_it(
+    nostr_relays: list[str], tmp_path: Path
+) -> None:
+    secret = new_secret()
+    store = Store()
+    text = 'Grüße 😀 «ç»\nline two\t"quoted" back\\slash \x01 bell\x07 \x08\x0c\r end'
+    p = Post(**{**post("x").__dict__, "parts": (text,)})
+    sent(NOSTR.send(job(p, account(nostr_relays, tmp_path, secret, 2), tmp_path, store)))
+    [ev] = stored_events(store)
+    assert ev["content"] == text
+    for url in nostr_relays:
+        [held] = by_id(url, ev["id"])
+        assert held["content"] == text
+        assert held["id"] == proto.event_id(
+            held["pubkey"], held["created_at"], held["kind"], held["tags"], held["content"]
+        )
+        assert proto.verify_event(held)
+
+
+def test_a_duplicate_counts_as_accepted(nostr_relays: list[str], tmp_path: Path) -> None:
+    secret = new_secret()
+    store = Store()
+    acc = account(nostr_relays, tmp_path, secret, 2)
+    first = sent(NOSTR.send(job(post("dup"), acc, tmp_path, store)))
+    [ev] = stored_events(store)
+    # Forget the progress, as if it had never been recorded: both relays see the event again.
+    store.material["relays"] = {}
+    assert sent(NOSTR.send(job(post("dup"), acc, tmp_path, store, in_doubt=True))) == first
+    assert stored_events(store) == [ev]
+    for url in nostr_relays:
+        assert len(by_id(url, ev["id"])) == 1
+        assert store.material["relays"][url]["state"] == "accepted"
+
+
+class Crash(Exception):
+    pass
+
+
+def test_retry_after_a_crash_resends_the_identical_event(
+    nostr_relays: list[str], tmp_path: Path
+) -> None:
+    secret = new_secret()
+    store = Store()
+    acc = account(nostr_relays, tmp_path, secret, 2)
+    p = post("crash test\n\n---\n\npart two")
+
+    def crash_after_publishing(material: dict[str, Any]) -> None:
+        if store.saves:
+            raise Crash  # dies before the outcome is recorded
+        store.save(material)
+
+    with pytest.raises(Crash):
+        NOSTR.send(job(p, acc, tmp_path, store, save=crash_after_publishing))
+    before = stored_events(store)
+    assert all(r["state"] == "sending" for r in store.material["relays"].values())
+    for url in nostr_relays:  # it did go out
+        assert len(by_author(url, secret)) == 2
+    # coincurve signs with fresh aux randomness: a re-signed event would differ in `sig`.
+    note = sent(NOSTR.send(job(p, acc, tmp_path, store, in_doubt=True)))
+    assert stored_events(store) == before
+    assert proto.bech32_decode(note)[1].hex() == before[0]["id"]
+    for url in nostr_relays:
+        held = by_author(url, secret)
+        assert sorted(held, key=lambda e: e["id"]) == sorted(before, key=lambda e: e["id"])
+
+
+def test_min_relays_with_one_down_then_retry_goes_only_to_it(
+    fake_relay: FakeRelay, tmp_path: Path
+) -> None:
+    secret = new_secret()
+    store = Store()
+    port = free_port()
+    down = f"ws://127.0.0.1:{port}"
+    acc = account([fake_relay.url, down], tmp_path, secret, 2)
+    p = post("needs two relays")
+    first = NOSTR.send(job(p, acc, tmp_path, store))
+    assert first.status == "temporary", first
+    assert first.error is not None and down in first.error and "connection refused" in first.error
+    [ev] = stored_events(store)
+    assert [e["id"] for e in fake_relay.events()] == [ev["id"]]
+    assert store.material["relays"][fake_relay.url]["state"] == "accepted"
+    assert store.material["relays"][down]["state"].startswith("unreachable")
+
+    workdir = tmp_path / "late-relay"
+    workdir.mkdir()
+    with start_local_relay(workdir, port) as late:
+        assert late.url == down
+        note = sent(NOSTR.send(job(p, acc, tmp_path, store)))
+        assert proto.bech32_decode(note)[1].hex() == ev["id"]
+        assert [e["id"] for e in fake_relay.events()] == [ev["id"]]  # nothing resent there
+        assert by_id(down, ev["id"]) == [ev]
+    assert stored_events(store) == [ev]
+
+
+@pytest.mark.parametrize("kind", ["tcp", "websocket"])
+def test_a_hanging_relay_times_out_and_the_post_is_kept(
+    kind: str, hanging_tcp: str, nostr_relays: list[str], tmp_path: Path
+) -> None:
+    silent = FakeRelay(silent=True)
+    try:
+        hang = hanging_tcp if kind == "tcp" else silent.url
+        secret = new_secret()
+        store = Store()
+        acc = account([hang, nostr_relays[0]], tmp_path, secret, 2)
+        started = time.monotonic()
+        outcome = NOSTR.send(job(post("hang on"), acc, tmp_path, store, deadline=2.0))
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    assert outcome.status == "temporary", outcome
+    assert outcome.error is not None and "timed out" in outcome.error
+    assert elapsed < 8.0, elapsed  # the 2 s deadline, plus thread and socket teardown
+    [ev] = stored_events(store)
+    assert by_id(nostr_relays[0], ev["id"]) == [ev]
+    state = store.material["relays"][hang]["state"]
+    assert state.startswith("in doubt" if kind == "websocket" else "unreachable"), state
+
+
+def test_refused_by_a_real_relay_is_permanent(nostr_relays: list[str], tmp_path: Path) -> None:
+    store = Store()
+    p = Post(**{**post("x").__dict__, "parts": ("y" * (MAX_CONTENT + 10),)})
+    acc = account([nostr_relays[1]], tmp_path, new_secret())
+    outcome = NOSTR.send(job(p, acc, tmp_path, store))
+    assert outcome.status == "permanent", outcome
+    assert outcome.error is not None and "refused: invalid" in outcome.error
+    [refused] = stored_events(store)
+    # Edited after that refusal: no relay can hold the old event, so the new text is signed.
+    note = sent(NOSTR.send(job(post("shorter"), acc, tmp_path, store)))
+    [ev] = stored_events(store)
+    assert ev["content"] == "shorter" and ev["id"] != refused["id"]
+    assert proto.bech32_decode(note)[1].hex() == ev["id"]
+    # Edited after it landed: the stored event is what goes out again, never a second note.
+    assert sent(NOSTR.send(job(post("edited once more"), acc, tmp_path, store))) == note
+    store.material["relays"] = {}
+    assert sent(NOSTR.send(job(post("edited once more"), acc, tmp_path, store))) == note
+    assert stored_events(store) == [ev]
+    assert by_id(nostr_relays[1], refused["id"]) == []
+
+
+def test_bad_key_fails_with_a_message_free_of_the_key(
+    nostr_relays: list[str], tmp_path: Path
+) -> None:
+    canary = "nsec1canaryqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"
+    acc = account(nostr_relays, tmp_path, canary)
+    store = Store()
+    with pytest.raises(ConfigError) as info:
+        NOSTR.send(job(post("never"), acc, tmp_path, store))
+    text = f"{info.value.message} {info.value.hint}"
+    assert "canary" not in text
+    assert "account mynostr" in text and "checksum" in text and "key_file" in text
+    assert store.saves == 0
+    missing = account(nostr_relays, tmp_path)
+    with pytest.raises(ConfigError, match="no nostr key") as info:
+        NOSTR.send(job(post("never"), missing, tmp_path, store))
+    assert "PLURSPOOL_MYNOSTR_KEY" in info.value.hint
+
+
+# --- accounts test ----------------------------------------------------------------------------
+
+
+def test_accounts_test_reports_identity_and_relays(nostr_relays: list[str], tmp_path: Path) -> None:
+    secret = new_secret()
+    report = get("nostr").test(account(nostr_relays, tmp_path, secret, 2), tmp_path)
+    assert report["pubkey"] == proto.npub(proto.public_key(secret))
+    assert report["answered"] == nostr_relays
+    assert report["relays"] == dict.fromkeys(nostr_relays, "ok")
+    for url in nostr_relays:
+        assert by_author(url, secret) == []  # nothing was sent
+    down = f"ws://127.0.0.1:{free_port()}"
+    with pytest.raises(SendError, match="1 of 2 relays answered, 2 needed") as info:
+        NOSTR.test(account([nostr_relays[0], down], tmp_path, secret, 2), tmp_path)
+    assert down in info.value.message
+
+
+# --- the whole way, through the CLI -----------------------------------------------------------
+
+
+def test_post_through_the_cli_lands_once_on_both_relays(
+    nostr_relays: list[str], env: dict[str, str], tmp_path: Path
+) -> None:
+    secret = new_secret()
+    kf = key_file(tmp_path, proto.nsec(secret))
+    relays = ", ".join(json.dumps(u) for u in nostr_relays)
+    write_config(
+        env,
+        f'[accounts.mynostr]\nplatform = "nostr"\nrelays = [{relays}]\n'
+        f'key_file = "{kf}"\nmin_relays = 2\n',
+    )
+    run = run_cli(["post", "-p", "mynostr", "hello #plurspool", "--json"], env)
+    assert run.code == 0, run
+    out = run.json()
+    assert out["state"] == "sent"
+    note = out["results"]["mynostr"]["id"]
+    root = spool_root(env)
+    [path] = list((root / "sent").glob("*.md"))
+    assert note in path.read_text()
+    event_id = proto.bech32_decode(note)[1].hex()
+    for url in nostr_relays:
+        [ev] = by_author(url, secret)
+        assert ev["id"] == event_id
+        assert ev["content"] == "hello #plurspool"
+        assert ev["tags"] == [["t", "plurspool"]]
+    again = run_cli(["accounts", "test", "mynostr", "--json"], env)
+    assert again.code == 0, again
+    [report] = again.json()
+    assert report["ok"] is True and report["pubkey"] == proto.npub(proto.public_key(secret))
+    for url in nostr_relays:
+        assert len(by_author(url, secret)) == 1
+
+
+def test_bad_key_through_the_cli_goes_to_failed(
+    nostr_relays: list[str], env: dict[str, str], tmp_path: Path
+) -> None:
+    canary = "nsec1canaryqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"
+    env = {**env, "PLURSPOOL_MYNOSTR_KEY": canary}
+    write_config(
+        env,
+        f'[accounts.mynostr]\nplatform = "nostr"\nrelays = [{json.dumps(nostr_relays[0])}]\n',
+    )
+    run = run_cli(["post", "-p", "mynostr", "never sent"], env)
+    assert run.code != 0
+    assert "canary" not in run.out + run.err
+    root = spool_root(env)
+    [error] = list((root / "failed").glob("*.error"))
+    reason = error.read_text()
+    assert "mynostr" in reason and "checksum" in reason and "canary" not in reason
+    for p in (root / "failed").iterdir():
+        assert "canary" not in p.read_text()
+
+
+def test_importing_the_platform_stays_cheap() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, plurspool.platforms.nostr\n"
+        "heavy = [m for m in ('websockets', 'coincurve') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
