@@ -1,0 +1,787 @@
+"""The `bluesky` platform: `app.bsky.feed.post` records written to a PDS over XRPC.
+
+Login. The account logs in at its configured `service` with `handle` and an app password
+(`password_cmd`, `password_file` or `PLURSPOOL_<ACCOUNT>_PASSWORD`). The session (access and
+refresh JWTs) is kept in `$XDG_STATE_HOME/plurspool/bluesky/<account>.session.json`, mode 0600,
+and refreshed when its access token is about to expire, because createSession is limited to 30
+calls per 5 minutes. Every request goes to the configured `service`, never elsewhere.
+
+Sending once. Each thread part gets a record key (a TID) before the first attempt, saved with
+`job.save`, so a record can only ever be created under that key. After a timeout or a 5xx answer,
+and on every later attempt (or one in doubt), `com.atproto.repo.getRecord` decides whether a part
+is already there: the PDS answers 500, not "exists", when a key is used twice. The parts already
+written are saved too, so a retry resumes the thread where it stopped.
+
+Text. A part may hold 300 graphemes and 3000 UTF-8 bytes. Links, hashtags (and cashtags) become
+facets with UTF-8 byte offsets, as the official app detects them; `@handle` mentions are resolved
+to DIDs at send time, and one that does not resolve stays plain text. Parts 2..n reply to the
+previous part, with the first as root. Up to 4 images (JPEG, PNG, GIF, WebP; 2,000,000 bytes
+each) go on the first part, with their alt text. `language` becomes `langs`.
+
+Content warnings. Bluesky has no free-text content warning, and no way to hide text. So:
+- `cw: T` is shown, not hidden: every part starts with the line `CW: T` and a blank line (this
+  counts toward the 300 graphemes). It is not turned into a label: Bluesky's self-labels name
+  specific content (sexual, nudity, porn, graphic-media) and a CW can be about anything.
+- `sensitive: true` puts the images behind Bluesky's "graphic-media" self-label, the only
+  non-sexual label that hides media, like Mastodon's sensitive flag. Without images it has
+  nothing to hide, and `check` says so; a `cw` alone does not hide images (`check` says that too).
+- `visibility`: Bluesky posts are always public. `unlisted` is sent publicly with a warning;
+  `followers` and `direct` are refused, since sending them publicly would break their promise.
+
+The atproto SDK (for its facet detection, ported from the official app) is imported only when a
+post is sent; HTTP goes through httpx, which the SDK depends on.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import struct
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ..config import Account, secret_env_var
+from ..errors import ConfigError, SendError
+from ..post import Post
+from . import Issue, Job, Outcome
+
+MAX_GRAPHEMES = 300
+MAX_BYTES = 3000
+MAX_IMAGES = 4
+MAX_IMAGE_BYTES = 2_000_000
+REQUEST_TIMEOUT = 30.0
+POST_NSID = "app.bsky.feed.post"
+SESSION_MARGIN = 120.0  # renew a token this many seconds before it expires
+AUTH_ERRORS = ("ExpiredToken", "InvalidToken")
+
+# --- record keys ------------------------------------------------------------------------------
+
+_B32 = "234567abcdefghijklmnopqrstuvwxyz"
+
+
+def tid(micros: int, clock_id: int) -> str:
+    """A TID record key: 13 base32-sortable chars of (microseconds << 10 | clock id)."""
+    n = ((micros & ((1 << 53) - 1)) << 10) | (clock_id & 0x3FF)
+    return "".join(_B32[(n >> shift) & 31] for shift in range(60, -5, -5))
+
+
+def new_tids(count: int, *, now_ns: Callable[[], int] = time.time_ns) -> list[str]:
+    """`count` fresh, increasing TIDs sharing one random clock id."""
+    micros = now_ns() // 1000
+    clock_id = secrets.randbelow(1024)
+    return [tid(micros + i, clock_id) for i in range(count)]
+
+
+# --- text -------------------------------------------------------------------------------------
+
+
+def graphemes(text: str) -> int:
+    """Extended grapheme clusters in `text`, as Bluesky counts them."""
+    import regex  # type: ignore[import-untyped]
+
+    return len(regex.findall(r"\X", text))
+
+
+def part_texts(post: Post, account: str) -> list[str]:
+    """The text of each part as sent: with the `CW:` line when the post has a cw."""
+    cw = post.field_for(account, "cw")
+    parts = post.parts_for(account)
+    return [f"CW: {cw}\n\n{p}" if cw else p for p in parts]
+
+
+def facets(text: str, resolve: Callable[[str], str | None]) -> list[dict[str, Any]]:
+    """Link, tag and mention facets of `text`, with UTF-8 byte offsets, sorted."""
+    from atproto_client.utils import (  # type: ignore[import-untyped]
+        facet_detection as fd,
+    )
+
+    out: list[dict[str, Any]] = []
+    for f in fd.detect_facets(text):
+        feature = f.features[0]
+        if hasattr(feature, "uri"):
+            feat = {"$type": "app.bsky.richtext.facet#link", "uri": feature.uri}
+        else:
+            feat = {"$type": "app.bsky.richtext.facet#tag", "tag": feature.tag}
+        out.append(_facet(f.index.byte_start, f.index.byte_end, feat))
+    dids: dict[str, str | None] = {}
+    for m in fd.detect_mentions(text):
+        handle = m.handle.lower()
+        if handle not in dids:
+            dids[handle] = resolve(handle)
+        did = dids[handle]
+        if did is not None:
+            feat = {"$type": "app.bsky.richtext.facet#mention", "did": did}
+            out.append(_facet(m.byte_start, m.byte_end, feat))
+    return sorted(out, key=lambda f: int(f["index"]["byteStart"]))
+
+
+def _facet(start: int, end: int, feature: dict[str, Any]) -> dict[str, Any]:
+    return {"index": {"byteStart": start, "byteEnd": end}, "features": [feature]}
+
+
+# --- images -----------------------------------------------------------------------------------
+
+
+def image_type(head: bytes) -> str | None:
+    """The MIME type of an image Bluesky takes, from its first bytes, or None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG, GIF or JPEG image, or None when unknown."""
+    if data.startswith(b"\x89PNG") and len(data) >= 24:
+        w, h = struct.unpack(">II", data[16:24])
+        return int(w), int(h)
+    if data[:3] == b"GIF" and len(data) >= 10:
+        w, h = struct.unpack("<HH", data[6:10])
+        return int(w), int(h)
+    if data.startswith(b"\xff\xd8"):
+        i = 2
+        while i + 9 < len(data) and data[i] == 0xFF:
+            marker, length = data[i + 1], int.from_bytes(data[i + 2 : i + 4], "big")
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+                return int(w), int(h)
+            i += 2 + length
+    return None
+
+
+def _media_issues(post: Post, spool_root: Path) -> list[Issue]:
+    issues: list[Issue] = []
+    if len(post.media) > MAX_IMAGES:
+        issues.append(
+            Issue("error", f"{len(post.media)} media files; Bluesky takes {MAX_IMAGES} at most")
+        )
+    for m in post.media:
+        path = spool_root / m.path
+        try:
+            with open(path, "rb") as f:
+                head = f.read(16)
+                size = os.fstat(f.fileno()).st_size
+        except OSError:
+            continue  # a missing file is reported by the post checks, and fails the send
+        if image_type(head) is None:
+            issues.append(
+                Issue(
+                    "error",
+                    f"{m.path} is not a JPEG, PNG, GIF or WebP image; Bluesky takes images only",
+                )
+            )
+        elif size > MAX_IMAGE_BYTES:
+            issues.append(
+                Issue(
+                    "error",
+                    f"{m.path} is {size:,} bytes; Bluesky takes "
+                    f"{MAX_IMAGE_BYTES:,} bytes per image at most",
+                )
+            )
+        if not m.alt:
+            issues.append(Issue("warning", f"{m.path} has no alt text"))
+    return issues
+
+
+# --- check ------------------------------------------------------------------------------------
+
+
+def issues(post: Post, account: Account, spool_root: Path) -> list[Issue]:
+    """Everything that keeps `post` from being sent to `account` as it is, and warnings."""
+    name = account.name
+    out: list[Issue] = []
+    texts = part_texts(post, name)
+    cw = post.field_for(name, "cw")
+    fix = f"shorten it, split it with a --- line, or give {name} its own text in overrides"
+    for i, text in enumerate(texts, 1):
+        where = f"part {i} of {len(texts)}" if len(texts) > 1 else "the text"
+        with_cw = " (with its CW line)" if cw else ""
+        count = graphemes(text)
+        if count > MAX_GRAPHEMES:
+            out.append(
+                Issue(
+                    "error",
+                    f"{where} is {count} graphemes long{with_cw}; Bluesky allows "
+                    f"{MAX_GRAPHEMES}: {fix}",
+                )
+            )
+        size = len(text.encode("utf-8"))
+        if size > MAX_BYTES:
+            out.append(
+                Issue(
+                    "error",
+                    f"{where} is {size} bytes long in UTF-8{with_cw}; Bluesky allows "
+                    f"{MAX_BYTES}: {fix}",
+                )
+            )
+    visibility = post.field_for(name, "visibility")
+    if visibility in ("followers", "direct"):
+        out.append(
+            Issue(
+                "error",
+                f"visibility: {visibility} cannot be honoured: Bluesky posts are always public; "
+                f"send it elsewhere, or set visibility: public for {name} in overrides",
+            )
+        )
+    elif visibility == "unlisted":
+        out.append(Issue("warning", "Bluesky has no unlisted posts; it will be public"))
+    out.extend(_media_issues(post, spool_root))
+    sensitive = post.field_for(name, "sensitive")
+    if sensitive and not post.media:
+        out.append(Issue("warning", "sensitive: true hides only images on Bluesky; there are none"))
+    elif cw and post.media and not sensitive:
+        out.append(
+            Issue(
+                "warning",
+                "a cw does not hide images on Bluesky; add sensitive: true to put them behind "
+                "a graphic-media warning",
+            )
+        )
+    return sorted(out, key=lambda i: i.level != "error")
+
+
+# --- XRPC -------------------------------------------------------------------------------------
+
+
+class XrpcError(Exception):
+    """A failed XRPC call: `status` is None when no answer came (network error, timeout)."""
+
+    def __init__(
+        self,
+        step: str,
+        status: int | None,
+        error: str,
+        message: str,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{step}: {error}: {message}")
+        self.step = step
+        self.status = status
+        self.error = error
+        self.message = message
+        self.retry_after = retry_after
+
+    @property
+    def temporary(self) -> bool:
+        return self.status is None or self.status == 429 or self.status >= 500
+
+    def text(self) -> str:
+        what = f"HTTP {self.status}" if self.status is not None else "no answer"
+        detail = f"{self.error}: {self.message}" if self.message else self.error
+        return f"{self.step}: {detail} ({what})"
+
+
+def retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds to wait, from Retry-After (seconds or an HTTP date) or RateLimit-Reset."""
+    value = headers.get("retry-after")
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    reset = headers.get("ratelimit-reset")
+    if reset:
+        with contextlib.suppress(ValueError):
+            n = float(reset.strip())
+            # atproto sends an epoch time; the IETF draft, seconds from now.
+            return max(0.0, n - now) if n > 1_000_000_000 else max(0.0, n)
+    return None
+
+
+@dataclass
+class Session:
+    service: str
+    handle: str  # as configured (what we log in with)
+    did: str
+    current_handle: str  # as the PDS knows it now
+    access: str
+    refresh: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "service": self.service,
+            "handle": self.handle,
+            "did": self.did,
+            "current_handle": self.current_handle,
+            "accessJwt": self.access,
+            "refreshJwt": self.refresh,
+        }
+
+
+def _jwt_exp(token: str) -> float | None:
+    try:
+        payload = token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(data["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _fresh(token: str, now: float) -> bool:
+    exp = _jwt_exp(token)
+    return exp is None or exp - SESSION_MARGIN > now
+
+
+def session_path(state_dir: Path, account: str) -> Path:
+    return state_dir / "bluesky" / f"{quote(account, safe='')}.session.json"
+
+
+def _password_source(account: Account) -> str:
+    if "password_cmd" in account.options:
+        return f"the command in accounts.{account.name}.password_cmd"
+    if "password_file" in account.options:
+        return f"the file in accounts.{account.name}.password_file"
+    return f"${secret_env_var(account.name, 'password')}"
+
+
+class Client:
+    """XRPC calls to one account's service, with its stored session."""
+
+    def __init__(
+        self,
+        account: Account,
+        state_dir: Path,
+        deadline: Callable[[], float] = lambda: REQUEST_TIMEOUT,
+    ) -> None:
+        import httpx
+
+        from .. import __version__
+
+        self.account = account
+        self.service = str(account.options.get("service", "https://bsky.social")).rstrip("/")
+        self.handle = str(account.options["handle"])
+        self.path = session_path(state_dir, account.name)
+        self.deadline = deadline
+        self.secrets: list[str] = []
+        self.http = httpx.Client(
+            follow_redirects=False,
+            headers={"User-Agent": f"plurspool/{__version__}"},
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def scrub(self, text: str) -> str:
+        for s in self.secrets:
+            if s:
+                text = text.replace(s, "[redacted]")
+        return text
+
+    # -- raw calls -------------------------------------------------------------------------
+
+    def call(
+        self,
+        nsid: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        data: bytes | None = None,
+        mime: str | None = None,
+        token: str | None = None,
+        step: str | None = None,
+        procedure: bool = False,
+    ) -> dict[str, Any]:
+        """One XRPC call: a procedure (POST) when it has a body or `procedure`, else a query
+        (GET). Raises XrpcError."""
+        import httpx
+
+        step = step or nsid
+        headers: dict[str, str] = {}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        timeout = max(1.0, min(REQUEST_TIMEOUT, self.deadline()))
+        url = f"{self.service}/xrpc/{nsid}"
+        try:
+            if body is not None or data is not None or procedure:
+                if data is not None:
+                    headers["Content-Type"] = mime or "application/octet-stream"
+                resp = self.http.post(
+                    url, json=body, content=data, headers=headers, timeout=timeout
+                )
+            else:
+                resp = self.http.get(url, params=params, headers=headers, timeout=timeout)
+        except httpx.TimeoutException:
+            raise XrpcError(
+                step, None, "Timeout", f"no answer from {self.service} within {timeout:.0f}s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise XrpcError(
+                step,
+                None,
+                "NetworkError",
+                f"cannot reach {self.service}: {self.scrub(str(exc)) or type(exc).__name__}",
+            ) from None
+        if 200 <= resp.status_code < 300:
+            try:
+                out = resp.json() if resp.content else {}
+            except ValueError:
+                raise XrpcError(
+                    step, resp.status_code, "BadResponse", "the answer is not JSON"
+                ) from None
+            return out if isinstance(out, dict) else {}
+        error, message = "HTTP", resp.reason_phrase
+        try:
+            payload = resp.json()
+            if isinstance(payload, dict):
+                error = str(payload.get("error") or error)
+                message = str(payload.get("message") or "")
+        except ValueError:
+            message = " ".join(resp.text.split())[:200] or message
+        wait = retry_after(resp.headers, time.time()) if resp.status_code == 429 else None
+        if resp.status_code == 503 and "retry-after" in resp.headers:
+            wait = retry_after(resp.headers, time.time())
+        raise XrpcError(step, resp.status_code, error, self.scrub(message), wait)
+
+    # -- session ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _load(self) -> Session | None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if st.st_uid != os.getuid() or st.st_mode & 0o077:
+                return None
+            try:
+                d = json.loads(f.read())
+                s = Session(
+                    d["service"],
+                    d["handle"],
+                    d["did"],
+                    d["current_handle"],
+                    d["accessJwt"],
+                    d["refreshJwt"],
+                )
+            except (ValueError, KeyError, TypeError):
+                return None
+        if s.service != self.service or s.handle != self.handle:
+            return None  # the account's configuration changed
+        self.secrets += [s.access, s.refresh]
+        return s
+
+    def _store(self, s: Session) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(json.dumps(s.as_json()).encode())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        dfd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def _from_answer(self, out: Mapping[str, Any]) -> Session:
+        s = Session(
+            self.service,
+            self.handle,
+            str(out["did"]),
+            str(out.get("handle") or self.handle),
+            str(out["accessJwt"]),
+            str(out["refreshJwt"]),
+        )
+        self.secrets += [s.access, s.refresh]
+        self._store(s)
+        return s
+
+    def session(self, *, stale: str | None = None, login: bool = False) -> Session:
+        """A usable session: the stored one, refreshed, or a new one (the password is read
+        only then). `stale`: an access token the PDS refused; `login`: always log in anew."""
+        now = time.time()
+        with self._locked():
+            s = None if login else self._load()
+            if s is not None and s.access != stale and _fresh(s.access, now):
+                return s
+            if s is not None and _fresh(s.refresh, now):
+                try:
+                    out = self.call(
+                        "com.atproto.server.refreshSession",
+                        procedure=True,
+                        token=s.refresh,
+                        step="refreshing the session",
+                    )
+                    return self._from_answer(out)
+                except XrpcError as exc:
+                    if exc.temporary:
+                        raise
+                    # The refresh token was revoked or expired: log in again below.
+            return self._create()
+
+    def _create(self) -> Session:
+        name = self.account.name
+        password = self.account.secret("password")
+        if not password:
+            raise ConfigError(
+                f"account {name}: no app password",
+                f"set accounts.{name}.password_cmd or password_file, or "
+                f"${secret_env_var(name, 'password')}",
+            )
+        self.secrets.append(password)
+        try:
+            out = self.call(
+                "com.atproto.server.createSession",
+                body={"identifier": self.handle, "password": password},
+                step=f"logging in as {self.handle}",
+            )
+        except XrpcError as exc:
+            if exc.status in (400, 401) and exc.error in (
+                "AuthenticationRequired",
+                "AuthFactorTokenRequired",
+            ):
+                raise ConfigError(
+                    f"account {name}: {self.service} refused the handle {self.handle} with this "
+                    f"password ({exc.error}: {exc.message})",
+                    f"check that {_password_source(self.account)} gives a current app password "
+                    "for this handle (Bluesky: Settings → Privacy and security → App passwords)",
+                ) from None
+            raise
+        return self._from_answer(out)
+
+    def authed(self, nsid: str, **kwargs: Any) -> dict[str, Any]:
+        """A call with the session's access token, renewed once if the PDS refuses it."""
+        s = self.session()
+        try:
+            return self.call(nsid, token=s.access, **kwargs)
+        except XrpcError as exc:
+            if exc.status not in (400, 401) or exc.error not in AUTH_ERRORS:
+                raise
+        return self.call(nsid, token=self.session(stale=s.access).access, **kwargs)
+
+    # -- records ---------------------------------------------------------------------------
+
+    def resolve(self, handle: str) -> str | None:
+        """The DID of `handle`, or None when it does not resolve."""
+        try:
+            out = self.call(
+                "com.atproto.identity.resolveHandle",
+                params={"handle": handle},
+                step=f"resolving @{handle}",
+            )
+        except XrpcError as exc:
+            if exc.temporary:
+                raise
+            return None
+        did = out.get("did")
+        return did if isinstance(did, str) else None
+
+    def get_record(self, did: str, rkey: str, step: str) -> dict[str, str] | None:
+        """The strong ref (uri, cid) of our post `rkey`, or None when it does not exist."""
+        try:
+            out = self.call(
+                "com.atproto.repo.getRecord",
+                params={"repo": did, "collection": POST_NSID, "rkey": rkey},
+                step=step,
+            )
+        except XrpcError as exc:
+            if exc.status is not None and exc.status < 500 and exc.error == "RecordNotFound":
+                return None
+            raise
+        return {"uri": str(out["uri"]), "cid": str(out["cid"])}
+
+    def create_record(
+        self, did: str, rkey: str, record: dict[str, Any], step: str
+    ) -> dict[str, str]:
+        """Create our post `rkey`; after a timeout or 5xx, look whether it went through."""
+        body = {"repo": did, "collection": POST_NSID, "rkey": rkey, "record": record}
+        try:
+            out = self.authed("com.atproto.repo.createRecord", body=body, step=step)
+        except XrpcError as exc:
+            if exc.status is not None and exc.status < 500:
+                raise
+            try:
+                found = self.get_record(did, rkey, f"{step}, checking whether it went through")
+            except XrpcError:
+                raise exc from None
+            if found is None:
+                raise
+            return found
+        return {"uri": str(out["uri"]), "cid": str(out["cid"])}
+
+    def upload(self, data: bytes, mime: str, step: str) -> dict[str, Any]:
+        out = self.authed("com.atproto.repo.uploadBlob", data=data, mime=mime, step=step)
+        blob = out.get("blob")
+        if not isinstance(blob, dict):
+            raise XrpcError(step, 200, "BadResponse", "no blob in the answer")
+        return blob
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _embed(client: Client, job: Job) -> dict[str, Any] | None:
+    if not job.post.media:
+        return None
+    images = []
+    for n, m in enumerate(job.post.media, 1):
+        path = job.spool_root / m.path
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SendError(f"cannot read {m.path}: {exc.strerror}") from None
+        mime = image_type(data[:16])
+        if mime is None:
+            raise SendError(f"{m.path} is not a JPEG, PNG, GIF or WebP image")
+        blob = client.upload(data, mime, f"uploading image {n} ({m.path})")
+        image: dict[str, Any] = {"alt": m.alt or "", "image": blob}
+        size = image_size(data)
+        if size and size[0] > 0 and size[1] > 0:
+            image["aspectRatio"] = {"width": size[0], "height": size[1]}
+        images.append(image)
+    return {"$type": "app.bsky.embed.images", "images": images}
+
+
+def _record(
+    client: Client, job: Job, text: str, index: int, done: list[dict[str, str]]
+) -> dict[str, Any]:
+    name = job.account.name
+    record: dict[str, Any] = {"$type": POST_NSID, "text": text, "createdAt": _now_iso()}
+    found = facets(text, client.resolve)
+    if found:
+        record["facets"] = found
+    language = job.post.field_for(name, "language")
+    if language:
+        record["langs"] = [language]
+    if index > 0:
+        record["reply"] = {"root": done[0], "parent": done[index - 1]}
+    else:
+        embed = _embed(client, job)
+        if embed is not None:
+            record["embed"] = embed
+            if job.post.field_for(name, "sensitive"):
+                record["labels"] = {
+                    "$type": "com.atproto.label.defs#selfLabels",
+                    "values": [{"val": "graphic-media"}],
+                }
+    return record
+
+
+def _outcome(exc: XrpcError, client: Client) -> Outcome:
+    text = client.scrub(f"{client.service}: {exc.text()}")
+    if exc.temporary:
+        return Outcome("temporary", error=text, retry_after=exc.retry_after)
+    return Outcome("permanent", error=text)
+
+
+class Bluesky:
+    def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
+        return issues(post, account, spool_root)
+
+    def test(self, account: Account, state_dir: Path) -> dict[str, Any]:
+        client = Client(account, state_dir)
+        try:
+            s = client.session(login=True)
+            info = client.authed("com.atproto.server.getSession", step="checking the session")
+        except XrpcError as exc:
+            raise SendError(
+                f"account {account.name}: {client.scrub(f'{client.service}: {exc.text()}')}",
+                "try again later" if exc.temporary else f"check accounts.{account.name}",
+            ) from None
+        finally:
+            client.close()
+        return {
+            "account": account.name,
+            "platform": "bluesky",
+            "service": client.service,
+            "handle": str(info.get("handle") or s.current_handle),
+            "did": s.did,
+            "max_graphemes": MAX_GRAPHEMES,
+            "max_images": MAX_IMAGES,
+        }
+
+    def send(self, job: Job) -> Outcome:
+        errors = [
+            i.message for i in issues(job.post, job.account, job.spool_root) if i.level == "error"
+        ]
+        if errors:
+            return Outcome("permanent", error="; ".join(errors))
+        texts = part_texts(job.post, job.account.name)
+        material = dict(job.material)
+        rkeys = [str(k) for k in material.get("rkeys") or []]
+        # Keys fixed by an earlier attempt: its records may exist, so look before creating.
+        # (An attempt in doubt without saved keys made no request: keys are saved first.)
+        resumed = bool(rkeys)
+        if len(rkeys) < len(texts):
+            rkeys += new_tids(len(texts) - len(rkeys))
+            material["rkeys"] = rkeys
+            job.save(material)
+        done: list[dict[str, str]] = [dict(r) for r in material.get("records") or []]
+        client = Client(job.account, job.state_dir, job.deadline)
+        try:
+            s = client.session()
+            for i, text in enumerate(texts):
+                if i < len(done):
+                    continue
+                if i > 0 and job.deadline() <= 0:
+                    return Outcome(
+                        "temporary",
+                        error=f"stopped before part {i + 1} of {len(texts)}: shutting down",
+                    )
+                step = f"part {i + 1} of {len(texts)}" if len(texts) > 1 else "the post"
+                ref = None
+                if resumed:
+                    ref = client.get_record(s.did, rkeys[i], f"looking for {step}")
+                if ref is None:
+                    record = _record(client, job, text, i, done)
+                    ref = client.create_record(s.did, rkeys[i], record, f"creating {step}")
+                done.append(ref)
+                material["records"] = done
+                job.save(material)
+        except XrpcError as exc:
+            return _outcome(exc, client)
+        except (ConfigError, SendError) as exc:
+            text = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+            return Outcome("permanent", error=client.scrub(text))
+        finally:
+            client.close()
+        rkey = done[0]["uri"].rsplit("/", 1)[-1]
+        return Outcome(
+            "sent",
+            remote_id=done[0]["uri"],
+            url=f"https://bsky.app/profile/{s.current_handle}/post/{rkey}",
+        )
+
+
+PLATFORM = Bluesky()

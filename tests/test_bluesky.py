@@ -1,0 +1,629 @@
+"""The bluesky platform: offline rules, and contract tests against the reference PDS on loopback.
+
+The PDS tests use the `pds` session fixture (tests/peers/bluesky_pds.py): they skip when Node 22
+or the PDS is not installed (tests/peers/install_pds.sh), and fail under $CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plurspool import config as config_mod
+from plurspool.config import Account
+from plurspool.errors import ConfigError
+from plurspool.platforms import Issue, Job, Outcome
+from plurspool.platforms import bluesky as bsky
+from plurspool.post import Media, parse, render
+from tests.helpers import invoke, run_cli, spool_root, state_home, write_config
+from tests.peers.bluesky_pds import Pds, TestAccount, pds  # noqa: F401  (the fixture)
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def png(width: int = 3, height: int = 2) -> bytes:
+    """A small valid RGB PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\x80\x20\xc0" * width for _ in range(height))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def load_account(tmp_path: Path, body: str, name: str = "b") -> Account:
+    """An account as the config loader makes it from a [accounts.NAME] table."""
+    path = tmp_path / "config.toml"
+    path.write_text(f'[accounts.{name}]\nplatform = "bluesky"\n{body}', encoding="utf-8")
+    env = {"HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}
+    return config_mod.load(path, env=env).accounts[name]
+
+
+def account_for(tmp_path: Path, url: str, who: TestAccount, password: str | None = None) -> Account:
+    """An account logging in as `who` with its app password (or `password`) from a 0600 file."""
+    secret = tmp_path / f"pw-{who.handle}"
+    secret.write_text((password or who.app_password) + "\n")
+    secret.chmod(0o600)
+    return load_account(
+        tmp_path, f'handle = "{who.handle}"\nservice = "{url}"\npassword_file = "{secret}"\n'
+    )
+
+
+class Ledger:
+    """What the sender's ledger keeps for one delivery: the material, saved by the platform."""
+
+    def __init__(self) -> None:
+        self.material: dict[str, Any] = {}
+        self.saves = 0
+
+    def save(self, material: dict[str, Any]) -> None:
+        self.material = json.loads(json.dumps(material))  # stored as JSON, like the ledger
+        self.saves += 1
+
+
+def job(
+    tmp_path: Path,
+    account: Account,
+    text: str,
+    ledger: Ledger | None = None,
+    *,
+    in_doubt: bool = False,
+    **fields: Any,
+) -> Job:
+    ledger = ledger or Ledger()
+    parts = [p.strip() for p in text.split("\n---\n")]
+    post = parse(render(parts=parts, **fields))
+    return Job(
+        post_id="p1",
+        account=account,
+        post=post,
+        idempotency_key="key-1",
+        in_doubt=in_doubt,
+        spool_root=tmp_path,
+        state_dir=tmp_path / "state",
+        deadline=lambda: 30.0,
+        material=dict(ledger.material),
+        save=ledger.save,
+    )
+
+
+def rkey(uri: str) -> str:
+    return uri.rsplit("/", 1)[-1]
+
+
+Call = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every XRPC method the platform calls, in order."""
+    seen: list[str] = []
+    real: Call = bsky.Client.call
+
+    def counting(self: bsky.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+        seen.append(nsid)
+        return real(self, nsid, **kwargs)
+
+    monkeypatch.setattr(bsky.Client, "call", counting)
+    yield seen
+
+
+# --- offline: keys, counting, headers ---------------------------------------------------------
+
+
+def test_tid_is_13_sortable_chars() -> None:
+    assert bsky.tid(0, 0) == "2222222222222"
+    # Vectors from @atproto/common-web's TID.fromTime(micros, clockid).
+    assert bsky.tid(1_700_000_000_123_456, 5) == "3ke6kg42cm227"
+    assert bsky.tid(1_700_000_000_000_000, 1023) == "3ke6kg3wk22zz"
+    micros = 1_700_000_000_000_000
+    keys = [bsky.tid(micros + i, 5) for i in range(50)]
+    assert keys == sorted(keys) and len(set(keys)) == 50
+    assert all(len(k) == 13 and k[0] in "234567abcdefghij" for k in keys)
+    fresh = bsky.new_tids(3)
+    assert fresh == sorted(fresh) and len(set(fresh)) == 3
+    # Decoding gives back the time: the key is the microsecond clock, not a random string.
+    n = 0
+    for c in fresh[0]:
+        n = n * 32 + "234567abcdefghijklmnopqrstuvwxyz".index(c)
+    now = datetime.now(UTC).timestamp()
+    assert abs((n >> 10) / 1e6 - now) < 60
+
+
+def test_graphemes_count_user_perceived_characters() -> None:
+    assert bsky.graphemes("e\u0301") == 1  # e + combining acute
+    assert bsky.graphemes("👨‍👩‍👧") == 1  # a ZWJ family
+    assert bsky.graphemes("🇫🇷🇩🇪") == 2  # two flags
+    assert bsky.graphemes("Café 🎉") == 6
+
+
+def test_retry_after_headers() -> None:
+    now = 1_800_000_000.0
+    assert bsky.retry_after({"retry-after": "7"}, now) == 7.0
+    when = datetime.fromtimestamp(now, UTC) + timedelta(seconds=90)
+    assert bsky.retry_after({"retry-after": format_datetime(when, usegmt=True)}, now) == 90.0
+    assert bsky.retry_after({"ratelimit-reset": str(int(now) + 120)}, now) == 120.0
+    assert bsky.retry_after({"ratelimit-reset": "30"}, now) == 30.0
+    assert bsky.retry_after({"ratelimit-reset": str(int(now) - 5)}, now) == 0.0
+    assert bsky.retry_after({}, now) is None
+    assert bsky.retry_after({"retry-after": "soon"}, now) is None
+
+
+def test_image_sniffing() -> None:
+    data = png(7, 5)
+    assert bsky.image_type(data[:16]) == "image/png"
+    assert bsky.image_size(data) == (7, 5)
+    assert bsky.image_type(b"GIF89a\x02\x00\x03\x00") == "image/gif"
+    assert bsky.image_size(b"GIF89a\x02\x00\x03\x00") == (2, 3)
+    jpeg = b"\xff\xd8\xff\xe0\x00\x04ab\xff\xc0\x00\x11\x08\x00\x09\x00\x0c\x03" + b"\x00" * 9
+    assert bsky.image_type(jpeg) == "image/jpeg"
+    assert bsky.image_size(jpeg) == (12, 9)
+    assert bsky.image_type(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image/webp"
+    assert bsky.image_type(b"\x00\x00\x00\x18ftypmp42") is None
+
+
+# --- offline: check ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def acct(tmp_path: Path) -> Account:
+    return load_account(tmp_path, 'handle = "me.test"\npassword_cmd = "echo x"\n')
+
+
+def check(tmp_path: Path, account: Account, parts: list[str], **fields: Any) -> list[Issue]:
+    return bsky.PLATFORM.check(parse(render(parts=parts, **fields)), account, tmp_path)
+
+
+def test_check_counts_graphemes_and_bytes(tmp_path: Path, acct: Account) -> None:
+    assert check(tmp_path, acct, ["é" * 300]) == []
+    assert check(tmp_path, acct, ["🎉" * 300]) == []  # 1200 bytes: fine
+    [issue] = check(tmp_path, acct, ["a" * 301])
+    assert issue.level == "error"
+    assert "301 graphemes" in issue.message and "300" in issue.message
+    # 200 graphemes, but 200 ZWJ families (3 emoji, 2 joiners) are 3,600 bytes.
+    [issue] = check(tmp_path, acct, ["👨‍👩‍👧" * 200, "fine"])
+    assert issue.level == "error" and "part 1 of 2" in issue.message
+    assert "3600 bytes" in issue.message and "3000" in issue.message
+
+
+def test_check_counts_the_cw_line(tmp_path: Path, acct: Account) -> None:
+    text = "a" * 295
+    assert check(tmp_path, acct, [text]) == []
+    [issue] = check(tmp_path, acct, [text], cw="spoilers")
+    assert "CW line" in issue.message and f"{295 + len('CW: spoilers') + 2} graphemes" in (
+        issue.message
+    )
+
+
+def test_check_visibility(tmp_path: Path, acct: Account) -> None:
+    [issue] = check(tmp_path, acct, ["hi"], visibility="followers")
+    assert issue.level == "error" and "always public" in issue.message
+    [issue] = check(tmp_path, acct, ["hi"], visibility="direct")
+    assert issue.level == "error"
+    [issue] = check(tmp_path, acct, ["hi"], visibility="unlisted")
+    assert issue.level == "warning"
+    assert check(tmp_path, acct, ["hi"], visibility="public") == []
+
+
+def test_check_images(tmp_path: Path, acct: Account) -> None:
+    (tmp_path / "media").mkdir()
+    for i in range(5):
+        (tmp_path / "media" / f"{i}.png").write_bytes(png())
+    (tmp_path / "media" / "big.png").write_bytes(png() + b"\x00" * 2_000_000)
+    (tmp_path / "media" / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    five = [Media(f"media/{i}.png", "alt") for i in range(5)]
+    issues = check(tmp_path, acct, ["hi"], media=five)
+    assert [i.level for i in issues] == ["error"]
+    assert "5 media files" in issues[0].message
+    issues = check(tmp_path, acct, ["hi"], media=[Media("media/big.png", "a")])
+    assert [i.level for i in issues] == ["error"] and "2,000,000" in issues[0].message
+    issues = check(tmp_path, acct, ["hi"], media=[Media("media/clip.mp4", "a")])
+    assert [i.level for i in issues] == ["error"] and "images only" in issues[0].message
+    issues = check(tmp_path, acct, ["hi"], media=[Media("media/0.png")])
+    assert [(i.level, i.message) for i in issues] == [("warning", "media/0.png has no alt text")]
+    ok = [Media("media/0.png", "a dot")]
+    assert check(tmp_path, acct, ["hi"], media=ok, sensitive=True) == []
+    [issue] = check(tmp_path, acct, ["hi"], media=ok, cw="eyes")
+    assert issue.level == "warning" and "sensitive: true" in issue.message
+    [issue] = check(tmp_path, acct, ["hi"], sensitive=True)
+    assert issue.level == "warning" and "there are none" in issue.message
+
+
+def test_check_uses_the_override_text(tmp_path: Path, acct: Account) -> None:
+    data = ("---\noverrides:\n  b: {text: short}\n---\n" + "a" * 400 + "\n").encode()
+    assert bsky.PLATFORM.check(parse(data), acct, tmp_path) == []
+
+
+def test_send_refuses_what_check_refuses_without_a_request(
+    tmp_path: Path, acct: Account, calls: list[str]
+) -> None:
+    ledger = Ledger()
+    out = bsky.PLATFORM.send(job(tmp_path, acct, "a" * 301, ledger))
+    assert out.status == "permanent" and "301 graphemes" in (out.error or "")
+    assert calls == [] and ledger.saves == 0
+
+
+def test_module_import_is_cheap() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, plurspool.platforms.bluesky\n"
+        "print(sorted(m for m in ('atproto', 'atproto_client', 'httpx', 'regex') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# --- against the PDS --------------------------------------------------------------------------
+
+
+def send(j: Job) -> Outcome:
+    return bsky.PLATFORM.send(j)
+
+
+def test_plain_post(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
+    me = pds.new_account()
+    account = account_for(tmp_path, pds.url, me)
+    ledger = Ledger()
+    out = send(job(tmp_path, account, "Hello from plurspool", ledger))
+    assert out.status == "sent", out.error
+    assert out.remote_id is not None and out.url is not None
+    assert out.remote_id.startswith(f"at://{me.did}/app.bsky.feed.post/")
+    key = rkey(out.remote_id)
+    assert key == ledger.material["rkeys"][0]  # the key saved before the request
+    assert out.url == f"https://bsky.app/profile/{me.handle}/post/{key}"
+    got = pds.record(out.remote_id)
+    assert got["value"]["text"] == "Hello from plurspool"
+    assert got["value"]["$type"] == "app.bsky.feed.post"
+    assert "langs" not in got["value"] and "facets" not in got["value"]
+    assert "reply" not in got["value"] and "embed" not in got["value"]
+    created = datetime.fromisoformat(got["value"]["createdAt"])
+    assert abs(created - datetime.now(UTC)) < timedelta(minutes=2)
+    assert len(pds.records(me.did)) == 1
+
+
+def test_thread_of_three(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
+    me = pds.new_account()
+    account = account_for(tmp_path, pds.url, me)
+    ledger = Ledger()
+    out = send(job(tmp_path, account, "one\n---\ntwo\n---\nthree", ledger, language="en"))
+    assert out.status == "sent", out.error
+    refs = ledger.material["records"]
+    assert [rkey(r["uri"]) for r in refs] == ledger.material["rkeys"]
+    assert refs[0]["uri"] == out.remote_id
+    values = [pds.record(r["uri"])["value"] for r in refs]
+    assert [v["text"] for v in values] == ["one", "two", "three"]
+    assert "reply" not in values[0]
+    for i in (1, 2):
+        assert values[i]["reply"]["root"] == refs[0]
+        assert values[i]["reply"]["parent"] == refs[i - 1]
+    assert all(v["langs"] == ["en"] for v in values)
+    # The refs' cids are the records' own.
+    assert [pds.record(r["uri"])["cid"] for r in refs] == [r["cid"] for r in refs]
+    assert len(pds.records(me.did)) == 3
+
+
+def test_facets_have_utf8_byte_offsets(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
+    me, friend = pds.new_account(), pds.new_account()
+    account = account_for(tmp_path, pds.url, me)
+    text = (
+        f"Ça marche 🎉👨‍👩‍👧 déjà vu #plurspool, voir https://example.com/café?x=1 "
+        f"merci @{friend.handle} et @nobody-zz9.test !"
+    )
+    out = send(job(tmp_path, account, text, language="fr"))
+    assert out.status == "sent", out.error
+    assert out.remote_id is not None
+    value = pds.record(out.remote_id)["value"]
+    assert value["text"] == text and value["langs"] == ["fr"]
+    raw = text.encode("utf-8")
+    found = []
+    for f in value["facets"]:
+        span = raw[f["index"]["byteStart"] : f["index"]["byteEnd"]].decode("utf-8")
+        [feature] = f["features"]
+        found.append((feature["$type"].rsplit("#", 1)[-1], span, feature))
+    assert [(kind, span) for kind, span, _ in found] == [
+        ("tag", "#plurspool"),
+        ("link", "https://example.com/café?x=1"),
+        ("mention", f"@{friend.handle}"),
+    ]
+    assert found[0][2]["tag"] == "plurspool"
+    assert found[1][2]["uri"] == "https://example.com/café?x=1"
+    assert found[2][2]["did"] == friend.did  # resolved at send time; @nobody stays plain text
+
+
+def test_image_with_alt_and_sensitive_label(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
+    me = pds.new_account()
+    account = account_for(tmp_path, pds.url, me)
+    image = png(4, 3)
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "dot.png").write_bytes(image)
+    (tmp_path / "media" / "dot2.png").write_bytes(png(2, 2))
+    media = [Media("media/dot.png", "Three rows of purple"), Media("media/dot2.png")]
+    j = job(tmp_path, account, "look\n---\nand more", media=media, sensitive=True, cw="eyes")
+    out = send(j)
+    assert out.status == "sent", out.error
+    assert out.remote_id is not None
+    value = pds.record(out.remote_id)["value"]
+    assert value["text"] == "CW: eyes\n\nlook"
+    embed = value["embed"]
+    assert embed["$type"] == "app.bsky.embed.images"
+    assert [i["alt"] for i in embed["images"]] == ["Three rows of purple", ""]
+    assert embed["images"][0]["aspectRatio"] == {"width": 4, "height": 3}
+    blob = embed["images"][0]["image"]
+    assert blob["mimeType"] == "image/png" and blob["size"] == len(image)
+    assert pds.blob(me.did, blob["ref"]["$link"]) == image
+    assert value["labels"]["values"] == [{"val": "graphic-media"}]
+    [second] = [r for r in pds.records(me.did) if r["uri"] != out.remote_id]
+    assert second["value"]["text"] == "CW: eyes\n\nand more"
+    assert "embed" not in second["value"] and "labels" not in second["value"]
+
+
+def test_bad_password_is_permanent_and_secret_free(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
+    me = pds.new_account()
+    canary = "canary-Pa55word-4471"
+    account = account_for(tmp_path, pds.url, me, password=canary)
+    ledger = Ledger()
+    out = send(job(tmp_path, account, "never posted", ledger))
+    assert out.status == "permanent"
+    error = out.error or ""
+    assert "account b" in error and me.handle in error
+    assert "password_file" in error and "app password" in error
+    assert canary not in error
+    assert pds.records(me.did) == []
+    with pytest.raises(ConfigError) as info:
+        bsky.PLATFORM.test(account, tmp_path / "state")
+    assert canary not in str(info.value) + info.value.hint
+    assert "password_file" in info.value.hint
+
+
+def test_accounts_test_reports_identity(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
+    me = pds.new_account()
+    account = account_for(tmp_path, pds.url, me)
+    report = bsky.PLATFORM.test(account, tmp_path / "state")
+    assert report["did"] == me.did and report["handle"] == me.handle
+    assert report["service"] == pds.url and report["platform"] == "bluesky"
+    text = json.dumps(report)
+    assert me.app_password not in text and "eyJ" not in text
+
+
+def test_session_is_stored_and_reused(
+    tmp_path: Path,
+    pds: Pds,  # noqa: F811
+    calls: list[str],
+) -> None:
+    me = pds.new_account()
+    account = account_for(tmp_path, pds.url, me)
+    assert send(job(tmp_path, account, "first")).status == "sent"
+    assert send(job(tmp_path, account, "second")).status == "sent"
+    assert calls.count("com.atproto.server.createSession") == 1
+    assert calls.count("com.atproto.repo.createRecord") == 2
+    path = bsky.session_path(tmp_path / "state", "b")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    stored = json.loads(path.read_text())
+    assert stored["did"] == me.did and me.app_password not in path.read_text()
+    # An access token the PDS refuses is renewed with the refresh token, not the password.
+    stored["accessJwt"] = "not.a-valid.token"
+    path.write_text(json.dumps(stored))
+    calls.clear()
+    assert send(job(tmp_path, account, "third")).status == "sent"
+    assert "com.atproto.server.refreshSession" in calls
+    assert "com.atproto.server.createSession" not in calls
+    assert len(pds.records(me.did)) == 3
+
+
+def test_crash_after_create_record_is_found_on_retry(
+    tmp_path: Path,
+    pds: Pds,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    me = pds.new_account()
+    account = account_for(tmp_path, pds.url, me)
+    real: Call = bsky.Client.call
+
+    class Crash(BaseException):
+        pass
+
+    def crashing(self: bsky.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+        out = real(self, nsid, **kwargs)
+        if nsid == "com.atproto.repo.createRecord":
+            raise Crash  # the PDS has the record; we die before we learn it
+        return out
+
+    ledger = Ledger()
+    monkeypatch.setattr(bsky.Client, "call", crashing)
+    with pytest.raises(Crash):
+        send(job(tmp_path, account, "exactly once", ledger))
+    assert len(pds.records(me.did)) == 1
+    assert "records" not in ledger.material  # its outcome was never recorded
+
+    seen: list[str] = []
+
+    def watching(self: bsky.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+        seen.append(nsid)
+        return real(self, nsid, **kwargs)
+
+    monkeypatch.setattr(bsky.Client, "call", watching)
+    out = send(job(tmp_path, account, "exactly once", ledger, in_doubt=True))
+    assert out.status == "sent", out.error
+    assert "com.atproto.repo.getRecord" in seen
+    assert "com.atproto.repo.createRecord" not in seen
+    [record] = pds.records(me.did)
+    assert record["uri"] == out.remote_id
+    assert rkey(record["uri"]) == ledger.material["rkeys"][0]
+
+
+def test_5xx_after_the_write_is_checked_at_once(
+    tmp_path: Path,
+    pds: Pds,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    me = pds.new_account()
+    account = account_for(tmp_path, pds.url, me)
+    real: Call = bsky.Client.call
+
+    def lossy(self: bsky.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+        out = real(self, nsid, **kwargs)
+        if nsid == "com.atproto.repo.createRecord":
+            raise bsky.XrpcError(kwargs.get("step", nsid), 502, "BadGateway", "lost answer")
+        return out
+
+    monkeypatch.setattr(bsky.Client, "call", lossy)
+    out = send(job(tmp_path, account, "written, answer lost"))
+    assert out.status == "sent", out.error
+    [record] = pds.records(me.did)
+    assert record["uri"] == out.remote_id
+
+
+def test_failed_thread_part_resumes_without_duplicates(
+    tmp_path: Path,
+    pds: Pds,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    me = pds.new_account()
+    account = account_for(tmp_path, pds.url, me)
+    real: Call = bsky.Client.call
+    created = 0
+
+    def flaky(self: bsky.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+        nonlocal created
+        if nsid == "com.atproto.repo.createRecord":
+            created += 1
+            if created == 2:  # the second part never reaches the PDS
+                raise bsky.XrpcError(kwargs.get("step", nsid), None, "Timeout", "no answer")
+        return real(self, nsid, **kwargs)
+
+    monkeypatch.setattr(bsky.Client, "call", flaky)
+    ledger = Ledger()
+    first = send(job(tmp_path, account, "a\n---\nb\n---\nc", ledger))
+    assert first.status == "temporary"
+    assert "part 2 of 3" in (first.error or "") and "Timeout" in (first.error or "")
+    assert len(ledger.material["records"]) == 1
+    assert len(pds.records(me.did)) == 1
+    again = send(job(tmp_path, account, "a\n---\nb\n---\nc", ledger))
+    assert again.status == "sent", again.error
+    refs = ledger.material["records"]
+    assert again.remote_id == refs[0]["uri"]
+    assert sorted(r["uri"] for r in pds.records(me.did)) == sorted(r["uri"] for r in refs)
+    third = pds.record(refs[2]["uri"])["value"]
+    assert third["text"] == "c"
+    assert third["reply"] == {"root": refs[0], "parent": refs[1]}
+
+
+def test_rate_limited_login_is_temporary(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
+    me = pds.new_account()
+    account = account_for(tmp_path, pds.url, me)
+    from concurrent.futures import ThreadPoolExecutor
+
+    def login(_: int) -> tuple[int, dict[str, str]]:
+        code, _, headers = pds.call(
+            "com.atproto.server.createSession",
+            body={"identifier": me.handle, "password": "wrong"},
+        )
+        return code, headers
+
+    # createSession: 30 per 5 minutes per handle; each wrong try costs the PDS a password hash.
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(login, range(34)))
+    limited = next((headers for code, headers in answers if code == 429), None)
+    if limited is None:
+        pytest.skip("this PDS does not rate-limit (started without --rate-limits)")
+    assert "ratelimit-reset" in limited
+    out = send(job(tmp_path, account, "later"))
+    assert out.status == "temporary", out.error
+    assert "429" in (out.error or "")
+    assert out.retry_after is not None and 0 < out.retry_after <= 300
+    assert pds.records(me.did) == []
+
+
+def test_post_command_end_to_end(tmp_path: Path, pds: Pds, env: dict[str, str]) -> None:  # noqa: F811
+    me = pds.new_account()
+    secret = tmp_path / "bsky-password"
+    secret.write_text(me.app_password + "\n")
+    secret.chmod(0o600)
+    write_config(
+        env,
+        f'[accounts.b]\nplatform = "bluesky"\nhandle = "{me.handle}"\n'
+        f'service = "{pds.url}"\npassword_cmd = "cat {secret}"\n',
+    )
+    run = run_cli(["post", "-p", "b", "--json", "hello #plurspool https://example.com"], env)
+    assert run.code == 0, run.err
+    view = run.json()
+    assert view["state"] == "sent"
+    uri = view["results"]["b"]["id"]
+    assert uri.startswith(f"at://{me.did}/app.bsky.feed.post/")
+    assert view["results"]["b"]["url"].startswith(f"https://bsky.app/profile/{me.handle}/post/")
+    sent = spool_root(env) / "sent" / f"{view['id']}.md"
+    assert uri in sent.read_text()
+    value = pds.record(uri)["value"]
+    assert value["text"] == "hello #plurspool https://example.com"
+    kinds = [f["features"][0]["$type"].rsplit("#", 1)[-1] for f in value["facets"]]
+    assert kinds == ["tag", "link"]
+    assert me.app_password not in run.err + run.out
+    session = state_home(env) / "bluesky" / "b.session.json"
+    assert stat.S_IMODE(session.stat().st_mode) == 0o600
+
+
+def test_crash_in_the_sender_is_checked_on_the_next_pass(
+    tmp_path: Path,
+    pds: Pds,  # noqa: F811
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The whole path: `post` dies after createRecord; `send --once` finds the record."""
+    me = pds.new_account()
+    env["PLURSPOOL_B_PASSWORD"] = me.app_password
+    write_config(
+        env,
+        f'[accounts.b]\nplatform = "bluesky"\nhandle = "{me.handle}"\nservice = "{pds.url}"\n',
+    )
+    real: Call = bsky.Client.call
+
+    class Crash(BaseException):
+        pass
+
+    def crashing(self: bsky.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+        out = real(self, nsid, **kwargs)
+        if nsid == "com.atproto.repo.createRecord":
+            raise Crash
+        return out
+
+    monkeypatch.setattr(bsky.Client, "call", crashing)
+    with pytest.raises(Crash):
+        invoke(["post", "-p", "b", "only once, please"], env)
+    assert len(pds.records(me.did)) == 1
+    [scheduled] = (spool_root(env) / "scheduled").glob("*.md")
+    seen: list[str] = []
+
+    def watching(self: bsky.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+        seen.append(nsid)
+        return real(self, nsid, **kwargs)
+
+    monkeypatch.setattr(bsky.Client, "call", watching)
+    run = invoke(["send", "--once"], env)
+    assert run.code == 0, run.err
+    assert "com.atproto.repo.getRecord" in seen
+    assert "com.atproto.repo.createRecord" not in seen
+    sent = spool_root(env) / "sent" / scheduled.name
+    assert sent.exists(), run.err
+    [record] = pds.records(me.did)
+    assert record["uri"] in sent.read_text()
+    assert os.listdir(spool_root(env) / "scheduled") == []
