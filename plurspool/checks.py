@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from .core import Core, Item
+from .core import Core, Item, post_error_text
 from .errors import PostError, TimeError
 from .post import Post, parse
 from .spool import Entry, classify
@@ -86,7 +86,7 @@ def check_file(core: Core, path: Path) -> dict[str, Any]:
     try:
         post = parse(data)
     except PostError as exc:
-        problems.append(f"line {exc.line}: {exc.message}" if exc.line else exc.message)
+        problems.append(post_error_text(exc))
         return report
     item = core.item_from_bytes(entry, data)
     _post_problems(core, item, post, problems, report["warnings"])

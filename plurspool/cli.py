@@ -334,8 +334,13 @@ def _editor() -> list[str]:
     return shlex.split(editor)
 
 
-def _edit_loop(core: Any, state_name: str, post_id: str, initial: bytes, is_new: bool) -> Any:
-    """Open $EDITOR until the file is valid (like crontab -e); return (bytes, item) or None."""
+def _edit_loop(
+    core: Any, state_name: str, post_id: str, initial: bytes, schedule: str | None
+) -> Any:
+    """Open $EDITOR until the file is valid (like crontab -e); return (bytes, item) or None.
+
+    `schedule` is the post's time before the edit: kept as it is, it may lie in the past.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="plurspool-edit-"))
     path = workdir / f"{post_id}.md"
     path.write_bytes(initial)
@@ -359,7 +364,7 @@ def _edit_loop(core: Any, state_name: str, post_id: str, initial: bytes, is_new:
             _cleanup(workdir)
             return None
         try:
-            stored, item = core.validate_edit(state_name, post_id, data)
+            stored, item = core.validate_edit(state_name, post_id, data, schedule)
             if item.problem:
                 raise InvalidInput(item.problem)
         except PlurspoolError as exc:
@@ -401,7 +406,7 @@ def new(state: State, schedule: str | None, platforms: tuple[str, ...], draft: b
     stamp = core.stamp(core.resolve(schedule)) if schedule else None
     initial = template(schedule=stamp, platforms=list(platforms) or None).encode()
     target = "drafts" if draft else "scheduled"
-    got = _edit_loop(core, target, new_id(), initial, True)
+    got = _edit_loop(core, target, new_id(), initial, stamp)
     if got is None:
         sys.exit(EXIT_FAILURE)
     data, _item, workdir = got
@@ -420,11 +425,15 @@ def edit(state: State, post_id: str) -> None:
     core = state.core
     item = core.find(post_id, ("new", "drafts", "scheduled", "failed"))
     original = core.spool.read(item.entry)
-    got = _edit_loop(core, item.state, item.id, original, False)
+    before = item.post.schedule if item.post else None
+    got = _edit_loop(core, item.state, item.id, original, before)
     if got is None:
         return
     data, _, workdir = got
-    saved = core.save_edit(item, data)
+    try:
+        saved = core.save_edit(item, data)
+    except PlurspoolError as exc:
+        fail(exc.message, f"your version is kept in {workdir / (item.id + '.md')}", exc.exit_code)
     _cleanup(workdir)
     click.echo(saved.id)
     if saved.due and saved.state == "scheduled":
@@ -567,13 +576,30 @@ def cancel(state: State, ids: tuple[str, ...], all_: bool, force: bool, fmt: str
     _report(core, done, fmt, "cancelled")
 
 
+class WhenCommand(click.Command):
+    """A command whose WHEN may start with `-`: `reschedule ID -2h` is a time, not `-2 -h`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        # A leading space keeps click from reading `-2h` as short options (and -h as --help).
+        marked = [
+            f" {a}" if n < end and len(a) > 1 and a[0] == "-" and a[1].isdigit() else a
+            for n, a in enumerate(args)
+        ]
+        return super().parse_args(ctx, marked)
+
+
+def _when_text(words: tuple[str, ...]) -> str:
+    return " ".join(w.strip() for w in words)
+
+
 def _when_args(f: F) -> F:
     return click.argument(
         "when_words", nargs=-1, required=True, type=click.UNPROCESSED, metavar="WHEN"
     )(f)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+@cli.command(cls=WhenCommand, context_settings={"ignore_unknown_options": True})
 @click.argument("post_id", metavar="ID")
 @_when_args
 @format_option
@@ -582,11 +608,11 @@ def reschedule(state: State, post_id: str, when_words: tuple[str, ...], fmt: str
     """Change a post's send time; +1h or -30m move it relative to its current time."""
     core = state.core
     item = core.find(post_id, ("scheduled", "drafts"))
-    done, _ = core.reschedule(item, " ".join(when_words))
+    done, _ = core.reschedule(item, _when_text(when_words))
     _report(core, [done], fmt, "rescheduled")
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+@cli.command(cls=WhenCommand, context_settings={"ignore_unknown_options": True})
 @click.argument("post_id", metavar="ID")
 @_when_args
 @format_option
@@ -595,7 +621,7 @@ def schedule(state: State, post_id: str, when_words: tuple[str, ...], fmt: str) 
     """Move a draft into the queue at WHEN."""
     core = state.core
     item = core.find(post_id, ("drafts",))
-    done, _ = core.schedule(item, " ".join(when_words))
+    done, _ = core.schedule(item, _when_text(when_words))
     _report(core, [done], fmt, "queued")
 
 
@@ -861,6 +887,44 @@ def accounts(ctx: click.Context, fmt: str) -> None:
         [[r["name"], r["platform"], "yes" if r["default"] else ""] for r in rows],
         ["ACCOUNT", "PLATFORM", "DEFAULT"],
     )
+
+
+@accounts.command("test")
+@click.argument("names", nargs=-1, metavar="[ACCOUNT]...")
+@format_option
+@pass_state
+def accounts_test(state: State, names: tuple[str, ...], fmt: str) -> None:
+    """Log in to accounts and report who you are there; sends nothing."""
+    from .platforms import get
+
+    config = state.load_config()
+    chosen = [config.account(n) for n in names] or list(config.accounts.values())
+    reports = []
+    failed = False
+    for account in chosen:
+        try:
+            info = get(account.platform).test(account, config.state_dir)
+            reports.append({"account": account.name, "ok": True, **info})
+        except PlurspoolError as exc:
+            failed = True
+            reports.append(
+                {"account": account.name, "ok": False, "error": exc.message, "hint": exc.hint}
+            )
+    if fmt == "json":
+        emit_json(reports)
+    else:
+        for r in reports:
+            if r["ok"]:
+                extra = ", ".join(
+                    f"{k}={v}" for k, v in r.items() if k not in ("account", "ok", "platform")
+                )
+                click.echo(f"{r['account']}: ok ({extra})" if extra else f"{r['account']}: ok")
+            else:
+                click.echo(f"{r['account']}: FAILED: {r['error']}")
+                if r["hint"]:
+                    click.echo(f"  hint: {r['hint']}")
+    if failed:
+        sys.exit(EXIT_FAILURE)
 
 
 # -- aliases ---------------------------------------------------------------------------------

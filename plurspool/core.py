@@ -143,7 +143,7 @@ class Core:
         try:
             post = parse(data)
         except PostError as exc:
-            return Item(entry, None, _post_error_text(exc), None)
+            return Item(entry, None, post_error_text(exc), None)
         problem = self.post_problem(post)
         due = None
         if post.schedule is not None:
@@ -413,23 +413,38 @@ class Core:
                 )
             return self.load(self.spool.replace(entry, data))
 
-    def validate_edit(self, state: str, post_id: str, data: bytes) -> tuple[bytes, Item]:
+    def validate_edit(
+        self, state: str, post_id: str, data: bytes, original: str | None = None
+    ) -> tuple[bytes, Item]:
         """Check an edited file; resolve a relative `schedule` for queued posts.
 
-        Returns the bytes to store (with the schedule made absolute) and the resulting item.
-        Raises InvalidInput (with the line) when the file must be fixed.
+        `original` is the schedule the post had before the edit: an absolute time in the past
+        is refused unless it is that one, left as it was. Returns the bytes to store (with the
+        schedule made absolute) and the resulting item. Raises InvalidInput (with the line)
+        when the file must be fixed.
         """
         post = _parse_or_invalid(data)
         problem = self.post_problem(post)
         if problem:
             raise InvalidInput(problem, "fix the post, or name accounts from `plurspool accounts`")
         self._check_media(post)
-        if state == "scheduled" and post.schedule is not None:
+        if state == "scheduled" and post.schedule is None:
+            # In scheduled/ the time is always written out; no schedule means as soon as possible.
+            data = with_schedule(data, self.stamp(self.clock()))
+        elif state == "scheduled" and post.schedule is not None:
             try:
-                when.parse_absolute(post.schedule, tz=self.config.timezone)
+                at = when.parse_absolute(post.schedule, tz=self.config.timezone)
             except TimeError:
                 at = self.resolve(post.schedule)
                 data = with_schedule(data, self.stamp(at))
+            else:
+                unchanged = original is not None and original.strip() == post.schedule.strip()
+                if at < self.clock() and not unchanged:
+                    line = f"line {post.schedule_line}: " if post.schedule_line else ""
+                    raise TimeError(
+                        f"{line}schedule {when.echo(at, self.config.timezone)} is in the past",
+                        "write a time to come, or `now` to send it as soon as possible",
+                    )
         entry = Entry(post_id, state, self.spool.path(state, post_id), 0, 0, 0, 0o100600, 1, 0)
         return data, self.item_from_bytes(entry, data)
 
@@ -519,15 +534,18 @@ def split_parts(text: str) -> list[str]:
     return out
 
 
-def _post_error_text(exc: PostError) -> str:
-    return f"line {exc.line}: {exc.message}" if exc.line else exc.message
+def post_error_text(exc: PostError) -> str:
+    """A post error as one line, `line N: ` first when the line is known (and not said yet)."""
+    if exc.line and not exc.message.startswith(f"line {exc.line}:"):
+        return f"line {exc.line}: {exc.message}"
+    return exc.message
 
 
 def _parse_or_invalid(data: bytes) -> Post:
     try:
         return parse(data)
     except PostError as exc:
-        raise InvalidInput(_post_error_text(exc), exc.hint) from None
+        raise InvalidInput(post_error_text(exc), exc.hint) from None
 
 
 __all__ = ["Busy", "Core", "Item", "Result", "split_parts", "utcnow"]

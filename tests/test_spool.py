@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import stat
@@ -9,12 +10,20 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from plurspool import spool as spool_module
+from plurspool.config import load
+from plurspool.core import Core
 from plurspool.errors import EXIT_NOT_FOUND, NotFound, SpoolError
+from plurspool.ledger import Ledger
+from plurspool.log import NullLog
+from plurspool.post import parse
+from plurspool.sender import Sender
 from plurspool.spool import DIRS, STATES, Entry, Refused, Spool, classify, new_id
 from tests.helpers import make_env, run_cli
 
@@ -189,9 +198,7 @@ def test_junk_names_are_ignored(spool: Spool, name: str) -> None:
 def test_conflict_copies_are_classified_as_conflicts(spool: Spool, name: str) -> None:
     assert classify(name) == "conflict"
     (spool.root / "new" / name).write_bytes(POST)
-    assert [(k, e.id if e else None) for k, e in spool.scan("new")] == [
-        ("conflict", name[:-3])
-    ]
+    assert [(k, e.id if e else None) for k, e in spool.scan("new")] == [("conflict", name[:-3])]
 
 
 def test_plain_names_are_posts() -> None:
@@ -546,3 +553,74 @@ def test_a_killed_process_mid_move_leaves_the_post_in_one_state(tmp_path: Path) 
         assert posts_everywhere(s) == {"a": ["scheduled"]}, step
         assert s.read(entry_of(s, "scheduled", "a")) == POST
         assert tmp_files(s) == []
+
+
+# -- crash injection across a whole send pass ------------------------------------------------
+
+
+def _pass_world(base: Path) -> tuple[Core, Path]:
+    env = make_env(base)
+    config = load(spool=str(base / "spool"), env=env)
+    core = Core(config)
+    core.spool.ensure()
+    # A minute ago: due at once (`now` would round up to the next whole second).
+    due = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (core.spool.root / "new" / "p.md").write_bytes(
+        f"---\nschedule: {due}\n---\nCrash me.\n".encode()
+    )
+    return core, config.state_dir / "outbox.jsonl"
+
+
+def _run_pass(core: Core) -> None:
+    try:
+        Sender(core, NullLog()).run_pass()
+    finally:
+        if core._ledger is not None:
+            core._ledger.close()
+
+
+def test_a_crash_anywhere_in_a_send_pass_loses_nothing_and_sends_once(
+    tmp_path: Path, hook: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The ledger's record of a finished send is a step too: a crash before it leaves the
+    # attempt in doubt, which the next pass must resolve without sending again.
+    real_record = Ledger.record
+
+    def record(self: Ledger, *args: Any, **kwargs: Any) -> None:
+        spool_module._step("ledger-record")
+        real_record(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, "record", record)
+    steps: list[str] = []
+    core, _ = _pass_world(tmp_path / "record")
+    spool_module.crash_hook = steps.append
+    _run_pass(core)
+    spool_module.crash_hook = None
+    assert "ledger-record" in steps and steps.count("renamed") >= 2
+    for n in range(len(steps)):
+        core, outbox = _pass_world(tmp_path / f"crash-{n}")
+        seen = 0
+
+        def crash_nth(name: str, n: int = n) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == n + 1:
+                raise Crash(f"{n}: {name}")
+
+        spool_module.crash_hook = crash_nth
+        with pytest.raises(Crash):
+            _run_pass(core)
+        spool_module.crash_hook = None
+        where = posts_everywhere(core.spool)
+        assert list(where) == ["p"] and len(where["p"]) == 1, (n, steps[n], where)
+        # A new process takes over and finishes the job.
+        after = Core(core.config)
+        _run_pass(after)
+        _run_pass(Core(core.config))
+        assert posts_everywhere(after.spool) == {"p": ["sent"]}, (n, steps[n])
+        lines = outbox.read_text().splitlines()
+        assert len(lines) == 1, (n, steps[n])  # sent once, whatever the crash
+        post = parse(after.spool.path("sent", "p").read_bytes())
+        assert post.parts == ("Crash me.",)
+        assert post.results["outbox"].id == json.loads(lines[0])["idempotency_key"], (n, steps[n])
+        assert tmp_files(after.spool) == [] or steps[n] in ("written", "tmp-fsynced")

@@ -1,0 +1,185 @@
+"""`plurspool daemon ...`: pidfile mode end to end, systemd mode through recording stubs, the units."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+PLURSPOOL = str(BIN / "plurspool")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        "HOME": str(tmp_path / "home"),
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "TZ": "UTC",
+        "LANG": "C.UTF-8",
+    }
+    env.update(extra)
+    return env
+
+
+def _run(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PLURSPOOL, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _wait_for(cond: object, timeout: float = 15.0) -> None:
+    assert callable(cond)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_pidfile_mode_start_status_health_logs_stop(tmp_path: Path) -> None:
+    env = _env(tmp_path, PLURSPOOL_SERVICE_MODE="pidfile")
+    started = _run(env, "daemon", "start")
+    try:
+        assert started.returncode == 0, started.stderr
+        assert "started (pid" in started.stderr
+        status = _run(env, "daemon", "status", "--json")
+        assert status.returncode == 0, status.stderr
+        st = json.loads(status.stdout)
+        assert st["mode"] == "pidfile" and st["running"] is True and st["healthy"] is True
+        pid = st["pid"]
+        assert isinstance(pid, int) and Path(f"/proc/{pid}").exists()
+        assert _run(env, "daemon", "health").returncode == 0
+        # A second start does not start a second daemon.
+        again = _run(env, "daemon", "start")
+        assert again.returncode == 0 and "already running" in again.stderr
+        # The daemon really sends: a post due in a second reaches the outbox.
+        posted = _run(env, "post", "-s", "1s", "through the detached daemon")
+        assert posted.returncode == 0, posted.stderr
+        outbox = tmp_path / "state" / "plurspool" / "outbox.jsonl"
+        _wait_for(lambda: outbox.exists() and "through the detached" in outbox.read_text())
+        logs = _run(env, "daemon", "logs", "-n", "20")
+        assert logs.returncode == 0
+        assert "started pid=" in logs.stdout and "sent id=" in logs.stdout
+    finally:
+        stopped = _run(env, "daemon", "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped (pid" in stopped.stderr
+    assert not _alive(pid)
+    status = _run(env, "daemon", "status", "--json")
+    assert status.returncode == 1
+    assert json.loads(status.stdout)["running"] is False
+    health = _run(env, "daemon", "health")
+    assert health.returncode == 1 and "no daemon is running" in health.stdout
+    assert "not running" in _run(env, "daemon", "stop").stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.split(") ", 1)[1][0] != "Z"
+
+
+def _stubs(tmp_path: Path) -> Path:
+    """systemctl and journalctl stand-ins that record their argv, one JSON array a line."""
+    d = tmp_path / "stubs"
+    d.mkdir()
+    record = tmp_path / "calls.jsonl"
+    for name in ("systemctl", "journalctl"):
+        stub = d / name
+        stub.write_text(
+            f"#!{sys.executable}\n"
+            "import json, sys\n"
+            f"open({str(record)!r}, 'a').write(json.dumps(sys.argv) + '\\n')\n"
+            "if sys.argv[1:3] == ['--user', 'show']:\n"
+            "    print('MainPID=4242'); print('ActiveState=active')\n"
+        )
+        stub.chmod(0o755)
+    return d
+
+
+def _calls(tmp_path: Path) -> list[list[str]]:
+    lines = (tmp_path / "calls.jsonl").read_text().splitlines()
+    return [[Path(argv[0]).name, *argv[1:]] for argv in map(json.loads, lines)]
+
+
+def test_systemd_mode_drives_systemctl_and_journalctl(tmp_path: Path) -> None:
+    stubs = _stubs(tmp_path)
+    env = _env(tmp_path, PLURSPOOL_SERVICE_MODE="systemd")
+    env["PATH"] = f"{stubs}:{env['PATH']}"
+    installed = _run(env, "daemon", "install")
+    assert installed.returncode == 0, installed.stderr
+    unit = tmp_path / "config" / "systemd" / "user" / "plurspool.service"
+    text = unit.read_text()
+    assert f"ExecStart={PLURSPOOL} send" in text
+    assert "@" not in text.split("[Service]", 1)[1].split("SystemCallFilter")[0]
+    assert "Type=notify" in text and "WatchdogSec=" in text
+    for args in (["start"], ["stop"], ["restart"], ["logs", "-n", "7"], ["status"]):
+        r = _run(env, "daemon", *args)
+        assert r.returncode == 0, (args, r.stderr)
+    _run(env, "daemon", "logs", "-f")
+    r = _run(env, "daemon", "uninstall")
+    assert r.returncode == 0, r.stderr
+    assert not unit.exists()
+    assert _calls(tmp_path) == [
+        ["systemctl", "--user", "daemon-reload"],
+        ["systemctl", "--user", "enable", "--now", "plurspool.service"],
+        ["systemctl", "--user", "start", "plurspool.service"],
+        ["systemctl", "--user", "stop", "plurspool.service"],
+        ["systemctl", "--user", "stop", "plurspool.service"],
+        ["systemctl", "--user", "start", "plurspool.service"],
+        ["journalctl", "--user", "-u", "plurspool.service", "-n", "7", "--no-pager"],
+        ["systemctl", "--user", "show", "plurspool.service", "-p", "MainPID", "-p", "ActiveState"],
+        ["journalctl", "--user", "-u", "plurspool.service", "-n", "50", "--no-pager", "-f"],
+        ["systemctl", "--user", "disable", "--now", "plurspool.service"],
+        ["systemctl", "--user", "daemon-reload"],
+    ]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
+def test_shipped_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    """The units as `daemon install` fills them in, and the timer pair, verify cleanly."""
+    stubs = _stubs(tmp_path)
+    env = _env(tmp_path, PLURSPOOL_SERVICE_MODE="systemd")
+    env["PATH"] = f"{stubs}:{env['PATH']}"
+    (tmp_path / "state").mkdir()
+    assert _run(env, "daemon", "install").returncode == 0
+    units = tmp_path / "units"
+    units.mkdir()
+    shutil.copy(tmp_path / "config" / "systemd" / "user" / "plurspool.service", units)
+    for name in ("plurspool-send.service", "plurspool-send.timer"):
+        text = (ROOT / "contrib" / "systemd" / name).read_text()
+        text = text.replace("@PLURSPOOL@", PLURSPOOL)
+        text = text.replace("@SPOOL@", str(tmp_path / "data")).replace(
+            "@STATE@", str(tmp_path / "state")
+        )
+        (units / name).write_text(text)
+    r = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *sorted(str(p) for p in units.iterdir())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip() == "", r.stderr
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_scripts_generate(shell: str, tmp_path: Path) -> None:
+    env = _env(tmp_path, _PLURSPOOL_COMPLETE=f"{shell}_source")
+    r = subprocess.run([PLURSPOOL], env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "_PLURSPOOL_COMPLETE" in r.stdout
+    assert {"bash": "complete ", "zsh": "compdef", "fish": "complete "}[shell] in r.stdout
