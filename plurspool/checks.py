@@ -60,7 +60,7 @@ def check_file(core: Core, path: Path) -> dict[str, Any]:
     entry = Entry(
         path.name.removesuffix(".md"),
         state or "new",
-        path,
+        str(path),
         st.st_ino,
         st.st_size,
         st.st_mtime_ns,

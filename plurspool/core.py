@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +20,15 @@ from typing import Any
 
 from . import when
 from .config import Config
-from .errors import DaemonError, InvalidInput, NotFound, PostError, TimeError, UsageError
+from .errors import (
+    DaemonError,
+    InvalidInput,
+    NotFound,
+    PlurspoolError,
+    PostError,
+    TimeError,
+    UsageError,
+)
 from .ledger import Delivery, Ledger
 from .post import Media, Post, Result, parse, render, with_schedule
 from .spool import STATES, Changed, Entry, Refused, Spool, classify, new_id
@@ -31,13 +40,72 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True)
-class Item:
-    """A post file in a state: its parsed post, its due time, or why it cannot be sent."""
+class Summary:
+    """What listing a post needs, small enough to cache for 100k posts."""
 
-    entry: Entry
-    post: Post | None
-    problem: str | None
-    due: datetime | None
+    platforms: tuple[str, ...] | None
+    preview: str
+    attempts: int
+    results: tuple[tuple[str, str | None, str | None], ...]  # (account, id, url) succeeded
+
+    @classmethod
+    def of(cls, post: Post) -> Summary:
+        ok = tuple((a, r.id, r.url) for a, r in post.results.items() if r.error is None)
+        return cls(post.platforms, post.preview, post.attempts, ok)
+
+    def to_json(self) -> list[Any]:
+        return [
+            list(self.platforms) if self.platforms is not None else None,
+            self.preview,
+            self.attempts,
+            [list(r) for r in self.results],
+        ]
+
+    @classmethod
+    def from_json(cls, raw: list[Any]) -> Summary:
+        platforms, preview, attempts, results = raw
+        return cls(
+            tuple(platforms) if platforms is not None else None,
+            preview,
+            attempts,
+            tuple((a, i, u) for a, i, u in results),
+        )
+
+
+class Item:
+    """A post file in a state: its due time or the problem that keeps it from being sent.
+
+    The parsed `post` is loaded on first use: listing 100k posts from the cache parses none.
+    """
+
+    __slots__ = ("_load", "_post", "due", "entry", "problem", "summary")
+
+    def __init__(
+        self,
+        entry: Entry,
+        post: Post | None,
+        problem: str | None,
+        due: datetime | None,
+        summary: Summary | None = None,
+        load: Callable[[], Post | None] | None = None,
+    ) -> None:
+        self.entry = entry
+        self._post = post
+        self.problem = problem
+        self.due = due
+        self.summary = summary if summary is not None or post is None else Summary.of(post)
+        self._load = load
+
+    @property
+    def post(self) -> Post | None:
+        if self._post is None and self._load is not None:
+            self._post, self._load = self._load(), None
+        return self._post
+
+    @property
+    def valid(self) -> bool:
+        """Parsed and free of problems: it may be sent when due."""
+        return self.problem is None and self.summary is not None
 
     @property
     def id(self) -> str:
@@ -64,7 +132,7 @@ class Core:
         self.spool = Spool(config.spool, config.max_post_size)
         self.state_dir = config.state_dir / "spools" / spool_key(self.spool.root)
         self._ledger: Ledger | None = None
-        self._cache: dict[Path, tuple[tuple[int, int, int], Item]] = {}
+        self._cache: dict[str, tuple[tuple[int, int, int], Item]] = {}
 
     # -- per-host state --------------------------------------------------------------------
 
@@ -117,15 +185,15 @@ class Core:
 
     def load(self, entry: Entry) -> Item:
         """Read and validate a post file (cached by inode, size and mtime)."""
-        cached = self._cache.get(entry.path)
+        cached = self._cache.get(entry.fspath)
         if cached and cached[0] == entry.key and entry.regular and entry.nlink == 1:
             return cached[1]
         item = self._load(entry)
-        self._cache[entry.path] = (entry.key, item)
+        self._cache[entry.fspath] = (entry.key, item)
         return item
 
     def forget(self, path: Path) -> None:
-        self._cache.pop(path, None)
+        self._cache.pop(os.fspath(path), None)
 
     def _load(self, entry: Entry) -> Item:
         if classify(entry.path.name) == "conflict":
@@ -193,17 +261,75 @@ class Core:
         errors = [f"{a}: {m}" for level, a, m in self.platform_issues(post) if level == "error"]
         return "; ".join(errors) or None
 
-    def platforms(self, post: Post | None) -> tuple[str, ...]:
+    def platforms(self, post: Post | Summary | None) -> tuple[str, ...]:
+        """The accounts a post goes to: its own `platforms`, else default_platforms."""
         if post is not None and post.platforms is not None:
             return post.platforms
         return self.config.default_platforms
 
     def items(self, states: Sequence[str]) -> list[Item]:
+        """Every post in these states, from the parse cache where files did not change."""
+        entries = [e for state in states for e in self.spool.entries(state)]
+        fp = self.fingerprint()
+        misses = [e for e in entries if not self._mem_hit(e)]
+        disk = self.ledger.cached(fp) if len(misses) > 20 else {}
+        store: list[tuple[str, tuple[int, int, int], str]] = []
         out = []
-        for state in states:
-            for entry in self.spool.entries(state):
-                out.append(self.load(entry))
+        for entry in entries:
+            path = entry.fspath
+            hit = disk.get(path)
+            if self._mem_hit(entry):
+                item = self.load(entry)
+            elif hit is not None and hit[0] == entry.key and entry.regular and entry.nlink == 1:
+                item = self._from_record(entry, hit[1])
+                self._cache[entry.fspath] = (entry.key, item)
+            else:
+                item = self.load(entry)
+                if entry.regular and entry.nlink == 1 and (item.summary or item.problem):
+                    store.append((path, entry.key, _record(item)))
+            out.append(item)
+        if store or disk:
+            seen = {e.fspath for e in entries}
+            prefixes = tuple(str(self.spool.dir(s)) + os.sep for s in states)
+            drop = [p for p in disk if p.startswith(prefixes) and p not in seen]
+            self.ledger.cache(fp, store, drop)
         return out
+
+    def _mem_hit(self, entry: Entry) -> bool:
+        cached = self._cache.get(entry.fspath)
+        return cached is not None and cached[0] == entry.key and entry.regular
+
+    def fingerprint(self) -> str:
+        """What a cached parse depends on besides the file: configuration and limits."""
+        from . import __version__
+
+        c = self.config
+        accounts = sorted(
+            (n, a.platform, sorted((k, repr(v)) for k, v in a.options.items()))
+            for n, a in c.accounts.items()
+        )
+        try:
+            limits = (c.state_dir / "mastodon").stat().st_mtime_ns
+        except OSError:
+            limits = 0
+        raw = repr((__version__, str(c.timezone), c.default_platforms, c.max_post_size, accounts))
+        return hashlib.sha256(f"{raw}{limits}".encode()).hexdigest()[:16]
+
+    def _from_record(self, entry: Entry, rec: str) -> Item:
+        raw = json.loads(rec)
+        due = datetime.fromtimestamp(raw["d"], UTC) if raw["d"] is not None else None
+        summary = Summary.from_json(raw["s"]) if raw["s"] is not None else None
+        return Item(entry, None, raw["p"], due, summary, load=lambda: self._post_of(entry))
+
+    def _post_of(self, entry: Entry) -> Post | None:
+        """Parse a post whose summary came from the cache, if it is still that file."""
+        now = self.spool.stat_entry(entry.state, entry.id)
+        if now is None or now.key != entry.key:
+            return None
+        try:
+            return parse(self.spool.read(now))
+        except (PlurspoolError, OSError):
+            return None
 
     def find(self, prefix: str, states: tuple[str, ...] = STATES) -> Item:
         return self.load(self.spool.find(prefix, states))
@@ -248,13 +374,12 @@ class Core:
     def view(self, item: Item, deliveries: dict[str, Delivery] | None = None) -> dict[str, Any]:
         """A post as JSON (SPEC §4)."""
         ds = self.deliveries(item.id) if deliveries is None else deliveries
-        post = item.post
+        summary = item.summary
         results: dict[str, dict[str, Any]] = {}
-        attempts = post.attempts if post else 0
-        if post:
-            for account, r in post.results.items():
-                if r.error is None:
-                    results[account] = {"id": r.id, "url": r.url}
+        attempts = summary.attempts if summary else 0
+        if summary:
+            for account, rid, url in summary.results:
+                results[account] = {"id": rid, "url": url}
         for account, d in ds.items():
             if d.status == "sent" and account not in results:
                 results[account] = {"id": d.remote_id, "url": d.url}
@@ -274,9 +399,9 @@ class Core:
             "id": item.id,
             "state": item.state,
             "scheduled_at": when.iso_utc(item.due) if item.due else None,
-            "platforms": list(self.platforms(post)),
-            "preview": post.preview if post else "",
-            "path": str(item.entry.path.relative_to(self.spool.root)),
+            "platforms": list(self.platforms(summary)),
+            "preview": summary.preview if summary else "",
+            "path": f"{item.state}/{item.id}.md",
             "attempts": attempts,
             "error": error,
             "results": results,
@@ -445,7 +570,8 @@ class Core:
                         f"{line}schedule {when.echo(at, self.config.timezone)} is in the past",
                         "write a time to come, or `now` to send it as soon as possible",
                     )
-        entry = Entry(post_id, state, self.spool.path(state, post_id), 0, 0, 0, 0o100600, 1, 0)
+        path = str(self.spool.path(state, post_id))
+        entry = Entry(post_id, state, path, 0, 0, 0, 0o100600, 1, 0)
         return data, self.item_from_bytes(entry, data)
 
     def deliver_new(self, state: str, data: bytes, hint_text: str) -> Item:
@@ -466,25 +592,23 @@ class Core:
         midnight = datetime.combine(
             local_now.date() + timedelta(days=1), datetime.min.time(), tz
         ).astimezone(UTC)
-        scheduled: list[Item] = []
         for state in STATES:
-            for entry in self.spool.entries(state):
-                by_state[state] += 1
-                if state != "scheduled":
-                    continue
-                item = self.load(entry)
-                scheduled.append(item)
-                for account in self.platforms(item.post):
-                    by_platform[account] = by_platform.get(account, 0) + 1
-                due = item.due or now
-                if due <= now + timedelta(hours=1):
-                    buckets["next_hour"] += 1
-                elif due < midnight:
-                    buckets["today"] += 1
-                elif due <= now + timedelta(days=7):
-                    buckets["this_week"] += 1
-                else:
-                    buckets["later"] += 1
+            if state != "scheduled":
+                by_state[state] = sum(1 for _ in self.spool.scan(state))
+        scheduled = self.items(["scheduled"])
+        by_state["scheduled"] = len(scheduled)
+        for item in scheduled:
+            for account in self.platforms(item.summary):
+                by_platform[account] = by_platform.get(account, 0) + 1
+            due = item.due or now
+            if due <= now + timedelta(hours=1):
+                buckets["next_hour"] += 1
+            elif due < midnight:
+                buckets["today"] += 1
+            elif due <= now + timedelta(days=7):
+                buckets["this_week"] += 1
+            else:
+                buckets["later"] += 1
         nxt = sorted(scheduled, key=sort_key)[:5]
         return {
             "total": sum(by_state.values()),
@@ -510,6 +634,18 @@ def _per_day(items: list[Item], now: datetime, tz: Any, days: int = 28) -> list[
         if day in counts:
             counts[day] += 1
     return [{"date": d.isoformat(), "count": c} for d, c in counts.items()]
+
+
+def _record(item: Item) -> str:
+    """An item as the parse cache stores it."""
+    return json.dumps(
+        {
+            "p": item.problem,
+            "d": item.due.timestamp() if item.due else None,
+            "s": item.summary.to_json() if item.summary else None,
+        },
+        ensure_ascii=False,
+    )
 
 
 def sort_key(item: Item) -> tuple[float, str]:

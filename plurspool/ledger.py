@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import SpoolError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     remote_id TEXT, url TEXT, error TEXT,
     next_at   REAL,                              -- no attempt before this (backoff), epoch s
     updated   REAL NOT NULL,
+    deferred  INTEGER NOT NULL DEFAULT 0,        -- 1: waits for a rate limit, next_at and
+                                                 -- error say until when and why (no backoff)
     PRIMARY KEY (post_id, account)
 );
 CREATE TABLE IF NOT EXISTS sends (key TEXT NOT NULL, at REAL NOT NULL);
@@ -57,6 +59,7 @@ class Delivery:
     url: str | None
     error: str | None
     next_at: float | None
+    deferred: bool = False  # next_at and error tell when a rate limit lets it go, and why
 
     @property
     def idempotency_key(self) -> str:
@@ -82,6 +85,7 @@ def _row(r: sqlite3.Row) -> Delivery:
         url=r["url"],
         error=r["error"],
         next_at=r["next_at"],
+        deferred=bool(r["deferred"]),
     )
 
 
@@ -102,14 +106,20 @@ class Ledger:
                     if stmt.strip():
                         db.execute(stmt)
                 row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-                if row is None:
-                    db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-                elif int(row["value"]) > SCHEMA_VERSION:
+                version = SCHEMA_VERSION if row is None else int(row["value"])
+                if version > SCHEMA_VERSION:
                     raise SpoolError(
                         f"the ledger {path} was written by a newer plurspool "
                         f"(schema {row['value']})",
                         "upgrade plurspool",
                     )
+                if version < 2:
+                    db.execute(
+                        "ALTER TABLE deliveries ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0"
+                    )
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+                )
         except sqlite3.Error as exc:
             raise SpoolError(
                 f"cannot open the ledger {path}: {exc}",
@@ -180,7 +190,7 @@ class Ledger:
         """Mark an attempt as started: if we crash now, its outcome is in doubt."""
         with self._tx() as db:
             db.execute(
-                "UPDATE deliveries SET attempts=attempts+1, in_flight=1, updated=? "
+                "UPDATE deliveries SET attempts=attempts+1, in_flight=1, deferred=0, updated=? "
                 "WHERE post_id=? AND account=?",
                 (time.time(), post_id, account),
             )
@@ -203,7 +213,7 @@ class Ledger:
         with self._tx() as db:
             db.execute(
                 "UPDATE deliveries SET status=?, in_flight=0, remote_id=?, url=?, error=?, "
-                "next_at=?, updated=? WHERE post_id=? AND account=?",
+                "next_at=?, deferred=0, updated=? WHERE post_id=? AND account=?",
                 (status, remote_id, url, error, next_at, now, post_id, account),
             )
             for key in rate_keys:
@@ -214,8 +224,22 @@ class Ledger:
         with self._tx() as db:
             db.execute(
                 "UPDATE deliveries SET status='pending', attempts=0, error=NULL, next_at=NULL, "
-                "updated=? WHERE post_id=? AND status!='sent'",
+                "deferred=0, updated=? WHERE post_id=? AND status!='sent'",
                 (time.time(), post_id),
+            )
+
+    def defer(self, post_id: str, account: str, reason: str, until: float) -> None:
+        """Note that a pending account waits for a rate limit until `until`, and why.
+
+        Only for `list`/`show`: the planner recomputes rate limits on every pass (a reload may
+        change them), so a deferral never holds a send back the way a backoff does.
+        """
+        self.delivery(post_id, account)
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET deferred=1, error=?, next_at=?, updated=? "
+                "WHERE post_id=? AND account=? AND status='pending' AND in_flight=0",
+                (reason, until, time.time(), post_id, account),
             )
 
     def forget(self, post_id: str) -> None:
@@ -234,3 +258,41 @@ class Ledger:
     def prune(self, before: float) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM sends WHERE at<?", (before,))
+
+    # -- parse cache -----------------------------------------------------------------------
+    # Disposable: what a post file parsed to, keyed by path, inode, size and mtime, and by a
+    # fingerprint of the configuration it was validated against. Lets `list` and the daemon's
+    # start-up scan skip parsing files that did not change.
+
+    def _cache_table(self) -> None:
+        if not getattr(self, "_cache_ready", False):
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS post_cache (path TEXT PRIMARY KEY, ino INTEGER, "
+                "size INTEGER, mtime_ns INTEGER, fp TEXT, rec TEXT) WITHOUT ROWID"
+            )
+            self._cache_ready = True
+
+    def cached(self, fingerprint: str) -> dict[str, tuple[tuple[int, int, int], str]]:
+        """Every cached parse made under this fingerprint: path -> (file key, record)."""
+        self._cache_table()
+        rows = self._db.execute(
+            "SELECT path, ino, size, mtime_ns, rec FROM post_cache WHERE fp=?", (fingerprint,)
+        )
+        return {r[0]: ((r[1], r[2], r[3]), r[4]) for r in rows}
+
+    def cache(
+        self,
+        fingerprint: str,
+        rows: list[tuple[str, tuple[int, int, int], str]],
+        drop: list[str],
+    ) -> None:
+        """Store parses (path, file key, record) and forget paths that are gone."""
+        if not rows and not drop:
+            return
+        self._cache_table()
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO post_cache VALUES (?, ?, ?, ?, ?, ?)",
+                [(p, *k, fingerprint, rec) for p, k, rec in rows],
+            )
+            db.executemany("DELETE FROM post_cache WHERE path=?", [(p,) for p in drop])

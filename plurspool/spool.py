@@ -57,13 +57,17 @@ class Entry:
 
     id: str
     state: str
-    path: Path
+    fspath: str  # the file's path; `path` makes it a Path when asked (cheap scans of 100k)
     ino: int
     size: int
     mtime_ns: int
     mode: int
     nlink: int
     uid: int
+
+    @property
+    def path(self) -> Path:
+        return Path(self.fspath)
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -143,6 +147,7 @@ class Spool:
     def __init__(self, root: Path, max_size: int = DEFAULT_MAX_SIZE) -> None:
         # The root may be a symlink: it is resolved once, here.
         self.root = Path(os.path.realpath(os.path.expanduser(root)))
+        self._root_str = str(self.root)
         self.max_size = max_size
 
     def dir(self, state: str) -> Path:
@@ -226,7 +231,7 @@ class Spool:
         return Entry(
             id=name[:-3],
             state=state,
-            path=self.root / state / name,
+            fspath=os.path.join(self._root_str, state, name),
             ino=st.st_ino,
             size=st.st_size,
             mtime_ns=st.st_mtime_ns,
@@ -404,7 +409,7 @@ class Spool:
 
     def rename_into(self, entry: Entry, state: str, post_id: str) -> Entry:
         """Move a file to a state under a new ID (a name clash); never replaces."""
-        renamed = Entry(post_id, entry.state, entry.path, *_identity(entry))
+        renamed = Entry(post_id, entry.state, entry.fspath, *_identity(entry))
         dst = self.path(state, post_id)
         try:
             rename_noreplace(entry.path, dst)

@@ -288,7 +288,7 @@ def test_a_fifo_is_skipped_and_never_opened(tmp_path: Path) -> None:
     os.mkfifo(fifo, 0o600)
     assert list(s.scan("new")) == []
     st = os.lstat(fifo)
-    fake = Entry("x", "new", fifo, st.st_ino, 0, st.st_mtime_ns, st.st_mode, 1, os.geteuid())
+    fake = Entry("x", "new", str(fifo), st.st_ino, 0, st.st_mtime_ns, st.st_mode, 1, os.geteuid())
     with pytest.raises(Refused, match="not a regular file"):
         s.read(fake)
     # Every command that walks the spool: opening the FIFO for reading would block forever.
@@ -307,7 +307,7 @@ def test_a_socket_is_skipped(spool: Spool, monkeypatch: pytest.MonkeyPatch) -> N
         assert stat.S_ISSOCK(os.lstat(spool.root / "new" / "s.md").st_mode)
         assert list(spool.scan("new")) == []
         st = os.lstat(spool.root / "new" / "s.md")
-        fake = Entry("s", "new", spool.root / "new" / "s.md", st.st_ino, 0, 0, st.st_mode, 1, 0)
+        fake = Entry("s", "new", str(spool.root / "new" / "s.md"), st.st_ino, 0, 0, st.st_mode, 1, 0)
         with pytest.raises(Refused, match="not a regular file"):
             spool.read(fake)
     finally:

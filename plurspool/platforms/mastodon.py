@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..config import Account, secret_env_var
 from ..config import state_dir as default_state_dir
@@ -455,7 +455,7 @@ class MastodonPlatform:
                 )
             # An assumed limit must not fail a post the instance may well accept: it warns,
             # and the instance's own answer decides at send time.
-            level = "error" if limits.known else "warning"
+            level: Literal["error", "warning"] = "error" if limits.known else "warning"
             issues.append(Issue(level, f"{where} is {n} characters{counted}; {limit}"))
         if len(post.media) > limits.max_media:
             issues.append(
