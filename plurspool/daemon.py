@@ -8,6 +8,7 @@ due times let a pass touch only what changed or is due; a full rescan at start a
 from __future__ import annotations
 
 import heapq
+import logging
 import os
 import signal
 import socket
@@ -144,6 +145,7 @@ class Daemon:
         self.observer: Any = None
         self.sender = self._sender()
         self._lock: Any = None
+        self.last_beat: float | None = None  # monotonic time of the last heartbeat
 
     def _sender(self) -> Sender:
         return Sender(self.core, self.log, stopping=self.stopping, deadline=self.seconds_left)
@@ -154,7 +156,13 @@ class Daemon:
         return self.stop_at is not None
 
     def seconds_left(self) -> float:
-        """Time a send in flight may still take: unbounded until a shutdown begins."""
+        """Time a send in flight may still take: unbounded until a shutdown begins.
+
+        Platforms ask this often while they wait (exec every half second), so a long send
+        keeps the heartbeat fresh from here: the main thread is still making progress.
+        """
+        if self.last_beat is not None and time.monotonic() - self.last_beat >= HEARTBEAT_EVERY:
+            self._beat()
         if self.stop_at is None:
             return 3600.0
         return self.stop_at - time.monotonic()
@@ -230,14 +238,29 @@ class Daemon:
         if os.environ.get("PLURSPOOL_NO_INOTIFY"):
             return False
         try:
+            from watchdog.observers import inotify_move_event_grouper
             from watchdog.observers.inotify import InotifyObserver
         except ImportError:
             return False
+        # watchdog holds every IN_MOVED_FROM for 0.5 s to pair it with its IN_MOVED_TO, and
+        # its queue delivers nothing else meanwhile: each post leaving scheduled/ would stall
+        # all other events by half a second. We need no pairing (arrivals and departures are
+        # handled apart, see _Handler), so deliver at once.
+        inotify_move_event_grouper.InotifyMoveEventGrouper.delay = 0.0
+        # watchdog logs its own hiccups (e.g. at shutdown) through `logging`, which would print
+        # stray lines into our one-event-a-line log.
+        wlog = logging.getLogger("watchdog")
+        wlog.addHandler(logging.NullHandler())
+        wlog.propagate = False
         handler = _Handler(self.core.spool.root, self.wakeups)
         try:
-            observer = InotifyObserver()
-            for d in ("new", "scheduled"):
-                observer.schedule(handler, str(self.core.spool.dir(d)), recursive=False)  # type: ignore[arg-type]
+            # Full events: a file renamed in from outside (tmp/, another dir) is a move with
+            # an empty source, not a "created" file that must first settle.
+            # One recursive watch on the root, not one per state dir: watchdog holds an
+            # unpaired IN_MOVED_FROM for 0.5 s and every later event of that watch waits
+            # behind it, so our own new/ -> scheduled/ moves must pair within one watch.
+            observer = InotifyObserver(generate_full_events=True)
+            observer.schedule(handler, str(self.core.spool.root), recursive=True)  # type: ignore[arg-type]
             observer.daemon = True
             observer.start()
         except OSError as exc:
@@ -267,7 +290,6 @@ class Daemon:
         first = True
         sd_notify("READY=1\nSTATUS=sending")
         self._beat()
-        last_beat = time.monotonic()
         while self.stop_at is None:
             if self.reload:
                 self._reload()
@@ -284,6 +306,10 @@ class Daemon:
                         core.spool.check()
                         index.rescan()
                         next_rescan = now + core.config.daemon.rescan_interval.total_seconds()
+                    elif not inotify:
+                        # No events tell us what changed in scheduled/: look at every poll (a
+                        # stat walk; parses are cached by inode, size and mtime).
+                        index.rescan()
                     else:
                         with self.wakeups.lock:
                             changed = self.wakeups.scheduled
@@ -305,9 +331,8 @@ class Daemon:
                         raise
                     result.soonest(time.time() + 5)
             self.sender._reap_hooks()
-            if time.monotonic() - last_beat >= HEARTBEAT_EVERY / 2:
+            if self.last_beat is None or time.monotonic() - self.last_beat >= HEARTBEAT_EVERY / 2:
                 self._beat()
-                last_beat = time.monotonic()
             # Sleep until the next due post, retry or rate-limit window, rescan, or heartbeat.
             limits = [next_rescan, time.time() + HEARTBEAT_EVERY]
             if not inotify:
@@ -347,6 +372,10 @@ class Daemon:
                 ready_at = entry.mtime_ns / 1e9 + SETTLE
             if ready_at > now:
                 wake = ready_at if wake is None else min(wake, ready_at)
+                if how == "scan":
+                    # Seen by a scan only: keep it as a hint, or no event may ever bring it back.
+                    with self.wakeups.lock:
+                        self.wakeups.new.setdefault(name, (how, seen))
                 continue
             self._drop_hint(name, seen)
             self.sender.intake(entry, result)
@@ -373,6 +402,7 @@ class Daemon:
         self.log.event("reloaded", path=str(config.path) if config.path else None)
 
     def _beat(self) -> None:
+        self.last_beat = time.monotonic()
         path = heartbeat_path(self.core)
         try:
             tmp = path.with_suffix(".tmp")

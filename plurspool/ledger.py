@@ -242,6 +242,15 @@ class Ledger:
                 (reason, until, time.time(), post_id, account),
             )
 
+    def undefer(self, post_id: str) -> None:
+        """Drop a post's rate-limit deferrals: its time changed, they no longer say why."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET deferred=0, error=NULL, next_at=NULL, updated=? "
+                "WHERE post_id=? AND deferred=1",
+                (time.time(), post_id),
+            )
+
     def forget(self, post_id: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM deliveries WHERE post_id=?", (post_id,))

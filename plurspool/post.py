@@ -23,7 +23,7 @@ import difflib
 import re
 import types
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn, overload
 
@@ -710,7 +710,7 @@ class _Fields:
             "plurspool writes this key itself; write digits only, e.g. 2, or remove the line",
         )
 
-    def checked(self, node: _Node, name: str, check: Any) -> Any:
+    def checked(self, node: _Node, name: str, check: Callable[[str, str], str]) -> str | None:
         value = self.text(node, name)
         if value is None:
             return None
@@ -828,10 +828,10 @@ class _Fields:
         for number, item in enumerate(node.items, 1):
             where = f"media item {number}"
             if isinstance(item, _Scalar):
-                path = self.text(item, f"`{where}`")
-                if path is None:
+                bare = self.checked(item, f"`path` of {where}", _check_media_path)
+                if bare is None:
                     raise self.doc.error(item.start, f"{where} is empty", "give its `path`")
-                out.append(Media(self.checked(item, f"`path` of {where}", _check_media_path)))
+                out.append(Media(bare))
                 continue
             mapping = self.mapping(item, f"`{where}`", "`path:` and `alt:` lines")
             if mapping is None:

@@ -26,6 +26,7 @@ from .post import Result, with_record, with_schedule
 from .spool import Changed, Entry, new_id
 
 BACKOFF_CAP = 6 * 3600.0
+BUSY_RETRY = 0.25  # seconds before a claimed post is tried again
 
 
 @dataclass
@@ -172,6 +173,7 @@ class Sender:
         lateness = self.config.daemon.max_lateness
         pendings: list[Pending] = []
         items: dict[str, Item] = {}
+        known: dict[str, dict[str, Delivery]] = {}
         ledger = core.ledger
         for item in due:
             assert item.due is not None
@@ -185,11 +187,12 @@ class Sender:
                 self._finish(item, result)
                 continue
             items[item.id] = item
+            known[item.id] = ds
             pendings.append(
                 Pending(
                     item.id,
                     item.due.timestamp(),
-                    {a: (ds[a].next_at if a in ds else None) for a in todo},
+                    {a: _not_before(ds.get(a)) for a in todo},
                     {a: self._rate_keys(a) for a in todo},
                 )
             )
@@ -205,8 +208,23 @@ class Sender:
             if d.wait and not d.send:
                 until, why = min(d.wait.values())
                 result.deferred[d.post_id] = f"{why} until {when.iso_utc(_dt(until))}"
+            for account, (until, why) in sorted(d.wait.items()):
+                if why.startswith("rate limit"):
+                    self._defer(d.post_id, account, why, until, known[d.post_id].get(account))
             if d.send:
                 self.send_item(items[d.post_id], d.send, result)
+
+    def _defer(
+        self, post_id: str, account: str, why: str, until: float, d: Delivery | None
+    ) -> None:
+        """Record (for `list`) and log, once per change, that a rate limit holds an account."""
+        reason = f"deferred: {why} until {when.iso_utc(_dt(until))}"
+        if d is not None and d.deferred and d.error == reason:
+            return
+        self.core.ledger.defer(post_id, account, reason, until)
+        self.log.event(
+            "deferred", id=post_id, account=account, reason=why, until=when.iso_utc(_dt(until))
+        )
 
     def _todo(self, item: Item, ds: dict[str, Delivery]) -> list[str]:
         """Accounts of a post still to send: not yet sent, not permanently failed."""
@@ -220,12 +238,20 @@ class Sender:
             out.append(account)
         return out
 
-    def _rate_keys(self, account: str) -> tuple[str, ...]:
+    def _window_keys(self, account: str) -> tuple[str, ...]:
+        """The rate-limit keys a send to `account` counts for: the account and its platform.
+
+        Every send is recorded under both, limited or not, so that a limit added later (a
+        reload) knows the sends before it.
+        """
         acc = self.config.accounts.get(account)
-        keys = [account]
         if acc is not None and acc.platform != account:
-            keys.append(acc.platform)
-        return tuple(k for k in keys if k in self.config.rate_limits) or tuple(keys[:1])
+            return (account, acc.platform)
+        return (account,)
+
+    def _rate_keys(self, account: str) -> tuple[str, ...]:
+        """The keys whose configured limits apply to sends to `account`."""
+        return tuple(k for k in self._window_keys(account) if k in self.config.rate_limits)
 
     def send_item(self, item: Item, accounts: list[str], result: PassResult) -> None:
         """Claim a post, send it to `accounts`, record each outcome, and move it if finished."""
@@ -250,7 +276,10 @@ class Sender:
                     self._send_account(fresh, account, result)
                 self._finish(fresh, result)
         except Busy:
+            # Someone else (`now`, `edit`, a foreground send) holds it for a moment; no event
+            # tells us when they let go, so look again soon.
             self.log.event("busy", level="debug", id=item.id)
+            result.soonest(core.clock().timestamp() + BUSY_RETRY)
 
     def _send_account(self, item: Item, name: str, result: PassResult) -> None:
         core, ledger = self.core, self.core.ledger
@@ -285,7 +314,7 @@ class Sender:
             outcome = Outcome("permanent", error=exc.message)
         except Exception as exc:  # a platform bug must not take the daemon down
             outcome = Outcome("temporary", error=f"internal error: {type(exc).__name__}")
-        now = time.time()
+        now = core.clock().timestamp()
         if outcome.status == "sent":
             ledger.record(
                 item.id,
@@ -293,7 +322,7 @@ class Sender:
                 "sent",
                 remote_id=outcome.remote_id,
                 url=outcome.url,
-                rate_keys=self._rate_keys(name),
+                rate_keys=self._window_keys(name),
                 at=now,
             )
             self.log.event(
@@ -349,13 +378,17 @@ class Sender:
         if entry is None:
             return
         try:
+            # Results first, then the move: a crash in between leaves a post in scheduled/ whose
+            # file and ledger say it is finished, and the next pass only moves it.
             data = core.spool.read(entry)
+            recorded = with_record(data, results, attempts)
+            if recorded != data:
+                entry = core.spool.replace(entry, recorded)
             if failed:
                 reason = "; ".join(f"{a}: {e}" for a, e in sorted(failed.items()))
-                moved = core.spool.fail(entry, reason)
+                core.spool.fail(entry, reason)
             else:
-                moved = core.spool.move(entry, "sent")
-            core.spool.replace(moved, with_record(data, results, attempts))
+                core.spool.move(entry, "sent")
         except (Changed, FileNotFoundError):
             return
         except SpoolError as exc:
@@ -430,6 +463,13 @@ class Sender:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(max(0.0, end - time.monotonic()))
         self._reap_hooks()
+
+
+def _not_before(d: Delivery | None) -> float | None:
+    """An account's backoff time (a rate-limit deferral is recomputed, never a backoff)."""
+    if d is None or d.deferred:
+        return None
+    return d.next_at
 
 
 def _dt(t: float) -> datetime:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from helpers import BIN, Run, make_env, run_cli
+from tests.helpers import BIN, Run, make_env, run_cli
 
 FAKE_EXEC = Path(__file__).resolve().parent / "fake_exec.py"
 
@@ -36,6 +36,14 @@ def wait_for(
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(every)
+
+
+def text_of(path: Path) -> str:
+    """A file's text, or "" while it does not exist."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
 
 
 def toml_str(s: str) -> str:
@@ -59,6 +67,7 @@ class Sandbox:
         self.env = make_env(self.base / "env")
         self.env["PLURSPOOL_SPOOL"] = str(self.spool)
         self.env["PLURSPOOL_CONFIG"] = str(self.config_path)
+        self.env["PYTHONFAULTHANDLER"] = "1"
         self.env.pop("NOTIFY_SOCKET", None)
         self.env.pop("JOURNAL_STREAM", None)
         self.spool.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -150,6 +159,10 @@ class Sandbox:
         states = ("new", "drafts", "scheduled", "sent", "failed")
         return [s for s in states if (self.spool / s / f"{post_id}.md").exists()]
 
+    def is_in(self, post_id: str, state: str) -> bool:
+        """Whether post_id is in `state` and nowhere else."""
+        return self.where(post_id) == [state]
+
     def deliver(self, state: str, post_id: str, text: str) -> Path:
         """Write a post in tmp/, then rename it into `state` (as a Maildir writer does)."""
         tmp = self.spool / "tmp" / f"{post_id}.md"
@@ -233,6 +246,14 @@ class DaemonProc:
         """Text-format lines of event `name` (the word after the timestamp and level)."""
         return [line for line in self.log() if name in event_words(line)[:1]]
 
+    def until(self, cond: Callable[[], T | None], timeout: float, what: str = "condition") -> T:
+        """`wait_for`, with this daemon's log in the failure message."""
+        try:
+            return wait_for(cond, timeout, what)
+        except AssertionError as exc:
+            code = self.proc.poll()
+            raise AssertionError(f"{exc} (daemon exit: {code}); log:\n{self.text()}") from None
+
     def wait_line(self, pred: Callable[[str], bool], timeout: float = 20.0, what: str = "") -> str:
         """The first log line satisfying `pred`, waiting for it to appear."""
         end = time.monotonic() + timeout
@@ -268,10 +289,17 @@ class DaemonProc:
         return code
 
     def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM and wait; the exit status."""
+        """SIGTERM and wait; the exit status. A daemon that hangs is made to dump its threads."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.wait(timeout)
+        try:
+            return self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: tracebacks on stderr
+            self.wait(10)
+            raise AssertionError(
+                f"the daemon did not stop within {timeout:g}s after SIGTERM; log:\n" + self.text()
+            ) from None
 
     def kill(self) -> None:
         if self.proc.poll() is None:

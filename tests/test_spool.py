@@ -307,7 +307,9 @@ def test_a_socket_is_skipped(spool: Spool, monkeypatch: pytest.MonkeyPatch) -> N
         assert stat.S_ISSOCK(os.lstat(spool.root / "new" / "s.md").st_mode)
         assert list(spool.scan("new")) == []
         st = os.lstat(spool.root / "new" / "s.md")
-        fake = Entry("s", "new", str(spool.root / "new" / "s.md"), st.st_ino, 0, 0, st.st_mode, 1, 0)
+        fake = Entry(
+            "s", "new", str(spool.root / "new" / "s.md"), st.st_ino, 0, 0, st.st_mode, 1, 0
+        )
         with pytest.raises(Refused, match="not a regular file"):
             spool.read(fake)
     finally:

@@ -125,7 +125,7 @@ class Queue(RuleBasedStateMachine):
         assert m.due is not None
         text = f"{minutes:+d}m"
         want = m.due + timedelta(minutes=minutes)
-        if want <= self.now:
+        if want < self.now:  # exactly now is "due now", not the past
             with pytest.raises(TimeError):
                 self.core.reschedule(self.core.find(post_id), text)
             return
@@ -168,7 +168,8 @@ class Queue(RuleBasedStateMachine):
         old = self.core.spool.read(item.entry)
         body = f"edited: {text.strip()}\n".encode()
         new = old[: len(old) - len(m.body)] + body
-        stored, _ = self.core.validate_edit(item.state, post_id, new)
+        before = item.post.schedule if item.post else None
+        stored, _ = self.core.validate_edit(item.state, post_id, new, before)
         assert stored == new  # the schedule is absolute already: nothing rewritten
         saved = self.core.save_edit(item, stored)
         assert saved.post is not None and saved.post.parts == (f"edited: {text.strip()}",)

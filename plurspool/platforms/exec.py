@@ -8,9 +8,13 @@ dedupes on it if it must.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from ..post import Post
 from . import Issue, Job, Outcome
 
 EX_TEMPFAIL = 75
+_SECRET_VAR = re.compile(r"^PLURSPOOL_.+_(TOKEN|PASSWORD|KEY)$")
 
 
 def payload(job: Job) -> dict[str, Any]:
@@ -62,13 +67,14 @@ class Exec:
 
     def send(self, job: Job) -> Outcome:
         command = list(job.account.options["command"])
-        env = dict(os.environ)
+        # Other accounts' secrets (PLURSPOOL_<ACCOUNT>_TOKEN...) are none of the command's business.
+        env = {k: v for k, v in os.environ.items() if not _SECRET_VAR.match(k)}
         env.update(
             PLURSPOOL_ID=job.post_id,
             PLURSPOOL_ACCOUNT=job.account.name,
             PLURSPOOL_IDEMPOTENCY_KEY=job.idempotency_key,
         )
-        timeout = max(0.1, min(job.account.options["timeout"].total_seconds(), job.deadline()))
+        timeout = job.account.options["timeout"].total_seconds()
         data = json.dumps(payload(job), ensure_ascii=False).encode()
         try:
             # A session of its own: a Ctrl-C meant for the daemon must not kill a send mid-way.
@@ -86,12 +92,28 @@ class Exec:
                 error=f"cannot run {command[0]!r}: {exc.strerror}; check `command` of "
                 f"account {job.account.name}",
             )
-        try:
-            out, err = proc.communicate(data, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            return Outcome("temporary", error=f"command timed out after {timeout:.0f}s")
+        started = time.monotonic()
+        stdin: bytes | None = data  # given once: a retried communicate() goes on writing it
+        while True:
+            # Short slices, so that a shutdown that begins mid-send is noticed: the deadline
+            # shrinks to what is left of shutdown_timeout.
+            left = min(timeout - (time.monotonic() - started), job.deadline())
+            try:
+                out, err = proc.communicate(stdin, timeout=max(0.0, min(left, 0.5)))
+                break
+            except subprocess.TimeoutExpired:
+                stdin = None
+                if left > 0.5:
+                    continue
+                # The whole group: a `sh -c` child left running would hold the pipes open.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                if job.deadline() <= 0:
+                    return Outcome(
+                        "temporary", error="command stopped: the sender is shutting down"
+                    )
+                return Outcome("temporary", error=f"command timed out after {timeout:.0f}s")
         if proc.returncode == 0:
             first = out.decode("utf-8", "replace").strip().splitlines()
             ref = first[0].strip() if first else None

@@ -119,7 +119,13 @@ def bench_startup(quick: bool) -> list[Row]:
         rp = statistics.median(posts) / b
         return [
             Row("`python -c pass` (reference)", stats(bare), "", "", None),
-            Row("`plurspool --help`", f"{stats(helps)} = {rh:.1f}× bare", "", "≤ 4.5× bare", rh <= 4.5),
+            Row(
+                "`plurspool --help`",
+                f"{stats(helps)} = {rh:.1f}× bare",
+                "",
+                "≤ 4.5× bare",
+                rh <= 4.5,
+            ),
             Row(
                 '`post --schedule "tomorrow 9am"`',
                 f"{stats(posts)} = {rp:.1f}× bare",
@@ -215,7 +221,11 @@ def bench_intake_and_due(quick: bool) -> list[Row]:
             tmp.write_text(f"---\nschedule: {at.isoformat()}\n---\ndue {i}\n")
             os.rename(tmp, sb.spool / "scheduled" / f"due{i}.md")
             before = len(rec.read_text().splitlines()) if rec.exists() else 0
-            wait_for(lambda b=before: rec.exists() and len(rec.read_text().splitlines()) > b, 10)
+
+            def recorded(b: int = before) -> bool:
+                return rec.exists() and len(rec.read_text().splitlines()) > b
+
+            wait_for(recorded, 10)
             got = float(rec.read_text().splitlines()[-1])
             due.append(got - at.timestamp())
         return [

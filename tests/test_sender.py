@@ -1,0 +1,417 @@
+"""In-process tests of the planner, the ledger and one sender pass, with a fake clock."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plurspool.config import load
+from plurspool.core import Core
+from plurspool.errors import SpoolError
+from plurspool.ledger import SCHEMA_VERSION, Ledger
+from plurspool.log import Log
+from plurspool.plan import Limit, Pending, backoff, plan
+from plurspool.sender import PassResult, Sender
+from tests.daemon_helpers import FAKE_EXEC, Sandbox, iso, post_text
+
+HOUR = 3600.0
+T0 = 1_900_000_000.0  # a fixed "now" in epoch seconds
+
+
+def pending(
+    post_id: str,
+    due: float,
+    accounts: Mapping[str, float | None] | None = None,
+    keys: Mapping[str, tuple[str, ...]] | None = None,
+) -> Pending:
+    accounts = accounts if accounts is not None else {"x": None}
+    keys = keys if keys is not None else {a: (a,) for a in accounts}
+    return Pending(post_id, due, accounts, keys)
+
+
+# -- plan ------------------------------------------------------------------------------------
+
+
+def test_plan_sends_oldest_due_first_within_the_rate_limit() -> None:
+    due = [pending("c", T0 - 10), pending("a", T0 - 30), pending("b", T0 - 30)]
+    decisions, wake = plan(due, {"x": []}, {"x": Limit(2, HOUR)}, T0)
+    assert [d.post_id for d in decisions] == ["a", "b", "c"]  # by due time, then ID
+    assert [d.send for d in decisions] == [["x"], ["x"], []]
+    until, why = decisions[2].wait["x"]
+    assert why == "rate limit x 2/hour"
+    assert until == T0 + HOUR  # when the first of the two sends leaves the window
+    assert wake == until
+
+
+def test_plan_counts_recent_sends_and_forgets_old_ones() -> None:
+    windows = {"x": [T0 - 2 * HOUR, T0 - 1000, T0 - 10]}
+    decisions, wake = plan([pending("p", T0)], windows, {"x": Limit(2, HOUR)}, T0)
+    assert decisions[0].send == []
+    assert decisions[0].wait["x"] == (T0 - 1000 + HOUR, "rate limit x 2/hour")
+    decisions, wake = plan([pending("p", T0)], windows, {"x": Limit(3, HOUR)}, T0)
+    assert decisions[0].send == ["x"] and wake is None
+
+
+def test_plan_applies_every_key_and_waits_for_the_strictest() -> None:
+    keys = {"x": ("x", "exec")}
+    limits = {"x": Limit(10, HOUR), "exec": Limit(1, 86400)}
+    windows = {"x": [T0 - 60], "exec": [T0 - 60]}
+    decisions, wake = plan([pending("p", T0, keys=keys)], windows, limits, T0)
+    assert decisions[0].wait["x"] == (T0 - 60 + 86400, "rate limit exec 1/day")
+    assert wake == T0 - 60 + 86400
+
+
+def test_plan_backoff_holds_only_its_account() -> None:
+    p = pending("p", T0 - 5, {"a": T0 + 30, "b": None, "c": T0 - 1})
+    decisions, wake = plan([p], {}, {}, T0)
+    assert decisions[0].send == ["b", "c"]
+    assert decisions[0].wait == {"a": (T0 + 30, "retry backoff")}
+    assert wake == T0 + 30
+
+
+def test_plan_with_nothing_waiting_has_no_wake() -> None:
+    decisions, wake = plan([pending("p", T0)], {}, {}, T0)
+    assert decisions[0].send == ["x"] and wake is None
+    assert plan([], {}, {}, T0) == ([], None)
+
+
+def test_rate_limit_names_its_window() -> None:
+    cases = {
+        Limit(2, HOUR): "2/hour",
+        Limit(100, 86400): "100/day",
+        Limit(5, 2 * HOUR): "5/2 hours",
+        Limit(3, 60): "3/minute",
+        Limit(3, 90): "3/90s",
+    }
+    for limit, text in cases.items():
+        decisions, _ = plan([pending("p", T0)], {"x": [T0] * limit.count}, {"x": limit}, T0)
+        assert decisions[0].wait["x"][1] == f"rate limit x {text}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    count=st.integers(1, 4),
+    window=st.sampled_from([60.0, 600.0, HOUR]),
+    dues=st.lists(st.floats(0, 7200), min_size=1, max_size=12),
+    steps=st.lists(st.floats(0.001, 900), min_size=1, max_size=40),
+)
+def test_plan_never_exceeds_a_limit_and_never_sends_early(
+    count: int, window: float, dues: list[float], steps: list[float]
+) -> None:
+    """Passes at arbitrary times: no window ever holds more sends than the limit allows."""
+    limits = {"x": Limit(count, window)}
+    todo = {f"p{n:02d}": T0 + d for n, d in enumerate(dues)}
+    sent: dict[str, float] = {}
+    now = T0
+    for step in [0.0, *steps]:
+        now += step
+        due = [pending(p, t) for p, t in todo.items() if p not in sent and t <= now]
+        decisions, wake = plan(due, {"x": list(sent.values())}, limits, now)
+        for d in decisions:
+            if d.send:
+                sent[d.post_id] = now
+            else:
+                assert wake is not None and wake > now
+    times = sorted(sent.values())
+    for i, t in enumerate(times):
+        assert sum(1 for u in times[i:] if u < t + window) <= count
+    for post_id, t in sent.items():
+        assert t >= todo[post_id]
+    # The oldest due posts go first: whatever was due before a sent post went no later.
+    for p, t in sent.items():
+        for q, q_due in todo.items():
+            if (q_due, q) < (todo[p], p):
+                assert q in sent and sent[q] <= t
+
+
+def test_backoff_doubles_is_capped_and_jittered() -> None:
+    assert backoff(1, 60, 3600, 0.5) == pytest.approx(60)
+    assert backoff(2, 60, 3600, 0.5) == pytest.approx(120)
+    assert backoff(3, 60, 3600, 0.5) == pytest.approx(240)
+    assert backoff(20, 60, 3600, 0.5) == pytest.approx(3600)
+    assert backoff(1, 60, 3600, 0.0) == pytest.approx(48)
+    assert backoff(1, 60, 3600, 0.999999) == pytest.approx(72, rel=1e-4)
+
+
+# -- ledger ----------------------------------------------------------------------------------
+
+
+def test_ledger_has_a_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    Ledger(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == (
+        str(SCHEMA_VERSION),
+    )
+    db.execute("UPDATE meta SET value='99' WHERE key='schema'")
+    db.commit()
+    db.close()
+    with pytest.raises(SpoolError) as info:
+        Ledger(path)
+    assert "newer plurspool" in info.value.message
+
+
+def test_ledger_upgrades_a_version_1_file(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema', '1');
+        CREATE TABLE deliveries (
+            post_id TEXT NOT NULL, account TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+            nonce TEXT NOT NULL, material TEXT NOT NULL DEFAULT '{}',
+            in_flight INTEGER NOT NULL DEFAULT 0, remote_id TEXT, url TEXT, error TEXT,
+            next_at REAL, updated REAL NOT NULL, PRIMARY KEY (post_id, account));
+        CREATE TABLE sends (key TEXT NOT NULL, at REAL NOT NULL);
+        INSERT INTO deliveries (post_id, account, status, attempts, nonce, remote_id, updated)
+            VALUES ('p', 'x', 'sent', 1, 'abcd', 'r1', 0);
+        """
+    )
+    db.commit()
+    db.close()
+    ledger = Ledger(path)
+    d = ledger.deliveries("p")["x"]
+    assert (d.status, d.remote_id, d.nonce, d.deferred) == ("sent", "r1", "abcd", False)
+    ledger.defer("q", "x", "deferred: rate limit x 1/hour until …", T0)
+    assert ledger.deliveries("q")["x"].deferred
+    ledger.close()
+    assert Ledger(path).deliveries("p")["x"].remote_id == "r1"
+
+
+def test_idempotency_key_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    ledger = Ledger(path)
+    key = ledger.delivery("p", "x").idempotency_key
+    assert key == ledger.delivery("p", "x").idempotency_key
+    assert key != ledger.delivery("p", "y").idempotency_key
+    assert key != ledger.delivery("q", "x").idempotency_key
+    ledger.close()
+    assert Ledger(path).delivery("p", "x").idempotency_key == key
+
+
+def test_reopen_keeps_successes(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    for account in ("a", "b", "c"):
+        ledger.delivery("p", account)
+        ledger.begin_attempt("p", account)
+    ledger.record("p", "a", "sent", remote_id="r-a", rate_keys=("a",), at=T0)
+    ledger.record("p", "b", "failed", error="nope", at=T0)
+    ledger.record("p", "c", "pending", error="later", next_at=T0 + 60)
+    key_b = ledger.delivery("p", "b").idempotency_key
+    ledger.reopen("p")
+    ds = ledger.deliveries("p")
+    assert (ds["a"].status, ds["a"].remote_id, ds["a"].attempts) == ("sent", "r-a", 1)
+    for account in ("b", "c"):
+        assert (ds[account].status, ds[account].error, ds[account].next_at) == (
+            "pending",
+            None,
+            None,
+        )
+        assert ds[account].attempts == 0
+    assert ds["b"].idempotency_key == key_b  # a retry dedupes against the earlier attempts
+
+
+def test_attempts_in_flight_and_windows(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ledger.delivery("p", "x")
+    ledger.begin_attempt("p", "x")
+    d = ledger.delivery("p", "x")
+    assert d.in_flight and d.attempts == 1
+    ledger.record("p", "x", "sent", rate_keys=("x", "exec"), at=T0)
+    d = ledger.delivery("p", "x")
+    assert not d.in_flight and d.status == "sent"
+    assert ledger.window("x", T0 - 1) == [T0]
+    assert ledger.window("exec", T0 - 1) == [T0]
+    assert ledger.window("x", T0 + 1) == []
+
+
+def test_a_deferral_is_cleared_by_the_next_attempt(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ledger.defer("p", "x", "deferred: rate limit x 1/hour until then", T0 + HOUR)
+    d = ledger.delivery("p", "x")
+    assert d.deferred and d.next_at == T0 + HOUR and d.error is not None
+    ledger.begin_attempt("p", "x")
+    assert not ledger.delivery("p", "x").deferred
+    ledger.record("p", "x", "sent", at=T0)
+    d = ledger.delivery("p", "x")
+    assert (d.deferred, d.error, d.next_at) == (False, None, None)
+    ledger.defer("p", "x", "too late", T0)  # only pending rows can be deferred
+    assert ledger.delivery("p", "x").error is None
+    ledger.defer("q", "x", "deferred: rate limit", T0 + HOUR)
+    ledger.undefer("q")
+    d = ledger.delivery("q", "x")
+    assert (d.deferred, d.error, d.next_at, d.status) == (False, None, None, "pending")
+
+
+# -- one pass of the sender, with a fake clock -----------------------------------------------
+
+
+@dataclass
+class World:
+    box: Sandbox
+    core: Core
+    sender: Sender
+    clock: list[datetime]
+    log: io.StringIO
+
+    def tick(self, seconds: float) -> None:
+        self.clock[0] += timedelta(seconds=seconds)
+
+    @property
+    def now(self) -> float:
+        return self.clock[0].timestamp()
+
+    def run(self, first: bool = False) -> PassResult:
+        return self.sender.run_pass(first=first)
+
+    def reload(self) -> None:
+        self.box.write_config()
+        self.core.config = load(self.box.config_path, env=self.box.env)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Callable[..., World]:
+    def make(**control: Any) -> World:
+        box = Sandbox(tmp_path)
+        box.exec_account("x", **control)
+        box.daemon_keys["retry_delay"] = "10m"
+        box.write_config()
+        clock = [datetime.now(UTC).replace(microsecond=0)]
+        core = Core(load(box.config_path, env=box.env), clock=lambda: clock[0])
+        core.spool.ensure()
+        stream = io.StringIO()
+        sender = Sender(core, Log(stream=stream))
+        return World(box, core, sender, clock, stream)
+
+    return make
+
+
+def test_rate_limited_posts_wait_for_the_window_and_say_why(world: Callable[..., World]) -> None:
+    w = world()
+    w.box.rate_limits["x"] = "2/hour"
+    w.reload()
+    for n in range(3):
+        w.box.deliver("scheduled", f"p{n}", post_text(f"{n}", schedule=iso(w.now - 60 + n)))
+    result = w.run()
+    assert sorted(result.sent) == ["p0", "p1"]
+    assert result.deferred == {"p2": f"rate limit x 2/hour until {iso(w.now + HOUR)}"}
+    assert result.wake == w.now + HOUR
+    d = w.core.ledger.deliveries("p2")["x"]
+    assert d.deferred and d.next_at == w.now + HOUR
+    assert d.error == f"deferred: rate limit x 2/hour until {iso(w.now + HOUR)}"
+    view = w.core.view(w.core.find("p2"))
+    assert view["error"] is not None and "rate limit x 2/hour" in view["error"]
+    assert view["retry_at"] == iso(w.now + HOUR)
+    # A second pass logs nothing new about it.
+    w.tick(60)
+    before = w.log.getvalue().count(" deferred ")
+    assert w.run().sent == []
+    assert w.log.getvalue().count(" deferred ") == before == 1
+    w.tick(HOUR)
+    assert w.run().sent == ["p2"]
+    assert len(w.box.records("x")) == 3
+
+
+def test_a_deferral_is_no_backoff_a_reload_lets_it_go(world: Callable[..., World]) -> None:
+    w = world()
+    w.box.rate_limits["x"] = "1/day"
+    w.reload()
+    for n in range(2):
+        w.box.deliver("scheduled", f"p{n}", post_text(f"{n}", schedule=iso(w.now - 60 + n)))
+    assert w.run().sent == ["p0"]
+    w.box.rate_limits["x"] = "5/day"
+    w.reload()
+    assert w.run().sent == ["p1"]
+
+
+def test_a_limit_added_later_counts_the_sends_before_it(world: Callable[..., World]) -> None:
+    w = world()
+    w.box.deliver("scheduled", "p0", post_text("0", schedule=iso(w.now - 60)))
+    assert w.run().sent == ["p0"]
+    w.box.rate_limits["exec"] = "1/hour"  # by platform, added by a reload
+    w.reload()
+    w.box.deliver("scheduled", "p1", post_text("1", schedule=iso(w.now - 60)))
+    result = w.run()
+    assert result.sent == [] and "rate limit exec 1/hour" in result.deferred["p1"]
+
+
+def test_temporary_failure_backs_off_on_the_fake_clock(world: Callable[..., World]) -> None:
+    w = world(fail_first=1, fail_exit=75, stderr="later")
+    w.box.deliver("scheduled", "p", post_text("p", schedule=iso(w.now - 1)))
+    result = w.run()
+    assert result.sent == [] and "retry in" in result.deferred["p"]
+    d = w.core.ledger.deliveries("p")["x"]
+    assert d.status == "pending" and d.attempts == 1 and not d.deferred
+    assert d.next_at is not None and 480 <= d.next_at - w.now <= 720  # 10 min ± 20 %
+    assert result.wake == d.next_at
+    w.tick(d.next_at - w.now - 1)
+    assert w.run().sent == []
+    assert len(w.box.records("x")) == 1
+    w.tick(1)
+    assert w.run().sent == ["p"]
+    recs = w.box.records("x")
+    assert len(recs) == 2
+    assert (
+        recs[0]["env"]["PLURSPOOL_IDEMPOTENCY_KEY"] == recs[1]["env"]["PLURSPOOL_IDEMPOTENCY_KEY"]
+    )
+    front = yaml.safe_load((w.box.spool / "sent" / "p.md").read_text().split("---\n")[1])
+    assert front["attempts"] == 2 and front["results"]["x"]["id"] == "id-2"
+
+
+def test_max_lateness_applies_on_the_first_pass_only(world: Callable[..., World]) -> None:
+    w = world()
+    w.box.daemon_keys["max_lateness"] = "1h"
+    w.reload()
+    w.box.deliver("scheduled", "old", post_text("old", schedule=iso(w.now - 2 * HOUR)))
+    w.box.deliver("scheduled", "ok", post_text("ok", schedule=iso(w.now - HOUR + 60)))
+    result = w.run(first=True)
+    assert result.failed == ["old"] and result.sent == ["ok"]
+    reason = (w.box.spool / "failed" / "old.error").read_text()
+    assert "max_lateness" in reason and "plurspool retry old" in reason
+    w.box.deliver("scheduled", "later", post_text("l", schedule=iso(w.now - 2 * HOUR)))
+    assert w.run().sent == ["later"]  # later passes: overdue posts are sent, paced
+
+
+def test_a_finished_post_left_in_scheduled_is_only_moved(world: Callable[..., World]) -> None:
+    """A crash after the results were written but before the move: no second send."""
+    w = world()
+    w.box.deliver("scheduled", "p", post_text("p", schedule=iso(w.now - 1)))
+    ledger = w.core.ledger
+    ledger.delivery("p", "x")
+    ledger.begin_attempt("p", "x")
+    ledger.record("p", "x", "sent", remote_id="r1", at=w.now)
+    assert w.run().sent == ["p"]
+    assert w.box.records("x") == []
+    front = yaml.safe_load((w.box.spool / "sent" / "p.md").read_text().split("---\n")[1])
+    assert front["results"]["x"]["id"] == "r1"
+
+
+def test_fake_exec_records_what_it_was_given(tmp_path: Path) -> None:
+    """The test double itself: one JSON line per run, behaviour from the control file."""
+    import subprocess
+    import sys
+
+    record, control = tmp_path / "rec.jsonl", tmp_path / "ctl.json"
+    control.write_text(json.dumps({"fail_first": 1, "stderr": "wait"}))
+    env = {"PLURSPOOL_IDEMPOTENCY_KEY": "k1", "PATH": "/usr/bin:/bin"}
+    argv = [sys.executable, str(FAKE_EXEC), str(record), str(control)]
+    first = subprocess.run(argv, input='{"parts": ["hi"]}', env=env, capture_output=True, text=True)
+    second = subprocess.run(argv, input="{}", env=env, capture_output=True, text=True)
+    assert (first.returncode, first.stderr.strip()) == (75, "wait")
+    assert (second.returncode, second.stdout.strip()) == (0, "id-2")
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [r["stdin"] for r in lines] == [{"parts": ["hi"]}, {}]
+    assert lines[0]["env"] == {"PLURSPOOL_IDEMPOTENCY_KEY": "k1"}
