@@ -107,7 +107,13 @@ def _post_problems(
     for m in post.media:
         if not (core.spool.root / m.path).is_file():
             problems.append(f"media file {m.path} not found under {core.spool.root}")
-    if item.problem is None or not item.problem.startswith("unknown account"):
-        for level, account, message in core.platform_issues(post):
-            if level == "warning":
-                warnings.append(f"{account}: {message}")
+    for level, account, message in core.platform_issues(post):
+        if level == "warning":
+            warnings.append(f"{account}: {message}")
+    targets = core.platforms(post)
+    for name in post.overrides:
+        if name not in targets:
+            warnings.append(
+                f"`overrides` names {name}, which this post is not sent to "
+                f"(it goes to {', '.join(targets)})"
+            )

@@ -514,6 +514,8 @@ class Core:
 
     def _set_time(self, item: Item, at: datetime, state: str) -> Item:
         with self.claim(item.id):
+            if self.ledger_exists():
+                self.ledger.undefer(item.id)  # a rate-limit wait noted for the old time
             entry = self._fresh(item)
             data = self.spool.read(entry)
             entry = self.spool.replace(entry, with_schedule(data, self.stamp(at)))

@@ -75,8 +75,8 @@ class Index:
         self.items.clear()
         self.due.clear()
         self.heap = []
-        for entry in self.core.spool.entries("scheduled"):
-            self._put(self.core.load(entry))
+        for item in self.core.items(["scheduled"]):  # from the parse cache where unchanged
+            self._put(item)
         heapq.heapify(self.heap)
 
     def refresh(self, post_id: str) -> None:
@@ -88,7 +88,7 @@ class Index:
 
     def _put(self, item: Item, push: bool = False) -> None:
         self.items[item.id] = item
-        if item.post is not None and item.problem is None and item.due is not None:
+        if item.valid and item.due is not None:
             if push:
                 heapq.heappush(self.heap, (item.due.timestamp(), item.id))
             else:
@@ -112,7 +112,7 @@ class Index:
             self.refresh(post_id)
 
     def invalid(self) -> list[Item]:
-        return [i for i in self.items.values() if i.post is None or i.problem]
+        return [i for i in self.items.values() if not i.valid]
 
     def next_due(self) -> float | None:
         while self.heap:

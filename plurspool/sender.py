@@ -23,7 +23,7 @@ from .log import Log
 from .plan import Limit, Pending, backoff, plan
 from .platforms import Job, Outcome, get
 from .post import Result, with_record, with_schedule
-from .spool import Changed, Entry, new_id
+from .spool import STATES, Changed, Entry, new_id
 
 BACKOFF_CAP = 6 * 3600.0
 BUSY_RETRY = 0.25  # seconds before a claimed post is tried again
@@ -79,6 +79,28 @@ class Sender:
             self._fail_file(entry, item.problem or "invalid post", result)
             return
         post = item.post
+        if post.results or post.attempts:
+            # A copy of a sent or failed post: its results would make accounts look done.
+            self._fail_file(
+                entry,
+                "it carries the `results`/`attempts` plurspool recorded for an earlier send; "
+                "delete those keys to send it as a new post (or `plurspool retry` the original)",
+                result,
+            )
+            return
+        clash = next(
+            (s for s in STATES if s != "new" and core.spool.stat_entry(s, entry.id) is not None),
+            None,
+        )
+        if clash is not None:
+            self._fail_file(
+                entry,
+                f"a post with ID {entry.id} is already in {clash}/; this one was kept in "
+                "failed/ under a new name",
+                result,
+                rename=True,
+            )
+            return
         now = core.clock()
         at = now
         if post.schedule is not None:
@@ -98,20 +120,10 @@ class Sender:
                 )
                 return
         try:
-            data = core.spool.read(entry)
-            stamp = core.stamp(at)
-            if post.schedule != stamp:
-                entry = core.spool.replace(entry, with_schedule(data, stamp))
-            if core.spool.exists_anywhere(entry.id) not in (None, "new"):
-                where = core.spool.exists_anywhere(entry.id)
-                self._fail_file(
-                    entry,
-                    f"a post with ID {entry.id} is already in {where}/; this one was kept "
-                    "under a new name",
-                    result,
-                    rename=True,
-                )
-                return
+            if post.schedule is None or not when.has_offset(post.schedule):
+                # Written back once, absolute with its offset; nothing else in the file changes.
+                data = core.spool.read(entry)
+                entry = core.spool.replace(entry, with_schedule(data, core.stamp(at)))
             moved = core.spool.move(entry, "scheduled")
         except Changed:
             return  # being written to: the next event or rescan takes it
@@ -177,6 +189,8 @@ class Sender:
         ledger = core.ledger
         for item in due:
             assert item.due is not None
+            if item.post is None:
+                continue  # changed since it was listed: the next pass sees the new version
             self.reported.pop(item.id, None)
             ds = ledger.deliveries(item.id)
             if first and now_dt - item.due > lateness and not any(d.attempts for d in ds.values()):
@@ -229,7 +243,10 @@ class Sender:
     def _todo(self, item: Item, ds: dict[str, Delivery]) -> list[str]:
         """Accounts of a post still to send: not yet sent, not permanently failed."""
         assert item.post is not None
-        done = {a for a, r in item.post.results.items() if r.error is None and (r.id or r.url)}
+        # A success recorded in the file counts even without this host's ledger (git sync),
+        # and even when the platform gave no id or url.
+        done = {a for a, r in item.post.results.items() if r.error is None and r.attempts > 0}
+        done |= {a for a, r in item.post.results.items() if r.error is None and (r.id or r.url)}
         out = []
         for account in self.core.platforms(item.post):
             d = ds.get(account)
@@ -311,7 +328,8 @@ class Sender:
         try:
             outcome = get(account.platform).send(job)
         except PlurspoolError as exc:
-            outcome = Outcome("permanent", error=exc.message)
+            error = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+            outcome = Outcome("permanent", error=error)
         except Exception as exc:  # a platform bug must not take the daemon down
             outcome = Outcome("temporary", error=f"internal error: {type(exc).__name__}")
         now = core.clock().timestamp()

@@ -298,6 +298,14 @@ def _random(
     return _shift(base, timedelta(seconds=offset), original)
 
 
+def has_offset(text: str) -> bool:
+    """True for an ISO 8601 time that carries its UTC offset (or Z): nothing left to resolve."""
+    try:
+        return datetime.fromisoformat(text.strip().upper()).tzinfo is not None
+    except ValueError:
+        return False
+
+
 def parse_absolute(text: str, *, tz: tzinfo) -> datetime:
     """An ISO 8601 time only (with offset or Z, or naive = local wall time in `tz`), as UTC."""
     original = text.strip()
