@@ -56,3 +56,57 @@ def test_the_first_command_really_sends_to_the_outbox(tmp_path: Path) -> None:
     assert "Hello from plurspool" in r.stdout
     outbox = tmp_path / "state" / "plurspool" / "outbox.jsonl"
     assert '"Hello from plurspool"' in outbox.read_text()
+
+
+def test_the_tour_runs_as_written(tmp_path: Path) -> None:
+    """The five-minute tour, run by sh -e exactly as the README has it."""
+    import os
+    import subprocess
+    import sys
+
+    tour = re.search(r"## A five-minute tour\n\n```sh\n(.*?)```", README, re.S)
+    assert tour is not None
+    env = {
+        "HOME": str(tmp_path),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "TZ": "UTC",
+        "EDITOR": "true",  # `edit` leaves the post unchanged
+        "PLURSPOOL_SERVICE_MODE": "pidfile",
+    }
+    try:
+        r = subprocess.run(
+            ["sh", "-e", "-c", tour.group(1)], env=env, capture_output=True, text=True, timeout=120
+        )
+    finally:
+        subprocess.run(["plurspool", "daemon", "stop"], env=env, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Good morning, fediverse" in r.stdout  # list and show
+    outbox = tmp_path / "state" / "plurspool" / "outbox.jsonl"
+    assert '"Right now"' in outbox.read_text()
+    spool = tmp_path / "data" / "plurspool" / "spool"
+    assert len(list((spool / "drafts").glob("*.md"))) == 1  # the cancelled post
+    assert len(list((spool / "scheduled").glob("*.md"))) == 3  # 2h, thread, the draft
+
+
+def test_the_completion_commands_generate_scripts(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    block = re.search(r"## Shell completion\n.*?```sh\n(.*?)```", README, re.S)
+    assert block is not None
+    env = {"HOME": str(tmp_path), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    for line in block.group(1).splitlines():
+        shell = re.search(r"_PLURSPOOL_COMPLETE=(\w+)_source", line)
+        assert shell is not None, line
+        r = subprocess.run(
+            ["plurspool"],
+            env={**env, "_PLURSPOOL_COMPLETE": f"{shell.group(1)}_source"},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert r.returncode == 0 and "_PLURSPOOL_COMPLETE" in r.stdout
