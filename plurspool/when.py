@@ -298,6 +298,9 @@ def _random(
     return _shift(base, timedelta(seconds=offset), original)
 
 
+_MIN_YEAR, _MAX_YEAR = 1970, 9998
+
+
 def has_offset(text: str) -> bool:
     """True for an ISO 8601 time that carries its UTC offset (or Z): nothing left to resolve."""
     try:
@@ -325,6 +328,13 @@ def _parse_iso(s: str, original: str, tz: tzinfo) -> datetime | None:
         parsed = datetime.fromisoformat(s.upper())
     except ValueError:
         return None
+    # Years at the edge of what datetime holds overflow when moved to another offset (and
+    # no post is meant for them): refuse them here, so no later conversion can fail.
+    if not _MIN_YEAR <= parsed.year <= _MAX_YEAR:
+        raise TimeError(
+            f"{original!r} is out of range: the year must be {_MIN_YEAR} to {_MAX_YEAR}",
+            "write e.g. 2026-12-01T09:00:00+01:00",
+        )
     if parsed.tzinfo is not None:
         return parsed.astimezone(UTC)
     return _attach(parsed, tz, original)
