@@ -1,4 +1,4 @@
-"""`plurspool daemon ...`: pidfile mode end to end, systemd mode through recording stubs, the units."""
+"""`plurspool daemon ...`: pidfile mode, systemd mode through recording stubs, the units."""
 
 from __future__ import annotations
 
