@@ -368,6 +368,13 @@ def _decode(data: bytes) -> _Doc:
             "save the file as UTF-8 text",
             line=line,
         ) from None
+    if re.match(r"---[ \t]*\r(?!\n)", text):
+        # Classic Mac line ends: read as one line, the frontmatter would go out as text.
+        raise PostError(
+            "line 1: the file's lines end with a bare CR (old Mac line endings)",
+            "save the file with LF (or CRLF) line endings",
+            line=1,
+        )
     line_starts = [0, *(m.end() for m in re.finditer("\n", text))]
     first_end = text.find("\n")
     newline = "\r\n" if first_end > 0 and text[first_end - 1] == "\r" else "\n"

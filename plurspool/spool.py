@@ -19,8 +19,8 @@ import re
 import secrets
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import NotFound, SpoolError
 
@@ -31,7 +31,9 @@ DEFAULT_MAX_SIZE = 1024 * 1024
 # Names that editors and sync tools leave behind: never posts, never touched.
 _JUNK = re.compile(r"^(\..*|.*~|#.*#|.*\.sw[px]|.*\.tmp|4913)$")
 # Conflict copies made by sync tools: never posted, moved to failed/ with the reason.
-_CONFLICT = re.compile(r"(\.sync-conflict-|\(conflicted copy|\(Conflicted copy|\.orig\.md$)")
+# Dropbox names them "x (conflicted copy 2026-11-28).md" or, as often, with the device or user:
+# "x (Someone's conflicted copy 2026-11-28).md".
+_CONFLICT = re.compile(r"(\.sync-conflict-|\([^()]*[Cc]onflicted copy|\.orig\.md$)")
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
 
 # Tests set this to inject a crash between two steps of a state change.
@@ -51,9 +53,11 @@ class Changed(SpoolError):
     """A post changed on disk between reading it and writing it back."""
 
 
-@dataclass(frozen=True)
-class Entry:
-    """A post file as found in the spool: its ID, state and identity on disk."""
+class Entry(NamedTuple):
+    """A post file as found in the spool: its ID, state and identity on disk.
+
+    A named tuple, not a dataclass: a scan of 100k files makes 100k of them, four times faster.
+    """
 
     id: str
     state: str
@@ -209,11 +213,11 @@ class Spool:
         Non-posts (junk names, directories, FIFOs, sockets, devices) are skipped without being
         opened. Symlinks named *.md are yielded so the caller can refuse them visibly.
         """
-        d = self.root / state
+        d = os.path.join(self._root_str, state)
         try:
             it = os.scandir(d)
         except OSError as exc:
-            raise _os_error("read", d, exc) from None
+            raise _os_error("read", Path(d), exc) from None
         with it:
             for de in it:
                 kind = classify(de.name)
@@ -223,21 +227,36 @@ class Spool:
                     st = de.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # moved away while we looked
-                if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                mode = st.st_mode
+                if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
                     continue  # FIFOs, sockets, devices, directories: not posts, never opened
-                yield kind, self._entry(state, de.name, st)
+                # de.path is root/state/name already joined (the loop runs 100k times).
+                yield (
+                    kind,
+                    Entry(
+                        de.name[:-3],
+                        state,
+                        de.path,
+                        st.st_ino,
+                        st.st_size,
+                        st.st_mtime_ns,
+                        mode,
+                        st.st_nlink,
+                        st.st_uid,
+                    ),
+                )
 
     def _entry(self, state: str, name: str, st: os.stat_result) -> Entry:
         return Entry(
-            id=name[:-3],
-            state=state,
-            fspath=os.path.join(self._root_str, state, name),
-            ino=st.st_ino,
-            size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-            mode=st.st_mode,
-            nlink=st.st_nlink,
-            uid=st.st_uid,
+            name[:-3],
+            state,
+            os.path.join(self._root_str, state, name),
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_mode,
+            st.st_nlink,
+            st.st_uid,
         )
 
     def entries(self, state: str) -> list[Entry]:
@@ -439,7 +458,8 @@ class Spool:
         _fsync_dir(entry.path.parent)
         _step("dir-fsynced")
         found = self.stat_entry(entry.state, entry.id)
-        assert found is not None
+        if found is None:  # moved away meanwhile by someone not holding its claim
+            raise Changed(f"{entry.id} left {entry.state}/ meanwhile", "list again")
         return found
 
     def error_path(self, post_id: str) -> Path:

@@ -53,7 +53,7 @@ from urllib.parse import quote
 from ..config import Account, secret_env_var
 from ..errors import ConfigError, SendError
 from ..post import Post
-from . import Issue, Job, Outcome
+from . import Issue, Job, Outcome, media_error, open_media, read_media
 
 MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
@@ -171,9 +171,9 @@ def _media_issues(post: Post, spool_root: Path) -> list[Issue]:
             Issue("error", f"{len(post.media)} media files; Bluesky takes {MAX_IMAGES} at most")
         )
     for m in post.media:
-        path = spool_root / m.path
         try:
-            with open(path, "rb") as f:
+            # Never through a symlink, never blocking on a FIFO.
+            with os.fdopen(open_media(spool_root, m.path), "rb") as f:
                 head = f.read(16)
                 size = os.fstat(f.fileno()).st_size
         except OSError:
@@ -656,11 +656,10 @@ def _embed(client: Client, job: Job) -> dict[str, Any] | None:
         return None
     images = []
     for n, m in enumerate(job.post.media, 1):
-        path = job.spool_root / m.path
         try:
-            data = path.read_bytes()
+            data = read_media(job.spool_root, m.path)
         except OSError as exc:
-            raise SendError(f"cannot read {m.path}: {exc.strerror}") from None
+            raise SendError(media_error(m.path, exc)) from None
         mime = image_type(data[:16])
         if mime is None:
             raise SendError(f"{m.path} is not a JPEG, PNG, GIF or WebP image")

@@ -24,7 +24,6 @@ import json
 import mimetypes
 import os
 import re
-import stat
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -37,7 +36,7 @@ from ..config import Account, secret_env_var
 from ..config import state_dir as default_state_dir
 from ..errors import ConfigError
 from ..post import Post
-from . import Issue, Job, Outcome
+from . import Issue, Job, Outcome, media_error, read_media
 
 DEFAULT_LIMIT = 500
 # Mastodon keeps an Idempotency-Key for 3600 s; past this age a resend is not deduplicated.
@@ -306,6 +305,7 @@ class Client:
         timeout: float,
         account: str,
         clock: Callable[[], float],
+        deadline: Callable[[], float] | None = None,
     ) -> None:
         import requests
         from mastodon import Mastodon
@@ -313,6 +313,7 @@ class Client:
         self.token = token
         self.account = account
         self.clock = clock
+        self.deadline = deadline
         self.last: Any = None  # the requests.Response of the latest call
         self.session = requests.Session()
         self.session.hooks["response"].append(self._keep)
@@ -339,7 +340,7 @@ class Client:
 
         self.last = None
         try:
-            getattr(self.api, method)(*args, **kwargs)
+            self._run(method, args, kwargs)
         except MastodonNetworkError as exc:
             raise Refused(
                 Outcome("temporary", error=self.redact(f"network error: {_exc_text(exc)}"))
@@ -369,6 +370,37 @@ class Client:
             ) from None
         return int(response.status_code), data
 
+    def _run(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Make the call, but stop waiting for it when the sender's deadline passes.
+
+        A request's timeout is fixed when it starts; a shutdown that begins while the server
+        hangs must not wait for it. The abandoned call stays in doubt (its part is `pending`),
+        as after a crash, and its daemon thread dies with the process.
+        """
+        if self.deadline is None:
+            getattr(self.api, method)(*args, **kwargs)
+            return
+        import threading
+
+        failed: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                getattr(self.api, method)(*args, **kwargs)
+            except BaseException as exc:  # handed to the caller's thread
+                failed.append(exc)
+
+        worker = threading.Thread(target=work, name=f"mastodon {method}", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+            if worker.is_alive() and self.deadline() <= 0:
+                raise Refused(
+                    Outcome("temporary", error="stopped waiting: the sender is shutting down")
+                )
+        if failed:
+            raise failed[0]
+
     def close(self) -> None:
         self.session.close()
 
@@ -397,16 +429,11 @@ def _token(account: Account) -> str:
 
 
 def _read_media(spool_root: Path, relpath: str) -> bytes:
-    """A media file's bytes: a regular file inside the spool, not through a final symlink."""
-    path = spool_root / relpath
+    """A media file's bytes: a regular file inside the spool, reached through no symlink."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        return read_media(spool_root, relpath)
     except OSError as exc:
-        raise Refused(Outcome("permanent", error=f"media file {relpath}: {exc.strerror}")) from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise Refused(Outcome("permanent", error=f"media file {relpath}: not a regular file"))
-        return f.read()
+        raise Refused(Outcome("permanent", error=media_error(relpath, exc))) from None
 
 
 def _media_kind(relpath: str) -> str | None:
@@ -559,7 +586,12 @@ class MastodonPlatform:
         timeout = max(1.0, min(REQUEST_TIMEOUT, job.deadline()))
         instance = _instance(job.account)
         client = Client(
-            instance, token, timeout=timeout, account=job.account.name, clock=self.clock
+            instance,
+            token,
+            timeout=timeout,
+            account=job.account.name,
+            clock=self.clock,
+            deadline=job.deadline,
         )
         try:
             cached = read_cached_limits(job.state_dir, instance)
