@@ -149,7 +149,8 @@ class Sandbox:
             text = self.record_path(account).read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
-        return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
+        # split("\n"), not splitlines(): a post may hold U+0085 or U+2028.
+        return [json.loads(line) for line in text.split("\n") if line.endswith("}")]
 
     def ids(self, state: str) -> set[str]:
         return {p.name[:-3] for p in (self.spool / state).iterdir() if p.name.endswith(".md")}

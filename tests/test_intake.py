@@ -84,3 +84,19 @@ def test_check_warns_about_overrides_for_accounts_not_posted_to(env: dict[str, s
     assert report["warnings"] == [
         "`overrides` names bb, which this post is not sent to (it goes to a)"
     ]
+
+
+def test_post_refuses_media_reached_through_a_symlink(env: dict[str, str]) -> None:
+    assert invoke(["init"], env).code == 0
+    root = spool_root(env)
+    outside = root.parent / "secret.png"
+    outside.write_bytes(b"\x89PNG not really")
+    (root / "media").mkdir()
+    (root / "media" / "cat.png").symlink_to(outside)
+    run = invoke(["post", "-s", "1h", "--media", "media/cat.png:a cat", "look"], env)
+    assert run.code == 3
+    assert "media file media/cat.png: it is a symlink" in run.err
+    assert ids_in(root, "scheduled") == set()
+    (root / "media" / "real.png").write_bytes(b"\x89PNG fine")
+    ok = invoke(["post", "-s", "1h", "--media", "media/real.png:a cat", "look"], env)
+    assert ok.code == 0, ok.err
