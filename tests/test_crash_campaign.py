@@ -1,0 +1,44 @@
+"""The crash campaign's fast slice (tests/campaign.py; the long run is documented in the README).
+
+The real daemon against the exec peer, both Nostr relays and mastodon-mock, SIGKILLed 30 times
+at random points of intake and sending, then a post to every account killed before each of its
+mutating steps in turn. Nothing may be lost or duplicated on any peer, and every success a peer
+shows must be recorded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests import campaign
+from tests.peers.mastodon_mock import Mock
+from tests.peers.mastodon_mock import mastodon_mock as mastodon_mock  # the fixture
+from tests.peers.nostr_relays import nostr_relays as nostr_relays  # the fixture
+
+KILLS = 30
+
+
+def test_thirty_kills_lose_and_duplicate_nothing(
+    nostr_relays: list[str], mastodon_mock: Mock, tmp_path: Path
+) -> None:
+    seed = int(os.environ.get("PLURSPOOL_CAMPAIGN_SEED", "0")) or int.from_bytes(os.urandom(3))
+    figures = campaign.run(
+        tmp_path,
+        kills=KILLS,
+        seed=seed,
+        samples=1,
+        relays=nostr_relays,
+        mastodon=mastodon_mock.url,
+        log=print,
+    )
+    print(f"\nseed {seed}\n{figures.text()}")
+    assert figures.kills == KILLS
+    assert figures.systematic_kills >= 40  # every step of a post to three accounts
+    assert figures.posts >= KILLS
+    assert figures.lost == [], f"seed {seed}"
+    assert figures.duplicates == [], f"seed {seed}"
+    assert figures.problems == [], f"seed {seed}"
+    assert figures.states["sent"] == figures.posts
+    assert figures.per_peer["exec"] > 0 and figures.per_peer["mastodon"] > 0
+    assert figures.per_peer["nostr relay 1"] > 0 and figures.per_peer["nostr relay 2"] > 0
