@@ -15,7 +15,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from ..config import Account
 from ..post import Post
@@ -90,6 +90,42 @@ def get(name: str) -> Platform:
     module = importlib.import_module(f"{__name__}.{name}")
     platform: Platform = module.PLATFORM
     return platform
+
+
+T = TypeVar("T")
+
+
+class Abandoned(Exception):
+    """`wait_within` stopped waiting for a call: the sender's shutdown deadline passed."""
+
+
+def wait_within(deadline: Callable[[], float], call: Callable[[], T], name: str) -> T:
+    """Run `call` in a worker thread and wait for it while `deadline()` stays above zero.
+
+    A request's own timeout is fixed when it starts; a shutdown that begins while a server
+    hangs must not wait for it. An abandoned call is in doubt, as after a crash (its worker,
+    a daemon thread, dies with the process); raises Abandoned.
+    """
+    import threading
+
+    done: list[T] = []
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            done.append(call())
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+        if worker.is_alive() and deadline() <= 0:
+            raise Abandoned(name)
+    if failed:
+        raise failed[0]
+    return done[0]
 
 
 def open_media(spool_root: Path, relpath: str) -> int:

@@ -53,7 +53,7 @@ from urllib.parse import quote
 from ..config import Account, secret_env_var
 from ..errors import ConfigError, SendError
 from ..post import Post
-from . import Issue, Job, Outcome, media_error, open_media, read_media
+from . import Abandoned, Issue, Job, Outcome, media_error, open_media, read_media, wait_within
 
 MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
@@ -408,15 +408,27 @@ class Client:
             headers["Authorization"] = f"Bearer {token}"
         timeout = max(1.0, min(REQUEST_TIMEOUT, self.deadline()))
         url = f"{self.service}/xrpc/{nsid}"
-        try:
-            if body is not None or data is not None or procedure:
-                if data is not None:
-                    headers["Content-Type"] = mime or "application/octet-stream"
-                resp = self.http.post(
+        if body is not None or data is not None or procedure:
+            if data is not None:
+                headers["Content-Type"] = mime or "application/octet-stream"
+
+            def call() -> httpx.Response:
+                return self.http.post(
                     url, json=body, content=data, headers=headers, timeout=timeout
                 )
-            else:
-                resp = self.http.get(url, params=params, headers=headers, timeout=timeout)
+        else:
+
+            def call() -> httpx.Response:
+                return self.http.get(url, params=params, headers=headers, timeout=timeout)
+
+        try:
+            # Stop waiting when a shutdown's deadline passes; the request stays in doubt and
+            # the next attempt asks getRecord, as after a crash.
+            resp = wait_within(self.deadline, call, f"bluesky {step}")
+        except Abandoned:
+            raise XrpcError(
+                step, None, "Timeout", "stopped waiting: the sender is shutting down"
+            ) from None
         except httpx.TimeoutException:
             raise XrpcError(
                 step, None, "Timeout", f"no answer from {self.service} within {timeout:.0f}s"

@@ -36,7 +36,7 @@ from ..config import Account, secret_env_var
 from ..config import state_dir as default_state_dir
 from ..errors import ConfigError
 from ..post import Post
-from . import Issue, Job, Outcome, media_error, read_media
+from . import Abandoned, Issue, Job, Outcome, media_error, read_media, wait_within
 
 DEFAULT_LIMIT = 500
 # Mastodon keeps an Idempotency-Key for 3600 s; past this age a resend is not deduplicated.
@@ -380,26 +380,16 @@ class Client:
         if self.deadline is None:
             getattr(self.api, method)(*args, **kwargs)
             return
-        import threading
-
-        failed: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                getattr(self.api, method)(*args, **kwargs)
-            except BaseException as exc:  # handed to the caller's thread
-                failed.append(exc)
-
-        worker = threading.Thread(target=work, name=f"mastodon {method}", daemon=True)
-        worker.start()
-        while worker.is_alive():
-            worker.join(0.1)
-            if worker.is_alive() and self.deadline() <= 0:
-                raise Refused(
-                    Outcome("temporary", error="stopped waiting: the sender is shutting down")
-                )
-        if failed:
-            raise failed[0]
+        try:
+            wait_within(
+                self.deadline,
+                lambda: getattr(self.api, method)(*args, **kwargs),
+                f"mastodon {method}",
+            )
+        except Abandoned:
+            raise Refused(
+                Outcome("temporary", error="stopped waiting: the sender is shutting down")
+            ) from None
 
     def close(self) -> None:
         self.session.close()
