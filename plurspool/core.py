@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import when
 from .config import Config
@@ -30,8 +30,15 @@ from .errors import (
     UsageError,
 )
 from .ledger import Delivery, Ledger
-from .post import Media, Post, Result, parse, render, with_schedule
 from .spool import STATES, Changed, Entry, Refused, Spool, classify, new_id
+
+if TYPE_CHECKING:  # post.py (and yaml) load on the first parse: `list` from the cache needs none
+    from .post import Media, Post
+
+CACHE_FORMAT = 2  # bump when what the parse cache holds (records, JSON lines) changes
+encode_json = json.JSONEncoder(ensure_ascii=False).encode  # one JSON value, on one line
+# (path, file key, due, problem, record, JSON line): one row of the parse cache
+CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str, str | None]
 
 
 def utcnow() -> datetime:
@@ -208,6 +215,8 @@ class Core:
 
     def item_from_bytes(self, entry: Entry, data: bytes) -> Item:
         """Validate post bytes as they would be in `entry`'s state."""
+        from .post import parse
+
         try:
             post = parse(data)
         except PostError as exc:
@@ -270,30 +279,122 @@ class Core:
     def items(self, states: Sequence[str]) -> list[Item]:
         """Every post in these states, from the parse cache where files did not change."""
         entries = [e for state in states for e in self.spool.entries(state)]
+        return self._items(entries, states, full=True)
+
+    def _items(self, entries: list[Entry], states: Sequence[str], full: bool) -> list[Item]:
+        """Items for `entries`; `full`: they are all of `states` (cache rows of others go)."""
         fp = self.fingerprint()
         misses = [e for e in entries if not self._mem_hit(e)]
         disk = self.ledger.cached(fp) if len(misses) > 20 else {}
-        store: list[tuple[str, tuple[int, int, int], str]] = []
+        store: list[CacheRow] = []
         out = []
         for entry in entries:
             path = entry.fspath
             hit = disk.get(path)
             if self._mem_hit(entry):
                 item = self.load(entry)
-            elif hit is not None and hit[0] == entry.key and entry.regular and entry.nlink == 1:
+            elif hit is not None and hit[0] == entry.key and self._cacheable(entry):
                 item = self._from_record(entry, hit[1])
                 self._cache[entry.fspath] = (entry.key, item)
             else:
                 item = self.load(entry)
-                if entry.regular and entry.nlink == 1 and (item.summary or item.problem):
-                    store.append((path, entry.key, _record(item)))
+                if self._cacheable(entry) and (item.summary or item.problem):
+                    store.append(self._row(item))
             out.append(item)
-        if store or disk:
-            seen = {e.fspath for e in entries}
-            prefixes = tuple(str(self.spool.dir(s)) + os.sep for s in states)
-            drop = [p for p in disk if p.startswith(prefixes) and p not in seen]
+        if store or (disk and full):
+            drop = self._gone(disk, entries, states) if full else []
             self.ledger.cache(fp, store, drop)
         return out
+
+    def _cacheable(self, entry: Entry) -> bool:
+        """Whether a parse of this file may be cached (a file `spool.read` would refuse not)."""
+        return (
+            entry.regular
+            and entry.nlink == 1
+            and entry.uid == os.geteuid()
+            and entry.size <= self.spool.max_size
+        )
+
+    def _gone(self, disk: Any, entries: list[Entry], states: Sequence[str]) -> list[str]:
+        """Cached paths in `states` that are no longer there."""
+        seen = {e.fspath for e in entries}
+        prefixes = tuple(str(self.spool.dir(s)) + os.sep for s in states)
+        return [p for p in disk if p.startswith(prefixes) and p not in seen]
+
+    def _row(self, item: Item) -> CacheRow:
+        """An item as the parse cache stores it, with its JSON line while no ledger row exists."""
+        line = None if item.state == "failed" else encode_json(self.view(item, {}))
+        due = item.due.timestamp() if item.due else None
+        return (item.entry.fspath, item.entry.key, due, item.problem, _record(item), line)
+
+    def view_lines(self, states: Sequence[str]) -> list[str]:
+        """`list --format json`'s lines (views), soonest first.
+
+        An unchanged file the ledger knows nothing about is listed from its cached line: no
+        parse, no view to build or encode. The rest take the way of `items` and `view`.
+        """
+        entries = [e for state in states for e in self.spool.entries(state)]
+        fp = self.fingerprint()
+        disk = self.ledger.cached_lines(fp)
+        known = self.ledger.delivery_ids()
+        inf = float("inf")
+        keyed: list[tuple[float, str, str]] = []
+        slow: list[Entry] = []
+        euid, limit = os.geteuid(), self.spool.max_size
+        for e in entries:
+            hit = disk.get(e.fspath)
+            if (
+                hit is not None
+                and hit[4] is not None
+                and hit[0] == e.ino
+                and hit[1] == e.size
+                and hit[2] == e.mtime_ns
+                and e.id not in known
+                and e.nlink == 1
+                and e.uid == euid
+                and e.size <= limit
+                and e.regular
+            ):
+                keyed.append((inf if hit[3] is None else hit[3], e.id, hit[4]))
+            else:
+                slow.append(e)
+        for item in self._items(slow, states, full=False):
+            due, post_id = sort_key(item)
+            ds = self.ledger.deliveries(item.id) if item.id in known else {}
+            keyed.append((due, post_id, encode_json(self.view(item, ds))))
+        drop = self._gone(disk, entries, states)
+        if drop:
+            self.ledger.cache(fp, [], drop)
+        keyed.sort(key=lambda k: (k[0], k[1]))
+        return [k[2] for k in keyed]
+
+    def due_index(self, state: str = "scheduled") -> Iterator[tuple[Entry, float | None, bool]]:
+        """(entry, due time, valid) for every post in a state, for the daemon's heap.
+
+        From the parse cache where files did not change; a miss is parsed (and cached) but
+        not kept in memory: 100k scheduled posts must not mean 100k parsed posts held. Cache
+        rows are streamed and entries handed out as they match, to keep the peak low.
+        """
+        entries = {e.fspath: e for e in self.spool.entries(state)}
+        fp = self.fingerprint()
+        prefix = str(self.spool.dir(state)) + os.sep
+        drop: list[str] = []
+        for row in self.ledger.cached_dues(fp):
+            e = entries.get(row[0])
+            if e is None:
+                if row[0].startswith(prefix):
+                    drop.append(row[0])
+            elif row[1:4] == e.key and self._cacheable(e):
+                del entries[row[0]]
+                yield e, row[4], not row[5]
+        store: list[CacheRow] = []
+        for e in entries.values():
+            item = self._load(e)
+            if self._cacheable(e) and (item.summary or item.problem):
+                store.append(self._row(item))
+            yield e, item.due.timestamp() if item.due else None, item.valid
+        if store or drop:
+            self.ledger.cache(fp, store, drop)
 
     def _mem_hit(self, entry: Entry) -> bool:
         cached = self._cache.get(entry.fspath)
@@ -312,7 +413,16 @@ class Core:
             limits = (c.state_dir / "mastodon").stat().st_mtime_ns
         except OSError:
             limits = 0
-        raw = repr((__version__, str(c.timezone), c.default_platforms, c.max_post_size, accounts))
+        raw = repr(
+            (
+                __version__,
+                CACHE_FORMAT,
+                str(c.timezone),
+                c.default_platforms,
+                c.max_post_size,
+                accounts,
+            )
+        )
         return hashlib.sha256(f"{raw}{limits}".encode()).hexdigest()[:16]
 
     def _from_record(self, entry: Entry, rec: str) -> Item:
@@ -326,6 +436,8 @@ class Core:
         now = self.spool.stat_entry(entry.state, entry.id)
         if now is None or now.key != entry.key:
             return None
+        from .post import parse
+
         try:
             return parse(self.spool.read(now))
         except (PlurspoolError, OSError):
@@ -336,8 +448,8 @@ class Core:
 
     def latest_due(self) -> datetime | None:
         """The latest send time in the queue (for `random:` chains)."""
-        dues = [i.due for i in self.items(["scheduled"]) if i.due is not None]
-        return max(dues, default=None)
+        dues = [due for _, due, _ in self.due_index("scheduled") if due is not None]
+        return datetime.fromtimestamp(max(dues), UTC) if dues else None
 
     # -- times -----------------------------------------------------------------------------
 
@@ -432,6 +544,8 @@ class Core:
         at = self.resolve(schedule) if schedule is not None else None
         if not draft and at is None:
             at = self.clock()
+        from .post import render
+
         data = render(
             parts=parts,
             schedule=self.stamp(at) if at else None,
@@ -452,13 +566,17 @@ class Core:
         return self.load(entry), at
 
     def _check_media(self, post: Post) -> None:
+        """Every media file opens the way a platform will open it (no symlinks, no FIFOs)."""
+        from .platforms import media_error, open_media
+
         for m in post.media:
-            path = self.spool.root / m.path
-            if not path.is_file():
+            try:
+                os.close(open_media(self.spool.root, m.path))
+            except OSError as exc:
                 raise InvalidInput(
-                    f"media file {m.path} not found in the spool",
+                    media_error(m.path, exc),
                     f"media paths are relative to the spool root {self.spool.root}",
-                )
+                ) from None
 
     def cancel(self, item: Item) -> Item:
         """Take a queued post out of the queue, into drafts/ (nothing is lost)."""
@@ -513,6 +631,8 @@ class Core:
         return self._set_time(item, self.clock(), "scheduled")
 
     def _set_time(self, item: Item, at: datetime, state: str) -> Item:
+        from .post import with_schedule
+
         with self.claim(item.id):
             if self.ledger_exists():
                 self.ledger.undefer(item.id)  # a rate-limit wait noted for the old time
@@ -550,6 +670,8 @@ class Core:
         schedule made absolute) and the resulting item. Raises InvalidInput (with the line)
         when the file must be fixed.
         """
+        from .post import with_schedule
+
         post = _parse_or_invalid(data)
         problem = self.post_problem(post)
         if problem:
@@ -578,6 +700,8 @@ class Core:
 
     def deliver_new(self, state: str, data: bytes, hint_text: str) -> Item:
         """Store a post written with `plurspool new`."""
+        from .post import parse
+
         post = parse(data)
         return self.load(self.spool.deliver(state, new_id(post.parts[0] or hint_text), data))
 
@@ -680,10 +804,12 @@ def post_error_text(exc: PostError) -> str:
 
 
 def _parse_or_invalid(data: bytes) -> Post:
+    from .post import parse
+
     try:
         return parse(data)
     except PostError as exc:
         raise InvalidInput(post_error_text(exc), exc.hint) from None
 
 
-__all__ = ["Busy", "Core", "Item", "Result", "split_parts", "utcnow"]
+__all__ = ["Busy", "Core", "Item", "split_parts", "utcnow"]

@@ -25,6 +25,7 @@ from .core import Core, Item
 from .errors import DaemonError, PlurspoolError
 from .log import Log
 from .sender import PassResult, Sender
+from .spool import classify
 
 HEARTBEAT_EVERY = 15.0  # seconds; `daemon health` calls a heartbeat older than 90 s stale
 HEALTH_STALE = 90.0
@@ -63,62 +64,92 @@ class Wakeups:
 
 
 class Index:
-    """What is in scheduled/: items by ID and a heap of due times."""
+    """What is in scheduled/: per ID the file's key and due time, and a heap of due times.
+
+    Parsed items are held only for posts that are due or invalid (to send or report them): 100k
+    scheduled posts cost a dict and a heap entry each, not 100k parsed posts in memory, and a
+    pass touches only what changed or is due.
+    """
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        self.items: dict[str, Item] = {}
+        # ID -> (hash of the file's key, due time if valid): ~250 bytes a post, all told
+        self.known: dict[str, tuple[int, float | None]] = {}
         self.heap: list[tuple[float, str]] = []
         self.due: dict[str, Item] = {}
+        self.bad: dict[str, Item] = {}
 
     def rescan(self) -> None:
-        self.items.clear()
+        self.known.clear()
         self.due.clear()
+        self.bad.clear()
         self.heap = []
-        for item in self.core.items(["scheduled"]):  # from the parse cache where unchanged
-            self._put(item)
+        for entry, due, valid in self.core.due_index("scheduled"):  # the parse cache's dues
+            if not valid or due is None:
+                self._put(self.core.load(entry))
+                continue
+            self.known[entry.id] = (hash(entry.key), due)
+            self.heap.append((due, entry.id))
         heapq.heapify(self.heap)
 
     def refresh(self, post_id: str) -> None:
         entry = self.core.spool.stat_entry("scheduled", post_id)
-        self.items.pop(post_id, None)
+        self.known.pop(post_id, None)
         self.due.pop(post_id, None)
+        self.bad.pop(post_id, None)
         if entry is not None:
-            self._put(self.core.load(entry), push=True)
+            item = self.core.load(entry)
+            self._put(item)
+            if item.valid and item.due is not None and item.due.timestamp() > time.time():
+                self.core.forget(entry.path)  # parsed again when due; not held till then
 
-    def _put(self, item: Item, push: bool = False) -> None:
-        self.items[item.id] = item
+    def _put(self, item: Item) -> None:
         if item.valid and item.due is not None:
-            if push:
-                heapq.heappush(self.heap, (item.due.timestamp(), item.id))
-            else:
-                self.heap.append((item.due.timestamp(), item.id))
+            t = item.due.timestamp()
+            self.known[item.id] = (hash(item.entry.key), t)
+            heapq.heappush(self.heap, (t, item.id))
+        else:
+            self.known[item.id] = (hash(item.entry.key), None)
+            self.bad[item.id] = item
 
     def take_due(self, now: float) -> list[Item]:
-        """Move items whose time has come from the heap to the due set; return the due set."""
+        """Move posts whose time has come from the heap to the due set; return the due set."""
         while self.heap and self.heap[0][0] <= now:
             t, post_id = heapq.heappop(self.heap)
-            item = self.items.get(post_id)
-            if item is not None and item.due is not None and item.due.timestamp() == t:
-                self.due[post_id] = item
+            known = self.known.get(post_id)
+            if known is None or known[1] != t:
+                continue  # stale: the post changed or left
+            entry = self.core.spool.stat_entry("scheduled", post_id)
+            item = self.core.load(entry) if entry is not None else None
+            if (
+                entry is None
+                or item is None
+                or hash(entry.key) != known[0]
+                or not item.valid
+                or item.due is None
+                or item.due.timestamp() != t
+            ):
+                self.refresh(post_id)  # changed since it was indexed: index it anew
+                continue
+            self.due[post_id] = item
         for post_id in list(self.due):
             self.refresh_if_changed(post_id)
         return [i for i in self.due.values() if i.due is not None and i.due.timestamp() <= now]
 
     def refresh_if_changed(self, post_id: str) -> None:
-        item = self.items.get(post_id)
+        item = self.due.get(post_id)
         entry = self.core.spool.stat_entry("scheduled", post_id)
         if item is None or entry is None or entry.key != item.entry.key:
             self.refresh(post_id)
 
     def invalid(self) -> list[Item]:
-        return [i for i in self.items.values() if not i.valid]
+        return list(self.bad.values())
 
     def next_due(self) -> float | None:
         while self.heap:
             t, post_id = self.heap[0]
-            item = self.items.get(post_id)
-            if item is not None and item.due is not None and item.due.timestamp() == t:
+            known = self.known.get(post_id)
+            if known is not None and known[1] == t:
                 return t
             heapq.heappop(self.heap)  # stale: the post changed or left
         return None
@@ -276,6 +307,8 @@ class Daemon:
 
     def _loop(self) -> None:
         core = self.core
+        # A long-running sender waits for in-place saves to settle (`send --once` cannot wait).
+        self.sender.settle = QUIET
         inotify = self._start_observer()
         index = Index(core)
         sending = self.is_sending_host()
@@ -359,7 +392,9 @@ class Daemon:
         for name in sorted(names):
             if self.stop_at is not None:
                 break
-            entry = core.spool.stat_entry("new", name[:-3]) if name.endswith(".md") else None
+            # Editors' lock symlinks, autosaves and backups (`.#x.md`...) are never touched.
+            is_post = classify(name) != "ignore"
+            entry = core.spool.stat_entry("new", name[:-3]) if is_post else None
             how, seen = hints.get(name, ("scan", now))
             if entry is None:
                 self._drop_hint(name, seen)
@@ -436,16 +471,20 @@ class _Handler:
             for raw in paths:
                 path = os.fsdecode(raw)
                 parent, name = os.path.split(path)
-                if parent == self.new and name.endswith(".md"):
+                if classify(name) == "ignore":
+                    pass
+                elif parent == self.new:
                     how = {"moved": "moved", "closed": "closed"}.get(kind, "written")
                     prev = self.w.new.get(name)
                     if how == "written" and prev and prev[0] in ("moved", "closed"):
                         how = "closed"  # written again after arriving: wait for quiet
                     self.w.new[name] = (how, now)
-                elif parent == self.scheduled and name.endswith(".md"):
+                elif parent == self.scheduled:
                     self.w.scheduled.add(name[:-3])
-            if kind == "moved" and os.path.dirname(os.fsdecode(event.src_path)) == self.scheduled:
-                self.w.scheduled.add(os.path.basename(os.fsdecode(event.src_path))[:-3])
+            if kind == "moved":
+                parent, name = os.path.split(os.fsdecode(event.src_path))
+                if parent == self.scheduled and classify(name) != "ignore":
+                    self.w.scheduled.add(name[:-3])
         self.w.event.set()
 
 

@@ -7,6 +7,7 @@ idempotency key and material, attempts, results and backoff, plus rate-limit win
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -137,18 +138,19 @@ class Ledger:
             raise SpoolError(f"the ledger {self.path} is unusable: {exc}", "") from None
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
-            try:
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            # SQLite may have rolled back already (a full disk does): then there is nothing to
+            # roll back, and that must not hide why.
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
                 raise SpoolError(
                     f"cannot write the ledger {self.path}: {exc}",
                     "free some disk space; nothing was sent without being recorded",
                 ) from None
+            raise
 
     # -- deliveries ------------------------------------------------------------------------
 
@@ -161,6 +163,10 @@ class Ledger:
         for r in self._db.execute("SELECT * FROM deliveries"):
             out.setdefault(r["post_id"], {})[r["account"]] = _row(r)
         return out
+
+    def delivery_ids(self) -> set[str]:
+        """The posts the ledger has any row for."""
+        return {r[0] for r in self._db.execute("SELECT DISTINCT post_id FROM deliveries")}
 
     def delivery(self, post_id: str, account: str) -> Delivery:
         """The row for (post, account), created with a fresh nonce on first use."""
@@ -271,37 +277,71 @@ class Ledger:
     # -- parse cache -----------------------------------------------------------------------
     # Disposable: what a post file parsed to, keyed by path, inode, size and mtime, and by a
     # fingerprint of the configuration it was validated against. Lets `list` and the daemon's
-    # start-up scan skip parsing files that did not change.
+    # scans skip parsing files that did not change. Per file: its due time and problem as
+    # columns (the daemon's index reads only those), the record `Core` rebuilds an item from,
+    # and `line`, the post's `list --format json` line while the ledger knows nothing of it.
 
     def _cache_table(self) -> None:
-        if not getattr(self, "_cache_ready", False):
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS post_cache (path TEXT PRIMARY KEY, ino INTEGER, "
-                "size INTEGER, mtime_ns INTEGER, fp TEXT, rec TEXT) WITHOUT ROWID"
-            )
-            self._cache_ready = True
+        if getattr(self, "_cache_ready", False):
+            return
+        exists = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='parse_cache'"
+        ).fetchone()
+        if not exists:  # a write (an fsync) only the first time, not on every `list`
+            with self._tx() as db:
+                db.execute("DROP TABLE IF EXISTS post_cache")  # an earlier layout
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS parse_cache (path TEXT PRIMARY KEY, "
+                    "ino INTEGER, size INTEGER, mtime_ns INTEGER, fp TEXT, due REAL, "
+                    "problem TEXT, rec TEXT, line TEXT) WITHOUT ROWID"
+                )
+        self._cache_ready = True
 
     def cached(self, fingerprint: str) -> dict[str, tuple[tuple[int, int, int], str]]:
         """Every cached parse made under this fingerprint: path -> (file key, record)."""
         self._cache_table()
         rows = self._db.execute(
-            "SELECT path, ino, size, mtime_ns, rec FROM post_cache WHERE fp=?", (fingerprint,)
+            "SELECT path, ino, size, mtime_ns, rec FROM parse_cache WHERE fp=?", (fingerprint,)
         )
         return {r[0]: ((r[1], r[2], r[3]), r[4]) for r in rows}
+
+    def cached_lines(
+        self, fingerprint: str
+    ) -> dict[str, tuple[int, int, int, float | None, str | None]]:
+        """path -> (ino, size, mtime_ns, due, JSON line) for every parse under this fingerprint."""
+        self._cache_table()
+        rows = self._db.execute(
+            "SELECT path, ino, size, mtime_ns, due, line FROM parse_cache WHERE fp=?",
+            (fingerprint,),
+        )
+        return {r[0]: r[1:] for r in rows}
+
+    def cached_dues(self, fingerprint: str) -> Iterator[tuple[Any, ...]]:
+        """(path, ino, size, mtime_ns, due, has a problem) under this fingerprint, streamed:
+        the daemon's scan of 100k posts never holds them all at once."""
+        self._cache_table()
+        yield from self._db.execute(
+            "SELECT path, ino, size, mtime_ns, due, problem IS NOT NULL FROM parse_cache "
+            "WHERE fp=?",
+            (fingerprint,),
+        )
 
     def cache(
         self,
         fingerprint: str,
-        rows: list[tuple[str, tuple[int, int, int], str]],
+        rows: list[tuple[str, tuple[int, int, int], float | None, str | None, str, str | None]],
         drop: list[str],
     ) -> None:
-        """Store parses (path, file key, record) and forget paths that are gone."""
+        """Store parses (path, file key, due, problem, record, line); forget paths that are gone."""
         if not rows and not drop:
             return
         self._cache_table()
         with self._tx() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO post_cache VALUES (?, ?, ?, ?, ?, ?)",
-                [(p, *k, fingerprint, rec) for p, k, rec in rows],
+                "INSERT OR REPLACE INTO parse_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (p, *k, fingerprint, due, problem, rec, line)
+                    for p, k, due, problem, rec, line in rows
+                ],
             )
-            db.executemany("DELETE FROM post_cache WHERE path=?", [(p,) for p in drop])
+            db.executemany("DELETE FROM parse_cache WHERE path=?", [(p,) for p in drop])

@@ -23,7 +23,7 @@ from .log import Log
 from .plan import Limit, Pending, backoff, plan
 from .platforms import Job, Outcome, get
 from .post import Result, with_record, with_schedule
-from .spool import STATES, Changed, Entry, new_id
+from .spool import STATES, Changed, Entry, classify, new_id
 
 BACKOFF_CAP = 6 * 3600.0
 BUSY_RETRY = 0.25  # seconds before a claimed post is tried again
@@ -62,6 +62,9 @@ class Sender:
         self.stopping = stopping
         self.deadline = deadline
         self.rng = rng or random.Random()
+        # Seconds a post's file must have been left alone before it is sent: an editor that
+        # rewrites a scheduled post in place at its due time is not caught between two writes.
+        self.settle = 0.0
         self.reported: dict[str, tuple[tuple[int, int, int], str]] = {}
         self.hooks: list[subprocess.Popen[bytes]] = []
 
@@ -123,7 +126,17 @@ class Sender:
             if post.schedule is None or not when.has_offset(post.schedule):
                 # Written back once, absolute with its offset; nothing else in the file changes.
                 data = core.spool.read(entry)
-                entry = core.spool.replace(entry, with_schedule(data, core.stamp(at)))
+                stamped = with_schedule(data, core.stamp(at))
+                if len(stamped) > core.spool.max_size:
+                    # Written back, it would be refused as too big, and sit in scheduled/.
+                    self._fail_file(
+                        entry,
+                        f"with its time written back it would be {len(stamped)} bytes, over the "
+                        f"{core.spool.max_size}-byte limit (max_post_size); shorten it",
+                        result,
+                    )
+                    return
+                entry = core.spool.replace(entry, stamped)
             moved = core.spool.move(entry, "scheduled")
         except Changed:
             return  # being written to: the next event or rescan takes it
@@ -198,7 +211,7 @@ class Sender:
                 continue
             todo = self._todo(item, ds)
             if not todo:
-                self._finish(item, result)
+                self._finish_claimed(item, result)
                 continue
             items[item.id] = item
             known[item.id] = ds
@@ -285,6 +298,10 @@ class Sender:
                 if fresh.due > core.clock():
                     result.soonest(fresh.due.timestamp())
                     return
+                quiet_at = fresh.entry.mtime_ns / 1e9 + self.settle
+                if self.settle and quiet_at > time.time():
+                    result.soonest(quiet_at)
+                    return
                 ds = core.ledger.deliveries(item.id)
                 todo = [a for a in self._todo(fresh, ds) if a in accounts]
                 for account in todo:
@@ -349,6 +366,12 @@ class Sender:
             return
         error = outcome.error or "unknown error"
         daemon = self.config.daemon
+        if outcome.status == "temporary" and self.stopping() and self.deadline() <= 0:
+            # Cut short by our own shutdown, not by the peer: no backoff. The next start takes
+            # it up at once (in doubt, where the platform says so).
+            ledger.record(item.id, name, "pending", error=error)
+            self.log.event("interrupted", level="warning", id=item.id, account=name, error=error)
+            return
         if outcome.status == "temporary" and attempts <= daemon.max_retries:
             wait = backoff(
                 attempts,
@@ -369,6 +392,18 @@ class Sender:
             error = f"gave up after {attempts} attempts: {error}"
         ledger.record(item.id, name, "failed", error=error, at=now)
         self.log.event("failed", level="error", id=item.id, account=name, error=error)
+
+    def _finish_claimed(self, item: Item, result: PassResult) -> None:
+        """`_finish` under the post's claim: a foreground sender may be finishing it right now,
+        and two writers of one file would trip over each other."""
+        try:
+            with self.core.claim(item.id):
+                entry = self.core.spool.stat_entry("scheduled", item.id)
+                fresh = self.core.load(entry) if entry is not None else None
+                if fresh is not None and fresh.post is not None:
+                    self._finish(fresh, result)
+        except Busy:
+            result.soonest(self.core.clock().timestamp() + BUSY_RETRY)
 
     def _finish(self, item: Item, result: PassResult) -> None:
         """Move a post whose accounts are all finished to sent/ or failed/, with its results."""
@@ -394,6 +429,18 @@ class Sender:
         attempts = max((r.attempts for r in results.values()), default=0)
         entry = core.spool.stat_entry("scheduled", item.id)
         if entry is None:
+            return
+        done = next((s for s in ("sent", "failed") if core.spool.stat_entry(s, item.id)), None)
+        if done is not None:
+            # A copy that arrived after the post was finished (a sync, a late save): the
+            # ledger has it as done, so it is not sent again, and it must not sit here.
+            self._fail_file(
+                entry,
+                f"a post with ID {item.id} was already finished in {done}/; this copy arrived "
+                "after that and was not sent (rename it to send it as a new post)",
+                result,
+                rename=True,
+            )
             return
         try:
             # Results first, then the move: a crash in between leaves a post in scheduled/ whose
@@ -440,6 +487,11 @@ class Sender:
     def _report_invalid(self, item: Item, result: PassResult) -> None:
         """An invalid file in scheduled/ is never sent; say so once per version of it."""
         problem = item.problem or "invalid post"
+        if classify(item.entry.path.name) == "conflict":
+            # A sync tool's copy is never someone's file in progress: out of the queue with it.
+            with contextlib.suppress(FileNotFoundError, SpoolError):
+                self._fail_file(item.entry, problem, result)
+            return
         result.invalid[item.id] = problem
         if self.reported.get(item.id) == (item.entry.key, problem):
             return

@@ -7,10 +7,11 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-WORDS = (
+_TEXT = (
     "the open social web is made of small tools that people keep running for years "
     "schedule posts from plain files edit them in your editor sync with git"
-).split()
+)
+WORDS = _TEXT.split()
 
 LANGS = ("en", "de", "fr", "pt-BR", None)
 
