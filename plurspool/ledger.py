@@ -102,6 +102,8 @@ class Ledger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=30000")
+            if self._schema_version() == SCHEMA_VERSION:
+                return  # nothing to create or upgrade: no write lock, no fsync for readers
             with self._tx() as db:
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
@@ -126,6 +128,13 @@ class Ledger:
                 f"cannot open the ledger {path}: {exc}",
                 "check the state directory's permissions and free space",
             ) from None
+
+    def _schema_version(self) -> int | None:
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.OperationalError:
+            return None  # a new ledger: no meta table yet
+        return None if row is None else int(row["value"])
 
     def close(self) -> None:
         self._db.close()
