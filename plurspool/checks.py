@@ -10,7 +10,7 @@ from typing import Any
 from .core import Core, Item, post_error_text
 from .errors import PostError, TimeError
 from .post import Post, parse
-from .spool import Entry, classify
+from .spool import classify, entry_of
 
 DEFAULT_STATES = ("new", "drafts", "scheduled")
 
@@ -57,17 +57,7 @@ def check_file(core: Core, path: Path) -> dict[str, Any]:
     except OSError as exc:
         problems.append(f"cannot read: {exc.strerror}")
         return report
-    entry = Entry(
-        path.name.removesuffix(".md"),
-        state or "new",
-        str(path),
-        st.st_ino,
-        st.st_size,
-        st.st_mtime_ns,
-        st.st_mode,
-        st.st_nlink,
-        st.st_uid,
-    )
+    entry = entry_of(path.name.removesuffix(".md"), state or "new", str(path), st)
     if classify(path.name) == "conflict":
         problems.append("it is a sync tool's conflict copy; merge it by hand")
         return report

@@ -87,6 +87,21 @@ class Entry(NamedTuple):
         return stat.S_ISLNK(self.mode)
 
 
+def entry_of(post_id: str, state: str, fspath: str, st: os.stat_result) -> Entry:
+    """An Entry for a file from its lstat result."""
+    return Entry(
+        post_id,
+        state,
+        fspath,
+        st.st_ino,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_mode,
+        st.st_nlink,
+        st.st_uid,
+    )
+
+
 def classify(name: str) -> str:
     """'post', 'conflict' (a sync tool's copy, to be failed) or 'ignore' for a file name."""
     if _JUNK.match(name) or not name.endswith(".md") or name == ".md":
@@ -247,17 +262,7 @@ class Spool:
                 )
 
     def _entry(self, state: str, name: str, st: os.stat_result) -> Entry:
-        return Entry(
-            name[:-3],
-            state,
-            os.path.join(self._root_str, state, name),
-            st.st_ino,
-            st.st_size,
-            st.st_mtime_ns,
-            st.st_mode,
-            st.st_nlink,
-            st.st_uid,
-        )
+        return entry_of(name[:-3], state, os.path.join(self._root_str, state, name), st)
 
     def entries(self, state: str) -> list[Entry]:
         """Every post-named file in a state dir (conflict copies included), unsorted."""

@@ -7,10 +7,14 @@ imports and terminal behaviour exactly as a user sees them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,3 +120,35 @@ def state_of(root: Path, post_id: str) -> list[str]:
 def ids_in(root: Path, state: str) -> set[str]:
     """The post IDs in one state dir."""
     return {p.name[:-3] for p in (root / state).iterdir() if p.name.endswith(".md")}
+
+
+@contextlib.contextmanager
+def silent_tcp_server() -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that accepts connections and never says a word: its port."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                held.append(conn)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        yield srv.getsockname()[1]
+    finally:
+        stop.set()
+        t.join(5)
+        for c in held:
+            c.close()
+        srv.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 import uuid
@@ -24,7 +23,7 @@ from plurspool.platforms import Job, Outcome, get
 from plurspool.platforms import nostr_proto as proto
 from plurspool.platforms.nostr import MAX_CONTENT, Nostr
 from plurspool.post import Media, Post, parse
-from tests.helpers import run_cli, spool_root, write_config
+from tests.helpers import run_cli, silent_tcp_server, spool_root, write_config
 from tests.peers.nostr_relays import free_port, start_local_relay
 from tests.peers.nostr_relays import nostr_relays as nostr_relays  # the fixture
 
@@ -158,31 +157,8 @@ def fake_relay() -> Iterator[FakeRelay]:
 @pytest.fixture
 def hanging_tcp() -> Iterator[str]:
     """A TCP server that accepts connections and never says a word."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-                held.append(conn)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield f"ws://127.0.0.1:{srv.getsockname()[1]}"
-    stop.set()
-    t.join(5)
-    for c in held:
-        c.close()
-    srv.close()
+    with silent_tcp_server() as port:
+        yield f"ws://127.0.0.1:{port}"
 
 
 def sent(outcome: Outcome) -> str:

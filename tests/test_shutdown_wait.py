@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import pytest
 from plurspool.config import Account
 from plurspool.platforms import Abandoned, wait_within
 from plurspool.platforms.bluesky import Client, XrpcError
+from tests.helpers import silent_tcp_server
 
 
 def test_wait_within_returns_results_and_raises_errors() -> None:
@@ -35,28 +35,8 @@ def test_wait_within_abandons_a_hanging_call_once_the_deadline_passes() -> None:
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """A TCP server on 127.0.0.1 that accepts connections and never answers."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(srv.accept()[0])
-            except TimeoutError:
-                continue
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield srv.getsockname()[1]
-    stop.set()
-    t.join(2)
-    for c in held:
-        c.close()
-    srv.close()
+    with silent_tcp_server() as port:
+        yield port
 
 
 def test_bluesky_stops_waiting_for_a_silent_pds_at_shutdown(
