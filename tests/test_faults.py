@@ -157,7 +157,7 @@ def user(mastodon_mock: Mock) -> Iterator[User]:
 def test_refused_then_reset_then_timeout_mid_request_and_the_post_goes_out_once(
     mastodon_mock: Mock, user: User, tmp_path: Path
 ) -> None:
-    from tests.peers.mastodon_mock import free_port
+    from tests.peers.proc import free_port
 
     w = make_world(tmp_path, deadline=2.0)  # requests time out after 2 s
     mastodon_account(w.box, f"http://127.0.0.1:{free_port()}", user)  # nothing listens

@@ -309,7 +309,7 @@ def test_bad_token_is_a_permanent_failure_without_the_token(
 def test_network_errors_are_temporary_and_never_show_the_token(
     tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.peers.mastodon_mock import free_port
+    from tests.peers.proc import free_port
 
     canary = "CANARY-TOKEN-" + uuid.uuid4().hex
     monkeypatch.setenv("PLURSPOOL_M_TOKEN", canary)

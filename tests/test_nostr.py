@@ -24,8 +24,9 @@ from plurspool.platforms import nostr_proto as proto
 from plurspool.platforms.nostr import MAX_CONTENT, Nostr
 from plurspool.post import Media, Post, parse
 from tests.helpers import run_cli, silent_tcp_server, spool_root, write_config
-from tests.peers.nostr_relays import free_port, start_local_relay
 from tests.peers.nostr_relays import nostr_relays as nostr_relays  # the fixture
+from tests.peers.nostr_relays import start_local_relay
+from tests.peers.proc import free_port
 
 NOSTR = Nostr()
 

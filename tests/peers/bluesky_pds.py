@@ -17,7 +17,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import subprocess
 import tempfile
 import time
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from .proc import PeerProcess, stop_on_signals, wait_for
 
 ENV_VAR = "PLURSPOOL_TEST_PDS_URL"
 ADMIN_ENV_VAR = "PLURSPOOL_TEST_PDS_ADMIN_PASSWORD"
@@ -93,30 +94,7 @@ def healthy(base: str, timeout: float = 2.0) -> bool:
     return code == 200
 
 
-@dataclass
-class Server:
-    """The PDS subprocess (its own process group), where it listens, and its log."""
-
-    url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        """SIGTERM the process group (pds.mjs exits within ~3 s), SIGKILL it if it lingers."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+Server = PeerProcess  # the PDS subprocess (pds.mjs exits within ~3 s of SIGTERM)
 
 
 def start_pds(workdir: Path, *, rate_limits: bool = True) -> Server:
@@ -156,9 +134,9 @@ def start_pds(workdir: Path, *, rate_limits: bool = True) -> Server:
             )
             url = m.group(1) if m else None
         if url is not None and healthy(url, timeout=1.0):
-            return Server(url, proc, log)
+            return Server(url, proc, log, name="pds", stop_wait=10)
         time.sleep(0.05)
-    Server(url or "", proc, log).stop()
+    Server(url or "", proc, log, name="pds", stop_wait=10).stop()
     tail = log.read_text(errors="replace")[-3000:]
     raise RuntimeError(f"the PDS was not ready within {START_TIMEOUT:g}s:\n{tail}")
 
@@ -274,18 +252,10 @@ def pds() -> Iterator[Pds]:
 
 def main() -> None:
     """Start a PDS, print ENV_VAR=..., run until SIGTERM or SIGINT."""
-    stop = False
-
-    def handler(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    stop = stop_on_signals()
     with running_pds() as url:
         print(f"{ENV_VAR}={url}", flush=True)
-        while not stop:
-            time.sleep(0.2)
+        wait_for(stop)
 
 
 if __name__ == "__main__":

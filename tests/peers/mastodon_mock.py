@@ -13,8 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,17 +26,11 @@ from typing import Any
 
 import pytest
 
+from .proc import PeerProcess, free_port, stop_on_signals, wait_for
+
 ENV_VAR = "PLURSPOOL_TEST_MASTODON_URL"
 START_TIMEOUT = 60.0  # generous: two cores shared with other test runs
 SEED_TOKEN = "mock_token"  # the mock's seeded account (testuser)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def request(
@@ -73,30 +65,7 @@ def mock_answers(base: str, timeout: float = 2.0) -> bool:
     return code == 200
 
 
-@dataclass
-class Server:
-    """A mastodon_mock subprocess (its own process group) and where it listens."""
-
-    url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        """SIGTERM the process group, SIGKILL it if it lingers."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+Server = PeerProcess  # the mastodon_mock subprocess
 
 
 def start_mock(workdir: Path, port: int | None = None) -> Server:
@@ -120,7 +89,7 @@ def start_mock(workdir: Path, port: int | None = None) -> Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(f"http://127.0.0.1:{port}", proc, log)
+    server = Server(f"http://127.0.0.1:{port}", proc, log, name="mastodon_mock")
     end = time.monotonic() + START_TIMEOUT
     while time.monotonic() < end:
         if proc.poll() is not None:
@@ -212,18 +181,10 @@ def mastodon_mock() -> Iterator[Mock]:
 
 def main() -> None:
     """Start a mock, print ENV_VAR=..., run until SIGTERM or SIGINT."""
-    stop = False
-
-    def handler(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    stop = stop_on_signals()
     with running_mock() as url:
         print(f"{ENV_VAR}={url}", flush=True)
-        while not stop:
-            time.sleep(0.2)
+        wait_for(stop)
 
 
 if __name__ == "__main__":

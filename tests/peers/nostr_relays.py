@@ -16,17 +16,17 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from .proc import PeerProcess, free_port, stop_on_signals, wait_for
 
 ENV_VAR = "PLURSPOOL_TEST_NOSTR_RELAYS"
 START_TIMEOUT = 60.0  # generous: two cores shared with other test runs
@@ -69,45 +69,7 @@ authentication:
 """
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Relay:
-    """A relay subprocess (its own process group) and where it listens."""
-
-    name: str
-    url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-    # gunicorn takes ~3 s to stop on any polite signal; its data is a throwaway temp database.
-    stop_signal: int = signal.SIGTERM
-
-    def stop(self) -> None:
-        """Signal the process group, SIGKILL it if it lingers."""
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, self.stop_signal)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        else:  # gunicorn workers may outlive a dead master
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-
-    def __enter__(self) -> Relay:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+Relay = PeerProcess  # a relay subprocess
 
 
 def relay_answers(url: str, timeout: float = 2.0) -> bool:
@@ -157,7 +119,7 @@ def _spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return Relay(name, f"ws://127.0.0.1:{port}", proc, log, stop_signal)
+    return Relay(f"ws://127.0.0.1:{port}", proc, log, name=name, stop_signal=stop_signal)
 
 
 def start_local_relay(workdir: Path, port: int | None = None) -> Relay:
@@ -212,18 +174,10 @@ def nostr_relays() -> Iterator[list[str]]:
 
 def main() -> None:
     """Start both relays, print ENV_VAR=..., run until SIGTERM or SIGINT."""
-    stop = False
-
-    def handler(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    stop = stop_on_signals()
     with running_relays() as urls:
         print(f"{ENV_VAR}={','.join(urls)}", flush=True)
-        while not stop:
-            time.sleep(0.2)
+        wait_for(stop)
 
 
 if __name__ == "__main__":

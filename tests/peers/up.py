@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 import sys
 import time
 from pathlib import Path
 
 from . import bluesky_pds, mastodon_mock, nostr_relays
+from .proc import stop_on_signals, wait_for
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m tests.peers.up")
     ap.add_argument("--env-file", type=Path, required=True)
     args = ap.parse_args()
-    stop = False
-
-    def on_signal(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         relays = stack.enter_context(nostr_relays.running_relays())
@@ -46,8 +39,7 @@ def main() -> None:
             file=sys.stderr,
             flush=True,
         )
-        while not stop:
-            time.sleep(0.2)
+        wait_for(stop)
     print("peers stopped", file=sys.stderr, flush=True)
 
 
