@@ -144,7 +144,7 @@ def cli(ctx: click.Context, spool: str | None, config: str | None, verbose: bool
 
     A post is a Markdown file with YAML frontmatter in the spool: new/ → scheduled/ → sent/ or
     failed/, plus drafts/. `plurspool send` is the daemon that sends what is due. See
-    plurspool(1) and plurspool(5).
+    plurspool(1), plurspool(5) and plurspool-config(5).
     """
     ctx.obj = State(spool, config, verbose)
 
