@@ -540,7 +540,11 @@ class Core:
         """Make a post from text: queued (schedule), kept (draft), or queued due now."""
         if schedule is not None and draft:
             raise UsageError("--schedule and --draft exclude each other", "use one of them")
-        parts = split_parts(text)
+        from .post import split_parts
+
+        if not text.strip():
+            raise InvalidInput("the post is empty", "give some text, or pipe it on stdin")
+        parts = list(split_parts(text))  # an empty thread part is a PostError (exit 3)
         at = self.resolve(schedule) if schedule is not None else None
         if not draft and at is None:
             at = self.clock()
@@ -779,23 +783,6 @@ def sort_key(item: Item) -> tuple[float, str]:
     return (item.due.timestamp() if item.due else float("inf"), item.id)
 
 
-def split_parts(text: str) -> list[str]:
-    """Split post text into thread parts on lines holding only `---`."""
-    parts: list[list[str]] = [[]]
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if line.rstrip() == "---":
-            parts.append([])
-        else:
-            parts[-1].append(line)
-    out = ["\n".join(p).strip("\n") for p in parts]
-    if not any(p.strip() for p in out):
-        raise InvalidInput("the post is empty", "give some text, or pipe it on stdin")
-    for n, p in enumerate(out, 1):
-        if not p.strip():
-            raise InvalidInput(f"thread part {n} is empty", "remove the extra `---` line")
-    return out
-
-
 def post_error_text(exc: PostError) -> str:
     """A post error as one line, `line N: ` first when the line is known (and not said yet)."""
     if exc.line and not exc.message.startswith(f"line {exc.line}:"):
@@ -812,4 +799,4 @@ def _parse_or_invalid(data: bytes) -> Post:
         raise InvalidInput(post_error_text(exc), exc.hint) from None
 
 
-__all__ = ["Busy", "Core", "Item", "split_parts", "utcnow"]
+__all__ = ["Busy", "Core", "Item", "utcnow"]
