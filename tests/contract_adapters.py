@@ -20,14 +20,12 @@ import contextlib
 import http.client
 import json
 import os
-import struct
 import sys
 import threading
 import time
 import urllib.parse
 import urllib.request
 import uuid
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -140,23 +138,6 @@ if code == 0:
         f.write(os.environ["PLURSPOOL_IDEMPOTENCY_KEY"] + "\\n")
 sys.exit(code)
 """
-
-
-def png(width: int = 4, height: int = 3) -> bytes:
-    """A small valid RGB PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(b"\x00" + b"\x80\x20\xc0" * width for _ in range(height))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def secret_file(path: Path, text: str) -> Path:

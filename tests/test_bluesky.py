@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import struct
-import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -25,27 +23,10 @@ from plurspool.errors import ConfigError
 from plurspool.platforms import Issue, Job, Outcome
 from plurspool.platforms import bluesky as bsky
 from plurspool.post import Media, parse, render
-from tests.helpers import invoke, run_cli, spool_root, state_home, write_config
+from tests.helpers import invoke, png, run_cli, spool_root, state_home, write_config
 from tests.peers.bluesky_pds import Pds, TestAccount, pds  # noqa: F401  (the fixture)
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def png(width: int = 3, height: int = 2) -> bytes:
-    """A small valid RGB PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(b"\x00" + b"\x80\x20\xc0" * width for _ in range(height))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def load_account(tmp_path: Path, body: str, name: str = "b") -> Account:

@@ -31,10 +31,9 @@ from tests.contract_adapters import (
     MastodonAdapter,
     NostrAdapter,
     Posted,
-    png,
     toml,
 )
-from tests.helpers import Run, make_env, run_cli
+from tests.helpers import Run, make_env, png, run_cli
 from tests.peers.bluesky_pds import pds as pds  # the session fixtures, used on demand
 from tests.peers.mastodon_mock import mastodon_mock as mastodon_mock
 from tests.peers.nostr_relays import nostr_relays as nostr_relays
@@ -180,7 +179,7 @@ def test_cw_and_language_on_every_part(world: World, adapter: Adapter) -> None:
 
 
 def test_media_with_alt(world: World, adapter: Adapter) -> None:
-    image = png()
+    image = png(4, 3)
     (world.spool / "media").mkdir()
     (world.spool / "media" / "dot.png").write_bytes(image)
     alt = "Three rows of purple dots"

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import functools
 import json
-import struct
 import time
 import uuid
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +22,7 @@ from plurspool.errors import ConfigError
 from plurspool.platforms import Job, Outcome
 from plurspool.platforms import mastodon as m
 from plurspool.post import Post, parse
-from tests.helpers import ids_in, run_cli, spool_root, state_home, write_config
+from tests.helpers import ids_in, png, run_cli, spool_root, state_home, write_config
 from tests.peers.mastodon_mock import Mock, User, mastodon_mock
 
 __all__ = ["mastodon_mock"]  # the session fixture, imported for pytest
@@ -54,21 +52,6 @@ class Store:
 
 class Crash(BaseException):
     """A simulated crash: nothing in plurspool catches a BaseException."""
-
-
-def png_bytes() -> bytes:
-    """A valid 1x1 PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\xff\x80\x00")
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
 
 
 def make_post(text: str, **front: Any) -> Post:
@@ -212,7 +195,7 @@ def test_per_account_override(mastodon_mock: Mock, user: User, tmp_path: Path, s
 def test_media_with_alt_text(mastodon_mock: Mock, user: User, tmp_path: Path, state: Path) -> None:
     media = tmp_path / "spool" / "media"
     media.mkdir(parents=True)
-    (media / "dot.png").write_bytes(png_bytes())
+    (media / "dot.png").write_bytes(png(1, 1))
     post = make_post("a dot", media=[{"path": "media/dot.png", "alt": "A single orange pixel"}])
     acct = account(mastodon_mock.url)
     assert m.PLATFORM.check(post, acct, tmp_path / "spool") == []
