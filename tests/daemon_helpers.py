@@ -5,6 +5,7 @@ conditions with deadlines instead of sleeping.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -14,9 +15,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from plurspool.config import load
+from plurspool.core import Core
+from plurspool.log import Log
+from plurspool.sender import PassResult, Sender
 from tests.helpers import BIN, Run, make_env, run_cli
 
 FAKE_EXEC = Path(__file__).resolve().parent / "fake_exec.py"
@@ -315,3 +321,42 @@ def event_words(line: str) -> list[str]:
     while words and (words[0][:4].isdigit() or words[0] in ("WARNING", "ERROR")):
         words = words[1:]
     return words
+
+
+@dataclass
+class World:
+    """A spool whose sender runs in this process, with a clock the test moves."""
+
+    box: Sandbox
+    core: Core
+    sender: Sender
+    clock: list[datetime]
+    log: io.StringIO
+
+    @property
+    def now(self) -> float:
+        return self.clock[0].timestamp()
+
+    def tick(self, seconds: float) -> None:
+        self.clock[0] += timedelta(seconds=seconds)
+
+    def run(self, first: bool = False) -> PassResult:
+        return self.sender.run_pass(first=first)
+
+    def reload(self) -> None:
+        self.box.write_config()
+        self.core.config = load(self.box.config_path, env=self.box.env)
+
+    def row(self, post_id: str, account: str) -> Any:
+        return self.core.ledger.deliveries(post_id)[account]
+
+
+def in_process(box: Sandbox, *, deadline: float = 3600.0) -> World:
+    """A World for `box` as it is configured now; its clock starts at the current second."""
+    box.write_config()
+    clock = [datetime.now(UTC).replace(microsecond=0)]
+    core = Core(load(box.config_path, env=box.env), clock=lambda: clock[0])
+    core.spool.ensure()
+    stream = io.StringIO()
+    sender = Sender(core, Log(stream=stream), deadline=lambda: deadline)
+    return World(box, core, sender, clock, stream)

@@ -8,7 +8,6 @@ Every test ends by counting on the peer: a post is never lost, never sent twice,
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import shutil
 import signal
@@ -17,8 +16,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +25,8 @@ from plurspool.config import load
 from plurspool.core import Core
 from plurspool.errors import SpoolError
 from plurspool.log import Log
-from plurspool.sender import PassResult, Sender
-from tests.daemon_helpers import Sandbox, iso, post_text, wait_for
+from plurspool.sender import Sender
+from tests.daemon_helpers import Sandbox, World, in_process, iso, post_text, wait_for
 from tests.helpers import run_cli
 from tests.peers.mastodon_mock import Mock, User
 from tests.peers.mastodon_mock import mastodon_mock as mastodon_mock  # the fixture
@@ -98,44 +95,10 @@ class Proxy:
                 s.close()
 
 
-@dataclass
-class World:
-    """A spool whose sender runs in this process with a clock the test moves."""
-
-    box: Sandbox
-    core: Core
-    sender: Sender
-    clock: list[datetime]
-    log: io.StringIO
-
-    @property
-    def now(self) -> float:
-        return self.clock[0].timestamp()
-
-    def tick(self, seconds: float) -> None:
-        self.clock[0] += timedelta(seconds=seconds)
-
-    def run(self) -> PassResult:
-        return self.sender.run_pass()
-
-    def reload(self) -> None:
-        self.box.write_config()
-        self.core.config = load(self.box.config_path, env=self.box.env)
-
-    def row(self, post_id: str, account: str) -> Any:
-        return self.core.ledger.deliveries(post_id)[account]
-
-
 def make_world(base: Path, *, deadline: float = 3600.0) -> World:
     box = Sandbox(base)
     box.daemon_keys["retry_delay"] = "1m"
-    box.write_config()
-    clock = [datetime.now(UTC).replace(microsecond=0)]
-    core = Core(load(box.config_path, env=box.env), clock=lambda: clock[0])
-    core.spool.ensure()
-    stream = io.StringIO()
-    sender = Sender(core, Log(stream=stream), deadline=lambda: deadline)
-    return World(box, core, sender, clock, stream)
+    return in_process(box, deadline=deadline)
 
 
 def mastodon_account(box: Sandbox, url: str, user: User, name: str = "ma") -> None:

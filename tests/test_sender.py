@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +13,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plurspool.config import load
-from plurspool.core import Core
 from plurspool.errors import SpoolError
 from plurspool.ledger import SCHEMA_VERSION, Ledger
-from plurspool.log import Log
 from plurspool.plan import Limit, Pending, backoff, plan
-from plurspool.sender import PassResult, Sender
-from tests.daemon_helpers import FAKE_EXEC, Sandbox, iso, post_text
+from tests.daemon_helpers import FAKE_EXEC, Sandbox, World, in_process, iso, post_text
 
 HOUR = 3600.0
 T0 = 1_900_000_000.0  # a fixed "now" in epoch seconds
@@ -259,42 +252,13 @@ def test_a_deferral_is_cleared_by_the_next_attempt(tmp_path: Path) -> None:
 # -- one pass of the sender, with a fake clock -----------------------------------------------
 
 
-@dataclass
-class World:
-    box: Sandbox
-    core: Core
-    sender: Sender
-    clock: list[datetime]
-    log: io.StringIO
-
-    def tick(self, seconds: float) -> None:
-        self.clock[0] += timedelta(seconds=seconds)
-
-    @property
-    def now(self) -> float:
-        return self.clock[0].timestamp()
-
-    def run(self, first: bool = False) -> PassResult:
-        return self.sender.run_pass(first=first)
-
-    def reload(self) -> None:
-        self.box.write_config()
-        self.core.config = load(self.box.config_path, env=self.box.env)
-
-
 @pytest.fixture
 def world(tmp_path: Path) -> Callable[..., World]:
     def make(**control: Any) -> World:
         box = Sandbox(tmp_path)
         box.exec_account("x", **control)
         box.daemon_keys["retry_delay"] = "10m"
-        box.write_config()
-        clock = [datetime.now(UTC).replace(microsecond=0)]
-        core = Core(load(box.config_path, env=box.env), clock=lambda: clock[0])
-        core.spool.ensure()
-        stream = io.StringIO()
-        sender = Sender(core, Log(stream=stream))
-        return World(box, core, sender, clock, stream)
+        return in_process(box)
 
     return make
 
