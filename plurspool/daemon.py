@@ -30,6 +30,7 @@ from .spool import classify
 HEARTBEAT_EVERY = 15.0  # seconds; `daemon health` calls a heartbeat older than 90 s stale
 HEALTH_STALE = 90.0
 QUIET = 0.2  # a file closed after writing is taken once it has been quiet this long
+PRUNE_AFTER = 7 * 86400.0  # seconds of send history kept for the rate-limit windows
 SETTLE = 1.0  # a file seen only by a scan is taken once its mtime is this old
 
 
@@ -338,6 +339,7 @@ class Daemon:
                     if now >= next_rescan:
                         core.spool.check()
                         index.rescan()
+                        self._prune(now)
                         next_rescan = now + core.config.daemon.rescan_interval.total_seconds()
                     elif not inotify:
                         # No events tell us what changed in scheduled/: look at every poll (a
@@ -378,6 +380,12 @@ class Daemon:
         self.log.event("stopping", in_flight=None)
         self.sender.wait_hooks(max(0.0, self.seconds_left()))
         self.log.event("stopped")
+
+    def _prune(self, now: float) -> None:
+        """Forget sends older than any rate-limit window needs (a week at least, so a limit
+        added by a reload still knows the sends before it) and server holds that are over."""
+        windows = [lim.window.total_seconds() for lim in self.config.rate_limits.values()]
+        self.core.ledger.prune(now - max([PRUNE_AFTER, *windows]))
 
     def _intake(self, inotify: bool, full: bool, result: PassResult) -> float | None:
         """Take in complete files from new/; returns when to look again at unsettled ones."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import SpoolError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE TABLE IF NOT EXISTS sends (key TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS sends_key_at ON sends (key, at);
+CREATE TABLE IF NOT EXISTS holds (                -- a server said: no requests left until
+    account TEXT PRIMARY KEY,
+    until   REAL NOT NULL
+);
 """
 
 
@@ -282,6 +286,17 @@ class Ledger:
     def prune(self, before: float) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM sends WHERE at<?", (before,))
+            db.execute("DELETE FROM holds WHERE until<?", (before,))
+
+    def hold(self, account: str, until: float) -> None:
+        """Note that the account's server has no requests left for it until `until`."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO holds VALUES (?, ?)", (account, until))
+
+    def holds(self, now: float) -> dict[str, float]:
+        """account -> until, for the server rate limits that still hold at `now`."""
+        rows = self._db.execute("SELECT account, until FROM holds WHERE until>?", (now,))
+        return {r[0]: r[1] for r in rows}
 
     # -- parse cache -----------------------------------------------------------------------
     # Disposable: what a post file parsed to, keyed by path, inode, size and mtime, and by a

@@ -20,6 +20,9 @@ class Pending:
     keys: Mapping[str, tuple[str, ...]]  # account -> rate-limit keys that apply to it
 
 
+SERVER_LIMIT = "server rate limit"  # why an account waits for a hold
+
+
 @dataclass(frozen=True)
 class Limit:
     count: int
@@ -38,12 +41,15 @@ def plan(
     windows: Mapping[str, Sequence[float]],
     limits: Mapping[str, Limit],
     now: float,
+    holds: Mapping[str, float] | None = None,
 ) -> tuple[list[Decision], float | None]:
     """Decide the sends of one pass, oldest due first, within the rate limits.
 
-    `windows` holds the recent send times per rate-limit key. Returns the decisions and the
-    earliest time a waiting account could go (None if nothing waits).
+    `windows` holds the recent send times per rate-limit key, `holds` the accounts whose server
+    said no requests are left, until when. Returns the decisions and the earliest time a
+    waiting account could go (None if nothing waits).
     """
+    holds = holds or {}
     used: dict[str, list[float]] = {k: sorted(v) for k, v in windows.items()}
     decisions = []
     wake: float | None = None
@@ -53,6 +59,11 @@ def plan(
             if not_before is not None and not_before > now:
                 d.wait[account] = (not_before, "retry backoff")
                 wake = not_before if wake is None else min(wake, not_before)
+                continue
+            held = holds.get(account)
+            if held is not None and held > now:
+                d.wait[account] = (held, SERVER_LIMIT)
+                wake = held if wake is None else min(wake, held)
                 continue
             blocked = _blocked(p.keys.get(account, ()), used, limits, now)
             if blocked is not None:

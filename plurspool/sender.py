@@ -20,7 +20,7 @@ from .core import Busy, Core, Item
 from .errors import PlurspoolError, SpoolError, TimeError
 from .ledger import Delivery
 from .log import Log
-from .plan import Limit, Pending, backoff, plan
+from .plan import SERVER_LIMIT, Limit, Pending, backoff, plan
 from .platforms import Job, Outcome, get
 from .post import Result, with_record, with_schedule
 from .spool import STATES, Changed, Entry, classify, new_id
@@ -66,6 +66,7 @@ class Sender:
         # rewrites a scheduled post in place at its due time is not caught between two writes.
         self.settle = 0.0
         self.reported: dict[str, tuple[tuple[int, int, int], str]] = {}
+        self.holds: dict[str, float] = {}  # account -> until: its server has no requests left
         self.hooks: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -227,7 +228,8 @@ class Sender:
             k: Limit(v.count, v.window.total_seconds()) for k, v in self.config.rate_limits.items()
         }
         windows = {k: ledger.window(k, now - lim.window) for k, lim in limits.items()}
-        decisions, wake = plan(pendings, windows, limits, now)
+        self.holds = ledger.holds(now)
+        decisions, wake = plan(pendings, windows, limits, now, self.holds)
         result.soonest(wake)
         for d in decisions:
             if self.stopping():
@@ -236,7 +238,7 @@ class Sender:
                 until, why = min(d.wait.values())
                 result.deferred[d.post_id] = f"{why} until {when.iso_utc(_dt(until))}"
             for account, (until, why) in sorted(d.wait.items()):
-                if why.startswith("rate limit"):
+                if why.startswith("rate limit") or why == SERVER_LIMIT:
                     self._defer(d.post_id, account, why, until, known[d.post_id].get(account))
             if d.send:
                 self.send_item(items[d.post_id], d.send, result)
@@ -251,6 +253,21 @@ class Sender:
         self.core.ledger.defer(post_id, account, reason, until)
         self.log.event(
             "deferred", id=post_id, account=account, reason=why, until=when.iso_utc(_dt(until))
+        )
+
+    def _hold(self, account: str, until: float) -> None:
+        """The account's server said no requests are left until `until`: nothing more goes
+        to it before then (a later post waits, deferred, instead of meeting a 429)."""
+        if self.holds.get(account) == until:
+            return
+        self.holds[account] = until
+        self.core.ledger.hold(account, until)
+        self.log.event(
+            "hold",
+            level="warning",
+            account=account,
+            reason=SERVER_LIMIT,
+            until=when.iso_utc(_dt(until)),
         )
 
     def _todo(self, item: Item, ds: dict[str, Delivery]) -> list[str]:
@@ -307,6 +324,14 @@ class Sender:
                 for account in todo:
                     if self.stopping() and self.deadline() <= 0:
                         break
+                    held = self.holds.get(account)
+                    if held is not None and held > core.clock().timestamp():
+                        # An answer earlier in this pass used up the account's window.
+                        self._defer(item.id, account, SERVER_LIMIT, held, ds.get(account))
+                        result.soonest(held)
+                        until = when.iso_utc(_dt(held))
+                        result.deferred[item.id] = f"{SERVER_LIMIT} until {until}"
+                        continue
                     self._send_account(fresh, account, result)
                 self._finish(fresh, result)
         except Busy:
@@ -350,6 +375,8 @@ class Sender:
         except Exception as exc:  # a platform bug must not take the daemon down
             outcome = Outcome("temporary", error=f"internal error: {type(exc).__name__}")
         now = core.clock().timestamp()
+        if outcome.hold is not None:
+            self._hold(name, now + outcome.hold)
         if outcome.status == "sent":
             ledger.record(
                 item.id,

@@ -544,15 +544,19 @@ class MastodonAdapter(Adapter):
 
 class RateLimitingProxy:
     """An HTTP proxy in front of the PDS that answers the first request to `path` as the PDS's
-    own rate limiter does (429 RateLimitExceeded, RateLimit-* headers, an epoch reset time)."""
+    own rate limiter does (429 RateLimitExceeded, RateLimit-* headers, an epoch reset time).
+
+    With `exhaust`, that request goes through instead, and its answer carries the headers of
+    the last request a window allows (`RateLimit-Remaining: 0`)."""
 
     HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host"})
 
-    def __init__(self, upstream: str, path: str, wait: int = 3) -> None:
+    def __init__(self, upstream: str, path: str, wait: int = 3, exhaust: bool = False) -> None:
         target = urllib.parse.urlsplit(upstream)
         assert target.hostname is not None and target.port is not None
         self.host, self.port = target.hostname, target.port
-        self.path, self.wait = path, wait
+        self.path, self.wait, self.exhaust = path, wait, exhaust
+        self.seen: list[tuple[str, float]] = []  # (path, when) of every request
         self.left = 1
         self.limit = RateLimit(("429", "RateLimitExceeded"))
         self.lock = threading.Lock()
@@ -586,10 +590,13 @@ class RateLimitingProxy:
     def forward(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else None
-        if self._refuse(h.path):
+        self.seen.append((urllib.parse.urlsplit(h.path).path, time.time()))
+        limited = self._refuse(h.path)
+        if limited:
             now = time.time()
             reset = int(now) + self.wait
             self.limit.reset = float(reset)
+        if limited and not self.exhaust:
             self._answer(
                 h,
                 429,
@@ -610,6 +617,11 @@ class RateLimitingProxy:
             resp = conn.getresponse()
             data = resp.read()
             kept = {k: v for k, v in resp.getheaders() if k.lower() not in self.HOP}
+            if limited:
+                kept = {k: v for k, v in kept.items() if not k.lower().startswith("ratelimit")}
+                kept["RateLimit-Limit"] = "5000"
+                kept["RateLimit-Remaining"] = "0"
+                kept["RateLimit-Reset"] = str(int(self.limit.reset or 0))
             self._answer(h, resp.status, kept, data)
         finally:
             conn.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -145,6 +146,15 @@ def test_retry_after_headers() -> None:
     assert bsky.retry_after({"ratelimit-reset": str(int(now) - 5)}, now) == 0.0
     assert bsky.retry_after({}, now) is None
     assert bsky.retry_after({"retry-after": "soon"}, now) is None
+
+
+def test_hold_after_reads_ratelimit_remaining() -> None:
+    now = 1_800_000_000.0
+    used_up = {"ratelimit-remaining": "0", "ratelimit-reset": str(int(now) + 120)}
+    assert bsky.hold_after(used_up, now) == 121.0  # a second's margin: resets are whole seconds
+    assert bsky.hold_after({**used_up, "ratelimit-remaining": "4999"}, now) is None
+    assert bsky.hold_after({"ratelimit-remaining": "0"}, now) is None
+    assert bsky.hold_after({**used_up, "ratelimit-reset": str(int(now) - 5)}, now) is None
 
 
 def test_image_sniffing() -> None:
@@ -608,3 +618,25 @@ def test_crash_in_the_sender_is_checked_on_the_next_pass(
     [record] = pds.records(me.did)
     assert record["uri"] in sent.read_text()
     assert os.listdir(spool_root(env) / "scheduled") == []
+
+
+def test_an_answer_that_uses_up_the_window_holds_the_account(
+    tmp_path: Path,
+    pds: Pds,  # noqa: F811
+) -> None:
+    """A createRecord that succeeds with `RateLimit-Remaining: 0` is sent, and says how long
+    the account must wait (until RateLimit-Reset, plus a second)."""
+    from tests.contract_adapters import RateLimitingProxy
+
+    proxy = RateLimitingProxy(pds.url, "/xrpc/com.atproto.repo.createRecord", wait=5, exhaust=True)
+    try:
+        me = pds.new_account()
+        out = send(job(tmp_path, account_for(tmp_path, proxy.url, me), "the last one allowed"))
+        assert out.status == "sent", out.error
+        assert proxy.limit.reset is not None and out.hold is not None
+        assert proxy.limit.reset + 1 - out.hold == pytest.approx(time.time(), abs=2)
+        assert len(pds.records(me.did)) == 1
+        again = send(job(tmp_path, account_for(tmp_path, proxy.url, me), "window open again"))
+        assert again.status == "sent" and again.hold is None  # the PDS's own headers: no limit
+    finally:
+        proxy.close()

@@ -817,3 +817,75 @@ def test_importing_the_platform_stays_cheap() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# --- a used-up window holds the account ------------------------------------------------------
+
+
+def test_hold_after_reads_x_ratelimit_remaining() -> None:
+    now = 1_900_000_000.0
+    reset = datetime.fromtimestamp(now + 30, UTC).isoformat().replace("+00:00", "Z")
+    assert m.hold_after({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}, now) == 31
+    assert m.hold_after({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(now + 5)}, now) == 6
+    assert m.hold_after({"X-RateLimit-Remaining": "1", "X-RateLimit-Reset": reset}, now) is None
+    assert m.hold_after({"X-RateLimit-Remaining": "0"}, now) is None  # no reset: nothing known
+    assert m.hold_after({"X-RateLimit-Remaining": "x", "X-RateLimit-Reset": reset}, now) is None
+    far = datetime.fromtimestamp(now + 10 * 86400, UTC).isoformat()
+    assert m.hold_after({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": far}, now) == 86400
+
+
+@needs_cassettes
+def test_recorded_answers_with_requests_left_hold_nothing() -> None:
+    _, headers, _ = _recorded("test_status_reply.yaml", "POST", "/api/v1/statuses")
+    reset = datetime.fromisoformat(headers["x-ratelimit-reset"].replace("Z", "+00:00"))
+    assert int(headers["x-ratelimit-remaining"]) > 0
+    assert m.hold_after(headers, reset.timestamp() - 60) is None
+    used_up = {**headers, "x-ratelimit-remaining": "0"}
+    assert m.hold_after(used_up, reset.timestamp() - 60) == pytest.approx(61)
+
+
+def test_a_used_up_window_holds_the_account_until_it_resets(tmp_path: Path) -> None:
+    """mastodon-mock's own rate limiter allows 2 requests per 6 s per token. The answer to the
+    second post says `X-RateLimit-Remaining: 0`: the third post waits for the reset, deferred
+    with the reason in `list`, and is then sent on its first attempt, never meeting a 429."""
+    from plurspool.config import load
+    from tests.daemon_helpers import Sandbox, iso, post_text
+    from tests.peers.mastodon_mock import start_mock
+
+    limiter = "[ratelimit]\nenabled = true\nlimit = 2\nwindow_seconds = 6\n"
+    (tmp_path / "mock").mkdir()
+    box = Sandbox(tmp_path / "box")
+    try:
+        with start_mock(tmp_path / "mock", config=limiter) as server:
+            mock = Mock(server.url)
+            u = mock.new_user()
+            box.env["PLURSPOOL_M_TOKEN"] = u.token
+            box.accounts["m"] = f'platform = "mastodon"\ninstance = "{server.url}"\n'
+            box.default_platforms.append("m")
+            box.write_config()
+            # The instance's limits known already: the posts are the only requests.
+            state = load(box.config_path, env=box.env).state_dir
+            m.write_cached_limits(state, server.url, m.Limits(known=True), time.time())
+            base = time.time() - 60
+            for n in range(3):
+                box.deliver("scheduled", f"p{n}", post_text(f"post {n}", schedule=iso(base + n)))
+            d = box.start()
+            held = d.wait_event("hold", "account=m", timeout=30)
+            until = datetime.fromisoformat(held.split("until=")[1].split()[0]).timestamp()
+            d.wait_event("deferred", "id=p2", "server rate limit", timeout=10)
+            assert box.ids("sent") == {"p0", "p1"} and box.ids("scheduled") == {"p2"}
+            [view] = box.cli("list", "--json").json()
+            assert view["id"] == "p2" and "server rate limit" in view["error"], view
+            assert view["retry_at"] is not None
+            d.until(lambda: box.ids("sent") == {"p0", "p1", "p2"}, 30, "p2 sent")
+            assert d.stop() == 0
+            statuses = {s["content"]: s for s in mock.statuses(u)}
+            assert len(statuses) == 3
+            [third] = [s for c, s in statuses.items() if "post 2" in c]
+            sent_at = datetime.fromisoformat(third["created_at"].replace("Z", "+00:00"))
+            assert sent_at.timestamp() >= until - 0.01  # not before the hold ended
+            text = (box.spool / "sent" / "p2.md").read_text(encoding="utf-8")
+            assert "attempts: 1" in text  # no 429 on the way
+            assert not d.events("retry")
+    finally:
+        box.cleanup()

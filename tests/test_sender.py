@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -180,8 +182,25 @@ def test_ledger_upgrades_a_version_1_file(tmp_path: Path) -> None:
     assert (d.status, d.remote_id, d.nonce, d.deferred) == ("sent", "r1", "abcd", False)
     ledger.defer("q", "x", "deferred: rate limit x 1/hour until …", T0)
     assert ledger.deliveries("q")["x"].deferred
+    ledger.hold("x", T0 + 5)  # version 3's table of server holds
     ledger.close()
-    assert Ledger(path).deliveries("p")["x"].remote_id == "r1"
+    upgraded = Ledger(path)
+    assert upgraded.deliveries("p")["x"].remote_id == "r1"
+    assert upgraded.holds(T0) == {"x": T0 + 5}
+
+
+def test_prune_forgets_old_sends_and_ended_holds(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ledger.delivery("p", "x")
+    ledger.record("p", "x", "sent", rate_keys=("x",), at=T0 - HOUR)
+    ledger.delivery("q", "x")
+    ledger.record("q", "x", "sent", rate_keys=("x",), at=T0)
+    ledger.hold("x", T0 - 100)
+    ledger.hold("y", T0 + 10)
+    ledger.prune(T0 - 60)
+    assert ledger.window("x", 0) == [T0]
+    assert ledger.holds(0) == {"y": T0 + 10}
+    assert ledger.holds(T0 + 10) == {}  # a hold ends at its time
 
 
 def test_idempotency_key_survives_reopening(tmp_path: Path) -> None:
@@ -310,6 +329,53 @@ def test_a_limit_added_later_counts_the_sends_before_it(world: Callable[..., Wor
     w.box.deliver("scheduled", "p1", post_text("1", schedule=iso(w.now - 60)))
     result = w.run()
     assert result.sent == [] and "rate limit exec 1/hour" in result.deferred["p1"]
+
+
+def test_a_server_hold_defers_the_accounts_next_posts_until_it_ends(
+    world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer that says the server's window is used up (Outcome.hold) stops sends to that
+    account in the same pass and in later ones, in this sender and the next, until it ends."""
+    from plurspool.platforms import Outcome
+    from plurspool.platforms import exec as exec_platform
+
+    real = exec_platform.PLATFORM.send
+    calls: list[str] = []
+
+    def send(job: Any) -> Outcome:
+        calls.append(job.post_id)
+        out = real(job)
+        return dataclasses.replace(out, hold=30.0) if len(calls) == 1 else out
+
+    monkeypatch.setattr(exec_platform.PLATFORM, "send", send)
+    w = world()
+    for n in range(3):
+        w.box.deliver("scheduled", f"p{n}", post_text(f"{n}", schedule=iso(w.now - 60 + n)))
+    result = w.run()
+    until = w.now + 30
+    assert result.sent == ["p0"] and calls == ["p0"]
+    assert result.deferred == {p: f"server rate limit until {iso(until)}" for p in ("p1", "p2")}
+    assert result.wake == until
+    assert w.core.ledger.holds(w.now) == {"x": until}
+    view = w.core.view(w.core.find("p1"))
+    assert view["error"] == f"x: deferred: server rate limit until {iso(until)}"
+    assert view["retry_at"] == iso(until)
+    assert w.log.getvalue().count(" hold ") == 1
+    # A new sender (a restart) knows the hold from the ledger.
+    again = in_process(w.box)
+    again.clock[0] = w.clock[0] + timedelta(seconds=29)
+    assert again.run().sent == [] and calls == ["p0"]
+    again.tick(1)
+    assert sorted(again.run().sent) == ["p1", "p2"]
+    assert len(w.box.records("x")) == 3
+
+
+def test_plan_waits_for_a_server_hold_of_its_account_only() -> None:
+    p = pending("p", T0 - 5, {"a": None, "b": None})
+    decisions, wake = plan([p], {}, {}, T0, {"a": T0 + 30, "b": T0})
+    assert decisions[0].send == ["b"]  # a hold that has ended holds nothing
+    assert decisions[0].wait == {"a": (T0 + 30, "server rate limit")}
+    assert wake == T0 + 30
 
 
 def test_temporary_failure_backs_off_on_the_fake_clock(world: Callable[..., World]) -> None:

@@ -52,6 +52,30 @@ class Outcome:
     url: str | None = None
     error: str | None = None
     retry_after: float | None = None  # seconds, from the platform (Retry-After)
+    # Seconds until the server's rate-limit window for this account resets, when its last
+    # answer (a success too) said no requests are left: the account waits that long.
+    hold: float | None = None
+
+
+HOLD_CAP = 86400.0  # a server's "come back in a year" is not believed past a day
+# Servers give the reset to the whole second, often rounded down (mastodon-mock does): a
+# request at the very second could still meet the old window.
+HOLD_MARGIN = 1.0
+
+
+def hold_for(remaining: str | None, reset_in: float | None) -> float | None:
+    """The hold an answer asks for: its rate-limit headers say `remaining` (as sent) requests
+    are left, and the window resets in `reset_in` seconds (a second more is waited, see
+    HOLD_MARGIN). None unless none are left and the reset is known."""
+    if remaining is None or reset_in is None:
+        return None
+    try:
+        left = float(remaining.strip())
+    except ValueError:
+        return None
+    if left > 0 or reset_in <= 0:
+        return None
+    return min(reset_in + HOLD_MARGIN, HOLD_CAP)
 
 
 @dataclass(frozen=True)

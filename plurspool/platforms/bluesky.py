@@ -53,7 +53,17 @@ from urllib.parse import quote
 from ..config import Account, secret_env_var
 from ..errors import ConfigError, SendError
 from ..post import Post
-from . import Abandoned, Issue, Job, Outcome, media_error, open_media, read_media, wait_within
+from . import (
+    Abandoned,
+    Issue,
+    Job,
+    Outcome,
+    hold_for,
+    media_error,
+    open_media,
+    read_media,
+    wait_within,
+)
 
 MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
@@ -295,6 +305,11 @@ def retry_after(headers: Mapping[str, str], now: float) -> float | None:
             return float(value)
         with contextlib.suppress(TypeError, ValueError, IndexError):
             return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    return _reset_in(headers, now)
+
+
+def _reset_in(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds until RateLimit-Reset; None when absent or unusable."""
     reset = headers.get("ratelimit-reset")
     if reset:
         with contextlib.suppress(ValueError):
@@ -302,6 +317,12 @@ def retry_after(headers: Mapping[str, str], now: float) -> float | None:
             # atproto sends an epoch time; the IETF draft, seconds from now.
             return max(0.0, n - now) if n > 1_000_000_000 else max(0.0, n)
     return None
+
+
+def hold_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds the account must wait because this answer says its window is used up
+    (`RateLimit-Remaining: 0`), until RateLimit-Reset; None when requests are left."""
+    return hold_for(headers.get("ratelimit-remaining"), _reset_in(headers, now))
 
 
 @dataclass
@@ -369,6 +390,7 @@ class Client:
         self.path = session_path(state_dir, account.name)
         self.deadline = deadline
         self.secrets: list[str] = []
+        self.hold: float | None = None  # what the latest answer's rate-limit headers ask for
         self.http = httpx.Client(
             follow_redirects=False,
             headers={"User-Agent": f"plurspool/{__version__}"},
@@ -440,6 +462,7 @@ class Client:
                 "NetworkError",
                 f"cannot reach {self.service}: {self.scrub(str(exc)) or type(exc).__name__}",
             ) from None
+        self.hold = hold_after(resp.headers, time.time())
         if 200 <= resp.status_code < 300:
             try:
                 out = resp.json() if resp.content else {}
@@ -712,8 +735,8 @@ def _record(
 def _outcome(exc: XrpcError, client: Client) -> Outcome:
     text = client.scrub(f"{client.service}: {exc.text()}")
     if exc.temporary:
-        return Outcome("temporary", error=text, retry_after=exc.retry_after)
-    return Outcome("permanent", error=text)
+        return Outcome("temporary", error=text, retry_after=exc.retry_after, hold=client.hold)
+    return Outcome("permanent", error=text, hold=client.hold)
 
 
 class Bluesky:
@@ -792,6 +815,7 @@ class Bluesky:
             "sent",
             remote_id=done[0]["uri"],
             url=f"https://bsky.app/profile/{s.current_handle}/post/{rkey}",
+            hold=client.hold,
         )
 
 

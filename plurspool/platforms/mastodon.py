@@ -27,7 +27,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +36,16 @@ from ..config import Account, secret_env_var
 from ..config import state_dir as default_state_dir
 from ..errors import ConfigError
 from ..post import Post
-from . import Abandoned, Issue, Job, Outcome, media_error, read_media, wait_within
+from . import (
+    Abandoned,
+    Issue,
+    Job,
+    Outcome,
+    hold_for,
+    media_error,
+    read_media,
+    wait_within,
+)
 
 DEFAULT_LIMIT = 500
 # Mastodon keeps an Idempotency-Key for 3600 s; past this age a resend is not deduplicated.
@@ -119,6 +128,11 @@ def retry_after(headers: Mapping[str, str], now: float) -> float | None:
         at = _parse_time(raw)
         if at is not None:
             return max(0.0, at - now)
+    return _reset_in(h, now)
+
+
+def _reset_in(h: Mapping[str, str], now: float) -> float | None:
+    """Seconds until X-RateLimit-Reset (headers lower-cased); None when absent or unusable."""
     raw = h.get("x-ratelimit-reset", "").strip()
     if raw:
         if re.fullmatch(r"\d+(\.\d+)?", raw):
@@ -129,6 +143,13 @@ def retry_after(headers: Mapping[str, str], now: float) -> float | None:
         if at is not None:
             return max(0.0, at - now)
     return None
+
+
+def hold_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds the account must wait because this answer says its window is used up
+    (`X-RateLimit-Remaining: 0`), until X-RateLimit-Reset; None when requests are left."""
+    h = _lower(headers)
+    return hold_for(h.get("x-ratelimit-remaining"), _reset_in(h, now))
 
 
 def _server_message(body: bytes) -> str:
@@ -315,6 +336,7 @@ class Client:
         self.clock = clock
         self.deadline = deadline
         self.last: Any = None  # the requests.Response of the latest call
+        self.hold: float | None = None  # what the latest answer's rate-limit headers ask for
         self.session = requests.Session()
         self.session.hooks["response"].append(self._keep)
         self.api = Mastodon(
@@ -330,6 +352,7 @@ class Client:
 
     def _keep(self, response: Any, *args: Any, **kwargs: Any) -> None:
         self.last = response
+        self.hold = hold_after(response.headers, self.clock())
 
     def redact(self, text: str) -> str:
         return text.replace(self.token, "[token]") if self.token else text
@@ -587,10 +610,15 @@ class MastodonPlatform:
             cached = read_cached_limits(job.state_dir, instance)
             if cached is None or self.clock() - cached[1] > CACHE_MAX_AGE:
                 self._fetch_limits(client, job.state_dir, instance)
-            return self._send_parts(job, client)
+            return replace(self._send_parts(job, client), hold=client.hold)
         except Refused as refused:
             o = refused.outcome
-            return Outcome(o.status, error=client.redact(o.error or ""), retry_after=o.retry_after)
+            return Outcome(
+                o.status,
+                error=client.redact(o.error or ""),
+                retry_after=o.retry_after,
+                hold=client.hold,
+            )
         finally:
             client.close()
 

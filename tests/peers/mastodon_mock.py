@@ -68,8 +68,10 @@ def mock_answers(base: str, timeout: float = 2.0) -> bool:
 Server = PeerProcess  # the mastodon_mock subprocess
 
 
-def start_mock(workdir: Path, port: int | None = None) -> Server:
-    """`mastodon_mock serve --in-memory` on 127.0.0.1:`port` (a free one by default), ready."""
+def start_mock(workdir: Path, port: int | None = None, config: str = "") -> Server:
+    """`mastodon_mock serve --in-memory` on 127.0.0.1:`port` (a free one by default), ready.
+
+    `config` is the TOML of a .mastodon_mock.toml (e.g. its opt-in rate limiting)."""
     port = port or free_port()
     exe = Path(sys.executable).parent / "mastodon_mock"
     program = str(exe) if exe.exists() else shutil.which("mastodon_mock")
@@ -79,6 +81,9 @@ def start_mock(workdir: Path, port: int | None = None) -> Server:
         )
     argv = [program, "serve", "--in-memory", "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--log-level", "warning"]
+    if config:
+        (workdir / "mastodon-mock.toml").write_text(config, encoding="utf-8")
+        argv += ["--config", str(workdir / "mastodon-mock.toml")]
     log = workdir / "mastodon-mock.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
