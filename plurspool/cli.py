@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -119,18 +116,19 @@ def emit_json(data: Any) -> None:
             click.echo("[]")
             return
         dumps = json.JSONEncoder(ensure_ascii=False).encode
-        emit_json_lines([dumps(x) for x in data])
+        emit_json_lines("\n".join(dumps(x) for x in data).encode())
     else:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def emit_json_lines(lines: list[str]) -> None:
-    """A JSON array on stdout from its elements, already encoded, one a line."""
+def emit_json_lines(lines: bytes) -> None:
+    """A JSON array on stdout from its elements, already encoded (UTF-8), one a line."""
     if not lines:
         click.echo("[]")
         return
-    sys.stdout.write("[\n" + ",\n".join(lines) + "\n]\n")
     sys.stdout.flush()
+    sys.stdout.buffer.write(b"[\n" + lines.replace(b"\n", b",\n") + b"\n]\n")
+    sys.stdout.buffer.flush()
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -347,6 +345,8 @@ def _send_foreground(state: State, post_id: str, fmt: str) -> None:
 
 
 def _editor() -> list[str]:
+    import shlex
+
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     return shlex.split(editor)
 
@@ -358,6 +358,9 @@ def _edit_loop(
 
     `schedule` is the post's time before the edit: kept as it is, it may lie in the past.
     """
+    import subprocess
+    import tempfile
+
     workdir = Path(tempfile.mkdtemp(prefix="plurspool-edit-"))
     path = workdir / f"{post_id}.md"
     path.write_bytes(initial)
@@ -479,7 +482,7 @@ def list_(state: State, state_name: str, account: str | None, fmt: str) -> None:
     core = state.core
     states = STATES if state_name == "all" else (state_name,)
     if fmt == "json" and not account:
-        emit_json_lines(core.view_lines(states))  # from the parse cache: 100k posts in a second
+        emit_json_lines(core.view_lines(states))  # from the listings: 100k posts in a second
         return
     items = sorted(core.items(states), key=sort_key)
     if account:

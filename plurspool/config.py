@@ -8,16 +8,10 @@ unknown keys and bad values with a `ConfigError` naming the file and the key, an
 from __future__ import annotations
 
 import contextlib
-import difflib
-import ipaddress
 import os
 import re
 import signal
 import stat
-import string
-import subprocess
-import textwrap
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
@@ -284,6 +278,8 @@ def _p_argv(value: object, key: str, ctx: _Ctx) -> tuple[str, ...]:
 
 
 def _p_on_failure(value: object, key: str, ctx: _Ctx) -> tuple[str, ...]:
+    import string
+
     argv = _p_argv(value, key, ctx)
     hint = "placeholders: " + ", ".join(f"{{{f}}}" for f in ON_FAILURE_FIELDS)
     hint += "; write {{ and }} for literal braces"
@@ -342,6 +338,8 @@ def _p_rate(value: object, key: str, ctx: _Ctx) -> RateLimit:
 
 
 def _is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host.lower() == "localhost":
         return True
     try:
@@ -685,6 +683,8 @@ def _where_hint(path: Path | None) -> str:
 
 
 def _unknown_key(ctx: _Ctx, key: str, known: list[str], section: str) -> ConfigError:
+    import difflib
+
     close = difflib.get_close_matches(key.rsplit(".", 1)[-1], known, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     hint += f"known keys{section}: {', '.join(known)}; see plurspool-config(5)"
@@ -692,6 +692,8 @@ def _unknown_key(ctx: _Ctx, key: str, known: list[str], section: str) -> ConfigE
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
     try:
         data = path.read_bytes()
     except IsADirectoryError:
@@ -884,6 +886,8 @@ def load(
 
 def _secret_from_command(account: str, key: str, cmd: str, env: Mapping[str, str] | None) -> str:
     """Run `cmd` through sh -c; its first output line is the secret. Its output is never shown."""
+    import subprocess
+
     name = f"accounts.{account}.{key}"
     hint = f"run the command in {name} yourself to see what it says"
     try:
@@ -1009,6 +1013,8 @@ def reference_roff() -> str:
 
 
 def _commented(key: Key) -> list[str]:
+    import textwrap
+
     value = key.default if key.default is not None else key.example
     lines = textwrap.wrap(key.doc, width=78, initial_indent="# ", subsequent_indent="# ")
     if key.required:

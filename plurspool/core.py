@@ -12,6 +12,8 @@ import hashlib
 import json
 import os
 import re
+import stat
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,10 +37,10 @@ from .spool import STATES, Changed, Entry, Refused, Spool, classify, new_id
 if TYPE_CHECKING:  # post.py (and yaml) load on the first parse: `list` from the cache needs none
     from .post import Media, Post
 
-CACHE_FORMAT = 2  # bump when what the parse cache holds (records, JSON lines) changes
+CACHE_FORMAT = 3  # bump when what the parse cache or a listing holds changes
 encode_json = json.JSONEncoder(ensure_ascii=False).encode  # one JSON value, on one line
-# (path, file key, due, problem, record, JSON line): one row of the parse cache
-CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str, str | None]
+# (path, file key, due, problem, record): one row of the parse cache
+CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str]
 
 
 def utcnow() -> datetime:
@@ -322,51 +324,95 @@ class Core:
         return [p for p in disk if p.startswith(prefixes) and p not in seen]
 
     def _row(self, item: Item) -> CacheRow:
-        """An item as the parse cache stores it, with its JSON line while no ledger row exists."""
-        line = None if item.state == "failed" else encode_json(self.view(item, {}))
+        """An item as the parse cache stores it."""
         due = item.due.timestamp() if item.due else None
-        return (item.entry.fspath, item.entry.key, due, item.problem, _record(item), line)
+        return (item.entry.fspath, item.entry.key, due, item.problem, _record(item))
 
-    def view_lines(self, states: Sequence[str]) -> list[str]:
-        """`list --format json`'s lines (views), soonest first.
+    def view_lines(self, states: Sequence[str]) -> bytes:
+        """`list --format json`'s lines (views, UTF-8, one a line), soonest first.
 
-        An unchanged file the ledger knows nothing about is listed from its cached line: no
-        parse, no view to build or encode. The rest take the way of `items` and `view`.
+        Each state but failed/ keeps a listing (see `Listing`): the lines of its posts that
+        the ledger knows nothing of, with the inode, size and mtime of their files. A file
+        that did not change is listed from it, with no parse and no view to build; when
+        nothing changed at all, the listing is the answer, byte for byte. The rest take the
+        way of `items` and `view`, and the listing is rewritten.
         """
-        entries = [e for state in states for e in self.spool.entries(state)]
         fp = self.fingerprint()
-        disk = self.ledger.cached_lines(fp)
-        known = self.ledger.delivery_ids()
-        inf = float("inf")
-        keyed: list[tuple[float, str, str]] = []
+        known = self.ledger.delivery_ids() if self.ledger_exists() else set()
+        keyed: list[tuple[float, str, int, bytes]] = []  # (due, ID, state's rank, line)
+        whole: list[tuple[int, Listing]] = []  # states whose listing is the answer as it is
+        for rank, state in enumerate(states):
+            listing = None if state == "failed" else Listing.read(self._listing(state), fp)
+            hits, slow, complete = self._match(state, listing, known)
+            if listing is not None and complete and not slow:
+                whole.append((rank, listing))
+                continue
+            rows: list[tuple[float, str, bytes, tuple[int, int, int]]] = []
+            if listing is not None and hits:
+                lines = listing.lines.split(b"\n")
+                for i in hits:
+                    rows.append((listing.dues[i], listing.names[i][:-3], lines[i], listing.key(i)))
+            fresh = list(rows)
+            for item in self._items(slow, states, full=False):
+                due, post_id = sort_key(item)
+                ds = self.ledger.deliveries(item.id) if item.id in known else {}
+                line = encode_json(self.view(item, ds)).encode()
+                rows.append((due, post_id, line, item.entry.key))
+                if state != "failed" and item.id not in known and self._cacheable(item.entry):
+                    fresh.append((due, post_id, line, item.entry.key))
+            if state != "failed":
+                fresh.sort(key=lambda r: (r[0], r[1]))
+                Listing.write(self._listing(state), fp, fresh)
+            keyed.extend((r[0], r[1], rank, r[2]) for r in rows)
+        if not keyed and len(whole) == 1:
+            return whole[0][1].lines
+        for rank, listing in whole:  # several states: merged by time
+            keyed.extend((due, post_id, rank, line) for due, post_id, line in listing.rows())
+        keyed.sort(key=lambda k: (k[0], k[1], k[2]))
+        return b"\n".join(k[3] for k in keyed)
+
+    def _listing(self, state: str) -> Path:
+        return self.state_dir / f"listing-{state}"
+
+    def _match(
+        self, state: str, listing: Listing | None, known: set[str]
+    ) -> tuple[list[int], list[Entry], bool]:
+        """Scan a state dir against its listing: (indexes of the listing's lines that still
+        hold, entries to list the slow way, whether every line of the listing held).
+
+        The loop runs 100k times for a big queue: a hit costs one lstat and a dict lookup.
+        """
+        pos = listing.pos if listing is not None else {}
+        keys = listing.keys if listing is not None else None
+        hits: list[int] = []
         slow: list[Entry] = []
-        euid, limit = os.geteuid(), self.spool.max_size
-        for e in entries:
-            hit = disk.get(e.fspath)
-            if (
-                hit is not None
-                and hit[4] is not None
-                and hit[0] == e.ino
-                and hit[1] == e.size
-                and hit[2] == e.mtime_ns
-                and e.id not in known
-                and e.nlink == 1
-                and e.uid == euid
-                and e.size <= limit
-                and e.regular
-            ):
-                keyed.append((inf if hit[3] is None else hit[3], e.id, hit[4]))
-            else:
-                slow.append(e)
-        for item in self._items(slow, states, full=False):
-            due, post_id = sort_key(item)
-            ds = self.ledger.deliveries(item.id) if item.id in known else {}
-            keyed.append((due, post_id, encode_json(self.view(item, ds))))
-        drop = self._gone(disk, entries, states)
-        if drop:
-            self.ledger.cache(fp, [], drop)
-        keyed.sort(key=lambda k: (k[0], k[1]))
-        return [k[2] for k in keyed]
+        euid = os.geteuid()
+        isreg = stat.S_ISREG
+        with self.spool.scandir(state) as it:
+            for de in it:
+                i = pos.get(de.name)
+                if i is not None and keys is not None:
+                    try:
+                        st = de.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    j = 3 * i
+                    if (
+                        st.st_ino == keys[j]
+                        and st.st_size == keys[j + 1]
+                        and st.st_mtime_ns == keys[j + 2]
+                        and st.st_nlink == 1
+                        and st.st_uid == euid
+                        and isreg(st.st_mode)
+                        and de.name[:-3] not in known
+                    ):
+                        hits.append(i)
+                        continue
+                found = self.spool.scan_one(state, de)
+                if found is not None:
+                    slow.append(found[1])
+        complete = listing is not None and len(hits) == len(listing.names)
+        return hits, slow, complete
 
     def due_index(self, state: str = "scheduled") -> Iterator[tuple[Entry, float | None, bool]]:
         """(entry, due time, valid) for every post in a state, for the daemon's heap.
@@ -797,6 +843,94 @@ def _parse_or_invalid(data: bytes) -> Post:
         return parse(data)
     except PostError as exc:
         raise InvalidInput(post_error_text(exc), exc.hint) from None
+
+
+class Listing:
+    """A state's `list --format json` lines, soonest first, and the files they were made from.
+
+    Disposable and per host (in the state directory): checked against each file's inode, size
+    and mtime, and against the configuration's fingerprint. One read loads it: a header line,
+    then the file names (NUL-separated), their keys (inode, size, mtime_ns as int64), their
+    due times (float64, inf for none) and the lines. A CRC of the body catches a torn file (it
+    is written without fsync), which is then ignored.
+    """
+
+    MAGIC = b"plurspool-listing-1"
+
+    def __init__(self, names: list[str], keys: array[int], dues: array[float], lines: bytes):
+        self.names, self.keys, self.dues, self.lines = names, keys, dues, lines
+        self.pos = {name: i for i, name in enumerate(names)}
+
+    def key(self, i: int) -> tuple[int, int, int]:
+        return (self.keys[3 * i], self.keys[3 * i + 1], self.keys[3 * i + 2])
+
+    @classmethod
+    def read(cls, path: Path, fingerprint: str) -> Listing | None:
+        """The listing at `path` if it is whole and made under `fingerprint`, else None."""
+        import zlib
+
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        head, _, body = data.partition(b"\n")
+        fields = head.split(b" ")
+        if len(fields) != 5 or fields[0] != cls.MAGIC or fields[1] != fingerprint.encode():
+            return None
+        try:
+            crc, n, size = (int(x) for x in fields[2:5])
+        except ValueError:
+            return None
+        if zlib.crc32(body) != crc or size + 32 * n > len(body):
+            return None
+        keys, dues = array("q"), array("d")
+        keys.frombytes(body[size : size + 24 * n])
+        dues.frombytes(body[size + 24 * n : size + 32 * n])
+        names = os.fsdecode(body[:size]).split("\0") if n else []
+        if len(names) != n:
+            return None
+        return cls(names, keys, dues, body[size + 32 * n :])
+
+    def rows(self) -> list[tuple[float, str, bytes]]:
+        """(due, ID, line) for every line."""
+        if not self.names:
+            return []
+        lines = self.lines.split(b"\n")
+        return [(self.dues[i], name[:-3], lines[i]) for i, name in enumerate(self.names)]
+
+    @classmethod
+    def write(
+        cls,
+        path: Path,
+        fingerprint: str,
+        rows: list[tuple[float, str, bytes, tuple[int, int, int]]],
+    ) -> None:
+        """Replace the listing (atomically; no fsync: it is disposable and checked on read)."""
+        import zlib
+
+        names = b"\0".join(os.fsencode(f"{r[1]}.md") for r in rows)
+        keys = array("q", [k for r in rows for k in r[3]])
+        dues = array("d", [r[0] for r in rows])
+        body = names + keys.tobytes() + dues.tobytes() + b"\n".join(r[2] for r in rows)
+        n = len(rows)
+        head = b"%s %s %d %d %d\n" % (
+            cls.MAGIC,
+            fingerprint.encode(),
+            zlib.crc32(body),
+            n,
+            len(names),
+        )
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(head + body)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # a full disk costs the next `list` some speed, nothing else
 
 
 __all__ = ["Busy", "Core", "Item", "utcnow"]

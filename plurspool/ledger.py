@@ -302,22 +302,22 @@ class Ledger:
     # Disposable: what a post file parsed to, keyed by path, inode, size and mtime, and by a
     # fingerprint of the configuration it was validated against. Lets `list` and the daemon's
     # scans skip parsing files that did not change. Per file: its due time and problem as
-    # columns (the daemon's index reads only those), the record `Core` rebuilds an item from,
-    # and `line`, the post's `list --format json` line while the ledger knows nothing of it.
+    # columns (the daemon's index reads only those), and the record `Core` rebuilds an item from.
 
     def _cache_table(self) -> None:
         if getattr(self, "_cache_ready", False):
             return
-        exists = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='parse_cache'"
+        row = self._db.execute(
+            "SELECT sql FROM sqlite_master WHERE type='table' AND name='parse_cache'"
         ).fetchone()
-        if not exists:  # a write (an fsync) only the first time, not on every `list`
-            with self._tx() as db:
-                db.execute("DROP TABLE IF EXISTS post_cache")  # an earlier layout
+        if row is None or " line " in row[0]:  # missing, or an earlier layout: a write (an
+            with self._tx() as db:  # fsync) only then, not on every `list`
+                db.execute("DROP TABLE IF EXISTS post_cache")
+                db.execute("DROP TABLE IF EXISTS parse_cache")
                 db.execute(
-                    "CREATE TABLE IF NOT EXISTS parse_cache (path TEXT PRIMARY KEY, "
-                    "ino INTEGER, size INTEGER, mtime_ns INTEGER, fp TEXT, due REAL, "
-                    "problem TEXT, rec TEXT, line TEXT) WITHOUT ROWID"
+                    "CREATE TABLE parse_cache (path TEXT PRIMARY KEY, ino INTEGER, "
+                    "size INTEGER, mtime_ns INTEGER, fp TEXT, due REAL, problem TEXT, "
+                    "rec TEXT) WITHOUT ROWID"
                 )
         self._cache_ready = True
 
@@ -328,17 +328,6 @@ class Ledger:
             "SELECT path, ino, size, mtime_ns, rec FROM parse_cache WHERE fp=?", (fingerprint,)
         )
         return {r[0]: ((r[1], r[2], r[3]), r[4]) for r in rows}
-
-    def cached_lines(
-        self, fingerprint: str
-    ) -> dict[str, tuple[int, int, int, float | None, str | None]]:
-        """path -> (ino, size, mtime_ns, due, JSON line) for every parse under this fingerprint."""
-        self._cache_table()
-        rows = self._db.execute(
-            "SELECT path, ino, size, mtime_ns, due, line FROM parse_cache WHERE fp=?",
-            (fingerprint,),
-        )
-        return {r[0]: r[1:] for r in rows}
 
     def cached_dues(self, fingerprint: str) -> Iterator[tuple[Any, ...]]:
         """(path, ino, size, mtime_ns, due, has a problem) under this fingerprint, streamed:
@@ -353,19 +342,16 @@ class Ledger:
     def cache(
         self,
         fingerprint: str,
-        rows: list[tuple[str, tuple[int, int, int], float | None, str | None, str, str | None]],
+        rows: list[tuple[str, tuple[int, int, int], float | None, str | None, str]],
         drop: list[str],
     ) -> None:
-        """Store parses (path, file key, due, problem, record, line); forget paths that are gone."""
+        """Store parses (path, file key, due, problem, record); forget paths that are gone."""
         if not rows and not drop:
             return
         self._cache_table()
         with self._tx() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO parse_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (p, *k, fingerprint, due, problem, rec, line)
-                    for p, k, due, problem, rec, line in rows
-                ],
+                "INSERT OR REPLACE INTO parse_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(p, *k, fingerprint, due, problem, rec) for p, k, due, problem, rec in rows],
             )
             db.executemany("DELETE FROM parse_cache WHERE path=?", [(p,) for p in drop])

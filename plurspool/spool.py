@@ -222,51 +222,62 @@ class Spool:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def scan(self, state: str) -> Iterator[tuple[str, Entry | None]]:
+    def scan(self, state: str) -> Iterator[tuple[str, Entry]]:
         """Yield (kind, entry) for every file in a state dir; kind is 'post' or 'conflict'.
 
         Non-posts (junk names, directories, FIFOs, sockets, devices) are skipped without being
         opened. Symlinks named *.md are yielded so the caller can refuse them visibly.
         """
+        with self.scandir(state) as it:
+            for de in it:
+                found = self.scan_one(state, de)
+                if found is not None:
+                    yield found
+
+    @contextlib.contextmanager
+    def scandir(self, state: str) -> Iterator[Iterator[os.DirEntry[str]]]:
+        """`os.scandir` of a state dir, with a SpoolError for a failure."""
         d = os.path.join(self._root_str, state)
         try:
             it = os.scandir(d)
         except OSError as exc:
             raise _os_error("read", Path(d), exc) from None
         with it:
-            for de in it:
-                kind = classify(de.name)
-                if kind == "ignore":
-                    continue
-                try:
-                    st = de.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue  # moved away while we looked
-                mode = st.st_mode
-                if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-                    continue  # FIFOs, sockets, devices, directories: not posts, never opened
-                # de.path is root/state/name already joined (the loop runs 100k times).
-                yield (
-                    kind,
-                    Entry(
-                        de.name[:-3],
-                        state,
-                        de.path,
-                        st.st_ino,
-                        st.st_size,
-                        st.st_mtime_ns,
-                        mode,
-                        st.st_nlink,
-                        st.st_uid,
-                    ),
-                )
+            yield it
+
+    @staticmethod
+    def scan_one(state: str, de: os.DirEntry[str]) -> tuple[str, Entry] | None:
+        """`scan` for one directory entry: (kind, entry), or None for what is no post."""
+        kind = classify(de.name)
+        if kind == "ignore":
+            return None
+        try:
+            st = de.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            return None  # moved away while we looked
+        mode = st.st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            return None  # FIFOs, sockets, devices, directories: not posts, never opened
+        # de.path is root/state/name already joined (the loop runs 100k times).
+        entry = Entry(
+            de.name[:-3],
+            state,
+            de.path,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            mode,
+            st.st_nlink,
+            st.st_uid,
+        )
+        return kind, entry
 
     def _entry(self, state: str, name: str, st: os.stat_result) -> Entry:
         return entry_of(name[:-3], state, os.path.join(self._root_str, state, name), st)
 
     def entries(self, state: str) -> list[Entry]:
         """Every post-named file in a state dir (conflict copies included), unsorted."""
-        return [e for _, e in self.scan(state) if e is not None]
+        return [e for _, e in self.scan(state)]
 
     def stat_entry(self, state: str, post_id: str) -> Entry | None:
         """The entry for an ID in a state, or None if there is no such file."""

@@ -1,0 +1,110 @@
+"""`list --format json` from the per-state listings: whatever happens between two listings, the
+answer is the one a parse of every file gives."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plurspool.config import load
+from plurspool.core import Core, encode_json, sort_key
+from plurspool.spool import STATES
+from tests.helpers import make_env, write_config
+
+IDS = ["p0", "p1", "p2"]
+STATE_DIRS = ["scheduled", "scheduled", "drafts", "failed"]
+
+actions = st.one_of(
+    st.tuples(
+        st.just("write"), st.sampled_from(IDS), st.sampled_from(STATE_DIRS), st.integers(0, 5)
+    ),
+    st.tuples(st.just("touch"), st.sampled_from(IDS), st.sampled_from(STATE_DIRS), st.just(0)),
+    st.tuples(st.just("remove"), st.sampled_from(IDS), st.sampled_from(STATE_DIRS), st.just(0)),
+    st.tuples(st.just("ledger"), st.sampled_from(IDS), st.just(""), st.just(0)),
+    st.tuples(st.just("config"), st.just(""), st.just(""), st.integers(0, 1)),
+    st.tuples(st.just("tear"), st.just(""), st.sampled_from(STATE_DIRS), st.integers(0, 10**6)),
+    st.tuples(st.just("fresh"), st.just(""), st.just(""), st.just(0)),
+)
+
+
+def text_of(n: int) -> str:
+    """Posts of several kinds: timed, untimed, invalid, with a result, two accounts."""
+    return [
+        "---\nschedule: 2030-01-0{d}T09:00:00Z\n---\npost {d}\n",
+        "just a body, no frontmatter {d}\n",
+        "---\nschedule: [not, a, time]\n---\nbroken {d}\n",
+        "---\nschedule: 2030-02-0{d}T09:00:00+01:00\nplatforms: [outbox]\n---\nthread\n---\nb\n",
+        "---\nschedule: 2029-12-3{e}T23:59:59Z\nresults:\n  outbox: {{id: x{d}}}\n---\nsent {d}\n",
+        "---\nplatforms: [nobody]\n---\nunknown account {d}\n",
+    ][n].format(d=n + 1, e=n % 2)
+
+
+def reference(core: Core, states: tuple[str, ...]) -> bytes:
+    """What `list --format json` says, the slow way: every file parsed, every view built."""
+    fresh = Core(core.config, clock=core.clock)
+    items = sorted(fresh.items(states), key=sort_key)
+    return b"\n".join(encode_json(fresh.view(i)).encode() for i in items)
+
+
+@settings(max_examples=100, deadline=None)
+@given(steps=st.lists(actions, min_size=1, max_size=25))
+def test_listing_answers_like_a_full_parse(steps: list[tuple[str, str, str, int]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = make_env(Path(tmp))
+        env["PLURSPOOL_SPOOL"] = str(Path(tmp) / "spool")
+        config_path = write_config(env, 'default_platforms = ["outbox"]\n')
+        core = Core(load(config_path, env=env))
+        core.spool.ensure()
+        mtime = 1_900_000_000_000_000_000
+        for action, post_id, state, n in steps:
+            path = core.spool.path(state, post_id) if state in STATE_DIRS else None
+            if action == "write" and path is not None:
+                path.write_text(text_of(n), encoding="utf-8")
+                mtime += 1_000_000  # a later save: never the same mtime twice
+                os.utime(path, ns=(mtime, mtime))
+            elif action == "touch" and path is not None and path.exists():
+                mtime += 1_000_000
+                os.utime(path, ns=(mtime, mtime))
+            elif action == "remove" and path is not None:
+                path.unlink(missing_ok=True)
+            elif action == "ledger":
+                core.ledger.delivery(post_id, "outbox")
+                core.ledger.record(post_id, "outbox", "pending", error="later", next_at=2e9)
+            elif action == "config":
+                tz = ["UTC", "Europe/Berlin"][n]
+                config_path.write_text(
+                    f'default_platforms = ["outbox"]\ntimezone = "{tz}"\n', encoding="utf-8"
+                )
+                core = Core(load(config_path, env=env))
+            elif action == "tear":
+                listing = core.state_dir / f"listing-{state}"
+                if listing.exists():
+                    data = listing.read_bytes()
+                    cut = n % max(1, len(data))
+                    listing.write_bytes(data[:cut] + b"\xff" + data[cut + 1 :])
+            elif action == "fresh":
+                core = Core(core.config, clock=core.clock)  # a new process: nothing in memory
+            for states in [("scheduled",), STATES]:
+                assert core.view_lines(states) == reference(core, states), (action, states)
+        for states in [("scheduled",), ("drafts",), STATES]:
+            assert core.view_lines(states) == reference(core, states)
+
+
+def test_an_unchanged_state_is_answered_from_its_listing_byte_for_byte(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    env["PLURSPOOL_SPOOL"] = str(tmp_path / "spool")
+    core = Core(load(write_config(env, ""), env=env))
+    core.spool.ensure()
+    for n in range(5):
+        core.spool.path("scheduled", f"p{n}").write_text(text_of(0).replace("1T", f"{n + 1}T"))
+    first = core.view_lines(("scheduled",))
+    listing = core.state_dir / "listing-scheduled"
+    assert listing.exists() and listing.stat().st_mode & 0o777 == 0o600
+    # What is listed is the listing's tail, as it is on disk.
+    assert listing.read_bytes().endswith(first)
+    assert Core(core.config).view_lines(("scheduled",)) == first == reference(core, ("scheduled",))
+    assert Core(core.config).view_lines(("sent",)) == b""  # nothing: `list` prints []
