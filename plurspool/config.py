@@ -71,7 +71,10 @@ class Account:
         environ = os.environ if env is None else env
         cmd = self.options.get(f"{what}_cmd")
         if cmd is not None:
-            return _secret_from_command(self.name, f"{what}_cmd", cmd, env)
+            key = (self.name, what, cmd)
+            if key not in _FROM_COMMANDS:
+                _FROM_COMMANDS[key] = _secret_from_command(self.name, f"{what}_cmd", cmd, env)
+            return _FROM_COMMANDS[key]
         path = self.options.get(f"{what}_file")
         if path is not None:
             return _secret_from_file(self.name, f"{what}_file", Path(path))
@@ -668,6 +671,16 @@ def state_dir(env: Mapping[str, str]) -> Path:
 def default_spool(env: Mapping[str, str]) -> Path:
     """$XDG_DATA_HOME/plurspool/spool."""
     return _xdg(env, "XDG_DATA_HOME", ".local/share") / "plurspool" / "spool"
+
+
+# What each `*_cmd` said, kept for the rest of a sender's pass: 1,000 posts due at once run
+# `pass show ...` once, not 1,000 times. `forget_secrets` (called at the end of every pass)
+# drops them; nothing else keeps a secret.
+_FROM_COMMANDS: dict[tuple[str, str, str], str] = {}
+
+
+def forget_secrets() -> None:
+    _FROM_COMMANDS.clear()
 
 
 def secret_env_var(account: str, what: str) -> str:

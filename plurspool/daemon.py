@@ -286,13 +286,35 @@ class Daemon:
         wlog.propagate = False
         handler = _Handler(self.core.spool.root, self.wakeups)
         try:
+            from watchdog.events import (
+                FileClosedEvent,
+                FileCreatedEvent,
+                FileDeletedEvent,
+                FileModifiedEvent,
+                FileMovedEvent,
+            )
+
             # Full events: a file renamed in from outside (tmp/, another dir) is a move with
-            # an empty source, not a "created" file that must first settle.
-            # One recursive watch on the root, not one per state dir: watchdog holds an
-            # unpaired IN_MOVED_FROM for 0.5 s and every later event of that watch waits
-            # behind it, so our own new/ -> scheduled/ moves must pair within one watch.
+            # an empty source, not a "created" file that must first settle. Only new/ and
+            # scheduled/ are watched, and no IN_OPEN / IN_CLOSE_NOWRITE: our own temporary
+            # files, moves to sent/ and reads of posts would be events to decode and drop,
+            # several per post sent, on the sender's time. Moves need no pairing across the
+            # two watches: arrivals and departures are handled apart (see _Handler).
+            wanted = [
+                FileCreatedEvent,
+                FileModifiedEvent,
+                FileMovedEvent,
+                FileDeletedEvent,
+                FileClosedEvent,
+            ]
             observer = InotifyObserver(generate_full_events=True)
-            observer.schedule(handler, str(self.core.spool.root), recursive=True)  # type: ignore[arg-type]
+            for state in ("new", "scheduled"):
+                observer.schedule(
+                    handler,  # type: ignore[arg-type]
+                    str(self.core.spool.dir(state)),
+                    recursive=False,
+                    event_filter=wanted,
+                )
             observer.daemon = True
             observer.start()
         except OSError as exc:

@@ -94,6 +94,20 @@ def _row(r: sqlite3.Row) -> Delivery:
     )
 
 
+def _made_row(db: sqlite3.Connection, post_id: str, account: str) -> sqlite3.Row:
+    """The row for (post, account), inserted with a fresh nonce if there is none (in a tx)."""
+    query = "SELECT * FROM deliveries WHERE post_id=? AND account=?"
+    r: sqlite3.Row | None = db.execute(query, (post_id, account)).fetchone()
+    if r is None:
+        db.execute(
+            "INSERT INTO deliveries (post_id, account, nonce, updated) VALUES (?,?,?,?)",
+            (post_id, account, secrets.token_hex(8), time.time()),
+        )
+        r = db.execute(query, (post_id, account)).fetchone()
+        assert r is not None
+    return r
+
+
 class Ledger:
     """The SQLite ledger of one spool on this host."""
 
@@ -144,8 +158,11 @@ class Ledger:
         self._db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, synced: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction; `synced`: on disk (fsync) when it returns."""
         try:
+            if not synced:
+                self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: atomic, synced later
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise SpoolError(f"the ledger {self.path} is unusable: {exc}", "") from None
@@ -164,6 +181,10 @@ class Ledger:
                     "free some disk space; nothing was sent without being recorded",
                 ) from None
             raise
+        finally:
+            if not synced:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("PRAGMA synchronous=FULL")
 
     # -- deliveries ------------------------------------------------------------------------
 
@@ -184,18 +205,7 @@ class Ledger:
     def delivery(self, post_id: str, account: str) -> Delivery:
         """The row for (post, account), created with a fresh nonce on first use."""
         with self._tx() as db:
-            r = db.execute(
-                "SELECT * FROM deliveries WHERE post_id=? AND account=?", (post_id, account)
-            ).fetchone()
-            if r is None:
-                db.execute(
-                    "INSERT INTO deliveries (post_id, account, nonce, updated) VALUES (?,?,?,?)",
-                    (post_id, account, secrets.token_hex(8), time.time()),
-                )
-                r = db.execute(
-                    "SELECT * FROM deliveries WHERE post_id=? AND account=?", (post_id, account)
-                ).fetchone()
-        return _row(r)
+            return _row(_made_row(db, post_id, account))
 
     def save_material(self, post_id: str, account: str, material: dict[str, Any]) -> None:
         """Persist platform material (e.g. a signed event) before it is first sent."""
@@ -205,14 +215,22 @@ class Ledger:
                 (json.dumps(material), time.time(), post_id, account),
             )
 
-    def begin_attempt(self, post_id: str, account: str) -> None:
-        """Mark an attempt as started: if we crash now, its outcome is in doubt."""
-        with self._tx() as db:
+    def begin_attempt(self, post_id: str, account: str, *, synced: bool = True) -> Delivery:
+        """Mark an attempt as started: if we crash now, its outcome is in doubt. The row is
+        made (with a fresh nonce) on first use; returns it as it was before this attempt.
+
+        `synced=False` when the platform saves (synced) before its first request: that save
+        takes this mark to the disk with it.
+        """
+        now = time.time()
+        with self._tx(synced) as db:
+            r = _made_row(db, post_id, account)
             db.execute(
                 "UPDATE deliveries SET attempts=attempts+1, in_flight=1, deferred=0, updated=? "
                 "WHERE post_id=? AND account=?",
-                (time.time(), post_id, account),
+                (now, post_id, account),
             )
+        return _row(r)
 
     def record(
         self,
@@ -227,9 +245,15 @@ class Ledger:
         rate_keys: tuple[str, ...] = (),
         at: float | None = None,
     ) -> None:
-        """Record an attempt's outcome; a success also fills the rate-limit windows."""
+        """Record an attempt's outcome; a success also fills the rate-limit windows.
+
+        Not synced to disk at once (the next synced write, or a checkpoint, takes it along):
+        losing it to a power cut leaves the attempt in doubt, which the next attempt checks on
+        the platform before sending anything, as after a crash. What must reach the disk before
+        a request, `begin_attempt` and `save_material`, is synced.
+        """
         now = time.time() if at is None else at
-        with self._tx() as db:
+        with self._tx(synced=False) as db:
             db.execute(
                 "UPDATE deliveries SET status=?, in_flight=0, remote_id=?, url=?, error=?, "
                 "next_at=?, deferred=0, updated=? WHERE post_id=? AND account=?",

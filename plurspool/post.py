@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import re
 import types
 from bisect import bisect_right
@@ -33,6 +34,7 @@ from plurspool.errors import PostError
 
 # libyaml is ~15x faster; both backends yield the same events and marks for what we accept.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 VISIBILITIES = ("public", "unlisted", "followers", "direct")
 MAX_DEPTH = 8
@@ -1114,8 +1116,9 @@ def _dump(fields: Mapping[str, Any], newline: str) -> str:
     for allow_unicode in (True, False):
         # With allow_unicode, PyYAML writes U+0085 and friends raw, and reads them back as
         # line breaks; escaping everything non-ASCII is the safe fallback.
-        text = yaml.safe_dump(
+        text = yaml.dump(
             dict(fields),
+            Dumper=_DUMPER,
             sort_keys=False,
             allow_unicode=allow_unicode,
             default_flow_style=False,
@@ -1219,7 +1222,9 @@ def _first_good(loaded: _Loaded, candidates: list[str], want: Post) -> bytes:
     back is what makes them safe, whatever odd YAML the user wrote.
     """
     expected = dataclasses.replace(want, schedule_line=None)
-    for text in [*candidates, _rebuild(loaded, want)]:
+    # The rewrite is made only when no edit in place reads back right (it costs a dump).
+    rewrite = (_rebuild(loaded, want) for _ in range(1))
+    for text in itertools.chain(candidates, rewrite):
         data = _encode(text, bom=loaded.doc.bom)
         try:
             if dataclasses.replace(parse(data), schedule_line=None) == expected:

@@ -21,7 +21,7 @@ from .errors import PlurspoolError, SpoolError, TimeError
 from .ledger import Delivery
 from .log import Log
 from .plan import SERVER_LIMIT, Limit, Pending, backoff, plan
-from .platforms import Job, Outcome, get
+from .platforms import Job, Outcome, get, release
 from .post import Result, with_record, with_schedule
 from .spool import STATES, Changed, Entry, classify, new_id
 
@@ -231,17 +231,20 @@ class Sender:
         self.holds = ledger.holds(now)
         decisions, wake = plan(pendings, windows, limits, now, self.holds)
         result.soonest(wake)
-        for d in decisions:
-            if self.stopping():
-                break
-            if d.wait and not d.send:
-                until, why = min(d.wait.values())
-                result.deferred[d.post_id] = f"{why} until {when.iso_utc(_dt(until))}"
-            for account, (until, why) in sorted(d.wait.items()):
-                if why.startswith("rate limit") or why == SERVER_LIMIT:
-                    self._defer(d.post_id, account, why, until, known[d.post_id].get(account))
-            if d.send:
-                self.send_item(items[d.post_id], d.send, result)
+        try:
+            for d in decisions:
+                if self.stopping():
+                    break
+                if d.wait and not d.send:
+                    until, why = min(d.wait.values())
+                    result.deferred[d.post_id] = f"{why} until {when.iso_utc(_dt(until))}"
+                for account, (until, why) in sorted(d.wait.items()):
+                    if why.startswith("rate limit") or why == SERVER_LIMIT:
+                        self._defer(d.post_id, account, why, until, known[d.post_id].get(account))
+                if d.send:
+                    self.send_item(items[d.post_id], d.send, result)
+        finally:
+            release()  # connections kept for the posts of this pass
 
     def _defer(
         self, post_id: str, account: str, why: str, until: float, d: Delivery | None
@@ -344,7 +347,10 @@ class Sender:
         core, ledger = self.core, self.core.ledger
         assert item.post is not None
         account: Account = self.config.accounts[name]
-        d = ledger.delivery(item.id, name)
+        platform = get(account.platform)
+        # On disk before anything goes out (by itself, or with the platform's first save): a
+        # crash from here on leaves the attempt in doubt.
+        d = ledger.begin_attempt(item.id, name, synced=not platform.material_first)
         in_doubt = d.in_flight
 
         def save(material: dict[str, object]) -> None:
@@ -362,13 +368,12 @@ class Sender:
             material=dict(d.material),
             save=save,
         )
-        ledger.begin_attempt(item.id, name)
         attempts = d.attempts + 1
         self.log.event(
             "sending", id=item.id, account=name, attempt=attempts, in_doubt=in_doubt or None
         )
         try:
-            outcome = get(account.platform).send(job)
+            outcome = platform.send(job)
         except PlurspoolError as exc:
             error = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
             outcome = Outcome("permanent", error=error)
@@ -475,7 +480,9 @@ class Sender:
             data = core.spool.read(entry)
             recorded = with_record(data, results, attempts)
             if recorded != data:
-                entry = core.spool.replace(entry, recorded)
+                # Synced by the move just below (a crash before it leaves the post here,
+                # finished in the ledger: the next pass moves it).
+                entry = core.spool.replace(entry, recorded, synced=False)
             if failed:
                 reason = "; ".join(f"{a}: {e}" for a, e in sorted(failed.items()))
                 core.spool.fail(entry, reason)

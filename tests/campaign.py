@@ -528,7 +528,7 @@ def _install_crash_points(crash_at: int, marker: Path) -> None:
         real_rename(src, dst)
 
     spool_mod.rename_noreplace = rename_noreplace
-    for meth in ("delivery", "save_material", "begin_attempt", "record", "defer", "reopen"):
+    for meth in ("delivery", "begin_attempt", "save_material", "record", "defer", "reopen"):
         real = getattr(ledger_mod.Ledger, meth)
 
         def wrapped(self: Any, *a: Any, _real: Any = real, _m: str = meth, **k: Any) -> Any:

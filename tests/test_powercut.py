@@ -20,7 +20,9 @@ The model of the disk (a journaling filesystem as Linux mounts it: ext4 data=ord
   filesystem does), which only makes the model harsher.
 Not modelled: filesystems that persist the two halves of a cross-directory rename separately
 (strict POSIX allows it; Linux journaling filesystems do not do it), and the SQLite ledger, which
-keeps its own journal (WAL, synchronous=FULL) and is trusted.
+keeps its own journal (WAL) and is trusted: what must precede a request is synced at once; an
+outcome's record goes with the next synced write, and losing it leaves the send in doubt, which the
+next attempt checks on the platform first.
 
 What must hold at every cut, in every state: each post that was reported accepted (`post
 --schedule` returned; intake logged `queued`; the sender logged `done`) is in exactly one state

@@ -238,10 +238,12 @@ def test_reopen_keeps_successes(tmp_path: Path) -> None:
 
 def test_attempts_in_flight_and_windows(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite3")
-    ledger.delivery("p", "x")
-    ledger.begin_attempt("p", "x")
+    before = ledger.begin_attempt("p", "x")  # makes the row: as it was before the attempt
+    assert (before.attempts, before.in_flight, before.status) == (0, False, "pending")
     d = ledger.delivery("p", "x")
-    assert d.in_flight and d.attempts == 1
+    assert d.in_flight and d.attempts == 1 and d.nonce == before.nonce
+    again = ledger.begin_attempt("p", "x")  # after a crash: the last attempt is in doubt
+    assert again.in_flight and again.attempts == 1 and ledger.delivery("p", "x").attempts == 2
     ledger.record("p", "x", "sent", rate_keys=("x", "exec"), at=T0)
     d = ledger.delivery("p", "x")
     assert not d.in_flight and d.status == "sent"

@@ -87,6 +87,12 @@ class Issue:
 
 
 class Platform(Protocol):
+    # True when every request the platform makes is preceded by a synced `job.save` of what
+    # identifies it on the peer (a signed event, a record key, an idempotency key): then a
+    # retry after a power cut finds it there, and the sender's in-flight mark need not be
+    # synced on its own (the first save takes it along). False for exec and outbox.
+    material_first: bool
+
     def send(self, job: Job) -> Outcome:
         """Send one post (all its thread parts) to one account."""
         ...
@@ -114,6 +120,21 @@ def get(name: str) -> Platform:
     module = importlib.import_module(f"{__name__}.{name}")
     platform: Platform = module.PLATFORM
     return platform
+
+
+def release() -> None:
+    """Close what the platforms in use keep open between sends (relay connections, derived
+    keys) and forget the secrets the accounts' commands gave; the sender calls it at the end
+    of each pass."""
+    import sys
+
+    from ..config import forget_secrets
+
+    forget_secrets()
+    for name in PLATFORMS:
+        hook = getattr(sys.modules.get(f"{__name__}.{name}"), "release", None)
+        if hook is not None:
+            hook()
 
 
 T = TypeVar("T")

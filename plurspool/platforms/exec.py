@@ -48,6 +48,8 @@ def _tail(text: bytes, limit: int = 400) -> str:
 
 
 class Exec:
+    material_first = False  # see platforms.Platform
+
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         return []
 

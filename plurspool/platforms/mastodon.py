@@ -463,6 +463,8 @@ def _timestamp(value: object) -> float | None:
 class MastodonPlatform:
     """The platform object; `clock` and `sleep` are replaceable for tests."""
 
+    material_first = True  # see platforms.Platform
+
     def __init__(
         self,
         clock: Callable[[], float] = time.time,

@@ -26,9 +26,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -144,9 +146,54 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+class _Connections:
+    """Relay connections kept open for the rest of a sender's pass: 1,000 notes due at once go
+    out over one connection per relay, not 1,000 handshakes. `release` closes them all."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open: dict[str, Any] = {}  # url -> websockets ClientConnection
+
+    def take(self, url: str) -> Any:
+        with self.lock:
+            return self.open.pop(url, None)
+
+    def give(self, url: str, ws: Any) -> None:
+        with self.lock:
+            old, self.open[url] = self.open.get(url), ws
+        if old is not None:
+            _close(old)
+
+    def release(self) -> None:
+        with self.lock:
+            conns, self.open = list(self.open.values()), {}
+        for ws in conns:
+            _close(ws)
+
+
+_CONNECTIONS = _Connections()
+
+
+def release() -> None:
+    """Close the relay connections kept since the pass began, and forget the signing keys
+    derived in it (the sender calls it at its end)."""
+    _CONNECTIONS.release()
+    proto.forget_keys()
+
+
+def _close(ws: Any) -> None:
+    with contextlib.suppress(Exception):
+        ws.close()
+
+
 def _publish(url: str, events: list[dict[str, Any]], timeout: float) -> RelayResult:
-    """Send `events` in order to one relay, each after the previous one was accepted."""
-    from websockets.exceptions import WebSocketException
+    """Send `events` in order to one relay, each after the previous one was accepted.
+
+    A connection kept from an earlier post of the pass is used when there is one; if it turns
+    out closed, the events still unanswered go again over a new one (the same signed events: a
+    relay that has one already answers "duplicate").
+    """
+    from websockets.exceptions import ConnectionClosed, WebSocketException
     from websockets.sync.client import connect
 
     result = RelayResult(url)
@@ -158,45 +205,83 @@ def _publish(url: str, events: list[dict[str, Any]], timeout: float) -> RelayRes
             raise TimeoutError
         return remaining
 
-    try:
-        with connect(url, open_timeout=left(), close_timeout=1.0, max_size=2**22) as ws:
-            for event in events:
-                result.transmitted = True  # from here on, the relay may have it
-                ws.send(json.dumps(["EVENT", event], ensure_ascii=False))
-                notice = ""
-                while True:
-                    raw = ws.recv(timeout=left())
-                    try:
-                        msg = json.loads(raw)
-                    except (TypeError, ValueError):
-                        continue
-                    if not isinstance(msg, list) or not msg:
-                        continue
-                    if msg[0] == "NOTICE" and len(msg) > 1:
-                        notice = str(msg[1])[:200]
-                    # nostr-relay answers an invalid event with an empty id.
-                    if msg[0] == "OK" and len(msg) >= 3 and msg[1] in (event["id"], ""):
-                        break
-                result.transmitted = False
-                ok, text = msg[2] is True, str(msg[3] if len(msg) > 3 else "")[:300]
-                prefix = text.split(":", 1)[0].strip().lower()
-                if ok or prefix == "duplicate":
-                    result.accepted.append(event["id"])
-                    continue
-                result.error = f"refused: {text or notice or 'no reason given'}"
-                result.permanent = prefix in PERMANENT_PREFIXES
+    ws = _CONNECTIONS.take(url)
+    reused = ws is not None
+    while True:
+        try:
+            if ws is None:
+                # Kept open past this call: entered by hand (the context manager would close it);
+                # `_close` closes it.
+                ws = connect(
+                    url, open_timeout=left(), close_timeout=1.0, max_size=2**22
+                ).__enter__()
+            if _send_events(
+                ws, [e for e in events if e["id"] not in result.accepted], result, left
+            ):
+                _CONNECTIONS.give(url, ws)  # answered in full (accepted or refused): keep it
                 return result
-    except TimeoutError:
-        result.error = "no answer within the time limit (timed out)"
-    except (OSError, WebSocketException) as exc:
-        result.error = _reason(exc)
-    return result
+        except ConnectionClosed as exc:
+            _close(ws)
+            ws = None
+            if reused:  # the relay closed it while we kept it: once more, on a new one
+                reused = False
+                result.error, result.transmitted = None, False
+                continue
+            result.error = _reason(exc)
+        except TimeoutError:
+            result.error = "no answer within the time limit (timed out)"
+        except (OSError, WebSocketException) as exc:
+            result.error = _reason(exc)
+        if ws is not None:
+            _close(ws)  # in an unknown state: a late answer must not meet the next post
+        return result
+
+
+def _send_events(ws: Any, events: list[dict[str, Any]], result: RelayResult, left: Any) -> bool:
+    """Send events one by one over `ws`, recording what the relay answers in `result`.
+
+    True when every event was answered (the connection can be used again); stops at the first
+    refusal. Raises what the connection raises (closed, timed out).
+    """
+    for event in events:
+        result.transmitted = True  # from here on, the relay may have it
+        ws.send(json.dumps(["EVENT", event], ensure_ascii=False))
+        notice = ""
+        while True:
+            raw = ws.recv(timeout=left())
+            try:
+                msg = json.loads(raw)
+            except (TypeError, ValueError):
+                continue
+            if not isinstance(msg, list) or not msg:
+                continue
+            if msg[0] == "NOTICE" and len(msg) > 1:
+                notice = str(msg[1])[:200]
+            # nostr-relay answers an invalid event with an empty id.
+            if msg[0] == "OK" and len(msg) >= 3 and msg[1] in (event["id"], ""):
+                break
+        result.transmitted = False
+        ok, text = msg[2] is True, str(msg[3] if len(msg) > 3 else "")[:300]
+        prefix = text.split(":", 1)[0].strip().lower()
+        if ok or prefix == "duplicate":
+            result.accepted.append(event["id"])
+            continue
+        result.error = f"refused: {text or notice or 'no reason given'}"
+        result.permanent = prefix in PERMANENT_PREFIXES
+        return True
+    return True
 
 
 def _publish_all(todo: dict[str, list[dict[str, Any]]], timeout: float) -> dict[str, RelayResult]:
-    """Publish to every relay at once; a relay that is not done in time counts as no answer."""
+    """Publish to every relay at once; a relay that is not done in time counts as no answer.
+
+    A single relay is talked to in this thread (its own timeouts bound the wait).
+    """
     if not todo:
         return {}
+    if len(todo) == 1:
+        [(url, events)] = todo.items()
+        return {url: _publish(url, events, timeout)}
     pool = ThreadPoolExecutor(max_workers=len(todo), thread_name_prefix="nostr-relay")
     try:
         futures = {url: pool.submit(_publish, url, evs, timeout) for url, evs in todo.items()}
@@ -232,6 +317,8 @@ def _resign_is_safe(material: dict[str, Any]) -> bool:
 
 
 class Nostr:
+    material_first = True  # see platforms.Platform
+
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         issues: list[Issue] = []
         name = account.name
@@ -364,10 +451,12 @@ class Nostr:
                 progress["state"] = f"in doubt: {res.error}"
             else:
                 progress["state"] = f"unreachable: {res.error}"
-        job.save(material)
         full = [u for u, p in material["relays"].items() if len(p["accepted"]) == len(ids)]
         if len(full) >= need:
+            # No progress to keep: the sender records the success (were that record lost, the
+            # next attempt would send the same events again, and the relays say "duplicate").
             return Outcome("sent", remote_id=proto.note(ids[0]), url=None)
+        job.save(material)  # which relays have what, for the retry
         failures = [r for r in results.values() if r.error]
         detail = "; ".join(f"{r.url}: {r.error}" for r in failures) or "no relay to send to"
         summary = f"{len(full)} of {len(relays)} relays accepted the note, {need} needed: {detail}"

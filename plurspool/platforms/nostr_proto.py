@@ -14,6 +14,7 @@ every relay, so `ambiguous_controls()` lets `check` refuse such text before anyt
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -132,9 +133,21 @@ def parse_secret(text: str) -> bytes:
 
 def public_key(secret: bytes) -> str:
     """The x-only public key (hex) of a secret key."""
+    return _keypair(secret)[1]
+
+
+@functools.lru_cache(maxsize=8)
+def _keypair(secret: bytes) -> tuple[Any, str]:
+    """The signing key and x-only public key (hex) of a secret, derived once per sender pass
+    (`forget_keys` clears them at its end)."""
     from coincurve import PrivateKey
 
-    return PrivateKey(secret).public_key_xonly.format().hex()
+    key = PrivateKey(secret)
+    return key, key.public_key_xonly.format().hex()
+
+
+def forget_keys() -> None:
+    _keypair.cache_clear()
 
 
 # --- events (NIP-01) ------------------------------------------------------------------------
@@ -174,10 +187,7 @@ def sign_event(
     kind: int = KIND_TEXT_NOTE,
 ) -> dict[str, Any]:
     """A complete signed event."""
-    from coincurve import PrivateKey
-
-    key = PrivateKey(secret)
-    pubkey = key.public_key_xonly.format().hex()
+    key, pubkey = _keypair(secret)
     tag_list = [list(t) for t in tags]
     eid = event_id(pubkey, created_at, kind, tag_list, content)
     sig = key.sign_schnorr(bytes.fromhex(eid))

@@ -33,6 +33,8 @@ def outbox_path(account: Account, state_dir: Path) -> Path:
 
 
 class Outbox:
+    material_first = False  # see platforms.Platform
+
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         return []
 

@@ -34,10 +34,14 @@ START_TIMEOUT = 60.0  # generous: two cores shared with other test runs
 LOCAL_RELAY_SCRIPT = textwrap.dedent(
     """\
     import asyncio, sys
-    from nostr_sdk import LocalRelayBuilder
+    from nostr_sdk import LocalRelayBuilder, RateLimit
 
     async def main():
-        relay = LocalRelayBuilder().addr("127.0.0.1").port(int(sys.argv[1])).build()
+        builder = LocalRelayBuilder().addr("127.0.0.1").port(int(sys.argv[1]))
+        if len(sys.argv) > 2:  # notes per minute and connection (the relay's default: 60)
+            n = int(sys.argv[2])
+            builder = builder.rate_limit(RateLimit(max_reqs=n, notes_per_minute=n))
+        relay = builder.build()
         await relay.run()
         print("READY", flush=True)
         await asyncio.Event().wait()
@@ -122,14 +126,18 @@ def _spawn(
     return Relay(f"ws://127.0.0.1:{port}", proc, log, name=name, stop_signal=stop_signal)
 
 
-def start_local_relay(workdir: Path, port: int | None = None) -> Relay:
-    """rust-nostr's in-memory LocalRelay on 127.0.0.1:`port` (a free one by default)."""
+def start_local_relay(
+    workdir: Path, port: int | None = None, notes_per_minute: int | None = None
+) -> Relay:
+    """rust-nostr's in-memory LocalRelay on 127.0.0.1:`port` (a free one by default), with its
+    own rate limit (60 notes a minute per connection) or `notes_per_minute`."""
     port = port or free_port()
     script = workdir / "local_relay.py"
     script.write_text(LOCAL_RELAY_SCRIPT)
-    return _wait_ready(
-        _spawn("rust-nostr", [sys.executable, str(script), str(port)], workdir, port)
-    )
+    argv = [sys.executable, str(script), str(port)]
+    if notes_per_minute is not None:
+        argv.append(str(notes_per_minute))
+    return _wait_ready(_spawn("rust-nostr", argv, workdir, port))
 
 
 def start_nostr_relay(workdir: Path, port: int | None = None) -> Relay:
