@@ -6,13 +6,11 @@ Data goes to stdout (text or JSON), messages to stderr. Every `PlurspoolError` b
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -24,6 +22,9 @@ from .errors import (
     PlurspoolError,
     UsageError,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,6 +80,8 @@ class State:
         self._core: Any = None
 
     def load_config(self) -> Any:
+        from pathlib import Path
+
         from .config import load
 
         return load(Path(self.config_opt) if self.config_opt else None, spool=self.spool_opt)
@@ -115,9 +118,13 @@ def emit_json(data: Any) -> None:
         if not data:
             click.echo("[]")
             return
+        import json
+
         dumps = json.JSONEncoder(ensure_ascii=False).encode
         emit_json_lines("\n".join(dumps(x) for x in data).encode())
     else:
+        import json
+
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
@@ -212,6 +219,8 @@ def _resolve_ids(core: Any, ids: Sequence[str], states: tuple[str, ...]) -> list
 @pass_state
 def init(state: State, fmt: str) -> None:
     """Create the config (if missing) and the spool; print their paths."""
+    from pathlib import Path
+
     from .config import config_path, default_config_text
 
     path = Path(state.config_opt) if state.config_opt else config_path(os.environ)
@@ -360,6 +369,7 @@ def _edit_loop(
     """
     import subprocess
     import tempfile
+    from pathlib import Path
 
     workdir = Path(tempfile.mkdtemp(prefix="plurspool-edit-"))
     path = workdir / f"{post_id}.md"
@@ -737,14 +747,16 @@ def stats(state: State, fmt: str) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path())
 @format_option
 @pass_state
-def check(state: State, paths: tuple[Path, ...], fmt: str) -> None:
+def check(state: State, paths: tuple[str, ...], fmt: str) -> None:
     """Validate posts; default new/, drafts/ and scheduled/. Changes nothing; exit 3 on problems."""
+    from pathlib import Path
+
     from .checks import check_paths
 
-    reports = check_paths(state.core, list(paths))
+    reports = check_paths(state.core, [Path(p) for p in paths])
     bad = [r for r in reports if r["problems"]]
     if fmt == "json":
         emit_json(reports)
@@ -797,6 +809,8 @@ def daemon() -> None:
 
 
 def _service(state: State) -> Any:
+    from pathlib import Path
+
     from .service import Service
 
     args = []

@@ -72,6 +72,8 @@ _WEEKDAYS = (
     "sun|sunday",
 )
 _DAY_WORDS = "today|tomorrow|tonight|" + "|".join(_WEEKDAYS)
+_DAY_THEN_TIME = re.compile(r"(?P<day>today|tomorrow)\s+(?P<time>.+)")
+_TIME_THEN_DAY = re.compile(r"(?P<time>.+?)\s+(?P<day>today|tomorrow)")
 # "tomorrow at 9" / "friday 9": dateparser would silently drop the 9 and keep the current time.
 _BARE_HOUR = re.compile(
     rf"\b(?:at|{_DAY_WORDS})\s+(?:at\s+)?(\d{{1,2}})(?=\s*$|\s+(?:at\s+)?(?:next|{_DAY_WORDS})\b)"
@@ -256,7 +258,23 @@ def _resolve(
             return iso
     if (tod := _time_of_day(s, original)) is not None:
         return _next_time_of_day(tod, original, now=now, tz=tz)
+    if (day := _day_and_time(s, original, now=now, tz=tz)) is not None:
+        return day
     return _parse_natural(s, original, now=now, tz=tz)
+
+
+def _day_and_time(s: str, original: str, *, now: datetime, tz: tzinfo) -> datetime | None:
+    """ "tomorrow 9am", "today at 14:30", "9am tomorrow": the commonest phrase, read here as
+    dateparser reads it, without its half-second start (it builds every zone's regexes before
+    its first answer). None for anything else (weekdays, zones...), which goes to dateparser."""
+    m = _DAY_THEN_TIME.fullmatch(s) or _TIME_THEN_DAY.fullmatch(s)
+    if m is None:
+        return None
+    tod = _time_of_day(m["time"], original)
+    if tod is None:
+        return None
+    day = now.astimezone(tz).date() + timedelta(days=1 if m["day"] == "tomorrow" else 0)
+    return _attach(datetime.combine(day, tod), tz, original)
 
 
 def _duration_in(text: str, original: str, what: str) -> timedelta:

@@ -611,3 +611,38 @@ def test_phrases_do_not_depend_on_the_process_zone() -> None:
     )
     for process_zone in ["Asia/Tokyo", "America/New_York", "UTC"]:
         assert _run_python(code, tz=process_zone) == "2026-03-29T07:00:00Z"
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Pacific/Auckland", "UTC"])
+def test_today_and_tomorrow_with_a_time_read_as_dateparser_reads_them(
+    zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The common phrases are read without dateparser; they must mean what it would say."""
+    phrases = [
+        "tomorrow 9am",
+        "tomorrow at 14:30",
+        "9am tomorrow",
+        "at 9:15pm tomorrow",
+        "today 11pm",
+        "tomorrow noon",
+        "tomorrow midnight",
+        "tomorrow 12am",
+        "tomorrow 2:30am",
+    ]
+
+    def outcome(text: str, now: datetime) -> datetime | str:
+        try:
+            return when(text, now, zone)
+        except TimeError as exc:
+            return exc.message
+
+    # The evening before Europe's spring-forward night (2:30 does not exist there), and a
+    # summer morning.
+    nows = [wall(zone, 2026, 6, 10, 10, 0), wall(zone, 2026, 3, 28, 23, 30)]
+    ours = {(t, n): outcome(t, n) for t in phrases for n in nows}
+    monkeypatch.setattr(plurspool.when, "_day_and_time", lambda *a, **k: None)
+    theirs = {(t, n): outcome(t, n) for t in phrases for n in nows}
+    assert ours == theirs
+    assert any(isinstance(v, str) and "does not exist" in v for v in ours.values()) == (
+        zone == "Europe/Berlin"
+    )
