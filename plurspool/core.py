@@ -132,6 +132,18 @@ def spool_key(root: Path) -> str:
     return f"{base}-{digest}"
 
 
+class Claim:
+    """A held claim on a post (an flock on its lock file); `release` lets go, once."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd: int | None = fd
+
+    def release(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+
+
 class Core:
     """One spool with its configuration and per-host state."""
 
@@ -176,19 +188,25 @@ class Core:
 
         The claim is an flock, so a crash releases it; whoever holds it re-checks the post.
         """
+        claim = self.take_claim(post_id)
+        try:
+            yield
+        finally:
+            claim.release()
+
+    def take_claim(self, post_id: str) -> Claim:
+        """`claim` as an object, for a claim that another thread lets go of."""
         d = self.state_dir / "claims"
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(d / f"{post_id}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise Busy(
-                    f"{post_id} is being sent right now", "wait a moment and run it again"
-                ) from None
-            yield
-        finally:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
             os.close(fd)
+            raise Busy(
+                f"{post_id} is being sent right now", "wait a moment and run it again"
+            ) from None
+        return Claim(fd)
 
     # -- loading ---------------------------------------------------------------------------
 

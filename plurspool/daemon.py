@@ -31,6 +31,7 @@ HEARTBEAT_EVERY = 15.0  # seconds; `daemon health` calls a heartbeat older than 
 HEALTH_STALE = 90.0
 QUIET = 0.2  # a file closed after writing is taken once it has been quiet this long
 PRUNE_AFTER = 7 * 86400.0  # seconds of send history kept for the rate-limit windows
+WARM = 60.0  # posts due within this many seconds are kept parsed (1,000 due at once: 0.2 s)
 SETTLE = 1.0  # a file seen only by a scan is taken once its mtime is this old
 
 
@@ -85,12 +86,15 @@ class Index:
         self.due.clear()
         self.bad.clear()
         self.heap = []
+        soon = time.time() + WARM
         for entry, due, valid in self.core.due_index("scheduled"):  # the parse cache's dues
             if not valid or due is None:
                 self._put(self.core.load(entry))
                 continue
             self.known[entry.id] = (hash(entry.key), due)
             self.heap.append((due, entry.id))
+            if due <= soon:
+                self.core.load(entry)  # parsed now, not in the very second it is due
         heapq.heapify(self.heap)
 
     def refresh(self, post_id: str) -> None:
@@ -101,7 +105,7 @@ class Index:
         if entry is not None:
             item = self.core.load(entry)
             self._put(item)
-            if item.valid and item.due is not None and item.due.timestamp() > time.time():
+            if item.valid and item.due is not None and item.due.timestamp() > time.time() + WARM:
                 self.core.forget(entry.path)  # parsed again when due; not held till then
 
     def _put(self, item: Item) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from typing import IO, Any
 
@@ -20,6 +21,7 @@ class Log:
         self.verbose = verbose
         # journald stamps every line itself.
         self.stamp = "JOURNAL_STREAM" not in os.environ
+        self.lock = threading.Lock()  # the sender's finisher thread logs too: whole lines
 
     def event(self, event: str, level: str = "info", **fields: Any) -> None:
         if level == "debug" and not self.verbose:
@@ -46,8 +48,9 @@ class Log:
                 parts.append(f"{k}={s}")
             line = " ".join(parts)
         try:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            with self.lock:
+                self.stream.write(line + "\n")
+                self.stream.flush()
         except (OSError, ValueError):
             pass  # a closed or full stderr must not stop the sender
 

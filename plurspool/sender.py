@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from . import when
 from .config import Account, Config
-from .core import Busy, Core, Item
+from .core import Busy, Claim, Core, Item
 from .errors import PlurspoolError, SpoolError, TimeError
 from .ledger import Delivery
 from .log import Log
@@ -67,6 +68,7 @@ class Sender:
         self.settle = 0.0
         self.reported: dict[str, tuple[tuple[int, int, int], str]] = {}
         self.holds: dict[str, float] = {}  # account -> until: its server has no requests left
+        self.finisher: Finisher | None = None  # during a pass with several posts to send
         self.hooks: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -231,6 +233,11 @@ class Sender:
         self.holds = ledger.holds(now)
         decisions, wake = plan(pendings, windows, limits, now, self.holds)
         result.soonest(wake)
+        # With several posts to send, each one is finished (results written, moved) by a
+        # second thread while the next one is sent: one's disk syncs overlap the other's
+        # network wait. Each post still goes through the same steps in the same order.
+        if sum(1 for d in decisions if d.send) > 1:
+            self.finisher = Finisher(self.log)
         try:
             for d in decisions:
                 if self.stopping():
@@ -244,6 +251,9 @@ class Sender:
                 if d.send:
                     self.send_item(items[d.post_id], d.send, result)
         finally:
+            if self.finisher is not None:
+                self.finisher.close()  # every post of the pass finished before it ends
+                self.finisher = None
             release()  # connections kept for the posts of this pass
 
     def _defer(
@@ -307,7 +317,8 @@ class Sender:
         """Claim a post, send it to `accounts`, record each outcome, and move it if finished."""
         core = self.core
         try:
-            with core.claim(item.id):
+            claim: Claim | None = core.take_claim(item.id)
+            try:
                 entry = core.spool.stat_entry("scheduled", item.id)
                 if entry is None:
                     return  # moved meanwhile (cancelled, sent by another sender)
@@ -336,7 +347,15 @@ class Sender:
                         result.deferred[item.id] = f"{SERVER_LIMIT} until {until}"
                         continue
                     self._send_account(fresh, account, result)
-                self._finish(fresh, result)
+                ds = core.ledger.deliveries(item.id)  # read here: the finisher has no ledger
+                if self.finisher is not None:
+                    self.finisher.submit(self._finish, fresh, result, ds, claim)
+                    claim = None  # the finisher lets go of it once the post is finished
+                else:
+                    self._finish(fresh, result, ds)
+            finally:
+                if claim is not None:
+                    claim.release()
         except Busy:
             # Someone else (`now`, `edit`, a foreground send) holds it for a moment; no event
             # tells us when they let go, so look again soon.
@@ -437,11 +456,32 @@ class Sender:
         except Busy:
             result.soonest(self.core.clock().timestamp() + BUSY_RETRY)
 
-    def _finish(self, item: Item, result: PassResult) -> None:
-        """Move a post whose accounts are all finished to sent/ or failed/, with its results."""
+    def _finish(
+        self,
+        item: Item,
+        result: PassResult,
+        ds: dict[str, Delivery] | None = None,
+        claim: Claim | None = None,
+    ) -> None:
+        """Move a post whose accounts are all finished to sent/ or failed/, with its results.
+
+        `ds` are its ledger rows (read by the caller when this runs in the finisher thread,
+        which must not use the ledger's connection); `claim`, the post's claim to let go of
+        at the end.
+        """
+        try:
+            self._finish_claimed_post(item, result, ds)
+        finally:
+            if claim is not None:
+                claim.release()
+
+    def _finish_claimed_post(
+        self, item: Item, result: PassResult, ds: dict[str, Delivery] | None
+    ) -> None:
         core = self.core
         assert item.post is not None
-        ds = core.ledger.deliveries(item.id)
+        if ds is None:
+            ds = core.ledger.deliveries(item.id)
         accounts = self.core.platforms(item.post)
         if self._todo(item, ds):
             return
@@ -567,6 +607,36 @@ class Sender:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(max(0.0, end - time.monotonic()))
         self._reap_hooks()
+
+
+class Finisher:
+    """One worker thread that finishes posts (writes their results, moves them) in the order
+    they were handed over. It uses the spool only, never the ledger's connection; `close`
+    waits until every post handed over is finished."""
+
+    def __init__(self, log: Log) -> None:
+        import queue
+        import threading
+
+        self.log = log
+        self.jobs: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._work, name="finisher", daemon=True)
+        self.thread.start()
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        self.jobs.put((fn, args))
+
+    def close(self) -> None:
+        self.jobs.put(None)
+        self.thread.join()
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            fn, args = job
+            try:
+                fn(*args)
+            except Exception as exc:  # a post left in scheduled/: the next pass finishes it
+                self.log.event("error", level="error", error=f"finishing: {exc!r}"[:300])
 
 
 def _not_before(d: Delivery | None) -> float | None:
