@@ -12,8 +12,8 @@ A crash between any two steps leaves each post in exactly one state (at worst a 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
+import functools
 import os
 import re
 import secrets
@@ -119,22 +119,31 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-_renameat2: Callable[..., int] | None
-try:
-    _libc = ctypes.CDLL(None, use_errno=True)
-    _renameat2 = _libc.renameat2
-except (OSError, AttributeError):  # pragma: no cover - not glibc
-    _renameat2 = None
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 
 
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    """glibc's renameat2, looked up on first use (ctypes costs `list` 3 ms to import)."""
+    import ctypes
+
+    try:
+        fn: Callable[..., int] = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return None
+    return fn
+
+
 def rename_noreplace(src: Path, dst: Path) -> None:
     """Rename src to dst atomically, failing with FileExistsError if dst exists."""
-    if _renameat2 is not None:
-        rc = _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
+    renameat2 = _renameat2()
+    if renameat2 is not None:
+        rc = renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
         if rc == 0:
             return
+        import ctypes
+
         err = ctypes.get_errno()
         if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
             raise OSError(err, os.strerror(err), str(dst))

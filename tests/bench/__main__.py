@@ -87,7 +87,9 @@ class Sandbox:
         out = []
         for _ in range(repeat):
             t = time.perf_counter()
-            subprocess.run(argv, env=self.env, stdout=subprocess.DEVNULL, check=True)
+            subprocess.run(
+                argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
+            )
             out.append(time.perf_counter() - t)
         return out
 
