@@ -432,6 +432,8 @@ class Sender:
             )
             if outcome.retry_after is not None:
                 wait = max(wait if attempts > 1 else 0.0, outcome.retry_after)
+            if outcome.hold is not None:  # the account waits that long anyway: say so
+                wait = max(wait, outcome.hold)
             ledger.record(item.id, name, "pending", error=error, next_at=now + wait)
             result.soonest(now + wait)
             result.deferred[item.id] = f"{name}: {error}; retry in {wait:.0f}s"

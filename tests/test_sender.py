@@ -372,6 +372,24 @@ def test_a_server_hold_defers_the_accounts_next_posts_until_it_ends(
     assert len(w.box.records("x")) == 3
 
 
+def test_a_429_that_holds_the_account_is_retried_when_the_hold_ends(
+    world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retry-After says 3 s, the window resets in 4.5 s (the hold, margin included): the post's
+    retry time is the later one, so `list` does not promise a retry the hold would defer."""
+    from plurspool.platforms import Outcome
+    from plurspool.platforms import exec as exec_platform
+
+    out = Outcome("temporary", error="rate limited (HTTP 429)", retry_after=3.0, hold=4.5)
+    monkeypatch.setattr(exec_platform.PLATFORM, "send", lambda job: out)
+    w = world()
+    w.box.deliver("scheduled", "p", post_text("p", schedule=iso(w.now - 1)))
+    result = w.run()
+    assert result.wake == w.now + 4.5
+    d = w.core.ledger.deliveries("p")["x"]
+    assert d.next_at == w.now + 4.5 and w.core.ledger.holds(w.now) == {"x": w.now + 4.5}
+
+
 def test_plan_waits_for_a_server_hold_of_its_account_only() -> None:
     p = pending("p", T0 - 5, {"a": None, "b": None})
     decisions, wake = plan([p], {}, {}, T0, {"a": T0 + 30, "b": T0})
