@@ -121,11 +121,15 @@ def emit_json(data: Any) -> None:
         import json
 
         dumps = json.JSONEncoder(ensure_ascii=False).encode
-        emit_json_lines("\n".join(dumps(x) for x in data).encode())
+        # A file name that is not UTF-8 shows as \udcXX escapes, still JSON.
+        emit_json_lines("\n".join(dumps(x) for x in data).encode("utf-8", "backslashreplace"))
     else:
         import json
 
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode("utf-8", "backslashreplace") + b"\n")
+        sys.stdout.buffer.flush()
 
 
 def emit_json_lines(lines: bytes) -> None:

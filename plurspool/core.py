@@ -32,7 +32,7 @@ from .errors import (
     UsageError,
 )
 from .ledger import Delivery, Ledger
-from .spool import STATES, Changed, Entry, Refused, Spool, classify, new_id
+from .spool import STATES, Changed, Entry, Refused, Spool, classify, new_id, utf8_name
 
 if TYPE_CHECKING:  # post.py (and yaml) load on the first parse: `list` from the cache needs none
     from .post import Media, Post
@@ -333,6 +333,7 @@ class Core:
             and entry.nlink == 1
             and entry.uid == os.geteuid()
             and entry.size <= self.spool.max_size
+            and utf8_name(entry.fspath)
         )
 
     def _gone(self, disk: Any, entries: list[Entry], states: Sequence[str]) -> list[str]:
@@ -374,7 +375,8 @@ class Core:
             for item in self._items(slow, states, full=False):
                 due, post_id = sort_key(item)
                 ds = self.ledger.deliveries(item.id) if item.id in known else {}
-                line = encode_json(self.view(item, ds)).encode()
+                # A name that is not UTF-8 (refused, but listed) shows as \udcXX escapes.
+                line = encode_json(self.view(item, ds)).encode("utf-8", "backslashreplace")
                 rows.append((due, post_id, line, item.entry.key))
                 if state != "failed" and item.id not in known and self._cacheable(item.entry):
                     fresh.append((due, post_id, line, item.entry.key))

@@ -153,6 +153,16 @@ def rename_noreplace(src: Path, dst: Path) -> None:
     os.rename(src, dst)
 
 
+def utf8_name(fspath: str) -> bool:
+    """Whether a path decoded from the file system is valid UTF-8 (no surrogate escapes):
+    IDs go into the ledger, JSON and logs, which hold only real text."""
+    try:
+        fspath.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def new_id(text: str = "") -> str:
     """A fresh post ID: 8 random base32 characters, then a slug of the text for humans."""
     rand = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
@@ -309,6 +319,8 @@ class Spool:
             return f"it belongs to uid {entry.uid}, not to you"
         if entry.size > self.max_size:
             return f"it is {entry.size} bytes, over the {self.max_size}-byte limit (max_post_size)"
+        if not utf8_name(entry.fspath):
+            return "its name is not valid UTF-8; rename it (letters, digits and dashes are safe)"
         return None
 
     def read(self, entry: Entry) -> bytes:

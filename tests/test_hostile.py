@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from plurspool.sender import PassResult, Sender
 from plurspool.spool import DEFAULT_MAX_SIZE
 from plurspool.when import has_offset
 from tests.daemon_helpers import Sandbox, iso, post_text, wait_for
+from tests.helpers import BIN
 from tests.test_post import YAMLISH
 
 MIB = DEFAULT_MAX_SIZE
@@ -438,3 +440,44 @@ def test_the_daemon_survives_a_batch_of_attacks_and_sends_the_valid_posts(box: S
     assert d.stop() == 0
     assert "Traceback" not in d.text()
     wait_for(lambda: d.proc.returncode == 0, 5, "exit status")
+
+
+def test_file_names_that_are_not_utf8_are_refused_with_a_reason(tmp_path: Path) -> None:
+    """A name the file system holds as bytes (Latin-1 "café.md"): listed, checked and failed
+    with a clear reason, never a traceback; its bytes stay as they were."""
+    box = Sandbox(tmp_path)
+    box.exec_account("x")
+    box.write_config()
+    spool = os.fsencode(box.spool)
+    body = b"---\nschedule: 2030-01-01T00:00:00Z\n---\nhi\n"
+    with open(spool + b"/scheduled/caf\xe9.md", "wb") as f:
+        f.write(body)
+    with open(spool + b"/new/n\xff.md", "wb") as f:
+        f.write(b"hello\n")
+    why = "its name is not valid UTF-8"
+    for args in (["list"], ["list", "--state", "all"], ["show", "caf"]):
+        # Text output writes the name's own bytes, as ls does: read it as bytes.
+        raw = subprocess.run(
+            [str(BIN / "plurspool"), *args], env=box.env, capture_output=True, timeout=60
+        )
+        assert b"Traceback" not in raw.stderr and raw.returncode in (0, 1), raw.stderr
+        assert why.encode() in raw.stdout + raw.stderr, (args, raw)
+    listed = box.cli("list", "--state", "all", "--json")
+    assert listed.code == 0 and "Traceback" not in listed.err, listed.err
+    views = {v["path"]: v for v in listed.json()}  # \udcXX escapes: still JSON
+    assert set(views) == {"scheduled/caf\udce9.md", "new/n\udcff.md"}
+    assert all(why in v["error"] for v in views.values())
+    checked = subprocess.run(
+        [str(BIN / "plurspool"), "check"], env=box.env, capture_output=True, timeout=60
+    )
+    assert checked.returncode == 3 and checked.stdout.count(why.encode()) == 2, checked
+    sent = subprocess.run(
+        [str(BIN / "plurspool"), "send", "--once"], env=box.env, capture_output=True, timeout=60
+    )
+    assert sent.returncode == 0 and b"Traceback" not in sent.stderr, sent.stderr
+    assert sorted(os.listdir(spool + b"/failed")) == [b"n\xff.error", b"n\xff.md"]
+    assert Path(os.fsdecode(spool + b"/failed/n\xff.md")).read_bytes() == b"hello\n"
+    reason = Path(os.fsdecode(spool + b"/failed/n\xff.error")).read_text(errors="replace")
+    assert why in reason
+    assert Path(os.fsdecode(spool + b"/scheduled/caf\xe9.md")).read_bytes() == body  # kept
+    assert box.records("x") == []
