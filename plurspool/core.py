@@ -14,7 +14,7 @@ import os
 import re
 import stat
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -366,11 +366,7 @@ class Core:
             if listing is not None and complete and not slow:
                 whole.append((rank, listing))
                 continue
-            rows: list[tuple[float, str, bytes, tuple[int, int, int]]] = []
-            if listing is not None and hits:
-                lines = listing.lines.split(b"\n")
-                for i in hits:
-                    rows.append((listing.dues[i], listing.names[i][:-3], lines[i], listing.key(i)))
+            rows = listing.rows(hits) if listing is not None else []
             fresh = list(rows)
             for item in self._items(slow, states, full=False):
                 due, post_id = sort_key(item)
@@ -387,7 +383,7 @@ class Core:
         if not keyed and len(whole) == 1:
             return whole[0][1].lines
         for rank, listing in whole:  # several states: merged by time
-            keyed.extend((due, post_id, rank, line) for due, post_id, line in listing.rows())
+            keyed.extend((due, post_id, rank, line) for due, post_id, line, _ in listing.rows())
         keyed.sort(key=lambda k: (k[0], k[1], k[2]))
         return b"\n".join(k[3] for k in keyed)
 
@@ -881,9 +877,6 @@ class Listing:
         self.names, self.keys, self.dues, self.lines = names, keys, dues, lines
         self.pos = {name: i for i, name in enumerate(names)}
 
-    def key(self, i: int) -> tuple[int, int, int]:
-        return (self.keys[3 * i], self.keys[3 * i + 1], self.keys[3 * i + 2])
-
     @classmethod
     def read(cls, path: Path, fingerprint: str) -> Listing | None:
         """The listing at `path` if it is whole and made under `fingerprint`, else None."""
@@ -913,12 +906,23 @@ class Listing:
             return None
         return cls(names, keys, dues, body[size + 32 * n :])
 
-    def rows(self) -> list[tuple[float, str, bytes]]:
-        """(due, ID, line) for every line."""
+    def rows(
+        self, indexes: Iterable[int] | None = None
+    ) -> list[tuple[float, str, bytes, tuple[int, int, int]]]:
+        """(due, ID, line, file key) of the lines at `indexes` (every line by default)."""
         if not self.names:
             return []
-        lines = self.lines.split(b"\n")
-        return [(self.dues[i], name[:-3], lines[i]) for i, name in enumerate(self.names)]
+        lines, keys = self.lines.split(b"\n"), self.keys
+        which = range(len(self.names)) if indexes is None else indexes
+        return [
+            (
+                self.dues[i],
+                self.names[i][:-3],
+                lines[i],
+                (keys[3 * i], keys[3 * i + 1], keys[3 * i + 2]),
+            )
+            for i in which
+        ]
 
     @classmethod
     def write(

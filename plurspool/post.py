@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import itertools
 import re
 import types
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn, overload
 
@@ -1228,9 +1227,12 @@ def _first_good(loaded: _Loaded, candidates: list[str], want: Post) -> bytes:
     back is what makes them safe, whatever odd YAML the user wrote.
     """
     expected = dataclasses.replace(want, schedule_line=None)
-    # The rewrite is made only when no edit in place reads back right (it costs a dump).
-    rewrite = (_rebuild(loaded, want) for _ in range(1))
-    for text in itertools.chain(candidates, rewrite):
+
+    def texts() -> Iterator[str]:
+        yield from candidates
+        yield _rebuild(loaded, want)  # made only when no edit in place reads back right
+
+    for text in texts():
         data = _encode(text, bom=loaded.doc.bom)
         try:
             if dataclasses.replace(parse(data), schedule_line=None) == expected:

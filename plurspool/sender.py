@@ -472,14 +472,15 @@ class Sender:
         at the end.
         """
         try:
-            self._finish_claimed_post(item, result, ds)
+            self._record_and_move(item, result, ds)
         finally:
             if claim is not None:
                 claim.release()
 
-    def _finish_claimed_post(
+    def _record_and_move(
         self, item: Item, result: PassResult, ds: dict[str, Delivery] | None
     ) -> None:
+        """`_finish` without the claim: results into the file, then the move."""
         core = self.core
         assert item.post is not None
         if ds is None:

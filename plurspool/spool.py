@@ -291,9 +291,6 @@ class Spool:
         )
         return kind, entry
 
-    def _entry(self, state: str, name: str, st: os.stat_result) -> Entry:
-        return entry_of(name[:-3], state, os.path.join(self._root_str, state, name), st)
-
     def entries(self, state: str) -> list[Entry]:
         """Every post-named file in a state dir (conflict copies included), unsorted."""
         return [e for _, e in self.scan(state)]

@@ -215,11 +215,9 @@ def _publish(url: str, events: list[dict[str, Any]], timeout: float) -> RelayRes
                 ws = connect(
                     url, open_timeout=left(), close_timeout=1.0, max_size=2**22
                 ).__enter__()
-            if _send_events(
-                ws, [e for e in events if e["id"] not in result.accepted], result, left
-            ):
-                _CONNECTIONS.give(url, ws)  # answered in full (accepted or refused): keep it
-                return result
+            _send_events(ws, [e for e in events if e["id"] not in result.accepted], result, left)
+            _CONNECTIONS.give(url, ws)  # answered in full (accepted or refused): keep it
+            return result
         except ConnectionClosed as exc:
             _close(ws)
             ws = None
@@ -237,11 +235,11 @@ def _publish(url: str, events: list[dict[str, Any]], timeout: float) -> RelayRes
         return result
 
 
-def _send_events(ws: Any, events: list[dict[str, Any]], result: RelayResult, left: Any) -> bool:
+def _send_events(ws: Any, events: list[dict[str, Any]], result: RelayResult, left: Any) -> None:
     """Send events one by one over `ws`, recording what the relay answers in `result`.
 
-    True when every event was answered (the connection can be used again); stops at the first
-    refusal. Raises what the connection raises (closed, timed out).
+    Returns once every event was answered, or at the first refusal: either way the connection
+    can be used again. Raises what the connection raises (closed, timed out).
     """
     for event in events:
         result.transmitted = True  # from here on, the relay may have it
@@ -268,8 +266,7 @@ def _send_events(ws: Any, events: list[dict[str, Any]], result: RelayResult, lef
             continue
         result.error = f"refused: {text or notice or 'no reason given'}"
         result.permanent = prefix in PERMANENT_PREFIXES
-        return True
-    return True
+        return
 
 
 def _publish_all(todo: dict[str, list[dict[str, Any]]], timeout: float) -> dict[str, RelayResult]:
