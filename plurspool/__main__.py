@@ -1,5 +1,5 @@
 """`python -m plurspool` is `plurspool` (used to start the detached daemon)."""
 
-from .cli import main
+from .usage import main
 
 main()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from . import __version__
+from . import __version__, usage
 from .errors import (
     EXIT_FAILURE,
     EXIT_INVALID,
@@ -142,19 +142,21 @@ def emit_json_lines(lines: bytes) -> None:
     sys.stdout.buffer.flush()
 
 
-@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--spool", metavar="DIR", help="The spool directory [env PLURSPOOL_SPOOL].")
-@click.option("--config", metavar="FILE", help="The config file [env PLURSPOOL_CONFIG].")
-@click.option("-v", "--verbose", is_flag=True, help="Say more.")
-@click.version_option(__version__, "-V", "--version", prog_name="plurspool")
+_OPTION_HELP = dict(usage.OPTIONS)
+
+
+@click.group(
+    cls=Cli, help=usage.DESCRIPTION, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.option("--spool", metavar="DIR", help=_OPTION_HELP["--spool DIR"])
+@click.option("--config", metavar="FILE", help=_OPTION_HELP["--config FILE"])
+@click.option("-v", "--verbose", is_flag=True, help=_OPTION_HELP["-v, --verbose"])
+@click.version_option(
+    __version__, "-V", "--version", prog_name="plurspool", help=_OPTION_HELP["-V, --version"]
+)
 @click.pass_context
 def cli(ctx: click.Context, spool: str | None, config: str | None, verbose: bool) -> None:
-    """Schedule posts to Nostr, Mastodon, Bluesky and programs from a spool of Markdown files.
-
-    A post is a Markdown file with YAML frontmatter in the spool: new/ → scheduled/ → sent/ or
-    failed/, plus drafts/. `plurspool send` is the daemon that sends what is due. See
-    plurspool(1), plurspool(5) and plurspool-config(5).
-    """
+    # The help text is usage.DESCRIPTION: `plurspool --help` prints it without importing click.
     ctx.obj = State(spool, config, verbose)
 
 
@@ -966,6 +968,11 @@ def accounts_test(state: State, names: tuple[str, ...], fmt: str) -> None:
                     click.echo(f"  hint: {r['hint']}")
     if failed:
         sys.exit(EXIT_FAILURE)
+
+
+# The summaries `plurspool --help` shows (usage.py prints the same without importing click).
+for _name, _command in cli.commands.items():
+    _command.short_help = usage.COMMANDS[_name]
 
 
 # -- aliases ---------------------------------------------------------------------------------
