@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
@@ -458,6 +459,34 @@ def test_with_record_round_trips(name: str) -> None:
     # Written again with nothing to record, the keys go away.
     cleared = parse(with_record(out, {}, 0))
     assert dict(cleared.results) == {} and cleared.attempts == 0
+
+
+TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
+
+
+@given(
+    st.dictionaries(
+        st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True),
+        st.builds(
+            Result,
+            id=st.none() | TEXT,
+            url=st.none() | TEXT,
+            error=st.none() | TEXT,
+            attempts=st.integers(0, 99),
+            at=st.none() | TEXT,
+        ),
+        max_size=3,
+    ),
+    st.integers(0, 99),
+)
+def test_with_record_round_trips_any_text(results: dict[str, Result], attempts: int) -> None:
+    data = b"---\nschedule: 2026-12-01 08:00\n---\nbody\n"
+    # Written in place, by the direct writer: never the rewrite of the whole frontmatter.
+    with mock.patch.object(post_module, "_rebuild", side_effect=AssertionError("rebuilt")):
+        out = with_record(data, results, attempts)
+    after = parse(out)
+    assert after.results == results and after.attempts == attempts
+    assert out.startswith(b"---\nschedule: 2026-12-01 08:00\n") and out.endswith(b"---\nbody\n")
 
 
 def test_with_record_touches_only_its_own_lines() -> None:
