@@ -8,6 +8,7 @@ idempotency key and material, attempts, results and backoff, plus rate-limit win
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import secrets
@@ -58,13 +59,20 @@ class Delivery:
     status: str
     attempts: int
     nonce: str
-    material: dict[str, Any]
+    material_json: str  # see `material`
     in_flight: bool
     remote_id: str | None
     url: str | None
     error: str | None
     next_at: float | None
     deferred: bool = False  # next_at and error tell when a rate limit lets it go, and why
+
+    @functools.cached_property
+    def material(self) -> dict[str, Any]:
+        """Platform data saved before the first request (decoded when asked for: rows are read
+        several times a send, and a thread's signed events make it the largest column)."""
+        value: dict[str, Any] = json.loads(self.material_json)
+        return value
 
     @property
     def idempotency_key(self) -> str:
@@ -84,7 +92,7 @@ def _row(r: sqlite3.Row) -> Delivery:
         status=r["status"],
         attempts=r["attempts"],
         nonce=r["nonce"],
-        material=json.loads(r["material"]),
+        material_json=r["material"],
         in_flight=bool(r["in_flight"]),
         remote_id=r["remote_id"],
         url=r["url"],

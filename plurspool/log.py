@@ -43,7 +43,7 @@ class Log:
                 if v is None:
                     continue
                 s = str(v)
-                if not s or any(c.isspace() for c in s) or '"' in s:
+                if s.split(None, 1) != [s] or '"' in s:  # empty, or holds a space or quote
                     s = json.dumps(s, ensure_ascii=False)
                 parts.append(f"{k}={s}")
             line = " ".join(parts)
@@ -55,9 +55,16 @@ class Log:
             pass  # a closed or full stderr must not stop the sender
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted (one tuple: thread-safe)
+
+
 def _stamp() -> str:
+    global _second
     now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    second = _second
+    if second[0] != int(now):
+        second = _second = (int(now), time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)))
+    return f"{second[1]}.{int(now % 1 * 1000):03d}Z"
 
 
 class NullLog(Log):
