@@ -102,6 +102,9 @@ def _row(r: sqlite3.Row) -> Delivery:
     )
 
 
+_NOTHING = (None, None, None, None)  # remote_id, url, error, next_at of a new row
+
+
 def _made_row(db: sqlite3.Connection, post_id: str, account: str) -> sqlite3.Row:
     """The row for (post, account), inserted with a fresh nonce if there is none (in a tx)."""
     query = "SELECT * FROM deliveries WHERE post_id=? AND account=?"
@@ -127,6 +130,7 @@ class Ledger:
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            self._synced = True  # the connection's `synchronous`: FULL, or NORMAL (see _tx)
             self._db.execute("PRAGMA busy_timeout=30000")
             if self._schema_version() == SCHEMA_VERSION:
                 return  # nothing to create or upgrade: no write lock, no fsync for readers
@@ -169,8 +173,11 @@ class Ledger:
     def _tx(self, synced: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction; `synced`: on disk (fsync) when it returns."""
         try:
-            if not synced:
-                self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: atomic, synced later
+            if synced != self._synced:
+                # Left as set until a transaction wants the other (a sender alternates less).
+                # NORMAL in WAL mode: atomic, and on disk with the next FULL commit.
+                self._db.execute(f"PRAGMA synchronous={'FULL' if synced else 'NORMAL'}")
+                self._synced = synced
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise SpoolError(f"the ledger {self.path} is unusable: {exc}", "") from None
@@ -189,10 +196,6 @@ class Ledger:
                     "free some disk space; nothing was sent without being recorded",
                 ) from None
             raise
-        finally:
-            if not synced:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("PRAGMA synchronous=FULL")
 
     # -- deliveries ------------------------------------------------------------------------
 
@@ -232,7 +235,16 @@ class Ledger:
         """
         now = time.time()
         with self._tx(synced) as db:
-            r = _made_row(db, post_id, account)
+            query = "SELECT * FROM deliveries WHERE post_id=? AND account=?"
+            r = db.execute(query, (post_id, account)).fetchone()
+            if r is None:  # the first attempt: the row is made marked (one statement less)
+                nonce = secrets.token_hex(8)
+                db.execute(
+                    "INSERT INTO deliveries (post_id, account, nonce, attempts, in_flight, "
+                    "updated) VALUES (?,?,?,1,1,?)",
+                    (post_id, account, nonce, now),
+                )
+                return Delivery(post_id, account, "pending", 0, nonce, "{}", False, *_NOTHING)
             db.execute(
                 "UPDATE deliveries SET attempts=attempts+1, in_flight=1, deferred=0, updated=? "
                 "WHERE post_id=? AND account=?",

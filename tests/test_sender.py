@@ -242,6 +242,8 @@ def test_attempts_in_flight_and_windows(tmp_path: Path) -> None:
     assert (before.attempts, before.in_flight, before.status) == (0, False, "pending")
     d = ledger.delivery("p", "x")
     assert d.in_flight and d.attempts == 1 and d.nonce == before.nonce
+    fresh = ledger.delivery("q", "x")  # a row as the ledger makes it, never attempted
+    assert dataclasses.replace(before, post_id="q", nonce=fresh.nonce) == fresh
     again = ledger.begin_attempt("p", "x")  # after a crash: the last attempt is in doubt
     assert again.in_flight and again.attempts == 1 and ledger.delivery("p", "x").attempts == 2
     ledger.record("p", "x", "sent", rate_keys=("x", "exec"), at=T0)
@@ -250,6 +252,22 @@ def test_attempts_in_flight_and_windows(tmp_path: Path) -> None:
     assert ledger.window("x", T0 - 1) == [T0]
     assert ledger.window("exec", T0 - 1) == [T0]
     assert ledger.window("x", T0 + 1) == []
+
+
+def test_synced_writes_are_synced_after_unsynced_ones(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+
+    def mode() -> int:
+        return int(ledger._db.execute("PRAGMA synchronous").fetchone()[0])
+
+    ledger.begin_attempt("p", "x", synced=False)
+    assert mode() == 1  # NORMAL: left so for the next unsynced write
+    ledger.record("p", "x", "pending", error="e")
+    assert mode() == 1
+    ledger.save_material("p", "x", {"k": 1})
+    assert mode() == 2  # FULL
+    ledger.begin_attempt("p", "x")
+    assert mode() == 2
 
 
 def test_a_deferral_is_cleared_by_the_next_attempt(tmp_path: Path) -> None:
