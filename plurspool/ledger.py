@@ -226,29 +226,50 @@ class Ledger:
                 (json.dumps(material), time.time(), post_id, account),
             )
 
-    def begin_attempt(self, post_id: str, account: str, *, synced: bool = True) -> Delivery:
-        """Mark an attempt as started: if we crash now, its outcome is in doubt. The row is
-        made (with a fresh nonce) on first use; returns it as it was before this attempt.
+    def peek(self, post_id: str, account: str) -> Delivery:
+        """The row for (post, account) as it is; if there is none, the one `begin_attempt`
+        would make (with a fresh nonce), written nowhere yet."""
+        query = "SELECT * FROM deliveries WHERE post_id=? AND account=?"
+        r = self._db.execute(query, (post_id, account)).fetchone()
+        if r is None:
+            return Delivery(
+                post_id, account, "pending", 0, secrets.token_hex(8), "{}", False, *_NOTHING
+            )
+        return _row(r)
 
-        `synced=False` when the platform saves (synced) before its first request: that save
-        takes this mark to the disk with it.
+    def begin_attempt(
+        self,
+        post_id: str,
+        account: str,
+        *,
+        synced: bool = True,
+        nonce: str | None = None,
+        material: dict[str, Any] | None = None,
+    ) -> Delivery:
+        """Mark an attempt as started: if we crash now, its outcome is in doubt. The row is
+        made on first use (with `nonce`, from `peek`, or a fresh one); returns it as it was
+        before this attempt.
+
+        `material`: saved in the same write, when the mark goes to the disk with the platform's
+        first save (see Sender._send_account). `synced=False`: the mark needs no fsync of its
+        own (the platform sent nothing, or will not before a synced save).
         """
         now = time.time()
         with self._tx(synced) as db:
             query = "SELECT * FROM deliveries WHERE post_id=? AND account=?"
             r = db.execute(query, (post_id, account)).fetchone()
             if r is None:  # the first attempt: the row is made marked (one statement less)
-                nonce = secrets.token_hex(8)
+                nonce = nonce or secrets.token_hex(8)
                 db.execute(
                     "INSERT INTO deliveries (post_id, account, nonce, attempts, in_flight, "
-                    "updated) VALUES (?,?,?,1,1,?)",
-                    (post_id, account, nonce, now),
+                    "material, updated) VALUES (?,?,?,1,1,?,?)",
+                    (post_id, account, nonce, json.dumps(material or {}), now),
                 )
                 return Delivery(post_id, account, "pending", 0, nonce, "{}", False, *_NOTHING)
             db.execute(
-                "UPDATE deliveries SET attempts=attempts+1, in_flight=1, deferred=0, updated=? "
-                "WHERE post_id=? AND account=?",
-                (now, post_id, account),
+                "UPDATE deliveries SET attempts=attempts+1, in_flight=1, deferred=0, updated=?, "
+                "material=coalesce(?, material) WHERE post_id=? AND account=?",
+                (now, None if material is None else json.dumps(material), post_id, account),
             )
         return _row(r)
 

@@ -367,13 +367,20 @@ class Sender:
         assert item.post is not None
         account: Account = self.config.accounts[name]
         platform = get(account.platform)
-        # On disk before anything goes out (by itself, or with the platform's first save): a
-        # crash from here on leaves the attempt in doubt.
-        d = ledger.begin_attempt(item.id, name, synced=not platform.material_first)
+        # The in-flight mark is on disk before anything goes out: a crash from then on leaves
+        # the attempt in doubt. A platform that saves (synced) before its first request takes
+        # the mark to the disk in that same write: one synced write a send, not two.
+        began = not platform.material_first
+        d = ledger.begin_attempt(item.id, name) if began else ledger.peek(item.id, name)
         in_doubt = d.in_flight
 
         def save(material: dict[str, object]) -> None:
-            ledger.save_material(item.id, name, dict(material))
+            nonlocal began
+            if began:
+                ledger.save_material(item.id, name, dict(material))
+            else:
+                ledger.begin_attempt(item.id, name, nonce=d.nonce, material=dict(material))
+                began = True
 
         job = Job(
             post_id=item.id,
@@ -398,6 +405,8 @@ class Sender:
             outcome = Outcome("permanent", error=error)
         except Exception as exc:  # a platform bug must not take the daemon down
             outcome = Outcome("temporary", error=f"internal error: {type(exc).__name__}")
+        if not began:  # it sent nothing (it saved nothing): still an attempt, and counted
+            ledger.begin_attempt(item.id, name, synced=False, nonce=d.nonce)
         now = core.clock().timestamp()
         if outcome.hold is not None:
             self._hold(name, now + outcome.hold)

@@ -34,9 +34,10 @@ def test_thirty_kills_lose_and_duplicate_nothing(
     )
     print(f"\nseed {seed}\n{figures.text()}")
     assert figures.kills == KILLS
-    # Every step of a post to three accounts: intake 8, exec 6, nostr 8, mastodon 10 (before
-    # and after each ledger write, around the platform's send), finishing 7.
-    assert figures.systematic_kills >= 39
+    # Every step of a post to three accounts: intake 8, exec 6, nostr 6, mastodon 8 (before
+    # and after each ledger write, around the platform's send; for nostr and mastodon the
+    # in-flight mark is written with their first save), finishing 7.
+    assert figures.systematic_kills >= 35
     assert figures.posts >= KILLS
     assert figures.lost == [], f"seed {seed}"
     assert figures.duplicates == [], f"seed {seed}"

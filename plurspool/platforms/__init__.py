@@ -89,8 +89,9 @@ class Issue:
 class Platform(Protocol):
     # True when every request the platform makes is preceded by a synced `job.save` of what
     # identifies it on the peer (a signed event, a record key, an idempotency key): then a
-    # retry after a power cut finds it there, and the sender's in-flight mark need not be
-    # synced on its own (the first save takes it along). False for exec and outbox.
+    # retry after a power cut finds it there, and the sender writes its in-flight mark in
+    # that first save's transaction instead of a synced write of its own. False for exec and
+    # outbox.
     material_first: bool
 
     def send(self, job: Job) -> Outcome:
