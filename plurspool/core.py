@@ -133,14 +133,22 @@ def spool_key(root: Path) -> str:
 
 
 class Claim:
-    """A held claim on a post (an flock on its lock file); `release` lets go, once."""
+    """A held claim on a post (an flock on its lock file); `release` lets go, once.
 
-    def __init__(self, fd: int) -> None:
+    The lock file is removed on release, still locked, so that claims/ does not keep a file
+    for every post ever sent; `take_claim` makes sure the file it locked is still the one at
+    the name (see there).
+    """
+
+    def __init__(self, fd: int, path: str) -> None:
         self.fd: int | None = fd
+        self.path = path
 
     def release(self) -> None:
         fd, self.fd = self.fd, None
         if fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
             os.close(fd)
 
 
@@ -198,19 +206,29 @@ class Core:
         """`claim` as an object, for a claim that another thread lets go of."""
         path = os.path.join(self.state_dir, "claims", post_id + ".lock")  # no Path: hot
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
-        try:
-            fd = os.open(path, flags, 0o600)
-        except FileNotFoundError:  # the first claim on this host
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            fd = os.open(path, flags, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        while True:
+            try:
+                fd = os.open(path, flags, 0o600)
+            except FileNotFoundError:  # the first claim on this host
+                os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise Busy(
+                    f"{post_id} is being sent right now", "wait a moment and run it again"
+                ) from None
+            # Its holder may have let go (and removed the file) between our open and our lock:
+            # a lock on that file guards nothing, as the next claimer makes a new one.
+            try:
+                at_name, locked = os.lstat(path), os.fstat(fd)
+                same = (at_name.st_dev, at_name.st_ino) == (locked.st_dev, locked.st_ino)
+            except FileNotFoundError:
+                same = False
+            if same:
+                return Claim(fd, path)
             os.close(fd)
-            raise Busy(
-                f"{post_id} is being sent right now", "wait a moment and run it again"
-            ) from None
-        return Claim(fd)
 
     # -- loading ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ Every test ends by counting on the peer: a post is never lost, never sent twice,
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 from plurspool.config import load
-from plurspool.core import Core
+from plurspool.core import Busy, Core
 from plurspool.errors import SpoolError
 from plurspool.log import Log
 from plurspool.sender import Sender
@@ -434,6 +435,47 @@ def test_a_backoff_survives_the_clock_jumping_back(tmp_path: Path) -> None:
 
 
 # -- two senders -------------------------------------------------------------------------------
+
+
+def test_a_claim_leaves_no_lock_file_and_excludes_the_others(tmp_path: Path) -> None:
+    w = make_world(tmp_path)
+    claims = w.core.state_dir / "claims"
+    first = w.core.take_claim("p")
+    with pytest.raises(Busy):
+        Core(w.core.config).take_claim("p")
+    first.release()
+    assert list(claims.iterdir()) == []  # not a file per post ever sent
+    with w.core.claim("p"), pytest.raises(Busy):
+        w.core.take_claim("p")
+    assert list(claims.iterdir()) == []
+
+
+def test_a_claim_taken_as_its_holder_lets_go_is_not_shared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B opens the lock file, then A lets go (removing it) before B locks it: B's lock is on a
+    file no one else will open, so B must take the one at the name, or B and the next
+    claimer C would both hold the post."""
+    w = make_world(tmp_path)
+    holder = w.core.take_claim("p")
+    real_flock = fcntl.flock
+    calls: list[int] = []
+
+    def flock(fd: int, op: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            holder.release()  # A lets go between B's open and B's lock
+        real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    b = Core(w.core.config).take_claim("p")
+    monkeypatch.setattr(fcntl, "flock", real_flock)
+    assert len(calls) == 2  # B found its first file gone, and took a new one
+    path = w.core.state_dir / "claims" / "p.lock"
+    assert b.fd is not None and os.fstat(b.fd).st_ino == path.stat().st_ino
+    with pytest.raises(Busy):
+        w.core.take_claim("p")  # C
+    b.release()
 
 
 def test_a_post_another_sender_is_finishing_is_left_to_it(tmp_path: Path) -> None:
