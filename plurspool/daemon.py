@@ -33,6 +33,7 @@ QUIET = 0.2  # a file closed after writing is taken once it has been quiet this 
 PRUNE_AFTER = 7 * 86400.0  # seconds of send history kept for the rate-limit windows
 WARM = 60.0  # posts due within this many seconds are kept parsed (1,000 due at once: 0.2 s)
 SETTLE = 1.0  # a file seen only by a scan is taken once its mtime is this old
+BURST = 50  # posts due at once from which scheduled/ is not watched while they go (see there)
 
 
 def heartbeat_path(core: Core) -> Path:
@@ -179,6 +180,8 @@ class Daemon:
         self.reload = False
         self.wakeups = Wakeups(threading.Lock(), threading.Event(), {}, set())
         self.observer: Any = None
+        self.scheduled_watch: Any = None  # the observer's watch on scheduled/, and how to
+        self.watch_again: Callable[[], Any] | None = None  # make it again (see _loop)
         self.sender = self._sender()
         self._lock: Any = None
         self.last_beat: float | None = None  # monotonic time of the last heartbeat
@@ -312,19 +315,53 @@ class Daemon:
                 FileClosedEvent,
             ]
             observer = InotifyObserver(generate_full_events=True)
-            for state in ("new", "scheduled"):
-                observer.schedule(
+
+            def watch(state: str) -> Any:
+                return observer.schedule(
                     handler,  # type: ignore[arg-type]
                     str(self.core.spool.dir(state)),
                     recursive=False,
                     event_filter=wanted,
                 )
+
+            watch("new")
+            self.scheduled_watch = watch("scheduled")
             observer.daemon = True
             observer.start()
         except OSError as exc:
             self.log.event("no-inotify", level="warning", error=str(exc))
             return False
         self.observer = observer
+        self.watch_again = lambda: watch("scheduled")
+        return True
+
+    def _unwatch_scheduled(self, due: int, queued: int) -> bool:
+        """Stop watching scheduled/ for a pass that sends `due` posts at once, when that pays.
+
+        Each post sent is two events there (its results written, its move to sent/), which
+        watchdog's threads decode and hand on while the sender needs the interpreter: a third
+        of the time of a 1,000-post burst here. Nothing reads them before the pass ends anyway;
+        a rescan afterwards (one stat per queued post) finds whatever changed meanwhile. So
+        only for bursts of BURST posts or more, and of a 250th of the queue or more.
+        """
+        if self.scheduled_watch is None or due < max(BURST, queued // 250):
+            return False
+        try:
+            self.observer.unschedule(self.scheduled_watch)
+        except (OSError, KeyError):
+            return False
+        self.scheduled_watch = None
+        self.log.event("burst", due=due, watching="new/ only")
+        return True
+
+    def _watch_scheduled(self) -> bool:
+        """Watch scheduled/ again after a burst; False (and a warning) if inotify refuses."""
+        assert self.watch_again is not None
+        try:
+            self.scheduled_watch = self.watch_again()
+        except OSError as exc:
+            self.log.event("no-inotify", level="warning", error=str(exc))
+            return False
         return True
 
     def _poll_interval(self) -> float:
@@ -380,7 +417,14 @@ class Daemon:
                     due = index.take_due(time.time())
                     for item in index.invalid():
                         self.sender._report_invalid(item, result)
-                    self.sender.send_due(due, result, first=first)
+                    unwatched = inotify and self._unwatch_scheduled(len(due), len(index.known))
+                    try:
+                        self.sender.send_due(due, result, first=first)
+                    finally:
+                        if unwatched:
+                            inotify = self._watch_scheduled()  # else poll from now on
+                            next_rescan = 0.0  # what changed while it was not watched
+                            result.soonest(time.time())
                     for post_id in result.sent + result.failed + result.queued:
                         index.refresh(post_id)
                     first = False

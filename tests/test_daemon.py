@@ -158,6 +158,36 @@ def test_rescan_catches_what_events_missed(box: Sandbox) -> None:
     assert d.stop() == 0
 
 
+def test_a_burst_misses_nothing_that_changed_in_scheduled_meanwhile(box: Sandbox) -> None:
+    """60 posts due at once: scheduled/ is not watched while they go (their own file events
+    would cost the sender a third of its time), and what changed there meanwhile is found at
+    once afterwards, not at the next full rescan (5 minutes away)."""
+    box.exec_account("x", sleep=0.05)
+    box.write_config()
+    d = box.start()
+    started(d)
+    due = future(3)
+    for n in range(60):
+        box.deliver("scheduled", f"b{n:02d}", post_text(f"burst {n}", schedule=iso(due)))
+    later = box.deliver("scheduled", "later", post_text("later", schedule=iso(due + 3600)))
+    d.wait_event("burst", "due=60")
+    # While they go: a due post arrives in scheduled/, a queued one is edited to be due now,
+    # and one arrives through new/ (still watched).
+    box.deliver("scheduled", "arrived", post_text("arrived", schedule=iso(time.time() - 1)))
+    later.write_text(post_text("later, now", schedule=iso(time.time() - 1)), encoding="utf-8")
+    box.deliver("new", "via-new", post_text("via new", schedule=iso(time.time() - 1)))
+    assert len(box.records("x")) < 60, "the burst ended before the changes: slow the command"
+    d.until(lambda: len(box.records("x")) == 63, 30, "every post sent")
+    bodies = [r["stdin"]["parts"][0] for r in box.records("x")]
+    assert {"arrived", "later, now", "via new"} <= set(bodies)
+    # scheduled/ is watched again: a post written there is sent on time.
+    due = future(2)
+    box.deliver("scheduled", "after", post_text("after", schedule=iso(due)))
+    rec = d.until(lambda: [r for r in box.records("x") if r["stdin"]["parts"][0] == "after"], 10)
+    assert 0.0 <= rec[0]["t"] - due < 1.0
+    assert d.stop() == 0
+
+
 # -- failures and retries --------------------------------------------------------------------
 
 
