@@ -132,6 +132,9 @@ def spool_key(root: Path) -> str:
     return f"{base}-{digest}"
 
 
+CLAIM_TRIES = 20  # opens of a claim's lock file that its holders let go of under our hands
+
+
 class Claim:
     """A held claim on a post (an flock on its lock file); `release` lets go, once.
 
@@ -206,7 +209,7 @@ class Core:
         """`claim` as an object, for a claim that another thread lets go of."""
         path = os.path.join(self.state_dir, "claims", post_id + ".lock")  # no Path: hot
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
-        while True:
+        for _ in range(CLAIM_TRIES):
             try:
                 fd = os.open(path, flags, 0o600)
             except FileNotFoundError:  # the first claim on this host
@@ -229,6 +232,8 @@ class Core:
             if same:
                 return Claim(fd, path)
             os.close(fd)
+        # Others kept taking and letting go of it all along: as good as held.
+        raise Busy(f"{post_id} is being sent right now", "wait a moment and run it again")
 
     # -- loading ---------------------------------------------------------------------------
 

@@ -478,6 +478,22 @@ def test_a_claim_taken_as_its_holder_lets_go_is_not_shared(
     b.release()
 
 
+def test_a_claim_whose_file_keeps_vanishing_is_busy_not_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = make_world(tmp_path)
+    path = w.core.state_dir / "claims" / "p.lock"
+    real_flock = fcntl.flock
+
+    def flock(fd: int, op: int) -> None:
+        path.unlink()  # someone lets go every time, just before we lock
+        real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    with pytest.raises(Busy):
+        w.core.take_claim("p")
+
+
 def test_a_post_another_sender_is_finishing_is_left_to_it(tmp_path: Path) -> None:
     """Found by the campaign's runs of test_daemon: a post whose accounts were all sent (by a
     foreground `post`) was finished by the daemon without its claim, while the foreground was
