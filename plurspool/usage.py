@@ -108,13 +108,23 @@ def render(prog: str, width: int) -> str:
 
 
 def _write(text: str) -> None:
+    if sys.stdout is None:
+        return  # started with no standard output at all: nothing to say it to (as click)
     # As click.echo does: an ASCII-only stdout (a misconfigured locale) gets UTF-8 instead.
     encoding = sys.stdout.encoding or "utf-8"
     if encoding.lower().replace("-", "").replace("_", "") in ("ascii", "usascii", "ansix3.41968"):
         encoding = "utf-8"
-    sys.stdout.flush()
-    sys.stdout.buffer.write(text.encode(encoding, "replace"))
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode(encoding, "replace"))
+        sys.stdout.flush()
+    except OSError as exc:
+        # What is left unwritten goes nowhere (else the flush at exit fails all over again).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if isinstance(exc, BrokenPipeError):
+            return  # `plurspool --help | head -1`: the reader left; nothing is wrong
+        sys.stderr.write(f"plurspool: cannot write to standard output: {exc.strerror}\n")
+        sys.exit(1)
 
 
 def main() -> None:

@@ -86,3 +86,21 @@ def test_other_arguments_go_through_click(env: dict[str, str]) -> None:
     assert b"No such option '--bogus'" in proc.stderr
     proc = run([str(BIN / "plurspool"), "list", "--help"], env)
     assert proc.returncode == 0 and proc.stdout.startswith(b"Usage: plurspool list ")
+
+
+def test_a_closed_or_full_stdout_is_no_traceback(env: dict[str, str]) -> None:
+    plurspool = str(BIN / "plurspool")
+    closed = subprocess.run(
+        f"{plurspool} --help >&-", shell=True, env=env, capture_output=True, timeout=60
+    )
+    assert (closed.returncode, closed.stderr) == (0, b"")
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(
+            [plurspool, "--help"], env=env, stdout=full, stderr=subprocess.PIPE, timeout=60
+        )
+    assert proc.returncode == 1
+    assert proc.stderr == b"plurspool: cannot write to standard output: No space left on device\n"
+    piped = subprocess.run(
+        f"{plurspool} --help | head -c 10", shell=True, env=env, capture_output=True, timeout=60
+    )
+    assert piped.stdout == b"Usage: plu" and piped.stderr == b""
