@@ -102,19 +102,23 @@ def _row(r: sqlite3.Row) -> Delivery:
     )
 
 
-_NOTHING = (None, None, None, None)  # remote_id, url, error, next_at of a new row
+_ROW = "SELECT * FROM deliveries WHERE post_id=? AND account=?"
+
+
+def _new_row(post_id: str, account: str, nonce: str) -> Delivery:
+    """A row as the ledger makes it, before any attempt (the table's defaults)."""
+    return Delivery(post_id, account, "pending", 0, nonce, "{}", False, None, None, None, None)
 
 
 def _made_row(db: sqlite3.Connection, post_id: str, account: str) -> sqlite3.Row:
     """The row for (post, account), inserted with a fresh nonce if there is none (in a tx)."""
-    query = "SELECT * FROM deliveries WHERE post_id=? AND account=?"
-    r: sqlite3.Row | None = db.execute(query, (post_id, account)).fetchone()
+    r: sqlite3.Row | None = db.execute(_ROW, (post_id, account)).fetchone()
     if r is None:
         db.execute(
             "INSERT INTO deliveries (post_id, account, nonce, updated) VALUES (?,?,?,?)",
             (post_id, account, secrets.token_hex(8), time.time()),
         )
-        r = db.execute(query, (post_id, account)).fetchone()
+        r = db.execute(_ROW, (post_id, account)).fetchone()
         assert r is not None
     return r
 
@@ -229,13 +233,8 @@ class Ledger:
     def peek(self, post_id: str, account: str) -> Delivery:
         """The row for (post, account) as it is; if there is none, the one `begin_attempt`
         would make (with a fresh nonce), written nowhere yet."""
-        query = "SELECT * FROM deliveries WHERE post_id=? AND account=?"
-        r = self._db.execute(query, (post_id, account)).fetchone()
-        if r is None:
-            return Delivery(
-                post_id, account, "pending", 0, secrets.token_hex(8), "{}", False, *_NOTHING
-            )
-        return _row(r)
+        r = self._db.execute(_ROW, (post_id, account)).fetchone()
+        return _new_row(post_id, account, secrets.token_hex(8)) if r is None else _row(r)
 
     def begin_attempt(
         self,
@@ -256,8 +255,7 @@ class Ledger:
         """
         now = time.time()
         with self._tx(synced) as db:
-            query = "SELECT * FROM deliveries WHERE post_id=? AND account=?"
-            r = db.execute(query, (post_id, account)).fetchone()
+            r = db.execute(_ROW, (post_id, account)).fetchone()
             if r is None:  # the first attempt: the row is made marked (one statement less)
                 nonce = nonce or secrets.token_hex(8)
                 db.execute(
@@ -265,7 +263,7 @@ class Ledger:
                     "material, updated) VALUES (?,?,?,1,1,?,?)",
                     (post_id, account, nonce, json.dumps(material or {}), now),
                 )
-                return Delivery(post_id, account, "pending", 0, nonce, "{}", False, *_NOTHING)
+                return _new_row(post_id, account, nonce)
             db.execute(
                 "UPDATE deliveries SET attempts=attempts+1, in_flight=1, deferred=0, updated=?, "
                 "material=coalesce(?, material) WHERE post_id=? AND account=?",

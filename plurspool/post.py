@@ -1101,12 +1101,17 @@ def _scalar(value: str) -> str:
     return _double_quoted(value)
 
 
+def _printable(ch: str) -> bool:
+    """Whether YAML takes `ch` raw inside quotes (see _YAML_PRINTABLE)."""
+    return any(low <= ord(ch) <= high for low, high in _YAML_PRINTABLE)
+
+
 def _double_quoted(value: str) -> str:
     out = ['"']
     for ch in value:
         if ch in '"\\':
             out.append("\\" + ch)
-        elif any(low <= ord(ch) <= high for low, high in _YAML_PRINTABLE):
+        elif _printable(ch):
             out.append(ch)
         else:
             code = ord(ch)
@@ -1168,9 +1173,7 @@ def _str_scalar(value: str) -> str:
     line, else double-quoted with escapes."""
     if _PLAIN_STR.fullmatch(value) and value.lower() not in _BOOL_WORDS:
         return value
-    if (value.isascii() and value.isprintable()) or all(
-        any(low <= ord(ch) <= high for low, high in _YAML_PRINTABLE) for ch in value
-    ):
+    if (value.isascii() and value.isprintable()) or all(_printable(ch) for ch in value):
         return "'" + value.replace("'", "''") + "'"
     return _double_quoted(value)
 
