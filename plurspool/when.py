@@ -10,7 +10,8 @@ Rules a user will notice:
 - Wall-clock phrases (`tomorrow 9am`, `next friday 14:00`) mean that wall-clock time in the
   configured zone; a wall time that does not exist or happens twice (DST) is refused.
 - A bare time of day (`9am`, `14:00`, `noon`, `teatime`, `midnight`) is the next one: today if it
-  is still ahead (or is exactly now), otherwise tomorrow.
+  is still ahead (or is exactly now), otherwise tomorrow. With a zone of its own (`15:00 UTC`,
+  `9am +01:00`, `noon CET`), "today" and "ahead" are that zone's.
 - A date without a time (`2026-12-01`, `friday`, `dec 24`) means the start of that day, 00:00
   local time.
 - A weekday names the next such day, never today: on a Friday, `friday 11am` is a week ahead;
@@ -404,6 +405,15 @@ def _parse_natural(s: str, original: str, *, now: datetime, tz: tzinfo) -> datet
         phrase = re.sub(rf"\b{word}\b", value.strftime("%H:%M"), phrase)
 
     from dateparser.date import DateDataParser  # slow import: only phrases need it
+    from dateparser.timezone_parser import pop_tz_offset_from_string
+
+    # "15:00 UTC", "9am +01:00", "noon CET": a time of day in a zone of its own is the next
+    # one in that zone. dateparser would compare it with the local wall clock, and land a day
+    # late whenever that is past 15:00 while the named zone is not.
+    rest, named = pop_tz_offset_from_string(phrase)
+    if isinstance(named, tzinfo) and (tod := _time_of_day(rest.strip(), original)) is not None:
+        offset = named.utcoffset(None) or timedelta()  # dateparser's zones are fixed offsets
+        return _next_time_of_day(tod, original, now=now, tz=timezone(offset))
 
     base = now.astimezone(tz).replace(tzinfo=None)
     parser = DateDataParser(

@@ -26,6 +26,7 @@ from plurspool.when import (
     parse_when,
     system_zone,
 )
+from tests.helpers import make_env, run_cli, write_config
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo"]
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -36,6 +37,10 @@ def wall(zone: str | ZoneInfo, year: int, month: int, day: int, hour: int, minut
     """An aware instant from a local wall-clock time in `zone`."""
     tz = ZoneInfo(zone) if isinstance(zone, str) else zone
     return datetime(year, month, day, hour, minute, tzinfo=tz)
+
+
+def utc(year: int, month: int, day: int, hour: int, minute: int, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def when(text: str, now: datetime, zone: str | ZoneInfo, **kwargs: object) -> datetime:
@@ -353,6 +358,91 @@ def test_phrase_with_own_zone_is_that_instant() -> None:
     assert when("tomorrow 9am utc", now, BERLIN) == datetime(2026, 6, 11, 9, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    ("zone", "now", "text", "expected"),
+    [
+        # Berlin at 15:30 local (14:30 UTC): 15:00 UTC is half an hour ahead, today.
+        ("Europe/Berlin", (2026, 1, 15, 14, 30), "15:00 UTC", (2026, 1, 15, 15, 0)),
+        ("Europe/Berlin", (2026, 1, 15, 15, 0), "15:00 UTC", (2026, 1, 15, 15, 0)),  # exactly now
+        ("Europe/Berlin", (2026, 1, 15, 15, 1), "15:00 UTC", (2026, 1, 16, 15, 0)),  # just passed
+        # 00:30 in Berlin is still 23:30 of the day before in UTC.
+        ("Europe/Berlin", (2026, 1, 14, 23, 30), "23:45 UTC", (2026, 1, 14, 23, 45)),
+        ("Europe/Berlin", (2026, 1, 14, 23, 30), "23:00 UTC", (2026, 1, 15, 23, 0)),
+        ("Europe/Berlin", (2026, 1, 14, 23, 30), "00:15 UTC", (2026, 1, 15, 0, 15)),
+        # In summer (CEST, +02:00) 15:30 local is 14:30 in +01:00 and in CET.
+        ("Europe/Berlin", (2026, 6, 10, 13, 30), "15:00 +01:00", (2026, 6, 10, 14, 0)),
+        ("Europe/Berlin", (2026, 6, 10, 13, 30), "15:00 CET", (2026, 6, 10, 14, 0)),
+        ("Europe/Berlin", (2026, 6, 10, 13, 30), "3pm +0100", (2026, 6, 10, 14, 0)),
+        ("Europe/Berlin", (2026, 6, 10, 14, 1), "15:00 +01:00", (2026, 6, 11, 14, 0)),
+        # A zone behind the local one: 21:30 in Berlin is 15:30 EST.
+        ("Europe/Berlin", (2026, 1, 15, 20, 30), "15:00 EST", (2026, 1, 16, 20, 0)),
+        ("Europe/Berlin", (2026, 1, 15, 20, 30), "4pm EST", (2026, 1, 15, 21, 0)),
+        # Every way of writing a time of day.
+        ("Europe/Berlin", (2026, 1, 15, 14, 30), "3pm UTC", (2026, 1, 15, 15, 0)),
+        ("Europe/Berlin", (2026, 1, 15, 14, 30), "at 15:00 UTC", (2026, 1, 15, 15, 0)),
+        ("Europe/Berlin", (2026, 1, 15, 14, 30), "15:00:30 utc", (2026, 1, 15, 15, 0, 30)),
+        ("Europe/Berlin", (2026, 1, 15, 14, 30), "15:00 Z", (2026, 1, 15, 15, 0)),
+        ("Europe/Berlin", (2026, 1, 15, 14, 30), "15:00 GMT", (2026, 1, 15, 15, 0)),
+        ("Europe/Berlin", (2026, 1, 15, 11, 30), "noon UTC", (2026, 1, 15, 12, 0)),
+        ("Europe/Berlin", (2026, 1, 15, 14, 30), "teatime UTC", (2026, 1, 15, 16, 0)),
+        ("Europe/Berlin", (2026, 1, 14, 23, 30), "midnight UTC", (2026, 1, 15, 0, 0)),
+        # Kolkata (+05:30) at 17:00 local.
+        ("Asia/Kolkata", (2026, 6, 10, 11, 30), "12:00 UTC", (2026, 6, 10, 12, 0)),
+        ("Asia/Kolkata", (2026, 6, 10, 12, 30), "12:00 UTC", (2026, 6, 11, 12, 0)),
+        ("Asia/Kolkata", (2026, 6, 10, 11, 30), "13:00 +01:00", (2026, 6, 10, 12, 0)),
+        # Sao Paulo (-03:00) at 22:00 local is already 01:00 of the next day in UTC.
+        ("America/Sao_Paulo", (2026, 6, 11, 1, 0), "02:00 UTC", (2026, 6, 11, 2, 0)),
+        ("America/Sao_Paulo", (2026, 6, 11, 1, 0), "00:30 UTC", (2026, 6, 12, 0, 30)),
+        ("America/Sao_Paulo", (2026, 6, 10, 14, 30), "15:00 UTC", (2026, 6, 10, 15, 0)),
+        # Chatham (+12:45 in June): 08:45 on the 11th there is 20:00 on the 10th in UTC.
+        ("Pacific/Chatham", (2026, 6, 10, 20, 0), "21:00 UTC", (2026, 6, 10, 21, 0)),
+        ("Pacific/Chatham", (2026, 6, 10, 20, 0), "19:00 UTC", (2026, 6, 11, 19, 0)),
+        ("Pacific/Chatham", (2026, 6, 10, 20, 0), "9pm +00:00", (2026, 6, 10, 21, 0)),
+        ("UTC", (2026, 6, 10, 14, 30), "15:00 UTC", (2026, 6, 10, 15, 0)),
+        ("UTC", (2026, 6, 10, 15, 30), "15:00 UTC", (2026, 6, 11, 15, 0)),
+        ("UTC", (2026, 6, 10, 14, 30), "15:00 +01:00", (2026, 6, 11, 14, 0)),
+    ],
+)
+def test_time_of_day_with_its_own_zone_is_the_next_one_in_that_zone(
+    zone: str, now: tuple[int, ...], text: str, expected: tuple[int, ...]
+) -> None:
+    assert when(text, utc(*now), zone) == utc(*expected)
+
+
+@pytest.mark.parametrize(
+    ("zone", "now", "expected"),
+    [
+        ("Europe/Berlin", (2026, 1, 15, 14, 30), (2026, 1, 16, 14, 0)),  # 15:30 local
+        ("Europe/Berlin", (2026, 1, 14, 23, 30), (2026, 1, 15, 14, 0)),  # 00:30 local
+        ("Asia/Kolkata", (2026, 6, 10, 11, 30), (2026, 6, 11, 9, 30)),  # 17:00 local
+        ("America/Sao_Paulo", (2026, 6, 11, 1, 0), (2026, 6, 11, 18, 0)),  # 22:00 local
+        ("Pacific/Chatham", (2026, 6, 10, 20, 0), (2026, 6, 11, 2, 15)),  # 08:45 local
+        ("UTC", (2026, 6, 10, 14, 30), (2026, 6, 10, 15, 0)),
+    ],
+)
+def test_time_of_day_without_a_zone_is_the_next_one_on_the_local_clock(
+    zone: str, now: tuple[int, ...], expected: tuple[int, ...]
+) -> None:
+    for text in ["15:00", "3pm", "at 15:00"]:
+        assert when(text, utc(*now), zone) == utc(*expected), text
+
+
+def test_time_of_day_in_a_named_zone_is_not_refused_for_a_local_dst_gap() -> None:
+    # 01:30 UTC on 29 March is 03:30 CEST in Berlin: the clocks skip 02:00-03:00 there, not
+    # in UTC. The same wall time without a zone is still refused.
+    now = wall(BERLIN, 2026, 3, 29, 0, 30)
+    assert when("01:30 UTC", now, BERLIN) == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    assert "does not exist" in refused("2:30am", now, BERLIN).message
+
+
+@pytest.mark.parametrize("text", ["25:00 UTC", "13pm UTC"])
+def test_impossible_time_of_day_with_a_zone_refused(text: str) -> None:
+    error = refused(text, wall(BERLIN, 2026, 6, 10, 10, 0), BERLIN)
+    assert repr(text) in error.message
+    assert "not a time of day" in error.message
+    assert "21:30" in error.hint
+
+
 def test_bare_time_in_a_dst_gap_refused() -> None:
     now = wall(BERLIN, 2026, 3, 28, 23, 0)
     error = refused("2:30am", now, BERLIN)
@@ -611,6 +701,23 @@ def test_phrases_do_not_depend_on_the_process_zone() -> None:
     )
     for process_zone in ["Asia/Tokyo", "America/New_York", "UTC"]:
         assert _run_python(code, tz=process_zone) == "2026-03-29T07:00:00Z"
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "Asia/Kolkata"])
+def test_post_with_a_utc_time_of_day_still_ahead_in_utc_is_queued_for_today(
+    tmp_path: Path, zone: str
+) -> None:
+    """`plurspool post -s "HH:MM UTC"` where the local clock (ahead of UTC by an hour or more)
+    has passed HH:MM but UTC has not: it is queued for that instant, about 30 minutes from
+    now, never a day later. The time named is always ahead, so the answer does not depend on
+    when the test runs."""
+    env = make_env(tmp_path / "env")
+    env["TZ"] = zone
+    write_config(env, f'timezone = "{zone}"\n')
+    target = (datetime.now(UTC) + timedelta(minutes=30)).replace(second=0, microsecond=0)
+    run = run_cli(["post", "-s", f"{target:%H:%M} UTC", "--json", "hello"], env)
+    assert run.code == 0, run.err
+    assert run.json()["scheduled_at"] == iso_utc(target)
 
 
 @pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Pacific/Auckland", "UTC"])
