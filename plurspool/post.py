@@ -119,6 +119,35 @@ class Result:
     at: str | None = None
 
 
+RECORD_MAX = 500  # characters of a recorded id, url or error (plurspool(5), `results`)
+# Terminal escape sequences (colours, cursor moves, window titles): CSI, OSC and the short ones.
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -~]?)")
+# What is left to replace after whitespace is folded: other control characters, lone
+# surrogates (which UTF-8 cannot hold), and the bidi controls that make text read backwards.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+@overload
+def recorded(text: str) -> str: ...
+@overload
+def recorded(text: None) -> None: ...
+def recorded(text: str | None) -> str | None:
+    """`text` (an id, url or error) as the sender logs and records it (in the ledger, then in
+    the post's `results`): one line, terminal escapes dropped, other control characters shown
+    as U+FFFD, at most RECORD_MAX characters (cut with "…"). A command or a server may answer
+    anything; what is recorded must never make a post unreadable or write escapes into a
+    terminal."""
+    if text is None:
+        return None
+    head = text[: 8 * RECORD_MAX]  # bounded work, whatever the size of the answer
+    line = _UNPRINTABLE.sub("\ufffd", " ".join(_ESCAPE.sub("", head).split()))
+    if len(line) > RECORD_MAX or len(head) < len(text):
+        line = line[: RECORD_MAX - 1].rstrip() + "…"
+    return line
+
+
 @dataclass(frozen=True)
 class Post:
     """A parsed, validated post file."""

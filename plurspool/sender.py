@@ -7,6 +7,7 @@ a post takes exactly the same path whoever sends it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import subprocess
 import time
@@ -23,7 +24,7 @@ from .ledger import Delivery
 from .log import Log
 from .plan import SERVER_LIMIT, Limit, Pending, backoff, plan
 from .platforms import Job, Outcome, get, release
-from .post import Result, with_record, with_schedule
+from .post import Result, recorded, with_record, with_schedule
 from .spool import STATES, Changed, Entry, classify, new_id
 
 BACKOFF_CAP = 6 * 3600.0
@@ -405,6 +406,14 @@ class Sender:
             outcome = Outcome("permanent", error=error)
         except Exception as exc:  # a platform bug must not take the daemon down
             outcome = Outcome("temporary", error=f"internal error: {type(exc).__name__}")
+        # Whatever a command or a server answered, what is logged and recorded is short and
+        # printable (plurspool(5), `results`).
+        outcome = dataclasses.replace(
+            outcome,
+            remote_id=recorded(outcome.remote_id) or None,
+            url=recorded(outcome.url) or None,
+            error=recorded(outcome.error),
+        )
         if not began:  # it sent nothing (it saved nothing): still an attempt, and counted
             ledger.begin_attempt(item.id, name, synced=False, nonce=d.nonce)
         now = core.clock().timestamp()
@@ -451,7 +460,7 @@ class Sender:
             )
             return
         if outcome.status == "temporary":
-            error = f"gave up after {attempts} attempts: {error}"
+            error = recorded(f"gave up after {attempts} attempts: {error}")
         ledger.record(item.id, name, "failed", error=error, at=now)
         self.log.event("failed", level="error", id=item.id, account=name, error=error)
 
@@ -530,11 +539,23 @@ class Sender:
             # Results first, then the move: a crash in between leaves a post in scheduled/ whose
             # file and ledger say it is finished, and the next pass only moves it.
             data = core.spool.read(entry)
-            recorded = with_record(data, results, attempts)
-            if recorded != data:
+            written = with_record(data, results, attempts)
+            if len(written) > core.spool.max_size:
+                # Over the limit the post could no longer be read (`show`, `retry`): it keeps
+                # the bytes it had, and the ledger keeps the results.
+                self.log.event(
+                    "results",
+                    level="warning",
+                    id=item.id,
+                    reason=f"not written into the post: with them it would be {len(written)} "
+                    f"bytes, over the {core.spool.max_size}-byte limit (max_post_size); "
+                    "`plurspool show` still lists them from this host's ledger",
+                )
+                written = data
+            if written != data:
                 # Synced by the move just below (a crash before it leaves the post here,
                 # finished in the ledger: the next pass moves it).
-                entry = core.spool.replace(entry, recorded, synced=False)
+                entry = core.spool.replace(entry, written, synced=False)
             if failed:
                 reason = "; ".join(f"{a}: {e}" for a, e in sorted(failed.items()))
                 core.spool.fail(entry, reason)

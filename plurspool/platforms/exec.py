@@ -3,7 +3,7 @@
 Exit 0 is success (the first line of stdout, if any, is the remote ID, or URL when it looks like
 one); exit 75 (EX_TEMPFAIL) is a temporary failure; any other exit is permanent. An attempt whose
 outcome is in doubt is simply run again with the same PLURSPOOL_IDEMPOTENCY_KEY: the command
-dedupes on it if it must.
+dedupes on it if it must. Only the start and the end of the output are kept (KEEP_HEAD).
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ import contextlib
 import json
 import os
 import re
+import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..config import Account
-from ..post import Post
+from ..post import Post, recorded
 from . import Issue, Job, Outcome
 
 EX_TEMPFAIL = 75
@@ -45,6 +47,88 @@ def payload(job: Job) -> dict[str, Any]:
 def _tail(text: bytes, limit: int = 400) -> str:
     s = text.decode("utf-8", "replace").strip()
     return s if len(s) <= limit else "…" + s[-limit:]
+
+
+# What is kept of the command's output: the start of stdout (its first line is the remote ID)
+# and the end of each stream (an error's detail). The rest is read and dropped, so that a
+# command printing megabytes neither blocks on a full pipe nor fills the sender's memory.
+KEEP_HEAD = 64 * 1024
+KEEP_TAIL = 4 * 1024
+_CHUNK = 64 * 1024
+
+
+class _Kept:
+    """The first KEEP_HEAD and the last KEEP_TAIL bytes of an output stream."""
+
+    def __init__(self) -> None:
+        self.head = b""
+        self.tail = b""
+
+    def add(self, chunk: bytes) -> None:
+        if len(self.head) < KEEP_HEAD:
+            self.head += chunk[: KEEP_HEAD - len(self.head)]
+        self.tail = (self.tail + chunk)[-KEEP_TAIL:]
+
+
+def _communicate(
+    proc: subprocess.Popen[bytes],
+    data: bytes,
+    out: _Kept,
+    err: _Kept,
+    left: Callable[[], float],
+) -> bool:
+    """Write `data` to the command's stdin and keep what `out` and `err` keep of its output,
+    until it has exited; kill its process group once `left()` (seconds) runs out. True if it
+    had to be killed."""
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+    stdin = proc.stdin.fileno()
+    pending = memoryview(data)
+    killed = False
+    with selectors.DefaultSelector() as selector:
+        for fd in streams:
+            selector.register(fd, selectors.EVENT_READ)
+        if pending:
+            os.set_blocking(stdin, False)
+            selector.register(stdin, selectors.EVENT_WRITE)
+        else:
+            proc.stdin.close()
+        while True:
+            remaining = left()
+            if remaining <= 0 and not killed:
+                # The whole group: a `sh -c` child left running would hold the pipes open.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                killed = True
+            # Short slices, so that a shutdown that begins mid-send is noticed: the deadline
+            # shrinks to what is left of shutdown_timeout.
+            wait = 0.5 if killed else min(remaining, 0.5)
+            if not selector.get_map():  # both streams closed: wait for the exit
+                try:
+                    proc.wait(wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            for key, _ in selector.select(wait):
+                if key.fd != stdin:
+                    chunk = os.read(key.fd, _CHUNK)
+                    if chunk:
+                        streams[key.fd].add(chunk)
+                    else:
+                        selector.unregister(key.fd)
+                    continue
+                try:
+                    pending = pending[os.write(stdin, pending[:_CHUNK]) :]
+                except BlockingIOError:
+                    continue
+                except BrokenPipeError:  # it stopped reading: whether that is fine, its exit says
+                    pending = pending[:0]
+                if not pending:
+                    selector.unregister(stdin)
+                    proc.stdin.close()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        stream.close()
+    return killed
 
 
 class Exec:
@@ -95,34 +179,25 @@ class Exec:
                 f"account {job.account.name}",
             )
         started = time.monotonic()
-        stdin: bytes | None = data  # given once: a retried communicate() goes on writing it
-        while True:
-            # Short slices, so that a shutdown that begins mid-send is noticed: the deadline
-            # shrinks to what is left of shutdown_timeout.
-            left = min(timeout - (time.monotonic() - started), job.deadline())
-            try:
-                out, err = proc.communicate(stdin, timeout=max(0.0, min(left, 0.5)))
-                break
-            except subprocess.TimeoutExpired:
-                stdin = None
-                if left > 0.5:
-                    continue
-                # The whole group: a `sh -c` child left running would hold the pipes open.
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
-                if job.deadline() <= 0:
-                    return Outcome(
-                        "temporary", error="command stopped: the sender is shutting down"
-                    )
-                return Outcome("temporary", error=f"command timed out after {timeout:.0f}s")
+        out, err = _Kept(), _Kept()
+        if _communicate(
+            proc,
+            data,
+            out,
+            err,
+            lambda: min(timeout - (time.monotonic() - started), job.deadline()),
+        ):
+            if job.deadline() <= 0:
+                return Outcome("temporary", error="command stopped: the sender is shutting down")
+            return Outcome("temporary", error=f"command timed out after {timeout:.0f}s")
         if proc.returncode == 0:
-            first = out.decode("utf-8", "replace").strip().splitlines()
-            ref = first[0].strip() if first else None
+            # Made printable first, so that a URL in colour is still a URL.
+            first = out.head.decode("utf-8", "replace").strip().splitlines()
+            ref = recorded(first[0]) if first else None
             if ref and ref.startswith(("https://", "http://")):
                 return Outcome("sent", url=ref)
             return Outcome("sent", remote_id=ref or None)
-        detail = _tail(err) or _tail(out) or "no output"
+        detail = _tail(err.tail) or _tail(out.tail) or "no output"
         if proc.returncode == EX_TEMPFAIL:
             return Outcome("temporary", error=f"command exited 75 (temporary failure): {detail}")
         how = (
