@@ -41,21 +41,26 @@ QUEUE_COMMANDS = (
 )
 
 
+def _guarded(invoke: Callable[[click.Context], Any], ctx: click.Context) -> Any:
+    """Run a command, turning plurspool errors into messages and exit codes."""
+    try:
+        return invoke(ctx)
+    except PlurspoolError as exc:
+        fail(exc.message, exc.hint, exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("plurspool: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # `plurspool list | head`: the reader left; nothing is wrong.
+        sys.stderr.close()
+        sys.exit(0)
+
+
 class Cli(click.Group):
     """Turns plurspool errors into messages and exit codes, once, for every command."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except PlurspoolError as exc:
-            fail(exc.message, exc.hint, exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("plurspool: interrupted", err=True)
-            sys.exit(130)
-        except BrokenPipeError:
-            # `plurspool list | head`: the reader left; nothing is wrong.
-            sys.stderr.close()
-            sys.exit(0)
+        return _guarded(super().invoke, ctx)
 
 
 def fail(message: str, hint: str = "", code: int = EXIT_FAILURE) -> NoReturn:
@@ -978,18 +983,53 @@ for _name, _command in cli.commands.items():
 # -- aliases ---------------------------------------------------------------------------------
 
 
+class Alias(click.Command):
+    """`plur-post`, `plur-send`: one command as a program, with the global options too."""
+
+    def __init__(self, name: str, command: click.Command) -> None:
+        def callback(spool: str | None, config: str | None, verbose: bool, **params: Any) -> Any:
+            click.get_current_context().obj = State(spool, config, verbose)
+            assert command.callback is not None
+            return command.callback(**params)
+
+        super().__init__(
+            name,
+            callback=callback,
+            params=[*command.params, *cli.params],
+            help=command.help,
+            epilog=f"{name} is `plurspool {command.name}`; see plurspool(1).",
+            context_settings=cli.context_settings,
+        )
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return _guarded(super().invoke, ctx)
+
+
+plur_post_cli = Alias("plur-post", post)
+plur_send_cli = Alias("plur-send", send)
+queue_cli = Cli(
+    "plur-queue",
+    commands={name: cli.commands[name] for name in QUEUE_COMMANDS},
+    params=cli.params,
+    callback=cli.callback,
+    help="The queue commands of plurspool: `plur-queue COMMAND` is `plurspool COMMAND`. "
+    "Without a command: list. See plurspool(1).",
+    context_settings=cli.context_settings,
+)
+
+
 def main() -> None:
     cli(prog_name="plurspool")
 
 
 def plur_post() -> None:
     """`plur-post ARGS` is `plurspool post ARGS`."""
-    cli(args=["post", *sys.argv[1:]], prog_name="plur-post")
+    plur_post_cli(prog_name="plur-post")
 
 
 def plur_send() -> None:
     """`plur-send ARGS` is `plurspool send ARGS`."""
-    cli(args=["send", *sys.argv[1:]], prog_name="plur-send")
+    plur_send_cli(prog_name="plur-send")
 
 
 def plur_queue() -> None:
@@ -1005,4 +1045,4 @@ def plur_queue() -> None:
         )
     if i >= len(args):
         args = [*args, "list"]
-    cli(args=args, prog_name="plur-queue")
+    queue_cli(args=args, prog_name="plur-queue")

@@ -474,3 +474,31 @@ def test_aliases_are_installed_and_work(env: dict[str, str]) -> None:
     run = ok(run_cli(["--once"], env, prog="plur-send"))
     assert "0 taken in" in run.err
     assert ok(run_cli(["--help"], env, prog="plur-send")).out.startswith("Usage: plur-send")
+
+
+def test_alias_help_and_version_name_the_alias(env: dict[str, str], tmp_path: Path) -> None:
+    version = ok(run_cli(["--version"], env)).out
+    for prog, command in (("plur-post", "post"), ("plur-send", "send")):
+        run = ok(run_cli(["--help"], env, prog=prog))
+        usage_line = run.out.splitlines()[0]
+        assert usage_line == f"Usage: {prog} [OPTIONS]{' [TEXT]' if prog == 'plur-post' else ''}"
+        # The command's own help and options, and the global options it now takes.
+        doc = cli.commands[command].help
+        assert doc is not None and doc.split()[:3] == run.out.split("\n\n")[1].split()[:3]
+        for option in ("--spool", "--config", "--verbose", "--version"):
+            assert option in run.out, (prog, option)
+        assert ok(run_cli(["--version"], env, prog=prog)).out == version
+        assert ok(run_cli(["-V"], env, prog=prog)).out == version
+    run = ok(run_cli(["--help"], env, prog="plur-queue"))
+    assert run.out.startswith("Usage: plur-queue [OPTIONS] COMMAND [ARGS]...\n")
+    listed = [line.split()[0] for line in run.out.split("Commands:\n", 1)[1].splitlines()]
+    assert listed == sorted(QUEUE_COMMANDS)
+    assert ok(run_cli(["--version"], env, prog="plur-queue")).out == version
+    # The global options work with the aliases as with plurspool.
+    spool = tmp_path / "elsewhere"
+    run = ok(run_cli(["--spool", str(spool), "-s", "1h", "--json", "hi"], env, prog="plur-post"))
+    assert (spool / "scheduled" / f"{run.json()['id']}.md").exists()
+    run = ok(run_cli(["--once", "--spool", str(spool)], env, prog="plur-send"))
+    assert "0 taken in" in run.err
+    wrong = run_cli(["--bogus"], env, prog="plur-post")
+    assert wrong.code == 2 and "Usage: plur-post [OPTIONS] [TEXT]" in wrong.err
