@@ -18,6 +18,7 @@ from . import __version__, usage
 from .errors import (
     EXIT_FAILURE,
     EXIT_INVALID,
+    ConfigError,
     InvalidInput,
     PlurspoolError,
     UsageError,
@@ -99,6 +100,24 @@ class State:
             self._core = Core(self.load_config())
             self._core.spool.ensure()
         return self._core
+
+    def daemon_core(self) -> Any:
+        """The core; while the config cannot be loaded, that of the daemon to stop or inspect,
+        found from the state directory alone (see plurspool(1), daemon), after a warning."""
+        try:
+            return self.core
+        except ConfigError as exc:
+            from pathlib import Path
+
+            from .service import core_without_config
+
+            config = Path(self.config_opt) if self.config_opt else None
+            core = core_without_config(self.spool_opt, config)
+            note(
+                f"plurspool: warning: config ignored: {exc.message}; "
+                f"acting on the daemon of {core.spool.root}"
+            )
+            return core
 
 
 pass_state = click.make_pass_decorator(State)
@@ -819,7 +838,8 @@ def daemon() -> None:
     """Manage the background daemon (systemd user unit, or a detached process)."""
 
 
-def _service(state: State) -> Any:
+def _service(state: State, core: Any = None) -> Any:
+    """The daemon's service, for `core` (default: the one of the config)."""
     from pathlib import Path
 
     from .service import Service
@@ -829,7 +849,7 @@ def _service(state: State) -> Any:
         args += ["--spool", str(Path(state.spool_opt).resolve())]
     if state.config_opt:
         args += ["--config", str(Path(state.config_opt).resolve())]
-    return Service(state.core, args)
+    return Service(core if core is not None else state.core, args)
 
 
 @daemon.command()
@@ -856,15 +876,22 @@ def start(state: State) -> None:
 @daemon.command()
 @pass_state
 def stop(state: State) -> None:
-    """Stop the daemon; sends in flight finish first."""
-    note(_service(state).stop())
+    """Stop the daemon; sends in flight finish first. Works while the config is broken."""
+    note(_service(state, state.daemon_core()).stop())
 
 
 @daemon.command()
 @pass_state
 def restart(state: State) -> None:
-    """Stop, then start the daemon."""
-    note(_service(state).restart())
+    """Stop, then start the daemon; refused, stopping nothing, while the config is broken."""
+    try:
+        core = state.core
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{exc.message}; nothing was stopped: the daemon keeps running with its old config",
+            exc.hint or "fix the config, then restart",
+        ) from None
+    note(_service(state, core).restart())
 
 
 @daemon.command()
@@ -872,7 +899,7 @@ def restart(state: State) -> None:
 @pass_state
 def status(state: State, fmt: str) -> None:
     """Say how the daemon runs (systemd or pidfile), whether it runs, and its heartbeat."""
-    st = _service(state).status()
+    st = _service(state, state.daemon_core()).status()
     if fmt == "json":
         emit_json(st.as_dict())
     else:
@@ -891,7 +918,7 @@ def status(state: State, fmt: str) -> None:
 @pass_state
 def logs(state: State, follow: bool, lines: int) -> None:
     """Show the daemon's log (journalctl in systemd mode)."""
-    for line in _service(state).logs(follow, lines):
+    for line in _service(state, state.daemon_core()).logs(follow, lines):
         click.echo(line, nl=False)
 
 
@@ -902,7 +929,7 @@ def health(state: State, fmt: str) -> None:
     """Exit 0 only if the daemon runs and its heartbeat is fresh."""
     from .daemon import health as check_health
 
-    ok, why = check_health(state.core)
+    ok, why = check_health(state.daemon_core())
     if fmt == "json":
         emit_json({"healthy": ok, "detail": why})
     else:

@@ -823,8 +823,7 @@ def load(
     """Read and validate the config; no file at the default location means all defaults."""
     environ: Mapping[str, str] = os.environ if env is None else env
     explicit = path is not None or bool(environ.get("PLURSPOOL_CONFIG"))
-    file = path if path is not None else config_path(environ)
-    file = _expand_user(str(file), environ)
+    file = config_file(path, environ)
     raw: dict[str, Any] = {}
     if file.exists() or explicit:
         if not file.exists():
@@ -836,6 +835,23 @@ def load(
         used: Path | None = file
     else:
         used = None
+    return _build(raw, used, spool, environ)
+
+
+def defaults(*, spool: str | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """The config as if its file were empty: for the jobs that must work while it is broken."""
+    return _build({}, None, spool, os.environ if env is None else env)
+
+
+def config_file(path: Path | None, env: Mapping[str, str]) -> Path:
+    """The config file `load` reads: `path` (--config), else `config_path`."""
+    return _expand_user(str(path if path is not None else config_path(env)), env)
+
+
+def _build(
+    raw: dict[str, Any], used: Path | None, spool: str | None, environ: Mapping[str, str]
+) -> Config:
+    """Validate the config file's tables (`raw`, read from `used`) into a Config."""
     ctx = _Ctx(file=used, env=environ)
 
     daemon_raw, rates_raw, accounts_raw = (_table(raw.pop(t, {}), t, ctx) for t in _TABLES)

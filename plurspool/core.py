@@ -125,6 +125,9 @@ class Item:
         return self.entry.state
 
 
+SPOOLS = "spools"  # under the host's state dir: one state dir per spool, named by `spool_key`
+
+
 def spool_key(root: Path) -> str:
     """A per-host state subdirectory name for a spool: readable and unique."""
     digest = hashlib.sha256(os.fsencode(root)).hexdigest()[:10]
@@ -162,7 +165,7 @@ class Core:
         self.config = config
         self.clock = clock
         self.spool = Spool(config.spool, config.max_post_size)
-        self.state_dir = config.state_dir / "spools" / spool_key(self.spool.root)
+        self.state_dir = config.state_dir / SPOOLS / spool_key(self.spool.root)
         self._ledger: Ledger | None = None
         self._cache: dict[str, tuple[tuple[int, int, int], Item]] = {}
 

@@ -8,6 +8,7 @@ due times let a pass touch only what changed or is due; a full rescan at start a
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 import os
 import signal
@@ -21,7 +22,7 @@ from types import FrameType
 from typing import Any
 
 from .config import Config
-from .core import Core, Item
+from .core import SPOOLS, Core, Item
 from .errors import DaemonError, PlurspoolError
 from .log import Log
 from .sender import PassResult, Sender
@@ -38,6 +39,33 @@ BURST = 50  # posts due at once from which scheduled/ is not watched while they 
 
 def heartbeat_path(core: Core) -> Path:
     return core.state_dir / "heartbeat"
+
+
+RECORD = "daemon.json"  # in a spool's state dir: what the daemon that last ran there served
+
+
+def record_path(core: Core) -> Path:
+    return core.state_dir / RECORD
+
+
+def recorded_spool(state_home: Path, config: Path) -> Path | None:
+    """The spool of the daemon last started on this host with the config file `config`.
+
+    How `daemon stop`, `status`, `logs` and `health` find the daemon while its config cannot
+    be loaded (see plurspool(1), daemon).
+    """
+    latest: tuple[int, str] | None = None
+    for path in state_home.glob(f"{SPOOLS}/*/{RECORD}"):
+        try:
+            record = json.loads(path.read_bytes())
+            started = path.stat().st_mtime_ns
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict) or record.get("config") != str(config):
+            continue
+        if isinstance(record.get("spool"), str) and (latest is None or started > latest[0]):
+            latest = (started, record["spool"])
+    return Path(latest[1]) if latest is not None else None
 
 
 def sd_notify(message: str) -> None:
@@ -264,6 +292,7 @@ class Daemon:
         core.spool.ensure()
         self.acquire()
         try:
+            self._record()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, self._on_signal)
             self._loop()
@@ -513,6 +542,18 @@ class Daemon:
         self.config = config
         self.core.config = config
         self.log.event("reloaded", path=str(config.path) if config.path else None)
+
+    def _record(self) -> None:
+        """Note which spool and config this daemon serves (see `recorded_spool`)."""
+        config = str(self.config.path.resolve()) if self.config.path is not None else None
+        record = {"pid": os.getpid(), "spool": str(self.core.spool.root), "config": config}
+        path = record_path(self.core)
+        try:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record) + "\n")
+            os.replace(tmp, path)
+        except OSError as exc:
+            self.log.event("record", level="warning", path=str(path), error=exc.strerror)
 
     def _beat(self) -> None:
         self.last_beat = time.monotonic()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .core import Core
-from .daemon import HEALTH_STALE, health, heartbeat_path
+from .daemon import HEALTH_STALE, health, heartbeat_path, recorded_spool
 from .errors import DaemonError
 
 UNIT = "plurspool.service"
@@ -64,6 +64,21 @@ def systemd_available() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return r.returncode == 0
+
+
+def core_without_config(spool: str | None, config: Path | None) -> Core:
+    """The core of the daemon to stop or inspect while the config cannot be loaded.
+
+    Its spool: --spool or $PLURSPOOL_SPOOL, else the one that the daemon last started with
+    this config file served (its record in the state directory), else the default spool.
+    """
+    from .config import config_file, defaults, state_dir
+
+    env = os.environ
+    if spool is None and not env.get("PLURSPOOL_SPOOL"):
+        found = recorded_spool(state_dir(env), config_file(config, env).resolve())
+        spool = str(found) if found is not None else None
+    return Core(defaults(spool=spool))
 
 
 class Service:
@@ -276,4 +291,4 @@ def _alive(pid: int) -> bool:
         return True
 
 
-__all__ = ["HEALTH_STALE", "Service", "Status", "systemd_available"]
+__all__ = ["HEALTH_STALE", "Service", "Status", "core_without_config", "systemd_available"]

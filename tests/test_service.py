@@ -183,3 +183,82 @@ def test_shell_completion_scripts_generate(shell: str, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "_PLURSPOOL_COMPLETE" in r.stdout
     assert {"bash": "complete ", "zsh": "compdef", "fish": "complete "}[shell] in r.stdout
+
+
+@pytest.mark.parametrize(
+    "broken",
+    ['[daemon]\nshutdown_timout = "5s"\n', 'spool = "unterminated\n'],
+    ids=["typo", "invalid-toml"],
+)
+def test_daemon_commands_work_while_the_config_is_broken(tmp_path: Path, broken: str) -> None:
+    """The running daemon keeps its config; stop/status/logs/health find it from the state
+    directory (its spool came from the config), restart refuses before stopping anything."""
+    env = _env(tmp_path, PLURSPOOL_SERVICE_MODE="pidfile")
+    config = tmp_path / "config" / "plurspool" / "config.toml"
+    config.parent.mkdir(parents=True)
+    spool = tmp_path / "my spool"
+    config.write_text(f'spool = "{spool}"\n')
+    started = _run(env, "daemon", "start")
+    assert started.returncode == 0, started.stderr
+    pid = json.loads(_run(env, "daemon", "status", "--json").stdout)["pid"]
+    try:
+        config.write_text(f'spool = "{spool}"\n{broken}')
+        assert _run(env, "list").returncode == 1  # commands that need the config refuse
+
+        def warned(r: subprocess.CompletedProcess[str]) -> str:
+            """The one warning line naming the config; what else stderr said."""
+            first, _, rest = r.stderr.partition("\n")
+            assert first.startswith(f"plurspool: warning: config ignored: {config}:"), r.stderr
+            assert f"acting on the daemon of {spool}" in first
+            assert "Traceback" not in r.stderr
+            return rest
+
+        status = _run(env, "daemon", "status", "--json")
+        assert status.returncode == 0 and warned(status) == ""
+        st = json.loads(status.stdout)
+        assert (st["mode"], st["running"], st["pid"], st["healthy"]) == ("pidfile", True, pid, True)
+        health = _run(env, "daemon", "health")
+        assert health.returncode == 0 and health.stdout.startswith("healthy: ")
+        warned(health)
+        logs = _run(env, "daemon", "logs", "-n", "5")
+        assert logs.returncode == 0 and f"started pid={pid}" in logs.stdout
+        warned(logs)
+        # restart would stop a daemon that cannot start again: refused, nothing stopped.
+        restart = _run(env, "daemon", "restart")
+        assert restart.returncode == 1
+        assert restart.stderr.startswith(f"plurspool: {config}")
+        assert "nothing was stopped" in restart.stderr and "Traceback" not in restart.stderr
+        assert _alive(pid)
+        assert _run(env, "daemon", "start").returncode == 1  # start needs the config, too
+        stopped = _run(env, "daemon", "stop")
+        assert stopped.returncode == 0
+        assert warned(stopped) == f"stopped (pid {pid})\n"
+        assert not _alive(pid)
+        status = _run(env, "daemon", "status", "--json")
+        assert status.returncode == 1 and json.loads(status.stdout)["running"] is False
+        warned(status)
+    finally:
+        if _alive(pid):
+            os.kill(pid, 15)
+
+
+def test_without_a_record_the_spool_is_the_option_the_variable_or_the_default(
+    tmp_path: Path,
+) -> None:
+    env = _env(tmp_path, PLURSPOOL_SERVICE_MODE="pidfile")
+    config = tmp_path / "config" / "plurspool" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("no = [toml\n")
+    default = tmp_path / "data" / "plurspool" / "spool"
+    other = tmp_path / "other"
+    for extra_env, args, spool in (
+        ({}, [], default),
+        ({"PLURSPOOL_SPOOL": str(other)}, [], other),
+        ({}, ["--spool", str(other)], other),
+    ):
+        r = _run({**env, **extra_env}, *args, "daemon", "status")
+        assert r.returncode == 1 and "running: no" in r.stdout, r.stderr
+        assert r.stderr.startswith(f"plurspool: warning: config ignored: {config}:1:")
+        assert r.stderr.count("\n") == 1, r.stderr  # one line
+        assert r.stderr.endswith(f"; acting on the daemon of {spool}\n"), r.stderr
+    assert not default.exists() and not other.exists()  # inspecting creates no spool
