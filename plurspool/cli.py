@@ -221,10 +221,59 @@ def _local(core: Any, due: datetime | None) -> str:
     return due.astimezone(core.config.timezone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _table(rows: list[list[str]], header: list[str]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+def _width(text: str) -> int:
+    """The columns `text` takes on a terminal: emoji and CJK take two, combining marks none."""
+    if text.isascii() and text.isprintable():
+        return len(text)
+    import wcwidth
+
+    return int(wcwidth.width(text))
+
+
+def _cut(text: str, width: int, mark: str = "…") -> str:
+    """`text` in at most `width` columns, cut between graphemes and ended with `mark` if cut."""
+    if _width(text) <= width:
+        return text
+    room = width - _width(mark)
+    if text.isascii():
+        return text[: max(room, 0)] + mark
+    import wcwidth
+
+    kept = []
+    for grapheme in wcwidth.iter_graphemes(text):
+        room -= _width(grapheme)
+        if room < 0:
+            break
+        kept.append(grapheme)
+    return "".join(kept) + mark
+
+
+def _table(
+    rows: list[list[str]],
+    header: list[str],
+    width: int | None = None,
+    shrink: Sequence[tuple[int, int]] = (),
+    exact: int | None = None,
+) -> None:
+    """Rows under a header, aligned by display width.
+
+    With `width`, columns are cut until the table fits it, as `shrink` says: (column, its
+    narrowest) in turn. A cut cell ends with …, except in the `exact` column (IDs: a prefix
+    is still a valid ID).
+    """
+    table = [header, *rows]
+    widths = [max(_width(r[i]) for r in table) for i in range(len(header))]
+    if width is not None:
+        excess = sum(widths) + 2 * (len(widths) - 1) - width
+        for column, narrowest in shrink:
+            cut = min(max(excess, 0), max(widths[column] - narrowest, 0))
+            widths[column] -= cut
+            excess -= cut
+        marks = ["" if i == exact else "…" for i in range(len(widths))]
+        table = [list(map(_cut, r, widths, marks)) for r in table]
+    for row in table:
+        cells = (c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
 
 
 def _parse_media(values: Sequence[str]) -> list[Any]:
@@ -503,6 +552,9 @@ def edit(state: State, post_id: str) -> None:
 # -- list / show -----------------------------------------------------------------------------
 
 
+ID_SHORT = 8  # characters of an ID that `list` keeps at least: all the random part of a new one
+
+
 @cli.command("list")
 @click.option(
     "--state",
@@ -512,10 +564,18 @@ def edit(state: State, post_id: str) -> None:
     type=click.Choice(["new", "drafts", "scheduled", "sent", "failed", "all"]),
 )
 @click.option("-p", "--platform", "account", metavar="ACCOUNT", help="Only posts to ACCOUNT.")
+@click.option(
+    "--wide", is_flag=True, help="Show every column in full, whatever the terminal's width."
+)
 @format_option
 @pass_state
-def list_(state: State, state_name: str, account: str | None, fmt: str) -> None:
-    """List posts in a state, soonest first, with the time until due."""
+def list_(state: State, state_name: str, account: str | None, wide: bool, fmt: str) -> None:
+    """List posts in a state, soonest first, with the time until due.
+
+    The table fits the terminal's width ($COLUMNS, else the terminal's, else 80 columns):
+    IDs are cut to a unique prefix of at least 8 characters (any unique prefix is a valid
+    ID), accounts and previews end with … where cut. --wide shows them in full.
+    """
     from .core import sort_key
     from .spool import STATES
 
@@ -549,7 +609,14 @@ def list_(state: State, state_name: str, account: str | None, fmt: str) -> None:
     header = ["ID", "WHEN", "DUE", "ACCOUNTS", "PREVIEW"]
     if state_name == "all":
         header.insert(1, "STATE")
-    _table(rows, header)
+    if wide:
+        _table(rows, header)
+    else:
+        need = core.spool.prefix_lengths()
+        short_id = max(_width(i.id[: max(need.get(i.id, 0), ID_SHORT)]) for i in items)
+        accounts, preview = len(header) - 2, len(header) - 1
+        shrink = [(preview, 30), (0, short_id), (accounts, 12), (preview, 8)]
+        _table(rows, header, usage.columns(), shrink, exact=0)
     for item, v in zip(items, views, strict=True):
         if v["error"] and item.state in ("scheduled", "failed", "new"):
             note(f"{item.id}: {v['error']}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import itertools
 import os
 import re
 import secrets
@@ -378,6 +379,17 @@ class Spool:
             )
         names = ", ".join(sorted(f"{e.id} ({e.state})" for e in found)[:8])
         raise NotFound(f"ID prefix {prefix!r} is ambiguous: {names}", "type more of the ID")
+
+    def prefix_lengths(self) -> dict[str, int]:
+        """For every post ID in the spool, how much of it `find` needs: its shortest prefix
+        that no other ID starts with (all of it when it starts another ID, or is twice here)."""
+        ids = sorted(e.id for state in STATES for e in self.entries(state))
+        need = dict.fromkeys(ids, 1)
+        for a, b in itertools.pairwise(ids):
+            common = len(os.path.commonprefix([a, b]))  # noqa: RUF071 (strings, not paths)
+            need[a] = max(need[a], min(common + 1, len(a)))
+            need[b] = max(need[b], min(common + 1, len(b)))
+        return need
 
     def exists_anywhere(self, post_id: str) -> str | None:
         """The state holding a post with exactly this ID, if any."""

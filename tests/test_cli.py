@@ -166,6 +166,97 @@ def test_list_states_and_sorting(env: dict[str, str]) -> None:
     assert cli_json(["list", "-p", "nobody"], env) == []
 
 
+LIST_CONFIG = """
+default_platforms = ["mastodon-main", "bluesky-main"]
+
+[accounts.mastodon-main]
+platform = "exec"
+command = ["true"]
+
+[accounts.bluesky-main]
+platform = "exec"
+command = ["true"]
+"""
+
+PREVIEWS = [
+    "漢字のテキストはとても長いです。これは日本語のプレビューを確認するためのポストです",
+    "👨‍👩‍👧 family 🇫🇷🇩🇪 flags 👍🏽 and a long tail of words to cut somewhere",
+    "plain ASCII text that goes on and on well beyond the width of any terminal",
+]
+
+
+def at_columns(line: str, start: int) -> str:
+    """`line` from display column `start` on (a grapheme across it counts as before it)."""
+    import wcwidth
+
+    column = 0
+    for n, grapheme in enumerate(wcwidth.iter_graphemes(line)):
+        if column >= start:
+            return "".join(list(wcwidth.iter_graphemes(line))[n:])
+        column += wcwidth.width(grapheme)
+    return ""
+
+
+@pytest.mark.parametrize("state", ["scheduled", "all"])
+def test_list_fits_80_columns_by_display_width(env: dict[str, str], state: str) -> None:
+    import wcwidth
+
+    write_config(env, LIST_CONFIG)
+    env = {**env, "COLUMNS": "80"}
+    views = {}
+    for n, text in enumerate(PREVIEWS):
+        v = ok(run_cli(["post", "-s", f"{n + 1}h", "--json", text], env)).json()
+        views[v["id"]] = v
+    run = ok(run_cli(["list", "--state", state], env))
+    header, *rows = run.out.splitlines()
+    assert len(rows) == 3
+    assert max(wcwidth.width(line) for line in run.out.splitlines()) <= 80, run.out
+    # Each column starts at the same display column in every row, emoji and CJK included.
+    names = header.split()
+    starts = [wcwidth.width(header[: header.index(name)]) for name in names]
+    for row, v in zip(rows, views.values(), strict=True):
+        cells = [at_columns(row, start) for start in starts]
+        short_id = cells[0].split()[0]
+        assert v["id"].startswith(short_id) and len(short_id) >= 8
+        shown = ok(run_cli(["show", short_id, "--json"], env)).json()
+        assert shown["id"] == v["id"]  # a cut ID is a unique prefix: still a valid ID
+        assert cells[names.index("WHEN")].startswith(v["scheduled_at"][:10])
+        assert cells[names.index("DUE")].startswith("in ")
+        accounts = cells[names.index("ACCOUNTS")].split()[0]
+        assert accounts.endswith("…") and ",".join(v["platforms"]).startswith(accounts[:-1])
+        preview = cells[names.index("PREVIEW")]
+        assert preview.endswith("…") and len(preview) > 1
+        # Cut between graphemes: what is kept is whole graphemes of the full preview.
+        graphemes = list(wcwidth.iter_graphemes(v["preview"]))
+        kept = list(wcwidth.iter_graphemes(preview[:-1]))
+        assert kept == graphemes[: len(kept)], (preview, v["preview"])
+    # --wide: every column in full, whatever the width.
+    wide = ok(run_cli(["list", "--state", state, "--wide"], env)).out
+    for v in views.values():
+        (line,) = [line for line in wide.splitlines() if line.startswith(v["id"] + " ")]
+        assert line.endswith(v["preview"]) and "mastodon-main,bluesky-main" in line
+    assert max(wcwidth.width(line) for line in wide.splitlines()) > 80
+    # JSON is not cut.
+    listed = ok(run_cli(["list", "--state", state, "--json"], env)).json()
+    assert {v["id"]: v["preview"] for v in listed} == {i: v["preview"] for i, v in views.items()}
+
+
+def test_list_cuts_ids_only_to_prefixes_that_stay_unique(env: dict[str, str]) -> None:
+    env = {**env, "COLUMNS": "80"}
+    ok(invoke(["init"], env))
+    names = ["launch", "launch-party-with-the-whole-team", "launch-day"]
+    for n, name in enumerate(names):
+        text = f"---\nschedule: 2030-01-0{n + 1}T09:00:00Z\n---\n{name} " + "words " * 20
+        (spool_root(env) / "scheduled" / f"{name}.md").write_text(text)
+    (spool_root(env) / "drafts" / "launch-party-in-berlin.md").write_text("x\n")
+    header, *rows = ok(run_cli(["list"], env)).out.splitlines()
+    assert max(len(line) for line in [header, *rows]) <= 80
+    shown = [row.split()[0] for row in rows]
+    assert shown == ["launch", "launch-party-w", "launch-day"]
+    for short, name in zip(shown, names, strict=True):
+        assert ok(run_cli(["show", short, "--json"], env)).json()["id"] == name
+
+
 def test_stats_shape(env: dict[str, str]) -> None:
     post_scheduled(env, "soon", "10m")
     post_scheduled(env, "next week", "10d")
