@@ -399,10 +399,10 @@ def post(
             emit_json(core.view(item))
         else:
             click.echo(item.id)
-            if at is not None:
-                note(f"queued for {_echo_time(core, at)}")
-            else:
-                note(f"kept in drafts/ ({item.entry.path})")
+        if at is not None:
+            _echo_due(core, item, "queued", fmt)
+        elif fmt != "json":
+            note(f"kept in drafts/ ({item.entry.path})")
         return
     _send_foreground(state, item.id, fmt)
 
@@ -641,7 +641,9 @@ def show(state: State, post_id: str, fmt: str) -> None:
     click.echo(f"state:     {v['state']}")
     click.echo(f"path:      {core.spool.root / v['path']}")
     if item.due:
-        click.echo(f"when:      {_echo_time(core, item.due)} ({_until(core, item.due)})")
+        # Only what is still to be sent is "in 2h" or "due now"; a sent post was due.
+        until = f" ({_until(core, item.due)})" if item.state in ("new", "scheduled") else ""
+        click.echo(f"when:      {_echo_time(core, item.due)}{until}")
     click.echo(f"accounts:  {', '.join(v['platforms'])}")
     click.echo(f"attempts:  {v['attempts']}")
     for account, r in v["results"].items():
@@ -662,15 +664,23 @@ def show(state: State, post_id: str, fmt: str) -> None:
 
 
 def _report(core: Any, items: list[Any], fmt: str, verb: str) -> None:
+    """What a queue change did: the IDs (or JSON) on stdout, what became of each on stderr."""
     if fmt == "json":
         emit_json([core.view(i) for i in items])
-        return
     for i in items:
-        click.echo(i.id)
-        if i.due and i.state == "scheduled":
-            note(f"{verb} for {_echo_time(core, i.due)}")
-        else:
-            note(f"{verb}: now in {i.state}/")
+        if fmt != "json":
+            click.echo(i.id)
+        _echo_due(core, i, verb, fmt)
+
+
+def _echo_due(core: Any, item: Any, verb: str, fmt: str) -> None:
+    """On stderr: when a queued post is due, in local time and UTC, whatever the format (with
+    JSON, after its ID: stdout has no line of its own for it); in text, else its new state."""
+    if item.due and item.state == "scheduled":
+        named = f"{item.id}: " if fmt == "json" else ""
+        note(f"{named}{verb} for {_echo_time(core, item.due)}")
+    elif fmt != "json":
+        note(f"{verb}: now in {item.state}/")
 
 
 @cli.command()

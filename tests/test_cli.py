@@ -511,6 +511,54 @@ def test_json_goes_to_stdout_and_messages_to_stderr(env: dict[str, str]) -> None
     assert run.json()["total"] == 1
 
 
+OUTBOX_AND_FAILING = """
+[accounts.outbox]
+platform = "outbox"
+
+[accounts.x]
+platform = "exec"
+command = ["false"]
+"""
+
+
+def test_resolved_times_are_echoed_on_stderr_with_json_too(env: dict[str, str]) -> None:
+    write_config(env, OUTBOX_AND_FAILING)
+
+    def echoed(run: Run, verb: str) -> dict[str, Any]:
+        """stdout is pure JSON; stderr names the post and its time in local time and UTC."""
+        data = run.json()
+        v: dict[str, Any] = data[0] if isinstance(data, list) else data
+        local = at(v).strftime("%a %Y-%m-%d %H:%M:%S UTC (+00:00)")
+        assert run.err == f"{v['id']}: {verb} for {local} = {v['scheduled_at']}\n", run.err
+        return v
+
+    v = echoed(ok(run_cli(["post", "-s", "2h", "--json", "-p", "outbox", "hi"], env)), "queued")
+    echoed(ok(run_cli(["reschedule", v["id"], "+1h", "--json"], env)), "rescheduled")
+    ok(run_cli(["cancel", v["id"]], env))
+    echoed(ok(run_cli(["schedule", v["id"], "3h", "--format", "json"], env)), "queued")
+    failed = run_cli(["post", "-p", "x", "--json", "fails"], env)
+    assert failed.code == 1 and failed.json()["state"] == "failed"
+    echoed(ok(run_cli(["retry", failed.json()["id"], "--json"], env)), "queued again")
+    # Text output: the ID on stdout, the time on stderr, as before.
+    run = ok(run_cli(["reschedule", v["id"], "+1h"], env))
+    assert run.out == v["id"] + "\n" and run.err.startswith("rescheduled for ")
+
+
+def test_show_of_a_sent_or_failed_post_is_not_due_now(env: dict[str, str]) -> None:
+    write_config(env, OUTBOX_AND_FAILING)
+    sent = ok(run_cli(["post", "-p", "outbox", "--json", "sent at once"], env)).json()
+    failed = run_cli(["post", "-p", "x", "--json", "fails at once"], env).json()
+    queued = ok(run_cli(["post", "-s", "2h", "-p", "outbox", "--json", "later"], env)).json()
+    for v, state in ((sent, "sent"), (failed, "failed"), (queued, "scheduled")):
+        out = ok(run_cli(["show", v["id"]], env)).out
+        (when,) = [line for line in out.splitlines() if line.startswith("when:")]
+        if state == "scheduled":
+            assert re.search(r" = \S+Z \(in (1h5\dm|2h00m)\)$", when), when
+        else:
+            assert when.endswith(f" = {v['scheduled_at']}"), when  # no (due now), no (overdue)
+        assert f"state:     {state}" in out
+
+
 # -- help, aliases, start-up -----------------------------------------------------------------
 
 
