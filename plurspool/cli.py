@@ -290,6 +290,43 @@ def _resolve_ids(core: Any, ids: Sequence[str], states: tuple[str, ...]) -> list
     return [core.find(i, states) for i in ids]
 
 
+def _id_argument(states: tuple[str, ...] | None, many: bool = False) -> Callable[[F], F]:
+    """The ID argument(s) of a command that finds posts in `states` (None: all of them);
+    the shell completes them from the names of the posts there."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        # A directory listing: no post is read, and nothing heavy is imported.
+        from click.shell_completion import CompletionItem
+
+        from .spool import STATES, Spool, classify
+
+        given = ctx.find_root().params  # the group's callback does not run while completing
+        try:
+            config = State(given.get("spool"), given.get("config"), False).load_config()
+        except PlurspoolError:
+            return []
+        spool = Spool(config.spool)
+        already = ctx.params.get(param.name or "") if many else None  # ID... given so far
+        found = []
+        for state in states or STATES:
+            try:
+                names = os.listdir(spool.dir(state))
+            except OSError:
+                continue
+            found += [
+                CompletionItem(name[:-3], help=state)
+                for name in names
+                if name.startswith(incomplete)
+                and classify(name) == "post"
+                and name[:-3] not in (already or ())
+            ]
+        return sorted(found, key=lambda item: item.value)
+
+    if many:
+        return click.argument("ids", nargs=-1, metavar="ID...", shell_complete=complete)
+    return click.argument("post_id", metavar="ID", shell_complete=complete)
+
+
 # -- init ------------------------------------------------------------------------------------
 
 
@@ -526,13 +563,16 @@ def new(state: State, schedule: str | None, platforms: tuple[str, ...], draft: b
         note(f"queued for {_echo_time(core, saved.due)}")
 
 
+EDIT_STATES = ("new", "drafts", "scheduled", "failed")
+
+
 @cli.command()
-@click.argument("post_id", metavar="ID")
+@_id_argument(EDIT_STATES)
 @pass_state
 def edit(state: State, post_id: str) -> None:
     """Edit a post in $VISUAL/$EDITOR; the daemon never sees an invalid or half-saved version."""
     core = state.core
-    item = core.find(post_id, ("new", "drafts", "scheduled", "failed"))
+    item = core.find(post_id, EDIT_STATES)
     original = core.spool.read(item.entry)
     before = item.post.schedule if item.post else None
     got = _edit_loop(core, item.state, item.id, original, before)
@@ -623,7 +663,7 @@ def list_(state: State, state_name: str, account: str | None, wide: bool, fmt: s
 
 
 @cli.command()
-@click.argument("post_id", metavar="ID")
+@_id_argument(None)
 @format_option
 @pass_state
 def show(state: State, post_id: str, fmt: str) -> None:
@@ -683,8 +723,11 @@ def _echo_due(core: Any, item: Any, verb: str, fmt: str) -> None:
         note(f"{verb}: now in {item.state}/")
 
 
+CANCEL_STATES = ("scheduled", "new")
+
+
 @cli.command()
-@click.argument("ids", nargs=-1, metavar="ID...")
+@_id_argument(CANCEL_STATES, many=True)
 @click.option("--all", "all_", is_flag=True, help="Cancel every queued post.")
 @click.option("--force", is_flag=True, help="With --all, do not ask.")
 @format_option
@@ -711,7 +754,7 @@ def cancel(state: State, ids: tuple[str, ...], all_: bool, force: bool, fmt: str
             if not click.confirm(f"Move all {len(items)} queued posts to drafts/?", err=True):
                 sys.exit(EXIT_FAILURE)
     else:
-        items = _resolve_ids(core, ids, ("scheduled", "new"))
+        items = _resolve_ids(core, ids, CANCEL_STATES)
     done = [core.cancel(i) for i in items]
     _report(core, done, fmt, "cancelled")
 
@@ -739,40 +782,49 @@ def _when_args(f: F) -> F:
     )(f)
 
 
+RESCHEDULE_STATES = ("scheduled", "drafts")
+
+
 @cli.command(cls=WhenCommand, context_settings={"ignore_unknown_options": True})
-@click.argument("post_id", metavar="ID")
+@_id_argument(RESCHEDULE_STATES)
 @_when_args
 @format_option
 @pass_state
 def reschedule(state: State, post_id: str, when_words: tuple[str, ...], fmt: str) -> None:
     """Change a post's send time; +1h or -30m move it relative to its current time."""
     core = state.core
-    item = core.find(post_id, ("scheduled", "drafts"))
+    item = core.find(post_id, RESCHEDULE_STATES)
     done, _ = core.reschedule(item, _when_text(when_words))
     _report(core, [done], fmt, "rescheduled")
 
 
+SCHEDULE_STATES = ("drafts",)
+
+
 @cli.command(cls=WhenCommand, context_settings={"ignore_unknown_options": True})
-@click.argument("post_id", metavar="ID")
+@_id_argument(SCHEDULE_STATES)
 @_when_args
 @format_option
 @pass_state
 def schedule(state: State, post_id: str, when_words: tuple[str, ...], fmt: str) -> None:
     """Move a draft into the queue at WHEN."""
     core = state.core
-    item = core.find(post_id, ("drafts",))
+    item = core.find(post_id, SCHEDULE_STATES)
     done, _ = core.schedule(item, _when_text(when_words))
     _report(core, [done], fmt, "queued")
 
 
+NOW_STATES = ("scheduled",)
+
+
 @cli.command()
-@click.argument("post_id", metavar="ID")
+@_id_argument(NOW_STATES)
 @format_option
 @pass_state
 def now(state: State, post_id: str, fmt: str) -> None:
     """Make a post due now: a running daemon sends it; else it is sent here. Never both."""
     core = state.core
-    item = core.find(post_id, ("scheduled",))
+    item = core.find(post_id, NOW_STATES)
     item = core.make_due(item)
     if core.daemon_running():
         if fmt == "json":
@@ -784,8 +836,11 @@ def now(state: State, post_id: str, fmt: str) -> None:
     _send_foreground(state, item.id, fmt)
 
 
+RETRY_STATES = ("failed",)
+
+
 @cli.command()
-@click.argument("ids", nargs=-1, metavar="ID...")
+@_id_argument(RETRY_STATES, many=True)
 @click.option("--all", "all_", is_flag=True, help="Retry every failed post.")
 @format_option
 @pass_state
@@ -794,7 +849,7 @@ def retry(state: State, ids: tuple[str, ...], all_: bool, fmt: str) -> None:
     core = state.core
     if all_ == bool(ids):
         raise UsageError("give post IDs or --all", "plurspool retry ID... | --all")
-    items = core.items(["failed"]) if all_ else _resolve_ids(core, ids, ("failed",))
+    items = core.items(RETRY_STATES) if all_ else _resolve_ids(core, ids, RETRY_STATES)
     done = []
     problems = []
     for item in items:

@@ -595,6 +595,86 @@ def test_help_does_not_import_heavy_libraries(env: dict[str, str]) -> None:
     assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 
+def complete(env: dict[str, str], line: str) -> list[str]:
+    """What bash completion offers for `line` (click's protocol, through the installed tool)."""
+    words = line.split()
+    cword = len(words) if line.endswith(" ") else len(words) - 1
+    env = {**env, "_PLURSPOOL_COMPLETE": "bash_complete", "COMP_WORDS": line}
+    proc = subprocess.run(
+        [str(BIN / "plurspool")],
+        env={**env, "COMP_CWORD": str(cword)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert proc.stderr == ""
+    return [line.split(",", 1)[1] for line in proc.stdout.splitlines() if line]
+
+
+def test_shell_completion_completes_post_ids_from_the_right_states(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    write_config(env, OUTBOX_AND_FAILING)
+    ids = {
+        "scheduled": post_scheduled(env, "queued one")["id"],
+        "drafts": cli_json(["post", "--draft", "a draft"], env)["id"],
+        "sent": cli_json(["post", "-p", "outbox", "sent one"], env)["id"],
+        "failed": invoke(["post", "-p", "x", "--json", "failed one"], env).json()["id"],
+    }
+    root = spool_root(env)
+    (root / "new" / "dropped-in.md").write_text("by hand\n")
+    ids["new"] = "dropped-in"
+    for junk in (".hidden.md", "notes.txt", "scheduled.md~", "x.sync-conflict-1.md"):
+        (root / "scheduled" / junk).write_text("not a post\n")
+
+    def expect(*states: str) -> list[str]:
+        return sorted(ids[s] for s in states)
+
+    assert complete(env, "plurspool show ") == expect(*ids)
+    assert complete(env, "plurspool edit ") == expect("new", "drafts", "scheduled", "failed")
+    assert complete(env, "plurspool cancel ") == expect("scheduled", "new")
+    assert complete(env, "plurspool reschedule ") == expect("scheduled", "drafts")
+    assert complete(env, "plurspool schedule ") == expect("drafts")
+    assert complete(env, "plurspool now ") == expect("scheduled")
+    assert complete(env, "plurspool retry ") == expect("failed")
+    assert complete(env, f"plurspool show {ids['sent'][:4]}") == [ids["sent"]]
+    assert complete(env, f"plurspool cancel {ids['new']} ") == [ids["scheduled"]]
+    # Global options given before the command choose the spool.
+    other = tmp_path / "other"
+    (other / "drafts").mkdir(parents=True)
+    (other / "drafts" / "elsewhere.md").write_text("x\n")
+    assert complete(env, f"plurspool --spool {other} show ") == ["elsewhere"]
+    assert complete({**env, "PLURSPOOL_SPOOL": str(other)}, "plurspool schedule ") == ["elsewhere"]
+    # A broken config completes nothing, quietly.
+    write_config(env, "[oops\n")
+    assert complete(env, "plurspool show ") == []
+
+
+def test_completion_imports_nothing_heavy(env: dict[str, str]) -> None:
+    post_scheduled(env, "queued")
+    code = (
+        "import sys\n"
+        "from plurspool.usage import main\n"
+        "sys.argv = ['plurspool']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('dateparser', 'watchdog', 'filelock', 'yaml', 'sqlite3')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy), file=sys.stderr)\n"
+    )
+    completing = {"_PLURSPOOL_COMPLETE": "bash_complete", "COMP_CWORD": "2"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, **completing, "COMP_WORDS": "plurspool show "},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert proc.stdout.startswith("plain,") and proc.stderr.strip() == "[]"
+
+
 def test_aliases_are_installed_and_work(env: dict[str, str]) -> None:
     for name in ("plurspool", "plur-post", "plur-queue", "plur-send"):
         assert (BIN / name).is_file(), name
