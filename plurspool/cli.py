@@ -967,7 +967,11 @@ def send(state: State, once: bool, poll_interval: str | None, log_format: str) -
 
 @cli.group()
 def daemon() -> None:
-    """Manage the background daemon (systemd user unit, or a detached process)."""
+    """Manage the background daemon (systemd user unit, or a detached process).
+
+    stop, status, logs and health work while the config cannot be loaded: they warn and find
+    the daemon from the state directory. restart then refuses, so the daemon is not lost.
+    """
 
 
 def _service(state: State, core: Any = None) -> Any:

@@ -41,11 +41,20 @@ def heartbeat_path(core: Core) -> Path:
     return core.state_dir / "heartbeat"
 
 
-RECORD = "daemon.json"  # in a spool's state dir: what the daemon that last ran there served
+RECORD = "daemon.json"  # in a spool's state dir: what the daemon that last ran there said
 
 
-def record_path(core: Core) -> Path:
-    return core.state_dir / RECORD
+def _read_record(path: Path) -> dict[str, Any]:
+    """A daemon's record (see `Daemon._record`); {} if there is none that can be read."""
+    try:
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def read_record(core: Core) -> dict[str, Any]:
+    return _read_record(core.state_dir / RECORD)
 
 
 def recorded_spool(state_home: Path, config: Path) -> Path | None:
@@ -56,15 +65,16 @@ def recorded_spool(state_home: Path, config: Path) -> Path | None:
     """
     latest: tuple[int, str] | None = None
     for path in state_home.glob(f"{SPOOLS}/*/{RECORD}"):
+        record = _read_record(path)
+        spool = record.get("spool")
+        if record.get("config") != str(config) or not isinstance(spool, str):
+            continue
         try:
-            record = json.loads(path.read_bytes())
             started = path.stat().st_mtime_ns
-        except (OSError, ValueError):
+        except OSError:
             continue
-        if not isinstance(record, dict) or record.get("config") != str(config):
-            continue
-        if isinstance(record.get("spool"), str) and (latest is None or started > latest[0]):
-            latest = (started, record["spool"])
+        if latest is None or started > latest[0]:
+            latest = (started, spool)
     return Path(latest[1]) if latest is not None else None
 
 
@@ -541,13 +551,20 @@ class Daemon:
             )
         self.config = config
         self.core.config = config
+        self._record()
         self.log.event("reloaded", path=str(config.path) if config.path else None)
 
     def _record(self) -> None:
-        """Note which spool and config this daemon serves (see `recorded_spool`)."""
+        """Say which spool and config this daemon serves (see `recorded_spool`), and how long
+        it may take to stop (see `Service.stop`)."""
         config = str(self.config.path.resolve()) if self.config.path is not None else None
-        record = {"pid": os.getpid(), "spool": str(self.core.spool.root), "config": config}
-        path = record_path(self.core)
+        record = {
+            "pid": os.getpid(),
+            "spool": str(self.core.spool.root),
+            "config": config,
+            "shutdown_timeout": self.config.daemon.shutdown_timeout.total_seconds(),
+        }
+        path = self.core.state_dir / RECORD
         try:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(record) + "\n")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .core import Core
-from .daemon import HEALTH_STALE, health, heartbeat_path, recorded_spool
+from .daemon import HEALTH_STALE, health, heartbeat_path, read_record, recorded_spool
 from .errors import DaemonError
 
 UNIT = "plurspool.service"
@@ -220,7 +220,12 @@ class Service:
         if pid is None:
             return "not running"
         os.kill(pid, signal.SIGTERM)
-        timeout = self.core.config.daemon.shutdown_timeout.total_seconds() + 10
+        # The daemon's own shutdown_timeout, which the config may no longer say.
+        record = read_record(self.core)
+        grace = record.get("shutdown_timeout") if record.get("pid") == pid else None
+        if not isinstance(grace, int | float):
+            grace = self.core.config.daemon.shutdown_timeout.total_seconds()
+        timeout = grace + 10
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not _alive(pid):
