@@ -21,6 +21,7 @@ from .errors import (
     ConfigError,
     InvalidInput,
     PlurspoolError,
+    TimeError,
     UsageError,
 )
 
@@ -842,19 +843,22 @@ RETRY_STATES = ("failed",)
 @cli.command()
 @_id_argument(RETRY_STATES, many=True)
 @click.option("--all", "all_", is_flag=True, help="Retry every failed post.")
+@click.option("-s", "--schedule", metavar="WHEN", help="Queue them for WHEN instead of now.")
 @format_option
 @pass_state
-def retry(state: State, ids: tuple[str, ...], all_: bool, fmt: str) -> None:
+def retry(state: State, ids: tuple[str, ...], all_: bool, schedule: str | None, fmt: str) -> None:
     """Move failed posts back to the queue, due now; accounts that succeeded are not resent."""
     core = state.core
     if all_ == bool(ids):
-        raise UsageError("give post IDs or --all", "plurspool retry ID... | --all")
+        raise UsageError("give post IDs or --all", "plurspool retry ID... | --all [-s WHEN]")
     items = core.items(RETRY_STATES) if all_ else _resolve_ids(core, ids, RETRY_STATES)
     done = []
     problems = []
     for item in items:
         try:
-            done.append(core.retry(item))
+            done.append(core.retry(item, schedule))
+        except TimeError:
+            raise  # the same for every post: nothing was changed
         except InvalidInput as exc:
             if not all_:
                 raise

@@ -516,7 +516,8 @@ KEYS: tuple[Key, ...] = (
         "daemon.max_lateness",
         "duration",
         "6h",
-        "Posts overdue by more than this when the daemon starts go to failed/.",
+        "Posts found due more than this after their time go to failed/, whenever they are"
+        " found (at start, or arriving late through a sync).",
         _p_duration,
     ),
     Key(

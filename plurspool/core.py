@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import stat
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -713,8 +714,14 @@ class Core:
             )
         return self._set_time(item, self.clock(), "scheduled")
 
-    def retry(self, item: Item) -> Item:
-        """Move a failed post back to the queue, due now; succeeded accounts are kept."""
+    def retry(self, item: Item, text: str | None = None) -> Item:
+        """Move a failed post back to the queue, due now (or at the time `text`); accounts
+        that succeeded are kept.
+
+        The retry travels in the file as a fresh `retried` token, so that the sending host
+        honours it whichever host made it (its ledger is its own); here, the ledger is
+        reopened at once and the token noted as honoured.
+        """
         if item.state != "failed":
             raise InvalidInput(f"{item.id} is in {item.state}/, not failed/", "")
         if item.post is None:
@@ -722,19 +729,25 @@ class Core:
                 f"{item.id} cannot be retried: {item.problem}",
                 f"fix {item.entry.path} (e.g. `plurspool edit {item.id}`), then retry",
             )
+        at = self.resolve(text) if text is not None else self.clock()
+        token = f"{when.iso_utc(self.clock())}-{secrets.token_hex(3)}"
         if self.ledger_exists():
-            self.ledger.reopen(item.id)
-        return self._set_time(item, self.clock(), "scheduled")
+            self.ledger.reopen(item.id, token)
+        return self._set_time(item, at, "scheduled", retried=token)
 
-    def _set_time(self, item: Item, at: datetime, state: str) -> Item:
-        from .post import with_schedule
+    def _set_time(
+        self, item: Item, at: datetime, state: str, *, retried: str | None = None
+    ) -> Item:
+        from .post import with_retried, with_schedule
 
         with self.claim(item.id):
             if self.ledger_exists():
                 self.ledger.undefer(item.id)  # a rate-limit wait noted for the old time
             entry = self._fresh(item)
-            data = self.spool.read(entry)
-            entry = self.spool.replace(entry, with_schedule(data, self.stamp(at)))
+            data = with_schedule(self.spool.read(entry), self.stamp(at))
+            if retried is not None:
+                data = with_retried(data, retried)
+            entry = self.spool.replace(entry, data)
             if state != entry.state:
                 entry = self.spool.move(entry, state)
         return self.load(entry)

@@ -290,7 +290,7 @@ class Daemon:
                     "not-sending", host=socket.gethostname(), sender=self.config.daemon.host
                 )
                 return PassResult()
-            result = self.sender.run_pass(first=True)
+            result = self.sender.run_pass()
             self.sender.wait_hooks(10)
             return result
         finally:
@@ -423,7 +423,6 @@ class Daemon:
             sending=None if sending else f"no: daemon.host is {self.config.daemon.host}",
         )
         next_rescan = 0.0
-        first = True
         sd_notify("READY=1\nSTATUS=sending")
         self._beat()
         while self.stop_at is None:
@@ -458,7 +457,7 @@ class Daemon:
                         self.sender._report_invalid(item, result)
                     unwatched = inotify and self._unwatch_scheduled(len(due), len(index.known))
                     try:
-                        self.sender.send_due(due, result, first=first)
+                        self.sender.send_due(due, result)
                     finally:
                         if unwatched:
                             inotify = self._watch_scheduled()  # else poll from now on
@@ -466,7 +465,6 @@ class Daemon:
                             result.soonest(time.time())
                     for post_id in result.sent + result.failed + result.queued:
                         index.refresh(post_id)
-                    first = False
                     result.soonest(index.next_due())
                     result.soonest(wake_new)
                 except PlurspoolError as exc:

@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import SpoolError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: retries
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,6 +46,10 @@ CREATE INDEX IF NOT EXISTS sends_key_at ON sends (key, at);
 CREATE TABLE IF NOT EXISTS holds (                -- a server said: no requests left until
     account TEXT PRIMARY KEY,
     until   REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retries (              -- the last `retried` token honoured, per post
+    post_id TEXT PRIMARY KEY,
+    token   TEXT NOT NULL
 );
 """
 
@@ -154,6 +158,7 @@ class Ledger:
                     db.execute(
                         "ALTER TABLE deliveries ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0"
                     )
+                # Tables new in a version (holds in 3, retries in 4) came with _SCHEMA above.
                 db.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
                 )
@@ -301,14 +306,29 @@ class Ledger:
             for key in rate_keys:
                 db.execute("INSERT INTO sends VALUES (?, ?)", (key, now))
 
-    def reopen(self, post_id: str) -> None:
-        """Make failed accounts of a post sendable again (retry); successes are kept."""
+    def reopen(self, post_id: str, token: str) -> bool:
+        """Make failed accounts of a post sendable again (retry); successes are kept.
+
+        Once per `token` (the post's `retried` key, written by `plurspool retry` on any host):
+        a token honoured before changes nothing, and the answer is False.
+        """
+        if self._retried(self._db, post_id) == token:  # the common case: a read, no lock
+            return False
         with self._tx() as db:
+            if self._retried(db, post_id) == token:
+                return False
             db.execute(
                 "UPDATE deliveries SET status='pending', attempts=0, error=NULL, next_at=NULL, "
                 "deferred=0, updated=? WHERE post_id=? AND status!='sent'",
                 (time.time(), post_id),
             )
+            db.execute("INSERT OR REPLACE INTO retries VALUES (?, ?)", (post_id, token))
+        return True
+
+    @staticmethod
+    def _retried(db: sqlite3.Connection, post_id: str) -> str | None:
+        row = db.execute("SELECT token FROM retries WHERE post_id=?", (post_id,)).fetchone()
+        return None if row is None else str(row[0])
 
     def defer(self, post_id: str, account: str, reason: str, until: float) -> None:
         """Note that a pending account waits for a rate limit until `until`, and why.
@@ -336,6 +356,7 @@ class Ledger:
     def forget(self, post_id: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM deliveries WHERE post_id=?", (post_id,))
+            db.execute("DELETE FROM retries WHERE post_id=?", (post_id,))
 
     # -- rate-limit windows ----------------------------------------------------------------
 

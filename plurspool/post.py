@@ -49,6 +49,7 @@ TOP_KEYS = (
     "overrides",
     "results",
     "attempts",
+    "retried",
 )
 MEDIA_KEYS = ("path", "alt")
 OVERRIDE_KEYS = ("text", "cw", "language", "visibility", "sensitive")
@@ -164,6 +165,7 @@ class Post:
     parts: tuple[str, ...]
     results: Mapping[str, Result] = field(default_factory=lambda: types.MappingProxyType({}))
     attempts: int = 0
+    retried: str | None = None  # the token of the last `plurspool retry`, made on any host
 
     def parts_for(self, account: str) -> tuple[str, ...]:
         """The thread parts to send to `account`: its override text if any, else the body."""
@@ -249,14 +251,28 @@ def parse(data: bytes) -> Post:
 def with_schedule(data: bytes, value: str) -> bytes:
     """Set `schedule` to `value`, changing no other byte of a valid post where possible."""
     _check_schedule_value(value)
+    return _with_key(data, "schedule", value, first=True)
+
+
+def with_retried(data: bytes, token: str) -> bytes:
+    """Set `retried` to `token` (see plurspool(5)), changing no other byte where possible."""
+    _check_retried(token, "`retried`")
+    return _with_key(data, "retried", token, first=False)
+
+
+def _with_key(
+    data: bytes, key: Literal["schedule", "retried"], value: str, *, first: bool
+) -> bytes:
+    """Set the top-level text key `key` to `value` in place; a new entry goes at the start of
+    the frontmatter (`first`) or at its end."""
     loaded = _load(data)
     doc, root = loaded.doc, loaded.root
     scalar = _scalar(value)
     candidates: list[str] = []
     if doc.fm is None:
         nl = doc.newline
-        candidates.append(f"---{nl}schedule: {scalar}{nl}---{nl}" + doc.text)
-    elif (node := root.get("schedule")) is not None:
+        candidates.append(f"---{nl}{key}: {scalar}{nl}---{nl}" + doc.text)
+    elif (node := root.get(key)) is not None:
         start, end = node.start, node.end
         # Block scalars end after their line break(s): keep those.
         while end > start and doc.text[end - 1] in "\r\n \t":
@@ -265,10 +281,14 @@ def with_schedule(data: bytes, value: str) -> bytes:
         for text in (scalar, _double_quoted(value)):
             candidates.append(doc.text[:start] + lead + text + doc.text[end:])
     elif (indent := _block_indent(doc, root)) is not None:
-        at = doc.fm[0]
-        line = f"{indent}schedule: {scalar}{doc.newline}"
+        at = doc.fm[0] if first else doc.fm[1]
+        line = f"{indent}{key}: {scalar}{doc.newline}"
         candidates.append(doc.text[:at] + line + doc.text[at:])
-    return _first_good(loaded, candidates, dataclasses.replace(loaded.post, schedule=value))
+    if key == "schedule":
+        want = dataclasses.replace(loaded.post, schedule=value)
+    else:
+        want = dataclasses.replace(loaded.post, retried=value)
+    return _first_good(loaded, candidates, want)
 
 
 def with_record(data: bytes, results: Mapping[str, Result], attempts: int) -> bytes:
@@ -781,6 +801,7 @@ class _Fields:
             "overrides": {},
             "results": {},
             "attempts": 0,
+            "retried": None,
         }
         for key, node in root.items():
             name = f"`{key.value}`"
@@ -807,6 +828,8 @@ class _Fields:
                     values["results"] = self.results(node)
                 case "attempts":
                     values["attempts"] = self.count(node, name)
+                case "retried":
+                    values["retried"] = self.checked(node, name, _check_retried)
                 case _:
                     raise self.unknown(key, TOP_KEYS, "")
         return Post(
@@ -957,6 +980,14 @@ def _check_schedule_field(value: str, name: str) -> str:
         raise PostError(f"{name} is empty", "leave it out to send as soon as possible")
     if "\n" in value or "\r" in value:
         raise PostError(f"{name} must be on one line", "write the time on the `schedule:` line")
+    return value
+
+
+def _check_retried(value: str, name: str) -> str:
+    if not value.strip() or "\n" in value or "\r" in value:
+        raise PostError(
+            f"{name} must be one line of text", "plurspool writes this key itself; remove the line"
+        )
     return value
 
 
@@ -1283,6 +1314,8 @@ def _post_fields(post: Post) -> dict[str, Any]:
             for account, override in post.overrides.items()
         }
     out.update(_record_dict(post.results, post.attempts))
+    if post.retried is not None:
+        out["retried"] = post.retried
     return out
 
 

@@ -117,14 +117,8 @@ class Sender:
                 line = f"line {post.schedule_line}: " if post.schedule_line else ""
                 self._fail_file(entry, f"{line}{exc.message}. {exc.hint}".strip(), result)
                 return
-            late = now - at
-            if late > self.config.daemon.max_lateness:
-                self._fail_file(
-                    entry,
-                    f"its time {when.echo(at, self.config.timezone)} was {_ago(late)} ago, "
-                    f"more than max_lateness ({_ago(self.config.daemon.max_lateness)})",
-                    result,
-                )
+            if now - at > self.config.daemon.max_lateness:
+                self._fail_file(entry, self._too_late(entry.id, at, now), result)
                 return
         try:
             if post.schedule is None or not when.has_offset(post.schedule):
@@ -169,7 +163,7 @@ class Sender:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def run_pass(self, *, first: bool = False, only: str | None = None) -> PassResult:
+    def run_pass(self, *, only: str | None = None) -> PassResult:
         """One full pass (for `send --once` and the foreground): intake all of new/, then send
         everything due in scheduled/ (or only the post `only`)."""
         result = PassResult()
@@ -190,12 +184,18 @@ class Sender:
                 result.soonest(item.due.timestamp())
             else:
                 due.append(item)
-        self.send_due(due, result, first=first)
+        self.send_due(due, result)
         self._reap_hooks()
         return result
 
-    def send_due(self, due: Iterable[Item], result: PassResult, first: bool = False) -> None:
-        """Send the posts that are due (valid items of scheduled/), paced by the rate limits."""
+    def send_due(self, due: Iterable[Item], result: PassResult) -> None:
+        """Send the posts that are due (valid items of scheduled/), paced by the rate limits.
+
+        A post found due for the first time (this host's ledger knows nothing of it, its file
+        records no result) more than max_lateness after its time goes to failed/ instead: after
+        downtime, or arriving late through a sync. One that waits for a rate limit or a retry
+        has ledger rows, and is never failed for being late.
+        """
         core = self.core
         now_dt = core.clock()
         now = now_dt.timestamp()
@@ -209,9 +209,9 @@ class Sender:
             if item.post is None:
                 continue  # changed since it was listed: the next pass sees the new version
             self.reported.pop(item.id, None)
-            ds = ledger.deliveries(item.id)
-            if first and now_dt - item.due > lateness and not any(d.attempts for d in ds.values()):
-                self._finish_failed_late(item, now_dt - item.due, result)
+            ds = self._deliveries(item)
+            if not ds and not item.post.results and now_dt - item.due > lateness:
+                self._finish_failed_late(item, result)
                 continue
             todo = self._todo(item, ds)
             if not todo:
@@ -284,6 +284,17 @@ class Sender:
             until=when.iso_utc(_dt(until)),
         )
 
+    def _deliveries(self, item: Item) -> dict[str, Delivery]:
+        """The ledger's rows for a post, once a retry its file records (`retried`, written by
+        `plurspool retry` on any host) is honoured: its failed accounts reopened, once per
+        token. Never inferred from the file alone: a post may wait in scheduled/ with an account
+        failed for good and another still backing off, its file recording neither."""
+        ledger = self.core.ledger
+        token = item.post.retried if item.post is not None else None
+        if token is not None and ledger.reopen(item.id, token):
+            self.log.event("reopened", id=item.id, retried=token)
+        return ledger.deliveries(item.id)
+
     def _todo(self, item: Item, ds: dict[str, Delivery]) -> list[str]:
         """Accounts of a post still to send: not yet sent, not permanently failed."""
         assert item.post is not None
@@ -334,7 +345,7 @@ class Sender:
                 if self.settle and quiet_at > time.time():
                     result.soonest(quiet_at)
                     return
-                ds = core.ledger.deliveries(item.id)
+                ds = self._deliveries(fresh)
                 todo = [a for a in self._todo(fresh, ds) if a in accounts]
                 for account in todo:
                     if self.stopping() and self.deadline() <= 0:
@@ -502,7 +513,7 @@ class Sender:
         core = self.core
         assert item.post is not None
         if ds is None:
-            ds = core.ledger.deliveries(item.id)
+            ds = self._deliveries(item)
         accounts = self.core.platforms(item.post)
         if self._todo(item, ds):
             return
@@ -521,7 +532,9 @@ class Sender:
         failed = {a: r.error for a, r in results.items() if r.error and a in accounts}
         attempts = max((r.attempts for r in results.values()), default=0)
         entry = core.spool.stat_entry("scheduled", item.id)
-        if entry is None:
+        if entry is None or entry.key != item.entry.key:
+            # Gone, or changed since it was read (a sync may have brought a retry the ledger
+            # has not honoured yet): the next pass looks at the new version.
             return
         done = next((s for s in ("sent", "failed") if core.spool.stat_entry(s, item.id)), None)
         if done is not None:
@@ -574,11 +587,17 @@ class Sender:
             result.sent.append(item.id)
         self.log.event("done", id=item.id, state="failed" if failed else "sent")
 
-    def _finish_failed_late(self, item: Item, late: timedelta, result: PassResult) -> None:
-        reason = (
-            f"overdue by {_ago(late)} when the sender started, more than max_lateness "
-            f"({_ago(self.config.daemon.max_lateness)}); `plurspool retry {item.id}` sends it"
+    def _too_late(self, post_id: str, at: datetime, now: datetime) -> str:
+        """Why a post found more than max_lateness after its time was not sent."""
+        return (
+            f"its time {when.echo(at, self.config.timezone)} was {_ago(now - at)} ago, "
+            f"more than max_lateness ({_ago(self.config.daemon.max_lateness)}); "
+            f"`plurspool retry {post_id}` sends it now, `--schedule WHEN` later"
         )
+
+    def _finish_failed_late(self, item: Item, result: PassResult) -> None:
+        assert item.due is not None
+        reason = self._too_late(item.id, item.due, self.core.clock())
         try:
             with self.core.claim(item.id):
                 entry = self.core.spool.stat_entry("scheduled", item.id)
@@ -594,18 +613,33 @@ class Sender:
     def _report_invalid(self, item: Item, result: PassResult) -> None:
         """An invalid file in scheduled/ is never sent; say so once per version of it."""
         problem = item.problem or "invalid post"
-        if classify(item.entry.path.name) == "conflict":
-            # A sync tool's copy is never someone's file in progress: out of the queue with it.
+        if self.reported.get(item.id) == (item.entry.key, problem):
+            result.invalid[item.id] = problem
+            return
+        copy = classify(item.entry.path.name) == "conflict"
+        if copy or (item.summary is None and self._has_markers(item.entry)):
+            # A sync tool's copy, or a merge that left its conflict markers, is never someone's
+            # file in progress: out of the queue with it, to be mended there (plurspool(5)).
+            if not copy:
+                problem += "; resolve the conflict with `plurspool edit`, then `plurspool retry`"
             with contextlib.suppress(FileNotFoundError, SpoolError):
                 self._fail_file(item.entry, problem, result)
             return
         result.invalid[item.id] = problem
-        if self.reported.get(item.id) == (item.entry.key, problem):
-            return
         self.reported[item.id] = (item.entry.key, problem)
         self.log.event(
             "invalid", level="error", id=item.id, path=str(item.entry.path), reason=problem
         )
+
+    def _has_markers(self, entry: Entry) -> bool:
+        """Whether a file holds git conflict markers (read again: a cached parse says only
+        that it is invalid)."""
+        from .post import has_conflict_markers
+
+        try:
+            return has_conflict_markers(self.core.spool.read(entry))
+        except (OSError, SpoolError):
+            return False
 
     # -- failure hook ----------------------------------------------------------------------
 

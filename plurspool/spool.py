@@ -466,7 +466,12 @@ class Spool:
         _step("dst-fsynced")
         _fsync_dir(entry.path.parent)
         _step("src-fsynced")
-        if entry.state == "failed" and state != "failed":
+        if state != "failed" and (
+            entry.state == "failed" or not os.path.lexists(self.path("failed", entry.id))
+        ):
+            # Only now, after the post is safely elsewhere: a crash before this line leaves an
+            # ID.error beside no post, which the post's next move out of the way clears (a
+            # reason is never lost from a post still in failed/).
             self.clear_error(entry.id)
         found = self.stat_entry(state, entry.id)
         if found is None:

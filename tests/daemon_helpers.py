@@ -340,8 +340,8 @@ class World:
     def tick(self, seconds: float) -> None:
         self.clock[0] += timedelta(seconds=seconds)
 
-    def run(self, first: bool = False) -> PassResult:
-        return self.sender.run_pass(first=first)
+    def run(self) -> PassResult:
+        return self.sender.run_pass()
 
     def reload(self) -> None:
         self.box.write_config()

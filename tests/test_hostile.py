@@ -181,7 +181,7 @@ def run_one_pass(base: Path, hostile: dict[str, bytes], valid: dict[str, str]) -
         (box.spool / "new" / f"{name}.md").write_bytes(data)
     for name, body in valid.items():
         box.deliver("new", name, post_text(body, schedule=iso(time.time() - 60)))
-    result = sender.run_pass(first=True)  # must not raise, whatever the files hold
+    result = sender.run_pass()  # must not raise, whatever the files hold
     return Outcome(box, result, stream.getvalue())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -31,6 +32,7 @@ from plurspool.post import (
     split_parts,
     template,
     with_record,
+    with_retried,
     with_schedule,
 )
 
@@ -429,6 +431,45 @@ def test_with_schedule_refuses_bad_input() -> None:
         with_schedule(read("conflict_markers"), NEW)
     with pytest.raises(PostError, match="one line"):
         with_schedule(b"x\n", "a\nb")
+
+
+# --------------------------------------------------------------------------- with_retried
+
+TOKEN = "2026-12-01T08:00:00Z-a1b2c3"
+
+
+@pytest.mark.parametrize("name", valid_cases())
+def test_with_retried_adds_one_line_and_changes_nothing_else(name: str) -> None:
+    data = read(name)
+    out = with_retried(data, TOKEN)
+    before, after = parse(data), parse(out)
+    assert after.retried == TOKEN
+    assert dataclasses.replace(after, retried=None, schedule_line=None) == dataclasses.replace(
+        before, schedule_line=None
+    )
+    # Where the frontmatter is block YAML, the file gains exactly one line and loses none.
+    added = [line for line in out.splitlines() if line not in data.splitlines()]
+    if data.lstrip(b"\xef\xbb\xbf").startswith(b"---") and not re.search(rb"^---\r?\n\{", data):
+        assert added == [f"retried: {TOKEN}".encode()] and len(out) > len(data)
+        assert set(data.splitlines()) <= set(out.splitlines())
+
+
+def test_with_retried_replaces_the_token_in_place() -> None:
+    data = b"---\nschedule: 2h  # soon\nretried: old-token # mine\ncw: a\n---\nx\n"
+    assert with_retried(data, TOKEN) == (
+        f"---\nschedule: 2h  # soon\nretried: {TOKEN} # mine\ncw: a\n---\nx\n".encode()
+    )
+    added = with_retried(b"---\r\ncw: a\r\n---\r\nx\r\n", TOKEN)
+    assert added == f"---\r\ncw: a\r\nretried: {TOKEN}\r\n---\r\nx\r\n".encode()
+
+
+def test_retried_is_read_as_text_and_checked() -> None:
+    assert parse(b"---\nretried: 2026-12-01\n---\nx\n").retried == "2026-12-01"  # no date
+    assert parse(b"---\nretried:\n---\nx\n").retried is None
+    with pytest.raises(PostError, match=r"line 3: `retried` must be text"):
+        parse(b"---\ncw: a\nretried: [a]\n---\nx\n")
+    with pytest.raises(PostError, match="one line"):
+        with_retried(b"x\n", "a\nb")
 
 
 # --------------------------------------------------------------------------- with_record

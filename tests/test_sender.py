@@ -223,7 +223,7 @@ def test_reopen_keeps_successes(tmp_path: Path) -> None:
     ledger.record("p", "b", "failed", error="nope", at=T0)
     ledger.record("p", "c", "pending", error="later", next_at=T0 + 60)
     key_b = ledger.delivery("p", "b").idempotency_key
-    ledger.reopen("p")
+    assert ledger.reopen("p", "2026-12-01T08:00:00Z-a1b2c3")
     ds = ledger.deliveries("p")
     assert (ds["a"].status, ds["a"].remote_id, ds["a"].attempts) == ("sent", "r-a", 1)
     for account in ("b", "c"):
@@ -234,6 +234,12 @@ def test_reopen_keeps_successes(tmp_path: Path) -> None:
         )
         assert ds[account].attempts == 0
     assert ds["b"].idempotency_key == key_b  # a retry dedupes against the earlier attempts
+    # The same retry seen again (another pass, another host's copy of the file): nothing.
+    ledger.record("p", "b", "failed", error="nope again", at=T0)
+    assert not ledger.reopen("p", "2026-12-01T08:00:00Z-a1b2c3")
+    assert ledger.deliveries("p")["b"].status == "failed"
+    assert ledger.reopen("p", "2026-12-02T08:00:00Z-d4e5f6")  # a new retry: once more
+    assert ledger.deliveries("p")["b"].status == "pending"
 
 
 def test_attempts_in_flight_and_windows(tmp_path: Path) -> None:
@@ -441,18 +447,51 @@ def test_temporary_failure_backs_off_on_the_fake_clock(world: Callable[..., Worl
     assert front["attempts"] == 2 and front["results"]["x"]["id"] == "id-2"
 
 
-def test_max_lateness_applies_on_the_first_pass_only(world: Callable[..., World]) -> None:
+def test_max_lateness_applies_whenever_a_post_is_first_found_due(
+    world: Callable[..., World],
+) -> None:
     w = world()
     w.box.daemon_keys["max_lateness"] = "1h"
     w.reload()
     w.box.deliver("scheduled", "old", post_text("old", schedule=iso(w.now - 2 * HOUR)))
     w.box.deliver("scheduled", "ok", post_text("ok", schedule=iso(w.now - HOUR + 60)))
-    result = w.run(first=True)
+    result = w.run()
     assert result.failed == ["old"] and result.sent == ["ok"]
     reason = (w.box.spool / "failed" / "old.error").read_text()
     assert "max_lateness" in reason and "plurspool retry old" in reason
-    w.box.deliver("scheduled", "later", post_text("l", schedule=iso(w.now - 2 * HOUR)))
-    assert w.run().sent == ["later"]  # later passes: overdue posts are sent, paced
+    # Not only on the first pass: a post arriving late (a sync) on a later one fails alike,
+    # with the very words intake uses for the same file in new/.
+    w.box.deliver("scheduled", "synced", post_text("s", schedule=iso(w.now - 2 * HOUR)))
+    w.box.deliver("new", "innew", post_text("n", schedule=iso(w.now - 2 * HOUR)))
+    result = w.run()
+    assert sorted(result.failed) == ["innew", "synced"] and result.sent == []
+    assert w.box.records("x")[-1]["env"]["PLURSPOOL_ID"] == "ok"  # neither went out
+    synced = (w.box.spool / "failed" / "synced.error").read_text()
+    innew = (w.box.spool / "failed" / "innew.error").read_text()
+    assert synced.replace("synced", "ID") == innew.replace("innew", "ID")
+    assert "was 2h00m ago, more than max_lateness (1h00m)" in synced
+
+
+def test_a_post_waiting_for_a_rate_limit_or_a_retry_is_never_failed_for_lateness(
+    world: Callable[..., World],
+) -> None:
+    w = world(fail_first=1)  # the first send fails for now (exit 75)
+    w.box.daemon_keys["max_lateness"] = "1h"
+    w.box.daemon_keys["retry_delay"] = "2h"
+    w.box.rate_limits["x"] = "1/day"
+    w.reload()
+    w.box.deliver("scheduled", "backs-off", post_text("b", schedule=iso(w.now - 60)))
+    w.box.deliver("scheduled", "limited", post_text("l", schedule=iso(w.now - 30)))
+    result = w.run()
+    assert "retry in" in result.deferred["backs-off"]
+    assert result.deferred["limited"].startswith("rate limit x 1/day")
+    w.tick(3 * HOUR)  # both are now overdue by more than max_lateness
+    result = w.run()
+    assert result.failed == [] and result.sent == ["backs-off"]
+    w.box.rate_limits["x"] = "5/day"
+    w.reload()
+    result = w.run()
+    assert result.failed == [] and result.sent == ["limited"]
 
 
 def test_a_finished_post_left_in_scheduled_is_only_moved(world: Callable[..., World]) -> None:

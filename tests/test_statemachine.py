@@ -53,6 +53,8 @@ class Model:
     due: datetime | None
     accounts: tuple[str, ...]
     body: bytes  # every byte after the frontmatter
+    attempted: bool = False  # went through a send pass (its ledger has rows)
+    late: bool = False  # in failed/ for being found more than max_lateness after its time
 
 
 def body_of(data: bytes) -> bytes:
@@ -158,6 +160,7 @@ class Queue(RuleBasedStateMachine):
         assert item.state == "scheduled" and item.due == self.now
         self.model[post_id].state = "scheduled"
         self.model[post_id].due = self.now
+        self.model[post_id].late = False
 
     @precondition(lambda self: self.ids("scheduled", "drafts"))
     @rule(data=st.data(), text=WORDS)
@@ -197,7 +200,11 @@ class Queue(RuleBasedStateMachine):
         assert set(result.sent) | set(result.failed) == due
         for post_id in due:
             m = self.model[post_id]
-            m.state = "failed" if "bad" in m.accounts else "sent"
+            assert m.due is not None
+            # Found due for the first time, too late: failed, whenever the pass (plurspool(1)).
+            m.late = not m.attempted and self.now - m.due > self.config.daemon.max_lateness
+            m.attempted = m.attempted or not m.late
+            m.state = "failed" if m.late or "bad" in m.accounts else "sent"
             assert (post_id in result.failed) == (m.state == "failed")
         assert result.invalid == {}
         assert result.queued == []
@@ -225,19 +232,22 @@ class Queue(RuleBasedStateMachine):
             if m.state == "scheduled":
                 assert post.schedule is not None
                 assert datetime.fromisoformat(post.schedule) == m.due
-            if m.state in ("sent", "failed"):
+            error = self.core.spool.error_path(post_id)
+            if m.late:
+                assert m.state == "failed" and post.attempts == 0 and not post.results
+                assert "more than max_lateness" in error.read_text()
+            elif m.state in ("sent", "failed"):
                 assert post.attempts >= 1
                 assert set(post.results) == set(m.accounts)
-            for account in m.accounts:
+            for account in m.accounts if not m.late else ():
                 r = post.results.get(account)
                 if m.state == "sent" or (m.state == "failed" and account == "ok"):
                     assert r is not None and r.error is None and r.id == f"remote-{post_id}"
                 elif m.state == "failed":
                     assert r is not None and r.error is not None and "exited 1" in r.error
-            error = self.core.spool.error_path(post_id)
-            if m.state == "failed":
+            if m.state == "failed" and not m.late:
                 assert "bad: command exited 1" in error.read_text()
-            else:
+            elif m.state != "failed":
                 assert not error.exists()
             others = (post.cw, post.language, post.visibility, post.sensitive, post.media)
             assert others == (None, None, None, None, ()) and not post.overrides
