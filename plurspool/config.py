@@ -12,7 +12,7 @@ import os
 import re
 import signal
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from pathlib import Path
@@ -696,11 +696,17 @@ def _where_hint(path: Path | None) -> str:
     return f" (in {path})" if path is not None else ""
 
 
-def _unknown_key(ctx: _Ctx, key: str, known: list[str], section: str) -> ConfigError:
+def did_you_mean(word: str, known: Sequence[str]) -> str | None:
+    """The known key closest to a mistyped one, if one is close (config and post keys alike)."""
     import difflib
 
-    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], known, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
+    close = difflib.get_close_matches(word, known, n=1)
+    return close[0] if close else None
+
+
+def _unknown_key(ctx: _Ctx, key: str, known: list[str], section: str) -> ConfigError:
+    close = did_you_mean(key.rsplit(".", 1)[-1], known)
+    hint = f"did you mean {close!r}? " if close else ""
     hint += f"known keys{section}: {', '.join(known)}; see plurspool-config(5)"
     return ctx.error(key, "unknown key", hint)
 

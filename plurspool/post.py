@@ -19,7 +19,6 @@ Decisions a user can see (also in plurspool(5)):
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import types
 from bisect import bisect_right
@@ -29,6 +28,7 @@ from typing import Any, Literal, NoReturn, overload
 
 import yaml
 
+from plurspool.config import did_you_mean
 from plurspool.errors import PostError
 
 # libyaml is ~15x faster; both backends yield the same events and marks for what we accept.
@@ -596,6 +596,15 @@ def _read_tree(doc: _Doc) -> _Map:
         if "nesting depth" in str(exc.problem):
             # libyaml scans ahead and stops at its own limit before we see the events.
             raise _too_deep(doc, index) from None
+        problem = str(exc.problem)
+        if "\t" in _indent_of(doc, index) and ("tab" in problem or "start any token" in problem):
+            # YAML's own words ("cannot start any token") do not say what is wrong.
+            raise doc.error(
+                index,
+                "YAML forbids tabs for indentation; indent this line with spaces",
+                "replace the tabs at the start of the line with spaces (as many as the "
+                "other lines at its level have)",
+            ) from None
         raise doc.error(
             index,
             "the frontmatter is not valid YAML",
@@ -613,6 +622,13 @@ def _read_tree(doc: _Doc) -> _Map:
         return _Map(offset, offset, flow=False, path="")  # empty or only comments: no keys
     assert isinstance(root, _Map)
     return root
+
+
+def _indent_of(doc: _Doc, index: int) -> str:
+    """The blanks that start the line holding character `index`."""
+    start = doc.line_starts[doc.line(index) - 1]
+    line = _line_text(doc.text, start)
+    return line[: len(line) - len(line.lstrip(" \t"))]
 
 
 def _index(mark: Any) -> int:
@@ -722,12 +738,13 @@ class _Fields:
         self.doc = doc
 
     def unknown(self, key: _Scalar, known: Sequence[str], where: str) -> PostError:
-        close = difflib.get_close_matches(key.value, known, n=1)
-        guess = f"did you mean `{close[0]}`? " if close else ""
+        # The guess is in the message: `check` and failed/'s reasons show messages only.
+        close = did_you_mean(key.value, known)
+        guess = f" (did you mean `{close}`?)" if close else ""
         return self.doc.error(
             key.start,
-            f"unknown key `{key.value}`{where}",
-            f"{guess}known keys: {', '.join(known)}",
+            f"unknown key `{key.value}`{where}{guess}",
+            f"known keys: {', '.join(known)}",
         )
 
     def mapping(self, node: _Node, name: str, what: str) -> _Map | None:
