@@ -7,8 +7,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from . import when
 from .core import Core, Item, post_error_text
-from .errors import PostError, TimeError
+from .errors import PlurspoolError, PostError, TimeError
 from .post import Post, parse
 from .spool import classify, entry_of
 
@@ -79,21 +80,51 @@ def check_file(core: Core, path: Path) -> dict[str, Any]:
         problems.append(post_error_text(exc))
         return report
     item = core.item_from_bytes(entry, data)
-    _post_problems(core, item, post, problems, report["warnings"])
+    _post_problems(core, item, post, problems, report["warnings"], in_spool=state is not None)
     return report
 
 
 def _post_problems(
-    core: Core, item: Item, post: Post, problems: list[str], warnings: list[str]
+    core: Core,
+    item: Item,
+    post: Post,
+    problems: list[str],
+    warnings: list[str],
+    *,
+    in_spool: bool,
 ) -> None:
-    if item.problem:
-        problems.append(item.problem)
-    elif post.schedule is not None and item.state != "scheduled":
+    """What keeps a post from going out, judged as the sender would judge it where it is."""
+    from .sender import judge_new, late_copy
+
+    if item.state == "new":
+        # Exactly what intake refuses (a file outside the spool: as if dropped into new/).
         try:
-            core.resolve(post.schedule, allow_past=item.state in ("sent", "failed"))
+            problem = judge_new(core, item, ids=in_spool).problem
+        except FileNotFoundError:
+            problem = "it vanished while being read"
+        except PlurspoolError as exc:
+            problem = exc.message
+        if problem is not None:
+            problems.append(problem)
+    elif item.problem:
+        problems.append(item.problem)
+    elif item.state == "scheduled":
+        late = late_copy(core, item.id)
+        if late is not None:
+            problems.append(late)
+    elif post.schedule is not None:
+        line = f"line {post.schedule_line}: " if post.schedule_line else ""
+        try:
+            at = core.resolve(post.schedule, allow_past=True)
         except TimeError as exc:
-            line = f"line {post.schedule_line}: " if post.schedule_line else ""
             problems.append(f"{line}{exc.message}")
+        else:
+            if item.state == "drafts" and at < core.clock():
+                # Drafts are never sent: a time gone by is a note, not a fault.
+                warnings.append(
+                    f"{line}its time {when.echo(at, core.config.timezone)} has passed; "
+                    f"`plurspool schedule {item.id} WHEN` queues it at a new time"
+                )
     for m in post.media:
         if not (core.spool.root / m.path).is_file():
             problems.append(f"media file {m.path} not found under {core.spool.root}")

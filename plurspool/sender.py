@@ -81,65 +81,23 @@ class Sender:
     def intake(self, entry: Entry, result: PassResult) -> None:
         """Take one complete file from new/: resolve its time, move it to scheduled/ or failed/."""
         core = self.core
-        item = core.load(entry)
-        if item.post is None or item.problem:
-            self._fail_file(entry, item.problem or "invalid post", result)
-            return
-        post = item.post
-        if post.results or post.attempts:
-            # A copy of a sent or failed post: its results would make accounts look done.
-            self._fail_file(
-                entry,
-                "it carries the `results`/`attempts` plurspool recorded for an earlier send; "
-                "delete those keys to send it as a new post (or `plurspool retry` the original)",
-                result,
-            )
-            return
-        clash = next(
-            (s for s in STATES if s != "new" and core.spool.stat_entry(s, entry.id) is not None),
-            None,
-        )
-        if clash is not None:
-            self._fail_file(
-                entry,
-                f"a post with ID {entry.id} is already in {clash}/; this one was kept in "
-                "failed/ under a new name",
-                result,
-                rename=True,
-            )
-            return
-        now = core.clock()
-        at = now
-        if post.schedule is not None:
-            try:
-                at = core.resolve(post.schedule, allow_past=True)
-            except TimeError as exc:
-                line = f"line {post.schedule_line}: " if post.schedule_line else ""
-                self._fail_file(entry, f"{line}{exc.message}. {exc.hint}".strip(), result)
-                return
-            if now - at > self.config.daemon.max_lateness:
-                self._fail_file(entry, self._too_late(entry.id, at, now), result)
-                return
         try:
-            if post.schedule is None or not when.has_offset(post.schedule):
-                # Written back once, absolute with its offset; nothing else in the file changes.
-                data = core.spool.read(entry)
-                stamped = with_schedule(data, core.stamp(at))
-                if len(stamped) > core.spool.max_size:
-                    # Written back, it would be refused as too big, and sit in scheduled/.
-                    self._fail_file(
-                        entry,
-                        f"with its time written back it would be {len(stamped)} bytes, over the "
-                        f"{core.spool.max_size}-byte limit (max_post_size); shorten it",
-                        result,
-                    )
-                    return
-                entry = core.spool.replace(entry, stamped)
+            verdict = judge_new(core, core.load(entry))
+        except (FileNotFoundError, SpoolError):
+            return  # gone or swapped while it was read: the next event or rescan takes it
+        if verdict.problem is not None:
+            self._fail_file(entry, verdict.problem, result, rename=verdict.rename)
+            return
+        assert verdict.at is not None
+        try:
+            if verdict.stamped is not None:
+                entry = core.spool.replace(entry, verdict.stamped)
             moved = core.spool.move(entry, "scheduled")
         except Changed:
             return  # being written to: the next event or rescan takes it
         except FileNotFoundError:
             return
+        at = verdict.at
         result.queued.append(moved.id)
         self.log.event(
             "queued", id=moved.id, at=when.iso_utc(at), local=core.stamp(at), path=str(moved.path)
@@ -341,6 +299,11 @@ class Sender:
                 if fresh.due > core.clock():
                     result.soonest(fresh.due.timestamp())
                     return
+                copy = late_copy(core, item.id)
+                if copy is not None:
+                    # Finished elsewhere (another host, a lost ledger): never out a second time.
+                    self._fail_file(entry, copy, result, rename=True)
+                    return
                 quiet_at = fresh.entry.mtime_ns / 1e9 + self.settle
                 if self.settle and quiet_at > time.time():
                     result.soonest(quiet_at)
@@ -536,17 +499,10 @@ class Sender:
             # Gone, or changed since it was read (a sync may have brought a retry the ledger
             # has not honoured yet): the next pass looks at the new version.
             return
-        done = next((s for s in ("sent", "failed") if core.spool.stat_entry(s, item.id)), None)
-        if done is not None:
-            # A copy that arrived after the post was finished (a sync, a late save): the
-            # ledger has it as done, so it is not sent again, and it must not sit here.
-            self._fail_file(
-                entry,
-                f"a post with ID {item.id} was already finished in {done}/; this copy arrived "
-                "after that and was not sent (rename it to send it as a new post)",
-                result,
-                rename=True,
-            )
+        copy = late_copy(core, item.id)
+        if copy is not None:
+            # The ledger has it as done, so it is not sent again, and it must not sit here.
+            self._fail_file(entry, copy, result, rename=True)
             return
         try:
             # Results first, then the move: a crash in between leaves a post in scheduled/ whose
@@ -587,21 +543,17 @@ class Sender:
             result.sent.append(item.id)
         self.log.event("done", id=item.id, state="failed" if failed else "sent")
 
-    def _too_late(self, post_id: str, at: datetime, now: datetime) -> str:
-        """Why a post found more than max_lateness after its time was not sent."""
-        return (
-            f"its time {when.echo(at, self.config.timezone)} was {_ago(now - at)} ago, "
-            f"more than max_lateness ({_ago(self.config.daemon.max_lateness)}); "
-            f"`plurspool retry {post_id}` sends it now, `--schedule WHEN` later"
-        )
-
     def _finish_failed_late(self, item: Item, result: PassResult) -> None:
         assert item.due is not None
-        reason = self._too_late(item.id, item.due, self.core.clock())
+        reason = too_late(self.core, item.id, item.due, self.core.clock())
         try:
             with self.core.claim(item.id):
                 entry = self.core.spool.stat_entry("scheduled", item.id)
                 if entry is None:
+                    return
+                copy = late_copy(self.core, item.id)
+                if copy is not None:  # not failed/ under its own name: that one is taken
+                    self._fail_file(entry, copy, result, rename=True)
                     return
                 self.core.spool.fail(entry, reason)
         except Busy:
@@ -704,6 +656,90 @@ class Finisher:
                 fn(*args)
             except Exception as exc:  # a post left in scheduled/: the next pass finishes it
                 self.log.event("error", level="error", error=f"finishing: {exc!r}"[:300])
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What intake makes of a file in new/: refused (`problem`), or queued at `at`."""
+
+    problem: str | None = None
+    rename: bool = False  # refused because its ID is taken: kept in failed/ under a new name
+    at: datetime | None = None
+    stamped: bytes | None = None  # the file with its time written back, if that is needed
+
+
+def judge_new(core: Core, item: Item, *, ids: bool = True) -> Verdict:
+    """Intake's decision on a file in new/, as of now; `check` judges with it too.
+
+    `ids=False` leaves out the clash of its ID with another state (a file outside the spool,
+    which has no ID there yet). May raise FileNotFoundError or SpoolError from reading the
+    file again to write its time back.
+    """
+    post = item.post
+    if post is None or item.problem:
+        return Verdict(item.problem or "invalid post")
+    if post.results or post.attempts:
+        # A copy of a sent or failed post: its results would make accounts look done.
+        return Verdict(
+            "it carries the `results`/`attempts` plurspool recorded for an earlier send; "
+            "delete those keys to send it as a new post (or `plurspool retry` the original)"
+        )
+    spool = core.spool
+    clash = ids and next(
+        (s for s in STATES if s != "new" and spool.stat_entry(s, item.id) is not None), None
+    )
+    if clash:
+        return Verdict(
+            f"a post with ID {item.id} is already in {clash}/; intake keeps this one in "
+            "failed/ under a new name instead of queueing it (give it another name to send it "
+            "as a post of its own)",
+            rename=True,
+        )
+    now = core.clock()
+    at = now
+    if post.schedule is not None:
+        try:
+            at = core.resolve(post.schedule, allow_past=True)
+        except TimeError as exc:
+            line = f"line {post.schedule_line}: " if post.schedule_line else ""
+            return Verdict(f"{line}{exc.message}. {exc.hint}".strip())
+        if now - at > core.config.daemon.max_lateness:
+            return Verdict(too_late(core, item.id, at, now))
+    stamped = None
+    if post.schedule is None or not when.has_offset(post.schedule):
+        # Written back once, absolute with its offset; nothing else in the file changes.
+        stamped = with_schedule(spool.read(item.entry), core.stamp(at))
+        if len(stamped) > spool.max_size:
+            # Written back, it would be refused as too big, and sit in scheduled/.
+            return Verdict(
+                f"with its time written back it would be {len(stamped)} bytes, over the "
+                f"{spool.max_size}-byte limit (max_post_size); shorten it"
+            )
+    return Verdict(at=at, stamped=stamped)
+
+
+def too_late(core: Core, post_id: str, at: datetime, now: datetime) -> str:
+    """Why a post found more than max_lateness after its time (in new/ or first found due in
+    scheduled/) is not sent."""
+    tz = core.config.timezone
+    return (
+        f"its time {when.echo(at, tz)} was {_ago(now - at)} ago, "
+        f"more than max_lateness ({_ago(core.config.daemon.max_lateness)}); "
+        f"`plurspool retry {post_id}` sends it now, `--schedule WHEN` later"
+    )
+
+
+def late_copy(core: Core, post_id: str) -> str | None:
+    """Why a file in scheduled/ is never sent: a post with its ID is already finished (in
+    sent/ or failed/), and this is a copy that came after (a sync, a "keep mine" merge)."""
+    done = next((s for s in ("sent", "failed") if core.spool.stat_entry(s, post_id)), None)
+    if done is None:
+        return None
+    return (
+        f"a post with ID {post_id} is already finished in {done}/; the sender keeps this "
+        "later copy in failed/ under a new name instead of sending it (delete it, or give it "
+        "another name to send it as a post of its own)"
+    )
 
 
 def _not_before(d: Delivery | None) -> float | None:

@@ -412,7 +412,7 @@ def test_a_copy_synced_in_after_the_post_went_out_is_not_sent_again(box: Sandbox
     assert box.ids("scheduled") == set()
     (copy,) = [p for p in (box.spool / "failed").glob("t.*.md")]
     assert copy.read_text(encoding="utf-8") == late
-    assert "was not sent" in copy.with_suffix(".error").read_text(encoding="utf-8")
+    assert "instead of sending it" in copy.with_suffix(".error").read_text(encoding="utf-8")
     assert len(box.records("x")) == 1
     assert d.proc.poll() is None
     errors = [line for line in d.log() if " ERROR " in line and "already" not in line]
