@@ -58,6 +58,12 @@ def check_file(core: Core, path: Path) -> dict[str, Any]:
     except OSError as exc:
         problems.append(f"cannot read: {exc.strerror}")
         return report
+    if state is not None and classify(path.name) == "ignore":
+        report["warnings"].append(
+            "the sender never reads a file by this name (not *.md, or an editor's or sync "
+            "tool's temporary file)"
+        )
+        return report
     entry = entry_of(path.name.removesuffix(".md"), state or "new", str(path), st)
     if classify(path.name) == "conflict":
         problems.append("it is a sync tool's conflict copy; merge it by hand")

@@ -172,6 +172,26 @@ def test_a_mistyped_key_and_a_tab_are_explained_with_their_line(box: Sandbox) ->
     }
 
 
+def test_a_name_the_sender_never_reads_is_no_problem_by_path(box: Sandbox) -> None:
+    """The hook passes what a commit stages, an editor's `.name.md` lock or backup included:
+    in the spool, such a name is judged as the sender judges it, by never reading it."""
+    lock = box.spool / "new" / ".#launch.md"
+    lock.symlink_to("user@host.1234")
+    backup = box.spool / "scheduled" / "launch.md~"
+    backup.write_text("---\nschedule: [\n---\nhalf an edit\n")
+    run = box.cli("check", "--json", str(lock), str(backup))
+    assert run.code == 0, run
+    for report in run.json():
+        assert report["problems"] == []
+        assert report["warnings"] == [
+            "the sender never reads a file by this name (not *.md, or an editor's or sync "
+            "tool's temporary file)"
+        ]
+    outside = box.base / "launch.md~"
+    outside.write_text("---\nschedule: [\n---\nx\n")
+    assert box.cli("check", str(outside)).code == 3  # outside the spool: its text is judged
+
+
 # -- the pre-commit hook ----------------------------------------------------------------------
 
 
