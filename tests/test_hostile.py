@@ -39,6 +39,7 @@ from plurspool.post import parse, with_schedule
 from plurspool.sender import PassResult, Sender
 from plurspool.spool import DEFAULT_MAX_SIZE
 from plurspool.when import has_offset
+from tests import hostile_run
 from tests.daemon_helpers import Sandbox, iso, post_text, wait_for
 from tests.helpers import BIN
 from tests.test_post import YAMLISH
@@ -382,6 +383,25 @@ def test_generated_files_never_crash_alter_or_lose_anything(
     valid = {f"valid-{n}": body for n, body in enumerate(bodies)}
     out = run_one_pass(tmp_path / f"ex{next(_examples)}", hostile, valid)
     check_invariants(out, hostile, valid)
+
+
+# -- the long run's slice ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_slice_of_the_long_hostile_run(tmp_path: Path) -> None:
+    """300 files of tests/hostile_run.py (the long run is documented in the README) through
+    `check`, `check PATH...` and `send --once` as subprocesses: no crash, no altered byte,
+    nothing lost, and check and the sender agree on every file."""
+    seed = int(os.environ.get("PLURSPOOL_HOSTILE_SEED", "0")) or int.from_bytes(os.urandom(3))
+    figures = hostile_run.run(tmp_path, files=300, seed=seed, batch=300)
+    print(f"\nseed {seed}\n{figures.text()}")
+    assert figures.cases == 300
+    assert figures.crashes == [], f"seed {seed}"
+    assert figures.altered == [], f"seed {seed}"
+    assert figures.lost == [], f"seed {seed}"
+    assert figures.disagreements == [], f"seed {seed}"
+    assert figures.ended["failed"] > 0 and figures.ended["sent"] > 0
 
 
 # -- the real daemon -------------------------------------------------------------------------
