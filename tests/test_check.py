@@ -7,6 +7,7 @@ so one text. The pre-commit hook runs in a real git repository.
 
 from __future__ import annotations
 
+import calendar
 import os
 import shutil
 import subprocess
@@ -147,7 +148,7 @@ def test_a_cancelled_post_whose_time_has_passed_is_a_fine_draft(box: Sandbox) ->
     assert run.code == 0, run.err
     post = run.json()
     assert box.cli("cancel", post["id"]).code == 0
-    at = time.mktime(time.strptime(post["scheduled_at"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    at = calendar.timegm(time.strptime(post["scheduled_at"], "%Y-%m-%dT%H:%M:%SZ"))
     wait_for(lambda: time.time() > at + 1, 10, "the draft's time to pass")
     run = box.cli("check")
     assert run.code == 0, run
