@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# The benchmarks run the daemon and a Nostr relay and time them.
+pytestmark = [pytest.mark.slow, pytest.mark.peers, pytest.mark.realtime]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Every figure the table has, in order; rows that need `at` say "skipped" or "not available"

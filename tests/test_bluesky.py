@@ -271,6 +271,7 @@ def send(j: Job) -> Outcome:
     return bsky.PLATFORM.send(j)
 
 
+@pytest.mark.peers
 def test_plain_post(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
     me = pds.new_account()
     account = account_for(tmp_path, pds.url, me)
@@ -292,6 +293,7 @@ def test_plain_post(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
     assert len(pds.records(me.did)) == 1
 
 
+@pytest.mark.peers
 def test_thread_of_three(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
     me = pds.new_account()
     account = account_for(tmp_path, pds.url, me)
@@ -313,6 +315,7 @@ def test_thread_of_three(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
     assert len(pds.records(me.did)) == 3
 
 
+@pytest.mark.peers
 def test_facets_have_utf8_byte_offsets(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
     me, friend = pds.new_account(), pds.new_account()
     account = account_for(tmp_path, pds.url, me)
@@ -341,6 +344,7 @@ def test_facets_have_utf8_byte_offsets(tmp_path: Path, pds: Pds) -> None:  # noq
     assert found[2][2]["did"] == friend.did  # resolved at send time; @nobody stays plain text
 
 
+@pytest.mark.peers
 def test_image_with_alt_and_sensitive_label(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
     me = pds.new_account()
     account = account_for(tmp_path, pds.url, me)
@@ -368,6 +372,7 @@ def test_image_with_alt_and_sensitive_label(tmp_path: Path, pds: Pds) -> None:  
     assert "embed" not in second["value"] and "labels" not in second["value"]
 
 
+@pytest.mark.peers
 def test_bad_password_is_permanent_and_secret_free(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
     me = pds.new_account()
     canary = "canary-Pa55word-4471"
@@ -386,6 +391,7 @@ def test_bad_password_is_permanent_and_secret_free(tmp_path: Path, pds: Pds) -> 
     assert "password_file" in info.value.hint
 
 
+@pytest.mark.peers
 def test_accounts_test_reports_identity(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
     me = pds.new_account()
     account = account_for(tmp_path, pds.url, me)
@@ -396,6 +402,7 @@ def test_accounts_test_reports_identity(tmp_path: Path, pds: Pds) -> None:  # no
     assert me.app_password not in text and "eyJ" not in text
 
 
+@pytest.mark.peers
 def test_session_is_stored_and_reused(
     tmp_path: Path,
     pds: Pds,  # noqa: F811
@@ -421,6 +428,7 @@ def test_session_is_stored_and_reused(
     assert len(pds.records(me.did)) == 3
 
 
+@pytest.mark.peers
 def test_crash_after_create_record_is_found_on_retry(
     tmp_path: Path,
     pds: Pds,  # noqa: F811
@@ -462,6 +470,7 @@ def test_crash_after_create_record_is_found_on_retry(
     assert rkey(record["uri"]) == ledger.material["rkeys"][0]
 
 
+@pytest.mark.peers
 def test_5xx_after_the_write_is_checked_at_once(
     tmp_path: Path,
     pds: Pds,  # noqa: F811
@@ -484,6 +493,7 @@ def test_5xx_after_the_write_is_checked_at_once(
     assert record["uri"] == out.remote_id
 
 
+@pytest.mark.peers
 def test_failed_thread_part_resumes_without_duplicates(
     tmp_path: Path,
     pds: Pds,  # noqa: F811
@@ -519,6 +529,7 @@ def test_failed_thread_part_resumes_without_duplicates(
     assert third["reply"] == {"root": refs[0], "parent": refs[1]}
 
 
+@pytest.mark.peers
 def test_rate_limited_login_is_temporary(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
     me = pds.new_account()
     account = account_for(tmp_path, pds.url, me)
@@ -545,6 +556,7 @@ def test_rate_limited_login_is_temporary(tmp_path: Path, pds: Pds) -> None:  # n
     assert pds.records(me.did) == []
 
 
+@pytest.mark.peers
 def test_post_command_end_to_end(tmp_path: Path, pds: Pds, env: dict[str, str]) -> None:  # noqa: F811
     me = pds.new_account()
     secret = tmp_path / "bsky-password"
@@ -573,6 +585,7 @@ def test_post_command_end_to_end(tmp_path: Path, pds: Pds, env: dict[str, str]) 
     assert stat.S_IMODE(session.stat().st_mode) == 0o600
 
 
+@pytest.mark.peers
 def test_crash_in_the_sender_is_checked_on_the_next_pass(
     tmp_path: Path,
     pds: Pds,  # noqa: F811
@@ -620,6 +633,7 @@ def test_crash_in_the_sender_is_checked_on_the_next_pass(
     assert os.listdir(spool_root(env) / "scheduled") == []
 
 
+@pytest.mark.peers
 def test_an_answer_that_uses_up_the_window_holds_the_account(
     tmp_path: Path,
     pds: Pds,  # noqa: F811

@@ -448,6 +448,7 @@ def test_invalid_times_exit_3_and_name_the_time(env: dict[str, str]) -> None:
     assert run_cli(["post", "-s", "1h", ""], env).code == 3  # an empty post is invalid
 
 
+@pytest.mark.slow
 def test_unknown_and_ambiguous_ids_exit_4(env: dict[str, str]) -> None:
     ok(invoke(["init"], env))
     root = spool_root(env)
@@ -475,6 +476,7 @@ def test_operational_failures_exit_1(env: dict[str, str], tmp_path: Path) -> Non
         assert "symlink" in run.err and "Traceback" not in run.err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
@@ -675,6 +677,7 @@ def test_completion_imports_nothing_heavy(env: dict[str, str]) -> None:
     assert proc.stdout.startswith("plain,") and proc.stderr.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_aliases_are_installed_and_work(env: dict[str, str]) -> None:
     for name in ("plurspool", "plur-post", "plur-queue", "plur-send"):
         assert (BIN / name).is_file(), name

@@ -609,6 +609,7 @@ def test_failing_secret_command_never_shows_its_output(
     assert CANARY not in out + errout
 
 
+@pytest.mark.realtime
 def test_secret_command_timeout_kills_the_whole_group(
     tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

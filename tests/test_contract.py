@@ -92,7 +92,9 @@ class World:
         return "\n".join(p.read_bytes().decode("latin-1") for p in files)  # the ledger too
 
 
-@pytest.fixture(params=PLATFORMS)
+@pytest.fixture(
+    params=[pytest.param(p, marks=() if p == "exec" else pytest.mark.peers) for p in PLATFORMS]
+)
 def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Adapter]:
     """A fresh account on the peer of each platform in turn."""
     made: Adapter
@@ -242,6 +244,7 @@ def test_bad_credentials_fail_at_once_and_clearly(world: World, adapter: Adapter
         assert adapter.canary not in world.everything_written()
 
 
+@pytest.mark.realtime
 def test_too_many_requests_defers_then_sends(world: World, adapter: Adapter) -> None:
     limit = adapter.rate_limit_once()
     world.configure()

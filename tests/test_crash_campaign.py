@@ -11,10 +11,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tests import campaign
 from tests.peers.mastodon_mock import Mock
 from tests.peers.mastodon_mock import mastodon_mock as mastodon_mock  # the fixture
 from tests.peers.nostr_relays import nostr_relays as nostr_relays  # the fixture
+
+pytestmark = [pytest.mark.slow, pytest.mark.peers, pytest.mark.realtime]
 
 KILLS = 30
 

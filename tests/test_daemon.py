@@ -30,6 +30,8 @@ from tests.daemon_helpers import (
     wait_for,
 )
 
+pytestmark = pytest.mark.realtime
+
 
 @pytest.fixture
 def box(tmp_path: Path) -> Iterator[Sandbox]:
@@ -158,6 +160,7 @@ def test_rescan_catches_what_events_missed(box: Sandbox) -> None:
     assert d.stop() == 0
 
 
+@pytest.mark.slow
 def test_a_burst_misses_nothing_that_changed_in_scheduled_meanwhile(box: Sandbox) -> None:
     """60 posts due at once: scheduled/ is not watched while they go (their own file events
     would cost the sender a third of its time), and what changed there meanwhile is found at
@@ -366,6 +369,7 @@ def test_sigkill_mid_send_then_restart_sends_once_per_account(box: Sandbox) -> N
     assert d2.stop() == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.0, 0.005, 0.02, 0.05])
 def test_sigkill_right_after_the_command_ran(box: Sandbox, delay: float) -> None:
     box.exec_account("a")
@@ -392,6 +396,7 @@ def test_sigkill_right_after_the_command_ran(box: Sandbox, delay: float) -> None
     assert d2.stop() == 0
 
 
+@pytest.mark.slow
 def test_repeated_sigkills_lose_nothing_and_never_resend_a_recorded_success(
     box: Sandbox,
 ) -> None:
@@ -531,6 +536,7 @@ def test_now_without_daemon_sends_once(box: Sandbox) -> None:
     assert box.where(pid) == ["sent"]
 
 
+@pytest.mark.slow
 def test_now_with_a_running_daemon_sends_once(box: Sandbox) -> None:
     box.exec_account("x")
     box.write_config()

@@ -24,6 +24,8 @@ import pytest
 
 from tests.daemon_helpers import DaemonProc, Sandbox, iso, post_text, toml_str, wait_for
 
+pytestmark = pytest.mark.realtime
+
 VIM_BLOCK = 8192  # vim writes a buffer out in blocks of this size
 
 
@@ -326,6 +328,7 @@ def spool_repo(box: Sandbox, up: Path) -> None:
     git(box.spool, box, "checkout", "-q", "-b", "main", first)
 
 
+@pytest.mark.slow
 def test_git_checkout_of_500_posts_queues_each_once(box: Sandbox) -> None:
     due = iso(time.time() + 86400)
     up = upstream_with_posts(box, 500, due)
@@ -354,6 +357,7 @@ def test_git_checkout_of_500_posts_queues_each_once(box: Sandbox) -> None:
     assert d.stop() == 0
 
 
+@pytest.mark.slow
 def test_git_pull_of_500_due_posts_sends_each_once(box: Sandbox) -> None:
     record = box.base / "fast.jsonl"
     script = 'cat >> "$0" && echo >> "$0" && echo "$PLURSPOOL_ID"'

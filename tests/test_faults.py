@@ -118,6 +118,8 @@ def user(mastodon_mock: Mock) -> Iterator[User]:
 # -- the network -----------------------------------------------------------------------------
 
 
+@pytest.mark.peers
+@pytest.mark.realtime
 def test_refused_then_reset_then_timeout_mid_request_and_the_post_goes_out_once(
     mastodon_mock: Mock, user: User, tmp_path: Path
 ) -> None:
@@ -161,6 +163,7 @@ def test_refused_then_reset_then_timeout_mid_request_and_the_post_goes_out_once(
     assert w.box.is_in("p", "sent") and statuses[0]["id"] in (w.box.spool / "sent/p.md").read_text()
 
 
+@pytest.mark.peers
 def test_5xx_backs_off_and_429_waits_for_retry_after(
     mastodon_mock: Mock, user: User, tmp_path: Path
 ) -> None:
@@ -188,6 +191,8 @@ def test_5xx_backs_off_and_429_waits_for_retry_after(
     assert len(mastodon_mock.statuses(user)) == 1
 
 
+@pytest.mark.peers
+@pytest.mark.realtime
 def test_a_hanging_peer_does_not_hold_up_the_shutdown(
     mastodon_mock: Mock, user: User, tmp_path: Path
 ) -> None:
@@ -259,6 +264,8 @@ def fill(fs: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow
+@pytest.mark.realtime
 def test_a_full_spool_refuses_new_posts_and_keeps_queued_ones(
     small_fs: Path, tmp_path: Path
 ) -> None:
@@ -351,6 +358,7 @@ def test_a_disk_that_fills_after_the_send_keeps_the_post_and_sends_it_once(
 # -- inotify -----------------------------------------------------------------------------------
 
 
+@pytest.mark.realtime
 def test_an_inotify_queue_overflow_is_caught_by_the_rescan(tmp_path: Path) -> None:
     limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
     if limit > 100_000:

@@ -358,6 +358,7 @@ NAMES = st.text(
 _examples = itertools.count()
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40,
     deadline=None,
@@ -416,6 +417,8 @@ def box(tmp_path: Path) -> Iterator[Sandbox]:
         sandbox.cleanup()
 
 
+@pytest.mark.slow
+@pytest.mark.realtime
 def test_the_daemon_survives_a_batch_of_attacks_and_sends_the_valid_posts(box: Sandbox) -> None:
     box.exec_account("x")
     box.write_config()

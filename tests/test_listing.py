@@ -7,6 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,6 +51,7 @@ def reference(core: Core, states: tuple[str, ...]) -> bytes:
     return b"\n".join(encode_json(fresh.view(i)).encode() for i in items)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(steps=st.lists(actions, min_size=1, max_size=25))
 def test_listing_answers_like_a_full_parse(steps: list[tuple[str, str, str, int]]) -> None:

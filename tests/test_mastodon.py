@@ -112,6 +112,7 @@ def new_key() -> str:
 # --- against mastodon-mock --------------------------------------------------------------------
 
 
+@pytest.mark.peers
 def test_plain_post_and_limits_cached(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
 ) -> None:
@@ -138,6 +139,7 @@ def test_plain_post_and_limits_cached(
     assert store.material["pending"] is None
 
 
+@pytest.mark.peers
 def test_thread_of_three_chains_replies(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
 ) -> None:
@@ -158,6 +160,7 @@ def test_thread_of_three_chains_replies(
     assert statuses[2]["in_reply_to_id"] == statuses[1]["id"]
 
 
+@pytest.mark.peers
 def test_cw_visibility_language_sensitive_round_trip(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
 ) -> None:
@@ -177,6 +180,7 @@ def test_cw_visibility_language_sensitive_round_trip(
     )
 
 
+@pytest.mark.peers
 def test_per_account_override(mastodon_mock: Mock, user: User, tmp_path: Path, state: Path) -> None:
     post = parse(
         b"---\ncw: general\noverrides:\n"
@@ -192,6 +196,7 @@ def test_per_account_override(mastodon_mock: Mock, user: User, tmp_path: Path, s
     assert mastodon_mock.source(user, s["id"])["text"] == "short one"
 
 
+@pytest.mark.peers
 def test_media_with_alt_text(mastodon_mock: Mock, user: User, tmp_path: Path, state: Path) -> None:
     media = tmp_path / "spool" / "media"
     media.mkdir(parents=True)
@@ -266,6 +271,7 @@ def test_check_media_count_and_type(tmp_path: Path, state: Path) -> None:
     ]
 
 
+@pytest.mark.peers
 def test_bad_token_is_a_permanent_failure_without_the_token(
     mastodon_mock: Mock, tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -306,6 +312,7 @@ def test_network_errors_are_temporary_and_never_show_the_token(
     assert "`instance`" in raised.value.hint
 
 
+@pytest.mark.peers
 def test_rate_limit_is_temporary_then_sent_once(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
 ) -> None:
@@ -329,6 +336,7 @@ def test_rate_limit_is_temporary_then_sent_once(
     assert [s["id"] for s in mastodon_mock.statuses(user)] == [second.remote_id]
 
 
+@pytest.mark.peers
 def test_rate_limit_reset_in_iso_8601(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
 ) -> None:
@@ -349,6 +357,7 @@ def test_rate_limit_reset_in_iso_8601(
     assert 90 <= out.retry_after <= 120
 
 
+@pytest.mark.peers
 def test_server_errors_are_temporary(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
 ) -> None:
@@ -370,6 +379,7 @@ def test_server_errors_are_temporary(
     assert store.material["pending"]["part"] == 0
 
 
+@pytest.mark.peers
 def test_422_is_permanent_with_the_servers_message(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
 ) -> None:
@@ -409,6 +419,7 @@ def _crash_after_status_post(monkeypatch: pytest.MonkeyPatch, keys: list[str]) -
     monkeypatch.setattr(m.Client, "_keep", keep)
 
 
+@pytest.mark.peers
 def test_crash_after_the_peer_answered_then_retry_sends_once(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -429,6 +440,7 @@ def test_crash_after_the_peer_answered_then_retry_sends_once(
     assert keys == [f"{key}-0", f"{key}-0"]
 
 
+@pytest.mark.peers
 def test_crash_beyond_the_key_lifetime_looks_before_resending(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -462,6 +474,7 @@ def test_crash_beyond_the_key_lifetime_looks_before_resending(
     assert keys == [f"{key}-0", f"{key}-1", f"{key}-1"]
 
 
+@pytest.mark.peers
 def test_in_doubt_but_never_arrived_is_sent_after_looking(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
 ) -> None:
@@ -485,6 +498,7 @@ def test_in_doubt_but_never_arrived_is_sent_after_looking(
     assert [s["id"] for s in mastodon_mock.statuses(user)] == [out.remote_id]
 
 
+@pytest.mark.peers
 def test_a_thread_goes_on_where_it_stopped(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -513,6 +527,7 @@ def test_a_thread_goes_on_where_it_stopped(
     assert [s["in_reply_to_id"] for s in chain] == [None, chain[0]["id"], chain[1]["id"]]
 
 
+@pytest.mark.peers
 def test_accounts_test_reports_identity_and_limits(
     mastodon_mock: Mock, user: User, state: Path
 ) -> None:
@@ -535,6 +550,7 @@ def _cli_env(env: dict[str, str], url: str, token_line: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.peers
 def test_cli_post_lands_in_sent_with_the_status_url(
     mastodon_mock: Mock, env: dict[str, str]
 ) -> None:
@@ -554,6 +570,7 @@ def test_cli_post_lands_in_sent_with_the_status_url(
     assert tested.json()[0]["acct"] == u.username
 
 
+@pytest.mark.peers
 def test_cli_refuses_an_overlong_post_at_intake_and_in_check_once_the_limit_is_known(
     mastodon_mock: Mock, env: dict[str, str]
 ) -> None:
@@ -578,6 +595,7 @@ def test_cli_refuses_an_overlong_post_at_intake_and_in_check_once_the_limit_is_k
     assert mastodon_mock.statuses(u) == []
 
 
+@pytest.mark.peers
 def test_an_overlong_post_with_an_unknown_limit_fails_with_the_instances_answer(
     mastodon_mock: Mock, env: dict[str, str]
 ) -> None:
@@ -593,6 +611,7 @@ def test_an_overlong_post_with_an_unknown_limit_fails_with_the_instances_answer(
     assert mastodon_mock.statuses(u) == []
 
 
+@pytest.mark.peers
 def test_cli_canary_token_never_shows(mastodon_mock: Mock, env: dict[str, str]) -> None:
     canary = "CANARY-TOKEN-" + uuid.uuid4().hex
     env = _cli_env(env, mastodon_mock.url, f'token_cmd = "echo {canary}"')
@@ -844,6 +863,8 @@ def test_recorded_answers_with_requests_left_hold_nothing() -> None:
     assert m.hold_after(used_up, reset.timestamp() - 60) == pytest.approx(61)
 
 
+@pytest.mark.peers
+@pytest.mark.realtime
 def test_a_used_up_window_holds_the_account_until_it_resets(tmp_path: Path) -> None:
     """mastodon-mock's own rate limiter allows 2 requests per 6 s per token. The answer to the
     second post says `X-RateLimit-Remaining: 0`: the third post waits for the reset, deferred

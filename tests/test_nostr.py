@@ -261,6 +261,7 @@ def test_check_refuses_media_private_visibility_and_ambiguous_controls(tmp_path:
 # --- sending to the real relays ---------------------------------------------------------------
 
 
+@pytest.mark.peers
 def test_plain_post_lands_once_on_both_relays(nostr_relays: list[str], tmp_path: Path) -> None:
     secret = new_secret()
     store = Store()
@@ -284,6 +285,7 @@ def test_plain_post_lands_once_on_both_relays(nostr_relays: list[str], tmp_path:
     assert all(r == {"accepted": [], "state": "sending"} for r in store.material["relays"].values())
 
 
+@pytest.mark.peers
 def test_thread_of_three_with_nip10_tags(nostr_relays: list[str], tmp_path: Path) -> None:
     secret = new_secret()
     store = Store()
@@ -303,6 +305,7 @@ def test_thread_of_three_with_nip10_tags(nostr_relays: list[str], tmp_path: Path
         assert sorted(e["id"] for e in replies) == sorted([e2["id"], e3["id"]])
 
 
+@pytest.mark.peers
 def test_cw_hashtags_and_language(nostr_relays: list[str], tmp_path: Path) -> None:
     secret = new_secret()
     store = Store()
@@ -335,6 +338,7 @@ def test_sensitive_without_cw_gets_an_empty_content_warning(tmp_path: Path) -> N
     assert stored_events(store)[0]["tags"] == [["content-warning", ""]]
 
 
+@pytest.mark.peers
 def test_awkward_text_is_hashed_as_both_relays_hash_it(
     nostr_relays: list[str], tmp_path: Path
 ) -> None:
@@ -354,6 +358,7 @@ def test_awkward_text_is_hashed_as_both_relays_hash_it(
         assert proto.verify_event(held)
 
 
+@pytest.mark.peers
 def test_a_duplicate_counts_as_accepted(nostr_relays: list[str], tmp_path: Path) -> None:
     secret = new_secret()
     store = Store()
@@ -372,6 +377,7 @@ class Crash(Exception):
     pass
 
 
+@pytest.mark.peers
 def test_retry_after_a_crash_resends_the_identical_event(
     nostr_relays: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -404,6 +410,7 @@ def test_retry_after_a_crash_resends_the_identical_event(
         assert sorted(held, key=lambda e: e["id"]) == sorted(before, key=lambda e: e["id"])
 
 
+@pytest.mark.peers
 def test_min_relays_with_one_down_then_retry_goes_only_to_it(
     fake_relay: FakeRelay, tmp_path: Path
 ) -> None:
@@ -432,6 +439,8 @@ def test_min_relays_with_one_down_then_retry_goes_only_to_it(
     assert stored_events(store) == [ev]
 
 
+@pytest.mark.peers
+@pytest.mark.realtime
 @pytest.mark.parametrize("kind", ["tcp", "websocket"])
 def test_a_hanging_relay_times_out_and_the_post_is_kept(
     kind: str, hanging_tcp: str, nostr_relays: list[str], tmp_path: Path
@@ -456,6 +465,7 @@ def test_a_hanging_relay_times_out_and_the_post_is_kept(
     assert state.startswith("in doubt" if kind == "websocket" else "unreachable"), state
 
 
+@pytest.mark.peers
 def test_refused_by_a_real_relay_is_permanent(nostr_relays: list[str], tmp_path: Path) -> None:
     store = Store()
     p = Post(**{**post("x").__dict__, "parts": ("y" * (MAX_CONTENT + 10),)})
@@ -477,6 +487,7 @@ def test_refused_by_a_real_relay_is_permanent(nostr_relays: list[str], tmp_path:
     assert by_id(nostr_relays[1], refused["id"]) == []
 
 
+@pytest.mark.peers
 def test_bad_key_fails_with_a_message_free_of_the_key(
     nostr_relays: list[str], tmp_path: Path
 ) -> None:
@@ -498,6 +509,7 @@ def test_bad_key_fails_with_a_message_free_of_the_key(
 # --- accounts test ----------------------------------------------------------------------------
 
 
+@pytest.mark.peers
 def test_accounts_test_reports_identity_and_relays(nostr_relays: list[str], tmp_path: Path) -> None:
     secret = new_secret()
     report = get("nostr").test(account(nostr_relays, tmp_path, secret, 2), tmp_path)
@@ -515,6 +527,7 @@ def test_accounts_test_reports_identity_and_relays(nostr_relays: list[str], tmp_
 # --- the whole way, through the CLI -----------------------------------------------------------
 
 
+@pytest.mark.peers
 def test_post_through_the_cli_lands_once_on_both_relays(
     nostr_relays: list[str], env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -548,6 +561,7 @@ def test_post_through_the_cli_lands_once_on_both_relays(
         assert len(by_author(url, secret)) == 1
 
 
+@pytest.mark.peers
 def test_bad_key_through_the_cli_goes_to_failed(
     nostr_relays: list[str], env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -260,6 +260,7 @@ YAMLISH = st.lists(
 ).map("".join)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(YAMLISH, st.sampled_from(["", "---\n", "---\r\n", "\ufeff---\n"]), YAMLISH)
 def test_yamlish_text_raises_only_post_errors(head: str, start: str, tail: str) -> None:
@@ -632,6 +633,7 @@ def expected_part(part: str) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     parts=st.lists(PART, min_size=1, max_size=3),

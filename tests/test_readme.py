@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from plurspool.config import reference_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +36,7 @@ def test_the_first_command_installs_and_sends() -> None:
     assert "plurspool post" in first.group(1) and "plurspool send" in first.group(1)
 
 
+@pytest.mark.realtime
 def test_the_first_command_really_sends_to_the_outbox(tmp_path: Path) -> None:
     import os
     import subprocess
@@ -58,6 +61,8 @@ def test_the_first_command_really_sends_to_the_outbox(tmp_path: Path) -> None:
     assert '"Hello from plurspool"' in outbox.read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.realtime
 def test_the_tour_runs_as_written(tmp_path: Path) -> None:
     """The five-minute tour, run by sh -e exactly as the README has it."""
     import os

@@ -99,6 +99,7 @@ def test_recorded_is_cut_at_record_max_with_an_ellipsis() -> None:
 # -- exec commands that answer too much --------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("after", ["", "\\n", "\\nsecond line\\n"])
 def test_an_exec_command_printing_megabytes_records_a_short_id_and_the_post_stays_readable(
     box: Sandbox, after: str
@@ -239,6 +240,7 @@ def sh_account(box: Sandbox, script: str, timeout: str = "1s") -> None:
     box.default_platforms.append("x")
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize(
     "script",
     [

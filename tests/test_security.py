@@ -65,6 +65,7 @@ def secret_file(box: Sandbox, name: str = "secret.txt", mode: int = 0o600) -> Pa
 # -- what is never read ----------------------------------------------------------------------
 
 
+@pytest.mark.realtime
 def test_links_to_a_secret_are_refused_and_valid_posts_still_go_out(box: Sandbox) -> None:
     box.exec_account("x")
     box.write_config()
@@ -92,6 +93,7 @@ def test_links_to_a_secret_are_refused_and_valid_posts_still_go_out(box: Sandbox
     assert d.stop() == 0
 
 
+@pytest.mark.realtime
 def test_fifo_socket_and_devices_never_block_the_daemon(box: Sandbox) -> None:
     box.exec_account("x")
     box.write_config()
@@ -130,6 +132,7 @@ def test_fifo_socket_and_devices_never_block_the_daemon(box: Sandbox) -> None:
         sock.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("state", ["new", "scheduled", "failed", "tmp"])
 def test_a_symlinked_state_directory_stops_the_daemon_from_starting(
     box: Sandbox, state: str
@@ -306,6 +309,8 @@ def everything_written(box: Sandbox) -> dict[str, bytes]:
     return out
 
 
+@pytest.mark.slow
+@pytest.mark.realtime
 def test_canaries_never_leak_from_failing_sends(box: Sandbox) -> None:
     env = canary_accounts(box)
     d = start(box, env=env)
@@ -351,6 +356,7 @@ def test_canaries_never_leak_from_failing_sends(box: Sandbox) -> None:
         assert CANARY not in repr(acc)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "body",
     [

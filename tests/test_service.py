@@ -47,6 +47,8 @@ def _wait_for(cond: object, timeout: float = 15.0) -> None:
     raise AssertionError("condition not met in time")
 
 
+@pytest.mark.slow
+@pytest.mark.realtime
 def test_pidfile_mode_start_status_health_logs_stop(tmp_path: Path) -> None:
     env = _env(tmp_path, PLURSPOOL_SERVICE_MODE="pidfile")
     started = _run(env, "daemon", "start")
@@ -115,6 +117,7 @@ def _calls(tmp_path: Path) -> list[list[str]]:
     return [[Path(argv[0]).name, *argv[1:]] for argv in map(json.loads, lines)]
 
 
+@pytest.mark.slow
 def test_systemd_mode_drives_systemctl_and_journalctl(tmp_path: Path) -> None:
     stubs = _stubs(tmp_path)
     env = _env(tmp_path, PLURSPOOL_SERVICE_MODE="systemd")

@@ -22,6 +22,7 @@ def test_wait_within_returns_results_and_raises_errors() -> None:
         wait_within(lambda: 10.0, lambda: 1 // 0, "error")
 
 
+@pytest.mark.realtime
 def test_wait_within_abandons_a_hanging_call_once_the_deadline_passes() -> None:
     release = threading.Event()
     stop_at = time.monotonic() + 0.3
@@ -39,6 +40,7 @@ def silent_server() -> Iterator[int]:
         yield port
 
 
+@pytest.mark.realtime
 def test_bluesky_stops_waiting_for_a_silent_pds_at_shutdown(
     silent_server: int, tmp_path: Path
 ) -> None:

@@ -31,6 +31,8 @@ from plurspool.post import parse
 from plurspool.sender import Sender
 from plurspool.spool import STATES
 
+pytestmark = pytest.mark.slow
+
 CONFIG = """
 default_platforms = ["ok"]
 

@@ -41,6 +41,7 @@ def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[byt
     return subprocess.run(argv, env=env, capture_output=True, check=False, timeout=60)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["--help"], ["-h"], ["--version"], ["-V"]])
 @pytest.mark.parametrize("columns", [None, "1", "52", "80", "81", "200", "junk"])
 def test_installed_command_prints_what_click_prints(
