@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from plurspool import __version__
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -35,6 +37,8 @@ def test_pip_install_puts_the_man_pages_where_man_finds_them(tmp_path: Path) -> 
     assert len(data) == 1
     for script in ("plurspool", "plur-post", "plur-queue", "plur-send"):
         assert (venv / "bin" / script).is_file()
+    # The version is written once, in plurspool/__init__.py; the build reads it from there.
+    assert list(venv.glob(f"lib/python3*/site-packages/plurspool-{__version__}.dist-info"))
     if shutil.which("man"):
         found = subprocess.run(
             ["man", "-M", str(man), "-w", "plurspool"], capture_output=True, text=True, timeout=30
