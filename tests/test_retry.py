@@ -134,6 +134,7 @@ def calls(box: Sandbox, account: str) -> int:
 # -- defect: a retry made on a host that does not send ----------------------------------------
 
 
+@pytest.mark.realtime
 def test_a_retry_made_on_another_host_is_honoured_by_the_sending_host(
     hosts: tuple[Sandbox, Sandbox],
 ) -> None:
@@ -240,6 +241,7 @@ RESOLVE = textwrap.dedent(
 
 
 @needs_git
+@pytest.mark.realtime
 def test_a_merge_conflict_in_scheduled_goes_to_failed_and_edit_then_retry_sends_it(
     tmp_path: Path,
 ) -> None:
@@ -322,6 +324,7 @@ def test_an_error_file_left_by_a_crash_in_retry_is_never_shown_and_goes_once_sen
 # -- max_lateness, whenever a post is found ------------------------------------------------------
 
 
+@pytest.mark.realtime
 def test_a_post_synced_in_two_days_late_fails_while_the_daemon_runs(tmp_path: Path) -> None:
     box = Sandbox(tmp_path)
     box.exec_account("x")
