@@ -85,6 +85,7 @@ class State:
         self.config_opt = config
         self.verbose = verbose
         self._core: Any = None
+        self._ensured = False
 
     def load_config(self) -> Any:
         from pathlib import Path
@@ -95,18 +96,27 @@ class State:
 
     @property
     def core(self) -> Any:
+        core = self.host_core
+        if not self._ensured:
+            core.spool.ensure()
+            self._ensured = True
+        return core
+
+    @property
+    def host_core(self) -> Any:
+        """The core, its spool as it is: for what only looks at this host's state (`daemon
+        health` must not make an empty spool where a fresh clone is about to go)."""
         if self._core is None:
             from .core import Core
 
             self._core = Core(self.load_config())
-            self._core.spool.ensure()
         return self._core
 
     def daemon_core(self) -> Any:
         """The core; while the config cannot be loaded, that of the daemon to stop or inspect,
         found from the state directory alone (see plurspool(1), daemon), after a warning."""
         try:
-            return self.core
+            return self.host_core  # stopping or inspecting a daemon makes no spool
         except ConfigError as exc:
             from pathlib import Path
 
@@ -351,7 +361,8 @@ def init(state: State, fmt: str) -> None:
             created = True
         except OSError as exc:
             fail(f"cannot write {path}: {exc.strerror}", "check the directory's permissions")
-    core = state.core
+    core = state.host_core
+    core.spool.ensure(keep=True)
     data = {
         "config": str(path),
         "config_created": created,

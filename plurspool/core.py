@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import stat
+import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -137,6 +138,47 @@ def spool_key(root: Path) -> str:
 
 
 CLAIM_TRIES = 20  # opens of a claim's lock file that its holders let go of under our hands
+LOCK_NAME = "daemon.lock"  # the daemon's lock in its state dir (plurspool(1), FILES)
+LOCK_TRIES = 5  # tries, 10 ms apart, to lock the spool root while others may only be looking
+
+
+def _flocked(path: str) -> bool:
+    """Whether someone holds an exclusive flock on the file or directory at `path`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
+
+
+def _state_dir_of(pid: int) -> str | None:
+    """The state dir of the daemon `pid`: where the daemon.lock it holds open is."""
+    fds = f"/proc/{pid}/fd"
+    try:
+        names = os.listdir(fds)
+    except OSError:
+        return None
+    for name in names:
+        try:
+            target = os.readlink(os.path.join(fds, name))
+        except OSError:
+            continue
+        if os.path.basename(target) == LOCK_NAME:
+            return os.path.dirname(target)
+    return None
+
+
+def _holder_text(holder: tuple[int, str | None]) -> str:
+    pid, state_dir = holder
+    return f"pid {pid}, state directory {state_dir}" if state_dir else f"pid {pid}"
 
 
 class Claim:
@@ -181,21 +223,62 @@ class Core:
 
     @property
     def lock_path(self) -> Path:
-        return self.state_dir / "daemon.lock"
+        return self.state_dir / LOCK_NAME
+
+    # A daemon holds two locks: `lock_path` in its state dir, and an flock on the spool's root
+    # directory itself. The second needs no file in the spool (which may live in git) and is
+    # the same for every path and state directory that reach the spool on this machine.
 
     def daemon_running(self) -> bool:
-        """True if a daemon holds this spool's lock on this host."""
+        """True if a daemon sends from this spool on this host, whatever its state dir."""
+        return _flocked(str(self.lock_path)) or _flocked(str(self.spool.root))
+
+    def lock_spool(self) -> int | None:
+        """Take the spool root's lock for a daemon: the descriptor that holds it, or None where
+        the filesystem has no flock. Raises DaemonError naming the daemon that holds it."""
+        root = str(self.spool.root)
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        for _ in range(LOCK_TRIES):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                time.sleep(0.01)  # perhaps only `daemon_running` looking
+            except OSError:
+                os.close(fd)
+                return None
+        holder = self.lock_holder()
+        os.close(fd)
+        who = f" ({_holder_text(holder)})" if holder else ""
+        raise DaemonError(
+            f"another plurspool daemon is already sending from {root}{who}",
+            "see `plurspool daemon status`; stop it first, or use another --spool",
+        )
+
+    def lock_holder(self) -> tuple[int, str | None] | None:
+        """The pid of the process holding the spool root's lock, and the state dir of that
+        daemon where /proc tells it (the directory of the daemon.lock it holds open)."""
         try:
-            fd = os.open(self.lock_path, os.O_RDONLY | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+            st = os.stat(self.spool.root)
+            with open("/proc/locks", encoding="ascii", errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return None
+        where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        for line in lines:
+            # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2180508 0 EOF" (waiters have "->" first)
+            w = line.split()
+            if len(w) >= 6 and w[1] == "FLOCK" and w[3] == "WRITE" and w[5] == where:
+                pid = int(w[4])
+                return pid, _state_dir_of(pid)
+        return None
+
+    def daemon_elsewhere(self) -> str | None:
+        """Who sends from this spool with another state directory than ours, if anyone."""
+        if _flocked(str(self.lock_path)) or not _flocked(str(self.spool.root)):
+            return None
+        holder = self.lock_holder()
+        return _holder_text(holder) if holder else "a process /proc/locks does not name"
 
     @contextlib.contextmanager
     def claim(self, post_id: str) -> Iterator[None]:

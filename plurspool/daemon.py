@@ -7,6 +7,7 @@ due times let a pass touch only what changed or is due; a full rescan at start a
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import logging
@@ -16,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -26,15 +27,19 @@ from .core import SPOOLS, Core, Item
 from .errors import DaemonError, PlurspoolError
 from .log import Log
 from .sender import PassResult, Sender
-from .spool import classify
+from .spool import DIRS, classify
 
 HEARTBEAT_EVERY = 15.0  # seconds; `daemon health` calls a heartbeat older than 90 s stale
 HEALTH_STALE = 90.0
+BLIND = "blind: "  # a heartbeat line saying why the daemon cannot see its spool
 QUIET = 0.2  # a file closed after writing is taken once it has been quiet this long
 PRUNE_AFTER = 7 * 86400.0  # seconds of send history kept for the rate-limit windows
 WARM = 60.0  # posts due within this many seconds are kept parsed (1,000 due at once: 0.2 s)
 SETTLE = 1.0  # a file seen only by a scan is taken once its mtime is this old
 BURST = 50  # posts due at once from which scheduled/ is not watched while they go (see there)
+# What is watched: the directory holding the spool and the spool itself for directories only (a
+# state dir or the spool removed, made again or replaced), new/ and scheduled/ for files.
+WATCHED = ("..", ".", "new", "scheduled")
 
 
 def heartbeat_path(core: Core) -> Path:
@@ -102,6 +107,9 @@ class Wakeups:
     new: dict[str, tuple[str, float]]  # name in new/ -> (how it arrived, when)
     scheduled: set[str]
     overflow: bool = False
+    # The spool (".") or state dirs removed or moved away: watched anew even if a directory
+    # made in their place has the same inode number (file systems reuse them at once).
+    lost: set[str] = field(default_factory=set)
 
 
 class Index:
@@ -218,10 +226,17 @@ class Daemon:
         self.reload = False
         self.wakeups = Wakeups(threading.Lock(), threading.Event(), {}, set())
         self.observer: Any = None
-        self.scheduled_watch: Any = None  # the observer's watch on scheduled/, and how to
-        self.watch_again: Callable[[], Any] | None = None  # make it again (see _loop)
+        self.watch: Callable[[str], Any] | None = None  # watches one of WATCHED
+        self.watches: dict[str, Any] = {}  # the observer's watch on each of WATCHED
+        self.watched: dict[str, tuple[int, int] | None] = {}  # and what it watches (dev, inode)
         self.sender = self._sender()
         self._lock: Any = None
+        self._spool_lock: int | None = None  # the flock on the spool root (Core.lock_spool)
+        self.root_id: tuple[int, int] | None = None  # the spool root that is locked
+        self.missing_since: float | None = None  # monotonic time a state dir was seen missing
+        self.blind: str | None = None  # why the daemon cannot see its spool (`daemon health`)
+        self.lost: set[str] = set()  # places to watch anew (see Wakeups.lost)
+        self.relock = False  # the spool root was lost: lock what is there now
         self.last_beat: float | None = None  # monotonic time of the last heartbeat
 
     def _sender(self) -> Sender:
@@ -255,24 +270,48 @@ class Daemon:
     # -- lock and host -----------------------------------------------------------------------
 
     def acquire(self) -> None:
-        """Take the one-daemon-per-spool lock, or fail with exit status 1."""
+        """Take the one-daemon-per-spool locks (see Core.lock_spool), or fail with exit
+        status 1."""
         from filelock import FileLock, Timeout
 
         self.core.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._lock_root()
         lock = FileLock(str(self.core.lock_path), timeout=0)
         try:
             lock.acquire()
         except Timeout:
+            self.release()
             raise DaemonError(
                 f"another plurspool daemon is already sending from {self.core.spool.root}",
                 "see `plurspool daemon status`; stop it first, or use another --spool",
             ) from None
         self._lock = lock
 
+    def _lock_root(self) -> None:
+        """Lock the spool root now at the spool's path, letting go of the one locked before
+        first (it may be the same directory, moved away and back)."""
+        if self._spool_lock is not None:
+            os.close(self._spool_lock)
+            self._spool_lock = None
+        fd = self.core.lock_spool()
+        if fd is None:
+            self.log.event(
+                "no-spool-lock",
+                level="warning",
+                error="the spool's filesystem has no flock: only daemons with this state "
+                "directory are kept out",
+            )
+        self._spool_lock = fd
+        st = os.fstat(fd) if fd is not None else os.stat(self.core.spool.root)
+        self.root_id = (st.st_dev, st.st_ino)
+
     def release(self) -> None:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+        if self._spool_lock is not None:
+            os.close(self._spool_lock)
+            self._spool_lock = None
 
     def is_sending_host(self) -> bool:
         host = self.config.daemon.host
@@ -331,8 +370,12 @@ class Daemon:
         wlog.addHandler(logging.NullHandler())
         wlog.propagate = False
         handler = _Handler(self.core.spool.root, self.wakeups)
+        spool = self.core.spool
         try:
             from watchdog.events import (
+                DirCreatedEvent,
+                DirDeletedEvent,
+                DirMovedEvent,
                 FileClosedEvent,
                 FileCreatedEvent,
                 FileDeletedEvent,
@@ -353,26 +396,56 @@ class Daemon:
                 FileDeletedEvent,
                 FileClosedEvent,
             ]
+            dirs = [DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
             observer = InotifyObserver(generate_full_events=True)
-
-            def watch(state: str) -> Any:
-                return observer.schedule(
-                    handler,  # type: ignore[arg-type]
-                    str(self.core.spool.dir(state)),
-                    recursive=False,
-                    event_filter=wanted,
-                )
-
-            watch("new")
-            self.scheduled_watch = watch("scheduled")
             observer.daemon = True
             observer.start()
         except OSError as exc:
             self.log.event("no-inotify", level="warning", error=str(exc))
             return False
+
+        def watch(place: str) -> Any:
+            path = {"..": spool.root.parent, ".": spool.root}.get(place) or spool.dir(place)
+            return observer.schedule(
+                handler,  # type: ignore[arg-type]
+                str(path),
+                recursive=False,
+                event_filter=dirs if place in ("..", ".") else wanted,
+            )
+
         self.observer = observer
-        self.watch_again = lambda: watch("scheduled")
-        return True
+        self.watch = watch
+        self._rewatch(spool.layout())
+        return self._watching()
+
+    def _watching(self) -> bool:
+        """Whether events tell what arrives in new/ and scheduled/ (else they are polled)."""
+        return "new" in self.watches and "scheduled" in self.watches
+
+    def _rewatch(self, seen: dict[str, tuple[int, int] | None]) -> bool:
+        """Watch anew each of WATCHED that is no longer what was watched there (removed, made
+        again, replaced: `lost`, or another inode); True if any was. Where inotify refuses: a
+        warning, and new/ and scheduled/ are polled from then on."""
+        assert self.watch is not None
+        changed = False
+        lost, self.lost = self.lost, set()
+        for place in WATCHED:
+            if place not in lost and place in self.watched and self.watched[place] == seen[place]:
+                continue
+            old = self.watches.pop(place, None)
+            if old is not None:
+                with contextlib.suppress(OSError, KeyError):
+                    self.observer.unschedule(old)
+            self.watched[place] = seen[place]
+            if seen[place] is None:
+                continue
+            try:
+                self.watches[place] = self.watch(place)
+            except OSError as exc:
+                self.log.event("no-inotify", level="warning", dir=place, error=str(exc))
+                continue
+            changed = True
+        return changed
 
     def _unwatch_scheduled(self, due: int, queued: int) -> bool:
         """Stop watching scheduled/ for a pass that sends `due` posts at once, when that pays.
@@ -383,25 +456,93 @@ class Daemon:
         a rescan afterwards (one stat per queued post) finds whatever changed meanwhile. So
         only for bursts of BURST posts or more, and of a 250th of the queue or more.
         """
-        if self.scheduled_watch is None or due < max(BURST, queued // 250):
+        watch = self.watches.get("scheduled")
+        if watch is None or due < max(BURST, queued // 250):
             return False
         try:
-            self.observer.unschedule(self.scheduled_watch)
+            self.observer.unschedule(watch)
         except (OSError, KeyError):
             return False
-        self.scheduled_watch = None
+        del self.watches["scheduled"]
         self.log.event("burst", due=due, watching="new/ only")
         return True
 
     def _watch_scheduled(self) -> bool:
         """Watch scheduled/ again after a burst; False (and a warning) if inotify refuses."""
-        assert self.watch_again is not None
+        assert self.watch is not None
         try:
-            self.scheduled_watch = self.watch_again()
+            self.watches["scheduled"] = self.watch("scheduled")
         except OSError as exc:
             self.log.event("no-inotify", level="warning", error=str(exc))
             return False
         return True
+
+    def _keep_watching(self) -> tuple[bool, float | None]:
+        """Keep sending from the spool at its path when its directories change under us.
+
+        Git removes a directory with the last file in it; a user may `rmdir new; mkdir new`, or
+        replace the whole spool by a fresh clone. A state dir missing for QUIET seconds (whoever
+        removed it may be making it again) is made again; a spool replaced is locked anew;
+        whatever is no longer what was watched is watched anew. Returns whether something was
+        (then a rescan finds what arrived before), and, while the spool is incomplete or gone,
+        when to look again: no pass runs until then.
+        """
+        spool = self.core.spool
+        with self.wakeups.lock:
+            lost, self.wakeups.lost = self.wakeups.lost, set()
+        if "." in lost:  # whatever is there now is locked and watched anew
+            self.relock = True
+            lost |= set(WATCHED[1:])
+        self.lost |= lost
+        seen = spool.layout()
+        if seen["."] is None:
+            self._blind(f"the spool {spool.root} is gone; put it back (or clone it) there")
+            return False, time.time() + 1.0
+        if self.relock or seen["."] != self.root_id:
+            locked = self.root_id
+            try:
+                self._lock_root()  # a DaemonError if another daemon sends from it already
+            except OSError as exc:  # gone again
+                self._blind(f"cannot open the spool {spool.root}: {exc.strerror}")
+                return False, time.time() + 1.0
+            self.relock = False
+            if self.root_id != locked:
+                self.log.event("spool-replaced", level="warning", spool=str(spool.root))
+        missing = [name for name in DIRS if seen[name] is None]
+        if missing:
+            now = time.monotonic()
+            if self.missing_since is None:
+                self.missing_since = now
+            if now - self.missing_since < QUIET:
+                return False, time.time() + QUIET - (now - self.missing_since)
+            for name in missing:
+                try:
+                    made = spool.restore(name)
+                except OSError as exc:
+                    self._blind(f"cannot make {spool.dir(name)} again: {exc.strerror}")
+                    return False, time.time() + 5
+                if made:
+                    self.log.event("recreated", dir=f"{name}/", mode="0700")
+            seen = spool.layout()
+        self.missing_since = None
+        if self.blind is not None:
+            self.blind = None
+            self.log.event("watching", spool=str(spool.root))
+            sd_notify("STATUS=sending")
+            self._beat()
+        return self.watch is not None and self._rewatch(seen), None
+
+    def _incomplete(self) -> bool:
+        """Whether the spool or one of its state dirs is missing right now."""
+        return any(v is None for k, v in self.core.spool.layout().items() if k != "..")
+
+    def _blind(self, why: str) -> None:
+        """The daemon cannot see its spool: say why, once, and in the heartbeat."""
+        if why != self.blind:
+            self.blind = why
+            self.log.event("blind", level="error", error=why)
+            sd_notify(f"STATUS=blind: {why}")
+            self._beat()
 
     def _poll_interval(self) -> float:
         if self.poll_override is not None:
@@ -432,51 +573,62 @@ class Daemon:
                 next_rescan = 0.0
             now = time.time()
             result = PassResult()
+            wait: float | None = None  # while the spool is incomplete: no pass till then
             if sending:
                 try:
-                    wake_new = self._intake(inotify, now >= next_rescan, result)
-                    for post_id in result.queued:
-                        index.refresh(post_id)
-                    if now >= next_rescan:
-                        core.spool.check()
-                        index.rescan()
-                        self._prune(now)
-                        next_rescan = now + core.config.daemon.rescan_interval.total_seconds()
-                    elif not inotify:
-                        # No events tell us what changed in scheduled/: look at every poll (a
-                        # stat walk; parses are cached by inode, size and mtime).
-                        index.rescan()
-                    else:
-                        with self.wakeups.lock:
-                            changed = self.wakeups.scheduled
-                            self.wakeups.scheduled = set()
-                        for post_id in changed:
+                    rescan, wait = self._keep_watching()
+                    inotify = self._watching()
+                    if rescan:
+                        next_rescan = 0.0  # what arrived before the new watches were made
+                    if wait is None:
+                        wake_new = self._intake(inotify, now >= next_rescan, result)
+                        for post_id in result.queued:
                             index.refresh(post_id)
-                    due = index.take_due(time.time())
-                    for item in index.invalid():
-                        self.sender._report_invalid(item, result)
-                    unwatched = inotify and self._unwatch_scheduled(len(due), len(index.known))
-                    try:
-                        self.sender.send_due(due, result)
-                    finally:
-                        if unwatched:
-                            inotify = self._watch_scheduled()  # else poll from now on
-                            next_rescan = 0.0  # what changed while it was not watched
-                            result.soonest(time.time())
-                    for post_id in result.sent + result.failed + result.queued:
-                        index.refresh(post_id)
-                    result.soonest(index.next_due())
-                    result.soonest(wake_new)
+                        if now >= next_rescan:
+                            core.spool.check()
+                            index.rescan()
+                            self._prune(now)
+                            next_rescan = now + core.config.daemon.rescan_interval.total_seconds()
+                        elif not inotify:
+                            # No events tell us what changed in scheduled/: look at every poll (a
+                            # stat walk; parses are cached by inode, size and mtime).
+                            index.rescan()
+                        else:
+                            with self.wakeups.lock:
+                                changed = self.wakeups.scheduled
+                                self.wakeups.scheduled = set()
+                            for post_id in changed:
+                                index.refresh(post_id)
+                        due = index.take_due(time.time())
+                        for item in index.invalid():
+                            self.sender._report_invalid(item, result)
+                        unwatched = inotify and self._unwatch_scheduled(len(due), len(index.known))
+                        try:
+                            self.sender.send_due(due, result)
+                        finally:
+                            if unwatched:
+                                inotify = self._watch_scheduled()  # else poll from now on
+                                next_rescan = 0.0  # what changed while it was not watched
+                                result.soonest(time.time())
+                        for post_id in result.sent + result.failed + result.queued:
+                            index.refresh(post_id)
+                        result.soonest(index.next_due())
+                        result.soonest(wake_new)
                 except PlurspoolError as exc:
-                    self.log.event("error", level="error", error=exc.message, hint=exc.hint)
-                    if isinstance(exc, DaemonError) or "symlink" in exc.message:
-                        raise
-                    result.soonest(time.time() + 5)
+                    if not isinstance(exc, DaemonError) and self._incomplete():
+                        # A directory vanished under the pass: _keep_watching sees to it now.
+                        result.soonest(time.time())
+                    else:
+                        self.log.event("error", level="error", error=exc.message, hint=exc.hint)
+                        if isinstance(exc, DaemonError) or "symlink" in exc.message:
+                            raise
+                        result.soonest(time.time() + 5)
+                        next_rescan = max(next_rescan, time.time() + 5)  # not at once again
             self.sender._reap_hooks()
             if self.last_beat is None or time.monotonic() - self.last_beat >= HEARTBEAT_EVERY / 2:
                 self._beat()
             # Sleep until the next due post, retry or rate-limit window, rescan, or heartbeat.
-            limits = [next_rescan, time.time() + HEARTBEAT_EVERY]
+            limits = [next_rescan if wait is None else wait, time.time() + HEARTBEAT_EVERY]
             if not inotify:
                 limits.append(time.time() + self._poll_interval())
             if result.wake is not None:
@@ -575,7 +727,7 @@ class Daemon:
         path = heartbeat_path(self.core)
         try:
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(f"{os.getpid()}\n")
+            tmp.write_text(f"{os.getpid()}\n" + (f"{BLIND}{self.blind}\n" if self.blind else ""))
             os.replace(tmp, path)
         except OSError as exc:
             self.log.event("heartbeat", level="warning", error=exc.strerror)
@@ -589,13 +741,26 @@ class _Handler:
     """
 
     def __init__(self, root: Path, wakeups: Wakeups) -> None:
+        self.root = str(root)
         self.new = str(root / "new")
         self.scheduled = str(root / "scheduled")
         self.w = wakeups
 
     def dispatch(self, event: Any) -> None:
         kind = event.event_type
-        if event.is_directory or kind in ("opened", "closed_no_write"):
+        if event.is_directory:
+            # A state dir or the spool made, removed or moved (the only directory events asked
+            # for): the loop looks at what is there now (Daemon._keep_watching).
+            if kind in ("deleted", "moved") and event.src_path:
+                path = os.fsdecode(event.src_path)
+                with self.w.lock:
+                    if path == self.root:
+                        self.w.lost.add(".")
+                    elif os.path.dirname(path) == self.root:
+                        self.w.lost.add(os.path.basename(path))
+            self.w.event.set()
+            return
+        if kind in ("opened", "closed_no_write"):
             return  # our own reads must not wake us
         paths = [event.src_path]
         if kind == "moved":
@@ -623,14 +788,24 @@ class _Handler:
 
 
 def health(core: Core) -> tuple[bool, str]:
-    """Whether the daemon of this spool runs and its heartbeat is fresh."""
+    """Whether the daemon of this spool runs, sees its spool and its heartbeat is fresh."""
     path = heartbeat_path(core)
     if not core.daemon_running():
         return False, "no daemon is running for this spool"
+    other = core.daemon_elsewhere()
+    if other is not None:
+        return False, (
+            f"the daemon sending from this spool ({other}) keeps its state elsewhere, not in "
+            f"{core.state_dir}: ask with the XDG_STATE_HOME it runs with"
+        )
     try:
         age = time.time() - path.stat().st_mtime
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except FileNotFoundError:
         return False, "the daemon has written no heartbeat yet"
     if age > HEALTH_STALE:
         return False, f"the heartbeat is {age:.0f}s old (stale after {HEALTH_STALE:.0f}s)"
+    for line in lines[1:]:
+        if line.startswith(BLIND):
+            return False, f"the daemon cannot see its spool: {line.removeprefix(BLIND)}"
     return True, f"heartbeat {age:.0f}s ago"

@@ -174,12 +174,18 @@ class Service:
             return None
         return pid if self.core.daemon_running() else None
 
+    def daemon_pid(self) -> int | None:
+        """The running daemon's PID: from our pidfile, else from its lock on the spool (a
+        daemon with another state directory, or not started by `daemon start`)."""
+        holder = self.core.lock_holder()
+        return self.running_pid() or (holder[0] if holder else None)
+
     def start(self, wait: float = 15.0) -> str:
         if self.mode == "systemd":
             self._systemctl("start", UNIT)
             return f"started {UNIT}"
         if self.core.daemon_running():
-            pid = self.running_pid()
+            pid = self.daemon_pid()
             return f"already running{f' (pid {pid})' if pid else ''}"
         self.core.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         log = os.open(self.logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -251,9 +257,8 @@ class Service:
             pid = int(props.get("MainPID", "0") or 0) or None
             running = props.get("ActiveState") == "active"
             return Status("systemd", running, pid, ok, detail)
-        pid = self.running_pid()
         running = self.core.daemon_running()
-        return Status("pidfile", running, pid, ok, detail)
+        return Status("pidfile", running, self.daemon_pid() if running else None, ok, detail)
 
     def logs(self, follow: bool, lines: int = 50) -> Iterator[str]:
         if self.mode == "systemd":

@@ -21,13 +21,18 @@ import secrets
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from .errors import NotFound, SpoolError
 
 STATES = ("new", "drafts", "scheduled", "sent", "failed")
 DIRS = ("tmp", *STATES)
 DEFAULT_MAX_SIZE = 1024 * 1024
+# Git keeps no empty directory: `plurspool init` puts this file in each state dir (tmp/ is not
+# in git), so that a clone has them all and a pull never removes one (plurspool(5), THE SPOOL).
+# The same bytes on every host: two hosts that both commit it do not conflict.
+KEEP = ".plurspool-keep"
+KEEP_TEXT = b"plurspool: this file keeps its directory in git, which keeps no empty directory.\n"
 
 # Names that editors and sync tools leave behind: never posts, never touched.
 _JUNK = re.compile(r"^(\..*|.*~|#.*#|.*\.sw[px]|.*\.tmp|4913)$")
@@ -36,6 +41,8 @@ _JUNK = re.compile(r"^(\..*|.*~|#.*#|.*\.sw[px]|.*\.tmp|4913)$")
 # "x (Someone's conflicted copy 2026-11-28).md".
 _CONFLICT = re.compile(r"(\.sync-conflict-|\([^()]*[Cc]onflicted copy|\.orig\.md$)")
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
+
+T = TypeVar("T")
 
 # Tests set this to inject a crash between two steps of a state change.
 crash_hook: Callable[[str], None] | None = None
@@ -120,6 +127,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 
@@ -197,17 +205,62 @@ class Spool:
 
     # -- set-up and checks ---------------------------------------------------------------
 
-    def ensure(self) -> None:
-        """Create the spool (mode 0700) if missing, and check it is safe to use."""
+    def ensure(self, keep: bool = False) -> None:
+        """Create the spool (mode 0700) if missing, and check it is safe to use.
+
+        `keep` (`plurspool init`) also puts a KEEP file in each state dir that has none. Only
+        then: in a clone whose commits lack them, one made unasked would be an untracked file
+        that stops the `git pull` bringing another host's copy.
+        """
         try:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             for name in DIRS:
-                d = self.root / name
-                if not os.path.lexists(d):
-                    d.mkdir(mode=0o700)
+                self.restore(name)
         except OSError as exc:
             raise _os_error("create the spool", self.root, exc) from None
         self.check()
+        for name in STATES if keep else ():
+            try:
+                self._keep(name)
+            except OSError as exc:
+                raise _os_error("write", self.root / name / KEEP, exc) from None
+
+    def restore(self, name: str) -> bool:
+        """Make a state dir again (mode 0700, durably) if it is missing; True if it was.
+
+        Git removes a directory with the last file in it, and a fresh clone has no tmp/.
+        """
+        try:
+            os.mkdir(os.path.join(self._root_str, name), 0o700)
+        except FileExistsError:
+            return False
+        _fsync_dir(self.root)
+        return True
+
+    def _keep(self, name: str) -> None:
+        """Put the KEEP file in a state dir, unless it is there."""
+        path = os.path.join(self._root_str, name, KEEP)
+        try:
+            fd = os.open(path, _NEW_FILE, 0o600)
+        except FileExistsError:
+            return
+        with open(fd, "wb") as f:
+            f.write(KEEP_TEXT)
+
+    def layout(self) -> dict[str, tuple[int, int] | None]:
+        """What is at the spool's paths now: (device, inode) of the root ("."), of the
+        directory holding it ("..") and of each state dir; None where nothing is."""
+        paths = {"..": os.path.dirname(self._root_str), ".": self._root_str}
+        paths.update((name, os.path.join(self._root_str, name)) for name in DIRS)
+        found: dict[str, tuple[int, int] | None] = {}
+        for name, path in paths.items():
+            try:
+                st = os.lstat(path)
+            except OSError:
+                found[name] = None
+            else:
+                found[name] = (st.st_dev, st.st_ino)
+        return found
 
     def check(self) -> None:
         """Refuse a spool whose state dirs are symlinks, not directories, or on other devices."""
@@ -400,10 +453,22 @@ class Spool:
 
     # -- writing ---------------------------------------------------------------------------
 
+    def _into(self, state: str, make: Callable[[], T]) -> T:
+        """`make` a name in a state dir; if that dir vanished meanwhile (git removes empty
+        directories), make the dir again and `make` once more. Any other ENOENT (the source
+        of a move is gone) stays what it is."""
+        try:
+            return make()
+        except FileNotFoundError:
+            if os.path.lexists(self.dir(state)):
+                raise
+        self.restore(state)
+        return make()
+
     def _write_tmp(self, post_id: str, data: bytes) -> Path:
         tmp = self.root / "tmp" / f"{post_id}.{os.getpid()}.{secrets.token_hex(4)}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            fd = self._into("tmp", lambda: os.open(tmp, _NEW_FILE, 0o600))
         except OSError as exc:
             raise _os_error("write", tmp, exc) from None
         try:
@@ -429,7 +494,7 @@ class Spool:
         tmp = self._write_tmp(post_id, data)
         dst = self.path(state, post_id)
         try:
-            rename_noreplace(tmp, dst)
+            self._into(state, lambda: rename_noreplace(tmp, dst))
         except FileExistsError:
             _unlink_quietly(tmp)
             raise SpoolError(
@@ -449,7 +514,7 @@ class Spool:
         """Move a post to another state under the same ID; fails if the ID is taken there."""
         dst = self.path(state, entry.id)
         try:
-            rename_noreplace(entry.path, dst)
+            self._into(state, lambda: rename_noreplace(entry.path, dst))
         except FileExistsError:
             raise SpoolError(
                 f"cannot move {entry.id} to {state}/: a post with that ID is already there",
@@ -483,7 +548,7 @@ class Spool:
         renamed = Entry(post_id, entry.state, entry.fspath, *_identity(entry))
         dst = self.path(state, post_id)
         try:
-            rename_noreplace(entry.path, dst)
+            self._into(state, lambda: rename_noreplace(entry.path, dst))
         except OSError as exc:
             raise _os_error("move", entry.path, exc) from None
         _fsync_dir(dst.parent)
@@ -527,7 +592,7 @@ class Spool:
         """Write failed/<ID>.error (the reason a post is in failed/), atomically."""
         tmp = self._write_tmp(post_id + ".error", reason.rstrip("\n").encode() + b"\n")
         try:
-            os.replace(tmp, self.error_path(post_id))
+            self._into("failed", lambda: os.replace(tmp, self.error_path(post_id)))
         except OSError as exc:
             _unlink_quietly(tmp)
             raise _os_error("write", self.error_path(post_id), exc) from None

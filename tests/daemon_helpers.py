@@ -195,6 +195,29 @@ class Sandbox:
             proc.kill()
 
 
+def git(cwd: Path, box: Sandbox, *args: str) -> str:
+    """Run git in `cwd` with `box`'s environment and a fixed identity; its stdout."""
+    env = {
+        **box.env,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    proc = subprocess.run(
+        ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
 def post_text(body: str, *, schedule: str | None = None, platforms: list[str] | None = None) -> str:
     front = []
     if schedule is not None:

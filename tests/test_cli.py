@@ -15,6 +15,7 @@ import pytest
 
 from plurspool.cli import QUEUE_COMMANDS, cli
 from plurspool.post import parse
+from plurspool.spool import KEEP, STATES
 from tests.helpers import BIN, Run, invoke, run_cli, spool_root, state_home, write_config
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -82,6 +83,21 @@ def test_init_creates_config_and_spool_and_prints_paths(env: dict[str, str]) -> 
     assert again["spool"] == str(root)
     # The created config loads: every other command works with it.
     ok(invoke(["list"], env))
+
+
+def test_init_keeps_every_state_dir_in_git_with_a_dotfile_no_command_sees(
+    env: dict[str, str],
+) -> None:
+    ok(invoke(["post", "-s", "1h", "made before init"], env))  # a spool made unasked: no file
+    root = spool_root(env)
+    assert not any((root / s / KEEP).exists() for s in STATES)
+    ok(invoke(["init"], env))
+    assert all((root / s / KEEP).is_file() for s in STATES)
+    assert not (root / "tmp" / KEEP).exists()  # git ignores tmp/
+    assert len(cli_json(["list", "--state", "all"], env)) == 1
+    assert cli_json(["stats"], env)["total"] == 1
+    ok(invoke(["check", str(root / "scheduled"), str(root / "sent")], env))
+    assert len(cli_json(["check"], env)) == 1
 
 
 # -- the queue, end to end -------------------------------------------------------------------
@@ -468,6 +484,7 @@ def test_unknown_and_ambiguous_ids_exit_4(env: dict[str, str]) -> None:
 def test_operational_failures_exit_1(env: dict[str, str], tmp_path: Path) -> None:
     ok(invoke(["init"], env))
     root = spool_root(env)
+    (root / "sent" / KEEP).unlink()
     (root / "sent").rmdir()
     (root / "sent").symlink_to(tmp_path)
     for args in (["list"], ["send", "--once"], ["post", "-s", "1h", "x"]):

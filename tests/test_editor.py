@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from plurspool.post import parse
+from plurspool.spool import KEEP
 from tests.helpers import Run, invoke, run_cli, spool_root
 
 # The editor: each run takes the next action from a control file, records what it was given and
@@ -29,7 +30,7 @@ EDITOR = textwrap.dedent(
     snapshot = {
         str(p.relative_to(spool)): p.read_text()
         for p in sorted(spool.glob("*/*"))
-        if p.is_file()
+        if p.is_file() and p.name != ".plurspool-keep"  # `init` made it
     }
     state["calls"].append({"argv": sys.argv[1:], "given": path.read_text(), "spool": snapshot})
     ctl.write_text(json.dumps(state))
@@ -88,7 +89,9 @@ def ok(run: Run) -> Run:
 def posts(env: dict[str, str]) -> dict[str, bytes]:
     root = spool_root(env)
     return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.glob("*/*")) if p.is_file()
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.glob("*/*"))
+        if p.is_file() and p.name != KEEP  # `init` made it
     }
 
 

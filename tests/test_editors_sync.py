@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.daemon_helpers import DaemonProc, Sandbox, iso, post_text, toml_str, wait_for
+from tests.daemon_helpers import DaemonProc, Sandbox, git, iso, post_text, toml_str, wait_for
 
 pytestmark = pytest.mark.realtime
 
@@ -272,28 +271,6 @@ def test_vscode_saves_a_new_file_into_new(box: Sandbox) -> None:
 
 
 # -- git ---------------------------------------------------------------------------------------
-
-
-def git(cwd: Path, box: Sandbox, *args: str) -> str:
-    env = {
-        **box.env,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    proc = subprocess.run(
-        ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
-    return proc.stdout
 
 
 CONFLICTED = (

@@ -24,7 +24,17 @@ from plurspool.ledger import Ledger
 from plurspool.log import NullLog
 from plurspool.post import parse
 from plurspool.sender import Sender
-from plurspool.spool import DIRS, STATES, Entry, Refused, Spool, classify, new_id
+from plurspool.spool import (
+    DIRS,
+    KEEP,
+    KEEP_TEXT,
+    STATES,
+    Entry,
+    Refused,
+    Spool,
+    classify,
+    new_id,
+)
 from tests.helpers import make_env, run_cli
 
 POST = b"---\nplatforms: [outbox]\n---\nHello, spool.\n"
@@ -355,6 +365,53 @@ def test_move_of_a_vanished_post_is_not_found(spool: Spool) -> None:
     os.unlink(a.path)
     with pytest.raises(NotFound):
         spool.move(a, "scheduled")
+
+
+def test_a_move_into_a_state_dir_that_vanished_makes_it_again(spool: Spool) -> None:
+    """Git removes a directory with the last file in it: a move into it makes it again (0700),
+    and is never reported as the post being gone."""
+    a = spool.deliver("scheduled", "x", POST)
+    (spool.root / "sent").rmdir()
+    moved = spool.move(a, "sent")
+    assert moved.path == spool.root / "sent" / "x.md" and moved.path.read_bytes() == POST
+    assert stat.S_IMODE(os.stat(spool.root / "sent").st_mode) == 0o700
+    (spool.root / "failed").rmdir()
+    failed = spool.fail(moved, "a reason")
+    assert failed.path.read_bytes() == POST and spool.read_error("x") == "a reason"
+    (spool.root / "drafts").rmdir()
+    back = spool.rename_into(failed, "drafts", "y")
+    assert back.path == spool.root / "drafts" / "y.md"
+
+
+def test_a_post_written_while_tmp_and_its_state_dir_are_missing_lands(spool: Spool) -> None:
+    """A fresh clone has no tmp/ (git ignores it), and maybe no scheduled/."""
+    (spool.root / "tmp").rmdir()
+    (spool.root / "scheduled").rmdir()
+    e = spool.deliver("scheduled", "x", POST)
+    assert e.path.read_bytes() == POST
+    assert all(stat.S_IMODE(os.stat(spool.root / d).st_mode) == 0o700 for d in DIRS)
+    assert tmp_files(spool) == []
+
+
+def test_a_move_of_a_vanished_post_into_a_vanished_dir_is_not_found(spool: Spool) -> None:
+    a = spool.deliver("drafts", "x", POST)
+    os.unlink(a.path)
+    (spool.root / "scheduled").rmdir()
+    with pytest.raises(NotFound, match="no longer in drafts/"):
+        spool.move(a, "scheduled")
+
+
+def test_keep_files_are_written_on_request_only_and_never_read_as_posts(spool: Spool) -> None:
+    assert all(os.listdir(spool.root / d) == [] for d in DIRS)  # not unasked (see ensure)
+    spool.ensure(keep=True)
+    for state in STATES:
+        assert os.listdir(spool.root / state) == [KEEP]
+        assert (spool.root / state / KEEP).read_bytes() == KEEP_TEXT  # the same on every host
+        assert spool.entries(state) == []
+    assert os.listdir(spool.root / "tmp") == []  # git ignores tmp/
+    (spool.root / "new" / KEEP).write_bytes(b"changed by hand\n")
+    spool.ensure(keep=True)
+    assert (spool.root / "new" / KEEP).read_bytes() == b"changed by hand\n"  # never rewritten
 
 
 def test_replace_refuses_when_the_file_changed(spool: Spool) -> None:
