@@ -436,14 +436,18 @@ class Daemon:
             if old is not None:
                 with contextlib.suppress(OSError, KeyError):
                     self.observer.unschedule(old)
+            again = place in self.watched
             self.watched[place] = seen[place]
             if seen[place] is None:
                 continue
+            path = os.path.normpath(os.path.join(self.core.spool.root, place))
             try:
                 self.watches[place] = self.watch(place)
             except OSError as exc:
-                self.log.event("no-inotify", level="warning", dir=place, error=str(exc))
+                self.log.event("no-inotify", level="warning", dir=path, error=str(exc))
                 continue
+            if again:
+                self.log.event("rewatched", dir=path)
             changed = True
         return changed
 
