@@ -23,7 +23,10 @@ from plurspool.daemon import SETTLE
 from tests.daemon_helpers import DaemonProc, Sandbox, git, iso, post_text
 from tests.helpers import ROOT, Run, make_env
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git missing")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("git") is None, reason="git missing"),
+    pytest.mark.realtime,
+]
 
 
 @pytest.fixture
