@@ -1,0 +1,437 @@
+"""How results look: `TextOutput` for people, `JsonOutput` for programs, chosen once by --format.
+
+Data goes to stdout, messages for the person at the terminal to stderr (`note`). A command hands
+its result to `Context.out` and never asks which format it prints.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import click
+
+from .. import usage
+
+if TYPE_CHECKING:
+    from ..core import Core, Item
+    from ..listing import ListedPosts
+    from ..service import Status
+    from ..setup import Initialised
+
+ID_SHORT = 8  # characters of an ID that `list` keeps at least: all the random part of a new one
+
+
+def note(message: str) -> None:
+    """A message for the person at the terminal (stderr)."""
+    click.echo(message, err=True)
+
+
+class Output(Protocol):
+    """What the commands with --format print; one method per kind of result."""
+
+    def initialised(self, done: Initialised) -> None:
+        """`init`: the config, the spool and the state directory."""
+
+    def added(self, core: Core, item: Item, queued: bool) -> None:
+        """`post -s`/`--draft`: the new post, and when it is due (`queued`) or where it is kept."""
+
+    def sent(self, view: dict[str, Any]) -> None:
+        """A post sent in the foreground: its view, with each account's result."""
+
+    def handed_over(self, core: Core, item: Item) -> None:
+        """`now` while a daemon runs: the post it is about to send."""
+
+    def listing(self, posts: ListedPosts, wide: bool) -> None:
+        """`list`."""
+
+    def post(self, core: Core, item: Item) -> None:
+        """`show`: one post in full."""
+
+    def changed(self, core: Core, items: Sequence[Item], verb: str) -> None:
+        """A queue change: the posts changed, and what became of each."""
+
+    def stats(self, core: Core, data: dict[str, Any]) -> None:
+        """`stats`."""
+
+    def checked(self, reports: list[dict[str, Any]]) -> None:
+        """`check`: the problems and warnings of each file."""
+
+    def daemon_status(self, status: Status) -> None:
+        """`daemon status`."""
+
+    def health(self, ok: bool, detail: str) -> None:
+        """`daemon health`."""
+
+    def accounts(self, rows: list[dict[str, Any]]) -> None:
+        """`accounts`: the configured accounts."""
+
+    def accounts_tested(self, reports: list[dict[str, Any]]) -> None:
+        """`accounts test`: who each account is, or why it cannot log in."""
+
+
+# -- JSON ------------------------------------------------------------------------------------
+
+
+def emit_json(data: Any) -> None:
+    """JSON on stdout: an array one element a line (fast for 100k posts), else indented."""
+    import json
+
+    if isinstance(data, list):
+        dumps = json.JSONEncoder(ensure_ascii=False).encode
+        # A file name that is not UTF-8 shows as \udcXX escapes, still JSON.
+        emit_json_lines("\n".join(dumps(x) for x in data).encode("utf-8", "backslashreplace"))
+        return
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8", "backslashreplace") + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def emit_json_lines(lines: bytes) -> None:
+    """A JSON array on stdout from its elements, already encoded (UTF-8), one a line."""
+    if not lines:
+        click.echo("[]")
+        return
+    sys.stdout.flush()
+    sys.stdout.buffer.write(b"[\n" + lines.replace(b"\n", b",\n") + b"\n]\n")
+    sys.stdout.buffer.flush()
+
+
+class JsonOutput:
+    """Every result as JSON on stdout (plurspool(1), JSON OUTPUT); stderr says only when."""
+
+    def initialised(self, done: Initialised) -> None:
+        emit_json(done.as_dict())
+
+    def added(self, core: Core, item: Item, queued: bool) -> None:
+        emit_json(core.view(item))
+        if queued:
+            self._due(core, item, "queued")
+
+    def sent(self, view: dict[str, Any]) -> None:
+        emit_json(view)
+
+    def handed_over(self, core: Core, item: Item) -> None:
+        emit_json(core.view(item))
+
+    def listing(self, posts: ListedPosts, wide: bool) -> None:
+        lines = posts.json_lines()
+        if lines is not None:
+            emit_json_lines(lines)
+        else:
+            emit_json(posts.views)
+
+    def post(self, core: Core, item: Item) -> None:
+        view = core.view(item)
+        post = item.post
+        view["text"] = "\n\n---\n\n".join(post.parts) if post else None
+        view["parts"] = list(post.parts) if post else []
+        emit_json(view)
+
+    def changed(self, core: Core, items: Sequence[Item], verb: str) -> None:
+        emit_json([core.view(i) for i in items])
+        for item in items:
+            self._due(core, item, verb)
+
+    def stats(self, core: Core, data: dict[str, Any]) -> None:
+        emit_json(data)
+
+    def checked(self, reports: list[dict[str, Any]]) -> None:
+        emit_json(reports)
+
+    def daemon_status(self, status: Status) -> None:
+        emit_json(status.as_dict())
+
+    def health(self, ok: bool, detail: str) -> None:
+        emit_json({"healthy": ok, "detail": detail})
+
+    def accounts(self, rows: list[dict[str, Any]]) -> None:
+        emit_json(rows)
+
+    def accounts_tested(self, reports: list[dict[str, Any]]) -> None:
+        emit_json(reports)
+
+    @staticmethod
+    def _due(core: Core, item: Item, verb: str) -> None:
+        # Whatever the format, a queued post's time is said on stderr (local time and UTC),
+        # named by its ID: stdout has no line of its own for it.
+        if item.due and item.state == "scheduled":
+            note(f"{item.id}: {verb} for {echo_time(core, item.due)}")
+
+
+# -- text ------------------------------------------------------------------------------------
+
+
+class TextOutput:
+    """Results for people: IDs and tables on stdout, what became of them on stderr."""
+
+    def initialised(self, done: Initialised) -> None:
+        click.echo(f"config: {done.config}{' (created)' if done.config_created else ''}")
+        click.echo(f"spool:  {done.spool}")
+        click.echo(f"state:  {done.state_dir}")
+
+    def added(self, core: Core, item: Item, queued: bool) -> None:
+        click.echo(item.id)
+        if queued:
+            self._due(core, item, "queued")
+        else:
+            note(f"kept in drafts/ ({item.entry.path})")
+
+    def sent(self, view: dict[str, Any]) -> None:
+        click.echo(view["id"])
+        for account in view["platforms"]:
+            r = view["results"].get(account)
+            if r is not None:
+                note(f"{account}: sent {r.get('url') or r.get('id') or ''}".rstrip())
+        if view["state"] == "failed":
+            note(f"failed: {view['error']}")
+        elif view["state"] == "scheduled":
+            note(f"not sent yet: {view['error'] or 'deferred'}; it stays queued")
+
+    def handed_over(self, core: Core, item: Item) -> None:
+        click.echo(item.id)
+        note("due now: the running daemon sends it")
+
+    def listing(self, posts: ListedPosts, wide: bool) -> None:
+        core, items, views = posts.core, posts.items, posts.views
+        everything = posts.state_name == "all"
+        if not views:
+            note(f"no posts in {'the spool' if everything else posts.state_name}")
+            return
+        rows = []
+        for item, v in zip(items, views, strict=True):
+            status = until(core, item.due) if item.state == "scheduled" else item.state
+            if v["error"] and item.state == "scheduled":
+                status += " (invalid)" if item.problem else " (deferred)"
+            elif v["retry_at"]:
+                status += " (retrying)"
+            row = [item.id, local(core, item.due), status, ",".join(v["platforms"]), v["preview"]]
+            if everything:
+                row.insert(1, item.state)
+            rows.append(row)
+        header = ["ID", "WHEN", "DUE", "ACCOUNTS", "PREVIEW"]
+        if everything:
+            header.insert(1, "STATE")
+        if wide:
+            table(rows, header)
+        else:
+            need = posts.id_prefix_lengths()
+            short_id = max(width(i.id[: max(need.get(i.id, 0), ID_SHORT)]) for i in items)
+            accounts, preview = len(header) - 2, len(header) - 1
+            shrink = [(preview, 30), (0, short_id), (accounts, 12), (preview, 8)]
+            table(rows, header, usage.columns(), shrink, exact=0)
+        for item, v in zip(items, views, strict=True):
+            if v["error"] and item.state in ("scheduled", "failed", "new"):
+                note(f"{item.id}: {v['error']}")
+
+    def post(self, core: Core, item: Item) -> None:
+        v = core.view(item)
+        click.echo(f"id:        {v['id']}")
+        click.echo(f"state:     {v['state']}")
+        click.echo(f"path:      {core.spool.root / v['path']}")
+        if item.due:
+            # Only what is still to be sent is "in 2h" or "due now"; a sent post was due.
+            due = f" ({until(core, item.due)})" if item.state in ("new", "scheduled") else ""
+            click.echo(f"when:      {echo_time(core, item.due)}{due}")
+        click.echo(f"accounts:  {', '.join(v['platforms'])}")
+        click.echo(f"attempts:  {v['attempts']}")
+        for account, r in v["results"].items():
+            click.echo(f"sent:      {account}: {r.get('url') or r.get('id') or '(no id)'}")
+        if v["retry_at"]:
+            click.echo(f"retry at:  {v['retry_at']}")
+        if v["error"]:
+            click.echo(f"error:     {v['error']}")
+        post = item.post
+        if post:
+            for n, part in enumerate(post.parts, 1):
+                click.echo("")
+                if len(post.parts) > 1:
+                    click.echo(f"--- part {n}/{len(post.parts)}")
+                click.echo(part)
+
+    def changed(self, core: Core, items: Sequence[Item], verb: str) -> None:
+        for item in items:
+            click.echo(item.id)
+            self._due(core, item, verb)
+
+    def stats(self, core: Core, data: dict[str, Any]) -> None:
+        by_state = ", ".join(f"{n} {s}" for s, n in data["by_state"].items())
+        click.echo(f"{data['total']} posts: {by_state}")
+        if data["by_platform"]:
+            click.echo(
+                "queued by account: "
+                + ", ".join(f"{a} {n}" for a, n in sorted(data["by_platform"].items()))
+            )
+        b = data["buckets"]
+        click.echo(
+            f"due: {b['next_hour']} in the next hour, {b['today']} later today, "
+            f"{b['this_week']} this week, {b['later']} later"
+        )
+        if data["next"]:
+            click.echo("\nnext:")
+            for v in data["next"]:
+                due = datetime.fromisoformat(v["scheduled_at"]) if v["scheduled_at"] else None
+                click.echo(
+                    f"  {local(core, due):22} {until(core, due):12} {v['id']}  {v['preview']}"
+                )
+        days = data["days"]
+        top = max((d["count"] for d in days), default=0)
+        if top:
+            click.echo("\nthe coming weeks:")
+            bar_width = 40
+            for d in days:
+                day = datetime.fromisoformat(d["date"])
+                bar = "█" * max(1 if d["count"] else 0, round(d["count"] * bar_width / top))
+                click.echo(f"  {day:%a %m-%d} {bar} {d['count'] or ''}".rstrip())
+
+    def checked(self, reports: list[dict[str, Any]]) -> None:
+        for r in reports:
+            for p in r["problems"]:
+                click.echo(f"{r['path']}: {p}")
+            for w in r["warnings"]:
+                click.echo(f"{r['path']}: warning: {w}")
+        bad = sum(1 for r in reports if r["problems"])
+        note(f"{len(reports)} checked, {bad} with problems")
+
+    def daemon_status(self, status: Status) -> None:
+        pid = f" (pid {status.pid})" if status.pid else ""
+        click.echo(f"mode:    {status.mode}")
+        click.echo(f"running: {'yes' if status.running else 'no'}{pid}")
+        click.echo(f"health:  {'ok' if status.healthy else 'not ok'}: {status.detail}")
+
+    def health(self, ok: bool, detail: str) -> None:
+        click.echo(("healthy: " if ok else "unhealthy: ") + detail)
+
+    def accounts(self, rows: list[dict[str, Any]]) -> None:
+        table(
+            [[r["name"], r["platform"], "yes" if r["default"] else ""] for r in rows],
+            ["ACCOUNT", "PLATFORM", "DEFAULT"],
+        )
+
+    def accounts_tested(self, reports: list[dict[str, Any]]) -> None:
+        for r in reports:
+            if r["ok"]:
+                extra = ", ".join(
+                    f"{k}={v}" for k, v in r.items() if k not in ("account", "ok", "platform")
+                )
+                click.echo(f"{r['account']}: ok ({extra})" if extra else f"{r['account']}: ok")
+            else:
+                click.echo(f"{r['account']}: FAILED: {r['error']}")
+                if r["hint"]:
+                    click.echo(f"  hint: {r['hint']}")
+
+    @staticmethod
+    def _due(core: Core, item: Item, verb: str) -> None:
+        # On stderr: when a queued post is due, in local time and UTC; else its new state.
+        if item.due and item.state == "scheduled":
+            note(f"{verb} for {echo_time(core, item.due)}")
+        else:
+            note(f"{verb}: now in {item.state}/")
+
+
+OUTPUTS: dict[str, type[Output]] = {"text": TextOutput, "json": JsonOutput}
+
+
+def saved(core: Core, item: Item) -> None:
+    """What `new` and `edit` print (they have no --format): the ID, and when it is due."""
+    click.echo(item.id)
+    if item.due and item.state == "scheduled":
+        note(f"queued for {echo_time(core, item.due)}")
+
+
+# -- times and tables ------------------------------------------------------------------------
+
+
+def echo_time(core: Core, at: datetime) -> str:
+    """A time as plurspool echoes it: local time, and UTC when that differs."""
+    from .. import when
+
+    return when.echo(at, core.config.timezone)
+
+
+def until(core: Core, due: datetime | None) -> str:
+    """How long until `due`: `in 2h05m`, `due now`, `overdue 3d`; `-` for no time."""
+    if due is None:
+        return "-"
+    delta = due - core.clock()
+    s = int(delta.total_seconds())
+    if -60 < s <= 0:
+        return "due now"
+    sign, s = ("overdue ", -s) if s < 0 else ("in ", s)
+    d, rem = divmod(s, 86400)
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    if d:
+        text = f"{d}d{h}h" if h else f"{d}d"
+    elif h:
+        text = f"{h}h{m:02d}m"
+    elif m:
+        text = f"{m}m"
+    else:
+        text = f"{sec}s"
+    return sign + text
+
+
+def local(core: Core, due: datetime | None) -> str:
+    """`due` in the configured time zone, to the minute; `-` for no time."""
+    if due is None:
+        return "-"
+    return due.astimezone(core.config.timezone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def width(text: str) -> int:
+    """The columns `text` takes on a terminal: emoji and CJK take two, combining marks none."""
+    if text.isascii() and text.isprintable():
+        return len(text)
+    import wcwidth
+
+    return int(wcwidth.width(text))
+
+
+def cut(text: str, columns: int, mark: str = "…") -> str:
+    """`text` in at most `columns`, cut between graphemes and ended with `mark` if cut."""
+    if width(text) <= columns:
+        return text
+    room = columns - width(mark)
+    if text.isascii():
+        return text[: max(room, 0)] + mark
+    import wcwidth
+
+    kept = []
+    for grapheme in wcwidth.iter_graphemes(text):
+        room -= width(grapheme)
+        if room < 0:
+            break
+        kept.append(grapheme)
+    return "".join(kept) + mark
+
+
+def table(
+    rows: list[list[str]],
+    header: list[str],
+    columns: int | None = None,
+    shrink: Sequence[tuple[int, int]] = (),
+    exact: int | None = None,
+) -> None:
+    """Rows under a header, aligned by display width.
+
+    With `columns`, columns are cut until the table fits it, as `shrink` says: (column, its
+    narrowest) in turn. A cut cell ends with …, except in the `exact` column (IDs: a prefix
+    is still a valid ID).
+    """
+    cells = [header, *rows]
+    widths = [max(width(r[i]) for r in cells) for i in range(len(header))]
+    if columns is not None:
+        excess = sum(widths) + 2 * (len(widths) - 1) - columns
+        for column, narrowest in shrink:
+            cutting = min(max(excess, 0), max(widths[column] - narrowest, 0))
+            widths[column] -= cutting
+            excess -= cutting
+        marks = ["" if i == exact else "…" for i in range(len(widths))]
+        cells = [list(map(cut, r, widths, marks)) for r in cells]
+    for row in cells:
+        padded = (c + " " * (w - width(c)) for c, w in zip(row, widths, strict=True))
+        click.echo("  ".join(padded).rstrip())

@@ -1,0 +1,35 @@
+"""The commands that look and change nothing: `stats` and `check`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import EXIT_INVALID
+from .context import Context, format_option, pass_context
+
+
+@click.command()
+@format_option
+@pass_context
+def stats(ctx: Context) -> None:
+    """Totals by state and account, what is due when, the next posts, and a chart by day."""
+    core = ctx.core
+    ctx.out.stats(core, core.stats())
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@format_option
+@pass_context
+def check(ctx: Context, paths: tuple[str, ...]) -> None:
+    """Validate posts; default new/, drafts/ and scheduled/. Changes nothing; exit 3 on problems."""
+    from pathlib import Path
+
+    from ..checks import check_paths
+
+    reports = check_paths(ctx.core, [Path(p) for p in paths])
+    ctx.out.checked(reports)
+    if any(r["problems"] for r in reports):
+        sys.exit(EXIT_INVALID)
