@@ -1,18 +1,17 @@
-"""`plurspool --help` and `--version` without importing click, and the `plurspool` entry point.
+"""The top-level help as data, and rendered as click would, so `--help` needs no click.
 
 Importing click alone costs about three bare Python starts, and `--help` is what people type
 first. The top-level help is therefore kept here as data (the description, the options, a
-one-line summary per command) and rendered the way click's HelpFormatter does it. cli.py builds
-its group from the same data, and tests/test_usage.py checks that click renders exactly this
-text at every width, so the two cannot drift apart.
+one-line summary per command) and rendered the way click's HelpFormatter does it;
+`plurspool.__main__` prints it. The cli package builds its group from the same data, and
+tests/test_usage.py checks that click renders exactly this text at every width, so the two
+cannot drift apart. This module imports neither click nor the cli package.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-
-from . import __version__
 
 DESCRIPTION = """\
 Schedule posts to Nostr, Mastodon, Bluesky and programs from a spool of Markdown files.
@@ -105,37 +104,3 @@ def render(prog: str, width: int) -> str:
     lines += ["", "Options:", *table(list(OPTIONS))]
     lines += ["", "Commands:", *table(sorted(COMMANDS.items()))]
     return "\n".join(lines) + "\n"
-
-
-def _write(text: str) -> None:
-    if sys.stdout is None:
-        return  # started with no standard output at all: nothing to say it to (as click)
-    # As click.echo does: an ASCII-only stdout (a misconfigured locale) gets UTF-8 instead.
-    encoding = sys.stdout.encoding or "utf-8"
-    if encoding.lower().replace("-", "").replace("_", "") in ("ascii", "usascii", "ansix3.41968"):
-        encoding = "utf-8"
-    try:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(text.encode(encoding, "replace"))
-        sys.stdout.flush()
-    except OSError as exc:
-        # What is left unwritten goes nowhere (else the flush at exit fails all over again).
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        if isinstance(exc, BrokenPipeError):
-            return  # `plurspool --help | head -1`: the reader left; nothing is wrong
-        sys.stderr.write(f"plurspool: cannot write to standard output: {exc.strerror}\n")
-        sys.exit(1)
-
-
-def main() -> None:
-    """The `plurspool` command: help and version here, everything else through click."""
-    args = sys.argv[1:]
-    if args in (["--help"], ["-h"]):
-        _write(render("plurspool", max(min(columns(), 80) - 2, 50)))
-        return
-    if args in (["--version"], ["-V"]):
-        _write(f"plurspool, version {__version__}\n")
-        return
-    from .cli import main as cli_main
-
-    cli_main()

@@ -674,7 +674,7 @@ def test_completion_imports_nothing_heavy(env: dict[str, str]) -> None:
     post_scheduled(env, "queued")
     code = (
         "import sys\n"
-        "from plurspool.usage import main\n"
+        "from plurspool.__main__ import main\n"
         "sys.argv = ['plurspool']\n"
         "try:\n"
         "    main()\n"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import click.formatting
@@ -70,7 +72,7 @@ def test_help_and_version_do_not_import_click(env: dict[str, str]) -> None:
         code = (
             "import sys\n"
             f"sys.argv = ['plurspool', {arg!r}]\n"
-            "from plurspool.usage import main\n"
+            "from plurspool.__main__ import main\n"
             "main()\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'click'), file=sys.stderr)\n"
         )
@@ -79,6 +81,50 @@ def test_help_and_version_do_not_import_click(env: dict[str, str]) -> None:
         )
         assert proc.stdout
         assert proc.stderr.strip() == "[]"
+
+
+def imported_by(module: str, path: Path) -> set[str]:
+    """Every module a source file imports, at the top or inside a function, by full name."""
+    package = module.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            full = ".".join(p for p in (base, node.module) if p)
+            names.add(full)
+            names.update(f"{full}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_usage_imports_neither_click_nor_the_cli(env: dict[str, str]) -> None:
+    """usage.py is the help as data, which the cli package builds on: no cycle back to it."""
+    assert usage.__file__ is not None
+    names = imported_by("plurspool.usage", Path(usage.__file__))
+    assert not {n for n in names if n.split(".")[0] == "click" or n.startswith("plurspool.cli")}
+    code = (
+        "import sys\n"
+        "import plurspool.usage\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'click'"
+        " or m.startswith('plurspool.cli')))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.strip() == "[]"
+
+
+def test_python_m_plurspool_is_plurspool(env: dict[str, str]) -> None:
+    for args in (["--version"], ["--help"], ["list", "--json"], ["list", "--bogus"]):
+        installed = run([str(BIN / "plurspool"), *args], env)
+        as_module = run([sys.executable, "-m", "plurspool", *args], env)
+        assert (as_module.returncode, as_module.stdout, as_module.stderr) == (
+            installed.returncode,
+            installed.stdout,
+            installed.stderr,
+        )
+    assert run([sys.executable, "-m", "plurspool", "list", "--json"], env).stdout == b"[]\n"
 
 
 def test_other_arguments_go_through_click(env: dict[str, str]) -> None:
