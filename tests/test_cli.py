@@ -100,6 +100,26 @@ def test_init_keeps_every_state_dir_in_git_with_a_dotfile_no_command_sees(
     assert len(cli_json(["check"], env)) == 1
 
 
+def test_init_writes_the_config_file_that_is_then_read(env: dict[str, str], tmp_path: Path) -> None:
+    # A shell leaves the ~ of `--config=~/...` alone; the config loader reads it under $HOME.
+    args = ["--config=~/plurspool.toml", "init", "--json"]
+    proc = subprocess.run(
+        [str(BIN / "plurspool"), *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    config = Path(env["HOME"]) / "plurspool.toml"
+    assert json.loads(proc.stdout)["config"] == str(config)
+    assert json.loads(proc.stdout)["config_created"] is True
+    assert config.is_file() and not (tmp_path / "~").exists()
+    again = ok(run_cli(["--config=~/plurspool.toml", "init", "--json"], env)).json()
+    assert again["config_created"] is False
+
+
 # -- the queue, end to end -------------------------------------------------------------------
 
 

@@ -37,9 +37,10 @@ class Context:
         """The config file: --config, $PLURSPOOL_CONFIG or the default (see plurspool-config(5))."""
         from pathlib import Path
 
-        from ..config import config_path
+        from ..config import config_file
 
-        return Path(self.config_opt) if self.config_opt else config_path(os.environ)
+        # The same function `load` reads it with: `--config=~/x` is under $HOME for both.
+        return config_file(Path(self.config_opt) if self.config_opt else None, os.environ)
 
     def load_config(self) -> Config:
         from pathlib import Path
