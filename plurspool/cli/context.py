@@ -15,6 +15,8 @@ from .output import OUTPUTS, Output, TextOutput
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from click.shell_completion import CompletionItem
+
     from ..config import Config
     from ..core import Core
 
@@ -100,7 +102,9 @@ def id_argument(states: tuple[str, ...] | None, many: bool = False) -> Callable[
     """The ID argument(s) of a command that finds posts in `states` (None: all of them);
     the shell completes them from the names of the posts there."""
 
-    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    def complete(
+        ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
         # A directory listing: no post is read, and nothing heavy is imported.
         from click.shell_completion import CompletionItem
 
@@ -113,7 +117,7 @@ def id_argument(states: tuple[str, ...] | None, many: bool = False) -> Callable[
             return []
         spool = Spool(config.spool)
         already = ctx.params.get(param.name or "") if many else None  # ID... given so far
-        found = []
+        found: list[CompletionItem] = []
         for state in states or STATES:
             try:
                 names = os.listdir(spool.dir(state))
