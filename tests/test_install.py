@@ -35,6 +35,10 @@ def test_pip_install_puts_the_man_pages_where_man_finds_them(tmp_path: Path) -> 
     # The unit template `daemon install` fills in travels with the package.
     data = list(venv.glob("lib/python3*/site-packages/plurspool/data/plurspool.service"))
     assert len(data) == 1
+    # Every module travels, subpackages too (each must be listed in [tool.setuptools] packages).
+    site = data[0].parent.parent.parent
+    sources = {p.relative_to(ROOT) for p in (ROOT / "plurspool").rglob("*.py")}
+    assert sources <= {p.relative_to(site) for p in (site / "plurspool").rglob("*.py")}
     for script in ("plurspool", "plur-post", "plur-queue", "plur-send"):
         assert (venv / "bin" / script).is_file()
     # The version is written once, in plurspool/__init__.py; the build reads it from there.
