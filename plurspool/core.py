@@ -7,14 +7,12 @@ its due time or the problem that keeps it from being sent) → a state change in
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
 import secrets
 import stat
-import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from . import when
 from .config import Config
 from .errors import (
-    DaemonError,
     InvalidInput,
     NotFound,
     PlurspoolError,
@@ -34,6 +31,7 @@ from .errors import (
     UsageError,
 )
 from .ledger import Delivery, Ledger
+from .locks import Claim, Locks
 from .spool import STATES, Changed, Entry, Refused, Spool, classify, new_id, utf8_name
 
 if TYPE_CHECKING:  # post.py (and yaml) load on the first parse: `list` from the cache needs none
@@ -137,70 +135,6 @@ def spool_key(root: Path) -> str:
     return f"{base}-{digest}"
 
 
-CLAIM_TRIES = 20  # opens of a claim's lock file that its holders let go of under our hands
-LOCK_NAME = "daemon.lock"  # the daemon's lock in its state dir (plurspool(1), FILES)
-LOCK_TRIES = 5  # tries, 10 ms apart, to lock the spool root while others may only be looking
-
-
-def _flocked(path: str) -> bool:
-    """Whether someone holds an exclusive flock on the file or directory at `path`."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return False
-
-
-def _state_dir_of(pid: int) -> str | None:
-    """The state dir of the daemon `pid`: where the daemon.lock it holds open is."""
-    fds = f"/proc/{pid}/fd"
-    try:
-        names = os.listdir(fds)
-    except OSError:
-        return None
-    for name in names:
-        try:
-            target = os.readlink(os.path.join(fds, name))
-        except OSError:
-            continue
-        if os.path.basename(target) == LOCK_NAME:
-            return os.path.dirname(target)
-    return None
-
-
-def _holder_text(holder: tuple[int, str | None]) -> str:
-    pid, state_dir = holder
-    return f"pid {pid}, state directory {state_dir}" if state_dir else f"pid {pid}"
-
-
-class Claim:
-    """A held claim on a post (an flock on its lock file); `release` lets go, once.
-
-    The lock file is removed on release, still locked, so that claims/ does not keep a file
-    for every post ever sent; `take_claim` makes sure the file it locked is still the one at
-    the name (see there).
-    """
-
-    def __init__(self, fd: int, path: str) -> None:
-        self.fd: int | None = fd
-        self.path = path
-
-    def release(self) -> None:
-        fd, self.fd = self.fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
-            os.close(fd)
-
-
 class Core:
     """One spool with its configuration and per-host state."""
 
@@ -209,6 +143,7 @@ class Core:
         self.clock = clock
         self.spool = Spool(config.spool, config.max_post_size)
         self.state_dir = config.state_dir / SPOOLS / spool_key(self.spool.root)
+        self.locks = Locks(self.spool.root, self.state_dir)
         self._ledger: Ledger | None = None
         self._cache: dict[str, tuple[tuple[int, int, int], Item]] = {}
 
@@ -221,106 +156,9 @@ class Core:
             self._ledger = Ledger(self.state_dir / "ledger.sqlite3")
         return self._ledger
 
-    @property
-    def lock_path(self) -> Path:
-        return self.state_dir / LOCK_NAME
-
-    # A daemon holds two locks: `lock_path` in its state dir, and an flock on the spool's root
-    # directory itself. The second needs no file in the spool (which may live in git) and is
-    # the same for every path and state directory that reach the spool on this machine.
-
-    def daemon_running(self) -> bool:
-        """True if a daemon sends from this spool on this host, whatever its state dir."""
-        return _flocked(str(self.lock_path)) or _flocked(str(self.spool.root))
-
-    def lock_spool(self) -> int | None:
-        """Take the spool root's lock for a daemon: the descriptor that holds it, or None where
-        the filesystem has no flock. Raises DaemonError naming the daemon that holds it."""
-        root = str(self.spool.root)
-        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        for _ in range(LOCK_TRIES):
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return fd
-            except BlockingIOError:
-                time.sleep(0.01)  # perhaps only `daemon_running` looking
-            except OSError:
-                os.close(fd)
-                return None
-        holder = self.lock_holder()
-        os.close(fd)
-        who = f" ({_holder_text(holder)})" if holder else ""
-        raise DaemonError(
-            f"another plurspool daemon is already sending from {root}{who}",
-            "see `plurspool daemon status`; stop it first, or use another --spool",
-        )
-
-    def lock_holder(self) -> tuple[int, str | None] | None:
-        """The pid of the process holding the spool root's lock, and the state dir of that
-        daemon where /proc tells it (the directory of the daemon.lock it holds open)."""
-        try:
-            st = os.stat(self.spool.root)
-            with open("/proc/locks", encoding="ascii", errors="replace") as f:
-                lines = f.read().splitlines()
-        except OSError:
-            return None
-        where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-        for line in lines:
-            # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2180508 0 EOF" (waiters have "->" first)
-            w = line.split()
-            if len(w) >= 6 and w[1] == "FLOCK" and w[3] == "WRITE" and w[5] == where:
-                pid = int(w[4])
-                return pid, _state_dir_of(pid)
-        return None
-
-    def daemon_elsewhere(self) -> str | None:
-        """Who sends from this spool with another state directory than ours, if anyone."""
-        if _flocked(str(self.lock_path)) or not _flocked(str(self.spool.root)):
-            return None
-        holder = self.lock_holder()
-        return _holder_text(holder) if holder else "a process /proc/locks does not name"
-
-    @contextlib.contextmanager
-    def claim(self, post_id: str) -> Iterator[None]:
-        """Hold a post exclusively while it is sent or changed; NotFound-free, raises if busy.
-
-        The claim is an flock, so a crash releases it; whoever holds it re-checks the post.
-        """
-        claim = self.take_claim(post_id)
-        try:
-            yield
-        finally:
-            claim.release()
-
-    def take_claim(self, post_id: str) -> Claim:
-        """`claim` as an object, for a claim that another thread lets go of."""
-        path = os.path.join(self.state_dir, "claims", post_id + ".lock")  # no Path: hot
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
-        for _ in range(CLAIM_TRIES):
-            try:
-                fd = os.open(path, flags, 0o600)
-            except FileNotFoundError:  # the first claim on this host
-                os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise Busy(
-                    f"{post_id} is being sent right now", "wait a moment and run it again"
-                ) from None
-            # Its holder may have let go (and removed the file) between our open and our lock:
-            # a lock on that file guards nothing, as the next claimer makes a new one.
-            try:
-                at_name, locked = os.lstat(path), os.fstat(fd)
-                same = (at_name.st_dev, at_name.st_ino) == (locked.st_dev, locked.st_ino)
-            except FileNotFoundError:
-                same = False
-            if same:
-                return Claim(fd, path)
-            os.close(fd)
-        # Others kept taking and letting go of it all along: as good as held.
-        raise Busy(f"{post_id} is being sent right now", "wait a moment and run it again")
+    def claim(self, post_id: str) -> Claim:
+        """Claim a post (a context manager too); raises Busy if someone holds it."""
+        return self.locks.claim(post_id)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -938,10 +776,6 @@ class Core:
         }
 
 
-class Busy(DaemonError):
-    """A post is claimed by another sender right now."""
-
-
 def _per_day(items: list[Item], now: datetime, tz: Any, days: int = 28) -> list[dict[str, Any]]:
     today = now.astimezone(tz).date()
     counts = {today + timedelta(days=n): 0 for n in range(days)}
@@ -1083,4 +917,4 @@ class Listing:
                 os.unlink(tmp)  # a full disk costs the next `list` some speed, nothing else
 
 
-__all__ = ["Busy", "Core", "Item", "utcnow"]
+__all__ = ["Core", "Item", "utcnow"]

@@ -7,17 +7,13 @@ due times let a pass touch only what changed or is due; a full rescan at start a
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import json
-import logging
 import os
 import signal
 import socket
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -25,9 +21,11 @@ from typing import Any
 from .config import Config
 from .core import SPOOLS, Core, Item
 from .errors import DaemonError, PlurspoolError
+from .locks import DaemonLock
 from .log import Log
 from .sender import PassResult, Sender
 from .spool import DIRS, classify
+from .watch import WATCHED, Watcher
 
 HEARTBEAT_EVERY = 15.0  # seconds; `daemon health` calls a heartbeat older than 90 s stale
 HEALTH_STALE = 90.0
@@ -36,10 +34,6 @@ QUIET = 0.2  # a file closed after writing is taken once it has been quiet this 
 PRUNE_AFTER = 7 * 86400.0  # seconds of send history kept for the rate-limit windows
 WARM = 60.0  # posts due within this many seconds are kept parsed (1,000 due at once: 0.2 s)
 SETTLE = 1.0  # a file seen only by a scan is taken once its mtime is this old
-BURST = 50  # posts due at once from which scheduled/ is not watched while they go (see there)
-# What is watched: the directory holding the spool and the spool itself for directories only (a
-# state dir or the spool removed, made again or replaced), new/ and scheduled/ for files.
-WATCHED = ("..", ".", "new", "scheduled")
 
 
 def heartbeat_path(core: Core) -> Path:
@@ -96,20 +90,6 @@ def sd_notify(message: str) -> None:
             s.sendall(message.encode())
     except OSError:
         pass
-
-
-@dataclass
-class Wakeups:
-    """Hints from inotify, collected by the observer thread for the main loop."""
-
-    lock: threading.Lock
-    event: threading.Event
-    new: dict[str, tuple[str, float]]  # name in new/ -> (how it arrived, when)
-    scheduled: set[str]
-    overflow: bool = False
-    # The spool (".") or state dirs removed or moved away: watched anew even if a directory
-    # made in their place has the same inode number (file systems reuse them at once).
-    lost: set[str] = field(default_factory=set)
 
 
 class Index:
@@ -224,18 +204,14 @@ class Daemon:
         self.core = Core(self.config)
         self.stop_at: float | None = None
         self.reload = False
-        self.wakeups = Wakeups(threading.Lock(), threading.Event(), {}, set())
-        self.observer: Any = None
-        self.watch: Callable[[str], Any] | None = None  # watches one of WATCHED
-        self.watches: dict[str, Any] = {}  # the observer's watch on each of WATCHED
-        self.watched: dict[str, tuple[int, int] | None] = {}  # and what it watches (dev, inode)
+        self.watcher = Watcher(self.core.spool, log)
+        self.wakeups = self.watcher.wakeups
         self.sender = self._sender()
-        self._lock: Any = None
-        self._spool_lock: int | None = None  # the flock on the spool root (Core.lock_spool)
+        self._lock: DaemonLock | None = None
+        self._spool_lock: int | None = None  # the flock on the spool root (Locks.lock_spool)
         self.root_id: tuple[int, int] | None = None  # the spool root that is locked
         self.missing_since: float | None = None  # monotonic time a state dir was seen missing
         self.blind: str | None = None  # why the daemon cannot see its spool (`daemon health`)
-        self.lost: set[str] = set()  # places to watch anew (see Wakeups.lost)
         self.relock = False  # the spool root was lost: lock what is there now
         self.last_beat: float | None = None  # monotonic time of the last heartbeat
 
@@ -270,22 +246,14 @@ class Daemon:
     # -- lock and host -----------------------------------------------------------------------
 
     def acquire(self) -> None:
-        """Take the one-daemon-per-spool locks (see Core.lock_spool), or fail with exit
-        status 1."""
-        from filelock import FileLock, Timeout
-
+        """Take the one-daemon-per-spool locks (see Locks), or fail with exit status 1."""
         self.core.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_root()
-        lock = FileLock(str(self.core.lock_path), timeout=0)
         try:
-            lock.acquire()
-        except Timeout:
+            self._lock = self.core.locks.lock_daemon()
+        except DaemonError:
             self.release()
-            raise DaemonError(
-                f"another plurspool daemon is already sending from {self.core.spool.root}",
-                "see `plurspool daemon status`; stop it first, or use another --spool",
-            ) from None
-        self._lock = lock
+            raise
 
     def _lock_root(self) -> None:
         """Lock the spool root now at the spool's path, letting go of the one locked before
@@ -293,7 +261,7 @@ class Daemon:
         if self._spool_lock is not None:
             os.close(self._spool_lock)
             self._spool_lock = None
-        fd = self.core.lock_spool()
+        fd = self.core.locks.lock_spool()
         if fd is None:
             self.log.event(
                 "no-spool-lock",
@@ -346,140 +314,9 @@ class Daemon:
                 signal.signal(sig, self._on_signal)
             self._loop()
         finally:
-            if self.observer is not None:
-                self.observer.stop()
+            self.watcher.stop()
             sd_notify("STOPPING=1")
             self.release()
-
-    def _start_observer(self) -> bool:
-        if os.environ.get("PLURSPOOL_NO_INOTIFY"):
-            return False
-        try:
-            from watchdog.observers import inotify_move_event_grouper
-            from watchdog.observers.inotify import InotifyObserver
-        except ImportError:
-            return False
-        # watchdog holds every IN_MOVED_FROM for 0.5 s to pair it with its IN_MOVED_TO, and
-        # its queue delivers nothing else meanwhile: each post leaving scheduled/ would stall
-        # all other events by half a second. We need no pairing (arrivals and departures are
-        # handled apart, see _Handler), so deliver at once.
-        inotify_move_event_grouper.InotifyMoveEventGrouper.delay = 0.0
-        # watchdog logs its own hiccups (e.g. at shutdown) through `logging`, which would print
-        # stray lines into our one-event-a-line log.
-        wlog = logging.getLogger("watchdog")
-        wlog.addHandler(logging.NullHandler())
-        wlog.propagate = False
-        handler = _Handler(self.core.spool.root, self.wakeups)
-        spool = self.core.spool
-        try:
-            from watchdog.events import (
-                DirCreatedEvent,
-                DirDeletedEvent,
-                DirMovedEvent,
-                FileClosedEvent,
-                FileCreatedEvent,
-                FileDeletedEvent,
-                FileModifiedEvent,
-                FileMovedEvent,
-            )
-
-            # Full events: a file renamed in from outside (tmp/, another dir) is a move with
-            # an empty source, not a "created" file that must first settle. Only new/ and
-            # scheduled/ are watched, and no IN_OPEN / IN_CLOSE_NOWRITE: our own temporary
-            # files, moves to sent/ and reads of posts would be events to decode and drop,
-            # several per post sent, on the sender's time. Moves need no pairing across the
-            # two watches: arrivals and departures are handled apart (see _Handler).
-            wanted = [
-                FileCreatedEvent,
-                FileModifiedEvent,
-                FileMovedEvent,
-                FileDeletedEvent,
-                FileClosedEvent,
-            ]
-            dirs = [DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
-            observer = InotifyObserver(generate_full_events=True)
-            observer.daemon = True
-            observer.start()
-        except OSError as exc:
-            self.log.event("no-inotify", level="warning", error=str(exc))
-            return False
-
-        def watch(place: str) -> Any:
-            path = {"..": spool.root.parent, ".": spool.root}.get(place) or spool.dir(place)
-            return observer.schedule(
-                handler,  # type: ignore[arg-type]
-                str(path),
-                recursive=False,
-                event_filter=dirs if place in ("..", ".") else wanted,
-            )
-
-        self.observer = observer
-        self.watch = watch
-        self._rewatch(spool.layout())
-        return self._watching()
-
-    def _watching(self) -> bool:
-        """Whether events tell what arrives in new/ and scheduled/ (else they are polled)."""
-        return "new" in self.watches and "scheduled" in self.watches
-
-    def _rewatch(self, seen: dict[str, tuple[int, int] | None]) -> bool:
-        """Watch anew each of WATCHED that is no longer what was watched there (removed, made
-        again, replaced: `lost`, or another inode); True if any was. Where inotify refuses: a
-        warning, and new/ and scheduled/ are polled from then on."""
-        assert self.watch is not None
-        changed = False
-        lost, self.lost = self.lost, set()
-        for place in WATCHED:
-            if place not in lost and place in self.watched and self.watched[place] == seen[place]:
-                continue
-            old = self.watches.pop(place, None)
-            if old is not None:
-                with contextlib.suppress(OSError, KeyError):
-                    self.observer.unschedule(old)
-            again = place in self.watched
-            self.watched[place] = seen[place]
-            if seen[place] is None:
-                continue
-            path = os.path.normpath(os.path.join(self.core.spool.root, place))
-            try:
-                self.watches[place] = self.watch(place)
-            except OSError as exc:
-                self.log.event("no-inotify", level="warning", dir=path, error=str(exc))
-                continue
-            if again:
-                self.log.event("rewatched", dir=path)
-            changed = True
-        return changed
-
-    def _unwatch_scheduled(self, due: int, queued: int) -> bool:
-        """Stop watching scheduled/ for a pass that sends `due` posts at once, when that pays.
-
-        Each post sent is two events there (its results written, its move to sent/), which
-        watchdog's threads decode and hand on while the sender needs the interpreter: a third
-        of the time of a 1,000-post burst here. Nothing reads them before the pass ends anyway;
-        a rescan afterwards (one stat per queued post) finds whatever changed meanwhile. So
-        only for bursts of BURST posts or more, and of a 250th of the queue or more.
-        """
-        watch = self.watches.get("scheduled")
-        if watch is None or due < max(BURST, queued // 250):
-            return False
-        try:
-            self.observer.unschedule(watch)
-        except (OSError, KeyError):
-            return False
-        del self.watches["scheduled"]
-        self.log.event("burst", due=due, watching="new/ only")
-        return True
-
-    def _watch_scheduled(self) -> bool:
-        """Watch scheduled/ again after a burst; False (and a warning) if inotify refuses."""
-        assert self.watch is not None
-        try:
-            self.watches["scheduled"] = self.watch("scheduled")
-        except OSError as exc:
-            self.log.event("no-inotify", level="warning", error=str(exc))
-            return False
-        return True
 
     def _keep_watching(self) -> tuple[bool, float | None]:
         """Keep sending from the spool at its path when its directories change under us.
@@ -497,7 +334,7 @@ class Daemon:
         if "." in lost:  # whatever is there now is locked and watched anew
             self.relock = True
             lost |= set(WATCHED[1:])
-        self.lost |= lost
+        self.watcher.lost |= lost
         seen = spool.layout()
         if seen["."] is None:
             self._blind(f"the spool {spool.root} is gone; put it back (or clone it) there")
@@ -534,7 +371,7 @@ class Daemon:
             self.log.event("watching", spool=str(spool.root))
             sd_notify("STATUS=sending")
             self._beat()
-        return self.watch is not None and self._rewatch(seen), None
+        return self.watcher.started and self.watcher.rewatch(seen), None
 
     def _incomplete(self) -> bool:
         """Whether the spool or one of its state dirs is missing right now."""
@@ -557,7 +394,7 @@ class Daemon:
         core = self.core
         # A long-running sender waits for in-place saves to settle (`send --once` cannot wait).
         self.sender.settle = QUIET
-        inotify = self._start_observer()
+        inotify = self.watcher.start()
         index = Index(core)
         sending = self.is_sending_host()
         self.log.event(
@@ -581,7 +418,7 @@ class Daemon:
             if sending:
                 try:
                     rescan, wait = self._keep_watching()
-                    inotify = self._watching()
+                    inotify = self.watcher.watching()
                     if rescan:
                         next_rescan = 0.0  # what arrived before the new watches were made
                     if wait is None:
@@ -606,12 +443,14 @@ class Daemon:
                         due = index.take_due(time.time())
                         for item in index.invalid():
                             self.sender._report_invalid(item, result)
-                        unwatched = inotify and self._unwatch_scheduled(len(due), len(index.known))
+                        unwatched = inotify and self.watcher.unwatch_scheduled(
+                            len(due), len(index.known)
+                        )
                         try:
                             self.sender.send_due(due, result)
                         finally:
                             if unwatched:
-                                inotify = self._watch_scheduled()  # else poll from now on
+                                inotify = self.watcher.watch_scheduled()  # else poll from now on
                                 next_rescan = 0.0  # what changed while it was not watched
                                 result.soonest(time.time())
                         for post_id in result.sent + result.failed + result.queued:
@@ -738,65 +577,12 @@ class Daemon:
         sd_notify("WATCHDOG=1")
 
 
-class _Handler:
-    """watchdog event handler: records names and wakes the loop. Never touches files.
-
-    Duck-typed: the observer only ever calls `dispatch`.
-    """
-
-    def __init__(self, root: Path, wakeups: Wakeups) -> None:
-        self.root = str(root)
-        self.new = str(root / "new")
-        self.scheduled = str(root / "scheduled")
-        self.w = wakeups
-
-    def dispatch(self, event: Any) -> None:
-        kind = event.event_type
-        if event.is_directory:
-            # A state dir or the spool made, removed or moved (the only directory events asked
-            # for): the loop looks at what is there now (Daemon._keep_watching).
-            if kind in ("deleted", "moved") and event.src_path:
-                path = os.fsdecode(event.src_path)
-                with self.w.lock:
-                    if path == self.root:
-                        self.w.lost.add(".")
-                    elif os.path.dirname(path) == self.root:
-                        self.w.lost.add(os.path.basename(path))
-            self.w.event.set()
-            return
-        if kind in ("opened", "closed_no_write"):
-            return  # our own reads must not wake us
-        paths = [event.src_path]
-        if kind == "moved":
-            paths = [event.dest_path]
-        now = time.time()
-        with self.w.lock:
-            for raw in paths:
-                path = os.fsdecode(raw)
-                parent, name = os.path.split(path)
-                if classify(name) == "ignore":
-                    pass
-                elif parent == self.new:
-                    how = {"moved": "moved", "closed": "closed"}.get(kind, "written")
-                    prev = self.w.new.get(name)
-                    if how == "written" and prev and prev[0] in ("moved", "closed"):
-                        how = "closed"  # written again after arriving: wait for quiet
-                    self.w.new[name] = (how, now)
-                elif parent == self.scheduled:
-                    self.w.scheduled.add(name[:-3])
-            if kind == "moved":
-                parent, name = os.path.split(os.fsdecode(event.src_path))
-                if parent == self.scheduled and classify(name) != "ignore":
-                    self.w.scheduled.add(name[:-3])
-        self.w.event.set()
-
-
 def health(core: Core) -> tuple[bool, str]:
     """Whether the daemon of this spool runs, sees its spool and its heartbeat is fresh."""
     path = heartbeat_path(core)
-    if not core.daemon_running():
+    if not core.locks.daemon_running():
         return False, "no daemon is running for this spool"
-    other = core.daemon_elsewhere()
+    other = core.locks.daemon_elsewhere()
     if other is not None:
         return False, (
             f"the daemon sending from this spool ({other}) keeps its state elsewhere, not in "

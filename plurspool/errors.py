@@ -40,6 +40,10 @@ class DaemonError(PlurspoolError):
     """The daemon cannot start or be reached (e.g. another one holds the lock)."""
 
 
+class Busy(DaemonError):
+    """A post is claimed by another sender right now."""
+
+
 class SendError(PlurspoolError):
     """A send could not be carried out."""
 

@@ -6,8 +6,6 @@ sure a daemon that wakes at the same moment and this process never both send it.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import socket
 from typing import Any
 
@@ -28,31 +26,5 @@ def send_one(
         return view
     sender = Sender(core, Log(verbose=True) if verbose else NullLog())
     sender.run_pass(only=post_id)
-    _wait_for_claim(core, post_id, wait)
+    core.locks.wait_for_claim(post_id, wait)
     return core.view(core.find(post_id))
-
-
-def _wait_for_claim(core: Core, post_id: str, timeout: float) -> None:
-    """If another sender holds the post, wait (bounded) until it lets go."""
-    path = core.state_dir / "claims" / f"{post_id}.lock"
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return
-    try:
-        import signal
-
-        def _timeout(signum: int, frame: object) -> None:
-            raise TimeoutError
-
-        old = signal.signal(signal.SIGALRM, _timeout)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-        except TimeoutError:
-            pass
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
-    finally:
-        os.close(fd)

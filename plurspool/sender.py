@@ -18,9 +18,10 @@ from typing import Any
 
 from . import when
 from .config import Account, Config
-from .core import Busy, Claim, Core, Item
-from .errors import PlurspoolError, SpoolError, TimeError
+from .core import Core, Item
+from .errors import Busy, PlurspoolError, SpoolError, TimeError
 from .ledger import Delivery
+from .locks import Claim
 from .log import Log
 from .plan import SERVER_LIMIT, Limit, Pending, backoff, plan
 from .platforms import Job, Outcome, get, release
@@ -287,7 +288,7 @@ class Sender:
         """Claim a post, send it to `accounts`, record each outcome, and move it if finished."""
         core = self.core
         try:
-            claim: Claim | None = core.take_claim(item.id)
+            claim: Claim | None = core.claim(item.id)
             try:
                 entry = core.spool.stat_entry("scheduled", item.id)
                 if entry is None:

@@ -172,19 +172,19 @@ class Service:
             return None
         except PermissionError:
             return None
-        return pid if self.core.daemon_running() else None
+        return pid if self.core.locks.daemon_running() else None
 
     def daemon_pid(self) -> int | None:
         """The running daemon's PID: from our pidfile, else from its lock on the spool (a
         daemon with another state directory, or not started by `daemon start`)."""
-        holder = self.core.lock_holder()
+        holder = self.core.locks.lock_holder()
         return self.running_pid() or (holder[0] if holder else None)
 
     def start(self, wait: float = 15.0) -> str:
         if self.mode == "systemd":
             self._systemctl("start", UNIT)
             return f"started {UNIT}"
-        if self.core.daemon_running():
+        if self.core.locks.daemon_running():
             pid = self.daemon_pid()
             return f"already running{f' (pid {pid})' if pid else ''}"
         self.core.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -257,7 +257,7 @@ class Service:
             pid = int(props.get("MainPID", "0") or 0) or None
             running = props.get("ActiveState") == "active"
             return Status("systemd", running, pid, ok, detail)
-        running = self.core.daemon_running()
+        running = self.core.locks.daemon_running()
         return Status("pidfile", running, self.daemon_pid() if running else None, ok, detail)
 
     def logs(self, follow: bool, lines: int = 50) -> Iterator[str]:

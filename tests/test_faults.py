@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from plurspool.config import load
-from plurspool.core import Busy, Core
-from plurspool.errors import SpoolError
+from plurspool.core import Core
+from plurspool.errors import Busy, SpoolError
 from plurspool.log import Log
 from plurspool.sender import Sender
 from tests.daemon_helpers import Sandbox, World, in_process, iso, post_text, wait_for
@@ -448,13 +448,13 @@ def test_a_backoff_survives_the_clock_jumping_back(tmp_path: Path) -> None:
 def test_a_claim_leaves_no_lock_file_and_excludes_the_others(tmp_path: Path) -> None:
     w = make_world(tmp_path)
     claims = w.core.state_dir / "claims"
-    first = w.core.take_claim("p")
+    first = w.core.claim("p")
     with pytest.raises(Busy):
-        Core(w.core.config).take_claim("p")
+        Core(w.core.config).claim("p")
     first.release()
     assert list(claims.iterdir()) == []  # not a file per post ever sent
     with w.core.claim("p"), pytest.raises(Busy):
-        w.core.take_claim("p")
+        w.core.claim("p")
     assert list(claims.iterdir()) == []
 
 
@@ -465,7 +465,7 @@ def test_a_claim_taken_as_its_holder_lets_go_is_not_shared(
     file no one else will open, so B must take the one at the name, or B and the next
     claimer C would both hold the post."""
     w = make_world(tmp_path)
-    holder = w.core.take_claim("p")
+    holder = w.core.claim("p")
     real_flock = fcntl.flock
     calls: list[int] = []
 
@@ -476,13 +476,13 @@ def test_a_claim_taken_as_its_holder_lets_go_is_not_shared(
         real_flock(fd, op)
 
     monkeypatch.setattr(fcntl, "flock", flock)
-    b = Core(w.core.config).take_claim("p")
+    b = Core(w.core.config).claim("p")
     monkeypatch.setattr(fcntl, "flock", real_flock)
     assert len(calls) == 2  # B found its first file gone, and took a new one
     path = w.core.state_dir / "claims" / "p.lock"
     assert b.fd is not None and os.fstat(b.fd).st_ino == path.stat().st_ino
     with pytest.raises(Busy):
-        w.core.take_claim("p")  # C
+        w.core.claim("p")  # C
     b.release()
 
 
@@ -499,7 +499,7 @@ def test_a_claim_whose_file_keeps_vanishing_is_busy_not_a_hang(
 
     monkeypatch.setattr(fcntl, "flock", flock)
     with pytest.raises(Busy):
-        w.core.take_claim("p")
+        w.core.claim("p")
 
 
 def test_a_post_another_sender_is_finishing_is_left_to_it(tmp_path: Path) -> None:

@@ -151,7 +151,7 @@ def now(ctx: Context, post_id: str) -> None:
     """Make a post due now: a running daemon sends it; else it is sent here. Never both."""
     core = ctx.core
     item = core.make_due(core.find(post_id, NOW_STATES))
-    if core.daemon_running():
+    if core.locks.daemon_running():
         ctx.out.handed_over(core, item)
         return
     send_foreground(ctx, item.id)

@@ -36,13 +36,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import json
 import os
 import secrets
 import struct
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -52,6 +51,7 @@ from urllib.parse import quote
 
 from ..config import Account, secret_env_var
 from ..errors import ConfigError, SendError
+from ..locks import session_lock
 from ..post import Post
 from . import (
     Abandoned,
@@ -486,15 +486,8 @@ class Client:
 
     # -- session ---------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return session_lock(self.path.with_suffix(".lock"))
 
     def _load(self) -> Session | None:
         try:
