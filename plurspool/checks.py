@@ -100,12 +100,10 @@ def _post_problems(
     in_spool: bool,
 ) -> None:
     """What keeps a post from going out, judged as the sender would judge it where it is."""
-    from .sender import judge_new, late_copy
-
     if item.state == "new":
         # Exactly what intake refuses (a file outside the spool: as if dropped into new/).
         try:
-            problem = judge_new(core, item, ids=in_spool).problem
+            problem = core.queue.judge_new(item, ids=in_spool).problem
         except FileNotFoundError:
             problem = "it vanished while being read"
         except PlurspoolError as exc:
@@ -115,7 +113,7 @@ def _post_problems(
     elif item.problem:
         problems.append(item.problem)
     elif item.state == "scheduled":
-        late = late_copy(core, item.id)
+        late = core.queue.late_copy(item.id)
         if late is not None:
             problems.append(late)
     elif post.schedule is not None:

@@ -23,7 +23,7 @@ from .core import SPOOLS, Core, Item
 from .errors import DaemonError, PlurspoolError
 from .locks import DaemonLock
 from .log import Log
-from .sender import PassResult, Sender
+from .sender import PassResult, Sender, sends_here
 from .spool import DIRS, classify
 from .watch import WATCHED, Watcher
 
@@ -281,10 +281,6 @@ class Daemon:
             os.close(self._spool_lock)
             self._spool_lock = None
 
-    def is_sending_host(self) -> bool:
-        host = self.config.daemon.host
-        return host is None or host == socket.gethostname()
-
     # -- running ---------------------------------------------------------------------------
 
     def once(self) -> PassResult:
@@ -292,7 +288,7 @@ class Daemon:
         self.core.spool.check()
         self.acquire()
         try:
-            if not self.is_sending_host():
+            if not sends_here(self.config):
                 self.log.event(
                     "not-sending", host=socket.gethostname(), sender=self.config.daemon.host
                 )
@@ -396,7 +392,7 @@ class Daemon:
         self.sender.settle = QUIET
         inotify = self.watcher.start()
         index = Index(core)
-        sending = self.is_sending_host()
+        sending = sends_here(self.config)
         self.log.event(
             "started",
             pid=os.getpid(),
@@ -410,7 +406,7 @@ class Daemon:
         while self.stop_at is None:
             if self.reload:
                 self._reload()
-                sending = self.is_sending_host()
+                sending = sends_here(self.config)
                 next_rescan = 0.0
             now = time.time()
             result = PassResult()

@@ -47,7 +47,7 @@ def new_post(
     edited = _until_valid(core, target, new_id(), initial, stamp, note, ask)
     if edited is None:
         return None
-    saved = core.deliver_new(target, edited.data, "")
+    saved = core.queue.add_written(target, edited.data, "").item
     edited.discard()
     return saved
 
@@ -63,7 +63,7 @@ def edit_post(core: Core, item: Item, *, note: Note, ask: Ask | None) -> Item | 
     if edited is None:
         return None
     try:
-        saved = core.save_edit(item, edited.data)
+        saved = core.queue.save_edit(item, edited.data).item
     except PlurspoolError as exc:
         kept = PlurspoolError(exc.message, f"your version is kept in {edited.path}")
         kept.exit_code = exc.exit_code

@@ -26,11 +26,11 @@ class ListedPosts:
 
     def json_lines(self) -> bytes | None:
         """The views as JSON, one a line, from the listings; None when an account filters them."""
-        return None if self.account else self.core.view_lines(self.states)
+        return None if self.account else self.core.views.view_lines(self.states)
 
     @cached_property
     def items(self) -> list[Item]:
-        from .core import sort_key
+        from .views import sort_key
 
         items = sorted(self.core.items(self.states), key=sort_key)
         if self.account:
@@ -42,7 +42,7 @@ class ListedPosts:
         """The view of each of `items`, in the same order (plurspool(1), JSON OUTPUT)."""
         core = self.core
         ledger = core.ledger.all_deliveries() if core.ledger_exists() else {}
-        return [core.view(i, ledger.get(i.id, {})) for i in self.items]
+        return [core.views.view(i, ledger.get(i.id, {})) for i in self.items]
 
     def id_prefix_lengths(self) -> dict[str, int]:
         """How many characters of each ID tell it apart from every other in the spool."""

@@ -13,20 +13,21 @@ import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from . import when
 from .config import Account, Config
 from .core import Core, Item
-from .errors import Busy, PlurspoolError, SpoolError, TimeError
+from .errors import Busy, PlurspoolError, SpoolError
 from .ledger import Delivery
 from .locks import Claim
 from .log import Log
 from .plan import SERVER_LIMIT, Limit, Pending, backoff, plan
 from .platforms import Job, Outcome, get, release
-from .post import Result, recorded, with_record, with_schedule
-from .spool import STATES, Changed, Entry, classify, new_id
+from .post import recorded
+from .queue import Failed, Unfinished
+from .spool import Entry, classify
 
 BACKOFF_CAP = 6 * 3600.0
 BUSY_RETRY = 0.25  # seconds before a claimed post is tried again
@@ -80,45 +81,25 @@ class Sender:
     # -- intake ----------------------------------------------------------------------------
 
     def intake(self, entry: Entry, result: PassResult) -> None:
-        """Take one complete file from new/: resolve its time, move it to scheduled/ or failed/."""
-        core = self.core
-        try:
-            verdict = judge_new(core, core.load(entry))
-        except (FileNotFoundError, SpoolError):
-            return  # gone or swapped while it was read: the next event or rescan takes it
-        if verdict.problem is not None:
-            self._fail_file(entry, verdict.problem, result, rename=verdict.rename)
-            return
-        assert verdict.at is not None
-        try:
-            if verdict.stamped is not None:
-                entry = core.spool.replace(entry, verdict.stamped)
-            moved = core.spool.move(entry, "scheduled")
-        except Changed:
-            return  # being written to: the next event or rescan takes it
-        except FileNotFoundError:
-            return
-        at = verdict.at
-        result.queued.append(moved.id)
-        self.log.event(
-            "queued", id=moved.id, at=when.iso_utc(at), local=core.stamp(at), path=str(moved.path)
-        )
+        """Take one complete file from new/ into scheduled/ (or failed/), and say so."""
+        done = self.core.queue.intake(entry)
+        if isinstance(done, Failed):
+            self._failed_invalid(done, result)
+        elif done is not None:
+            result.queued.append(done.id)
+            self.log.event(
+                "queued",
+                id=done.id,
+                at=when.iso_utc(done.at),
+                local=self.core.stamp(done.at),
+                path=done.path,
+            )
 
-    def _fail_file(
-        self, entry: Entry, reason: str, result: PassResult, rename: bool = False
-    ) -> None:
-        spool = self.core.spool
-        if rename or (entry.state != "failed" and spool.stat_entry("failed", entry.id) is not None):
-            new = f"{entry.id}.{new_id()}"
-            spool.write_error(new, reason)
-            spool.rename_into(entry, "failed", new)
-            failed_id = new
-        else:
-            spool.fail(entry, reason)
-            failed_id = entry.id
-        result.failed.append(failed_id)
-        self.log.event("invalid", level="error", id=failed_id, reason=reason)
-        self._on_failure(failed_id, reason, None)
+    def _failed_invalid(self, failed: Failed, result: PassResult) -> None:
+        """Say that a file the sender refused went to failed/."""
+        result.failed.append(failed.id)
+        self.log.event("invalid", level="error", id=failed.id, reason=failed.reason)
+        self._on_failure(failed.id, failed.reason, None)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -300,10 +281,10 @@ class Sender:
                 if fresh.due > core.clock():
                     result.soonest(fresh.due.timestamp())
                     return
-                copy = late_copy(core, item.id)
+                copy = core.queue.late_copy(item.id)
                 if copy is not None:
                     # Finished elsewhere (another host, a lost ledger): never out a second time.
-                    self._fail_file(entry, copy, result, rename=True)
+                    self._failed_invalid(core.queue.fail(entry, copy, rename=True), result)
                     return
                 quiet_at = fresh.entry.mtime_ns / 1e9 + self.settle
                 if self.settle and quiet_at > time.time():
@@ -474,94 +455,47 @@ class Sender:
         self, item: Item, result: PassResult, ds: dict[str, Delivery] | None
     ) -> None:
         """`_finish` without the claim: results into the file, then the move."""
-        core = self.core
         assert item.post is not None
         if ds is None:
             ds = self._deliveries(item)
-        accounts = self.core.platforms(item.post)
         if self._todo(item, ds):
             return
-        results = dict(item.post.results)
-        for account in accounts:
-            d = ds.get(account)
-            if d is None:
-                continue
-            results[account] = Result(
-                id=d.remote_id if d.status == "sent" else None,
-                url=d.url if d.status == "sent" else None,
-                error=d.error if d.status == "failed" else None,
-                attempts=d.attempts,
-                at=when.iso_utc(core.clock()),
+        done = self.core.queue.finish(item, ds, self.core.platforms(item.post))
+        if isinstance(done, Failed):
+            self._failed_invalid(done, result)
+            return
+        if done is None:
+            return
+        if done.oversize is not None:
+            self.log.event(
+                "results",
+                level="warning",
+                id=item.id,
+                reason=f"not written into the post: with them it would be {done.oversize} "
+                f"bytes, over the {self.core.spool.max_size}-byte limit (max_post_size); "
+                "`plurspool show` still lists them from this host's ledger",
             )
-        failed = {a: r.error for a, r in results.items() if r.error and a in accounts}
-        attempts = max((r.attempts for r in results.values()), default=0)
-        entry = core.spool.stat_entry("scheduled", item.id)
-        if entry is None or entry.key != item.entry.key:
-            # Gone, or changed since it was read (a sync may have brought a retry the ledger
-            # has not honoured yet): the next pass looks at the new version.
+        if isinstance(done, Unfinished):
+            self.log.event("error", level="error", id=item.id, error=done.error)
             return
-        copy = late_copy(core, item.id)
-        if copy is not None:
-            # The ledger has it as done, so it is not sent again, and it must not sit here.
-            self._fail_file(entry, copy, result, rename=True)
-            return
-        try:
-            # Results first, then the move: a crash in between leaves a post in scheduled/ whose
-            # file and ledger say it is finished, and the next pass only moves it.
-            data = core.spool.read(entry)
-            written = with_record(data, results, attempts)
-            if len(written) > core.spool.max_size:
-                # Over the limit the post could no longer be read (`show`, `retry`): it keeps
-                # the bytes it had, and the ledger keeps the results.
-                self.log.event(
-                    "results",
-                    level="warning",
-                    id=item.id,
-                    reason=f"not written into the post: with them it would be {len(written)} "
-                    f"bytes, over the {core.spool.max_size}-byte limit (max_post_size); "
-                    "`plurspool show` still lists them from this host's ledger",
-                )
-                written = data
-            if written != data:
-                # Synced by the move just below (a crash before it leaves the post here,
-                # finished in the ledger: the next pass moves it).
-                entry = core.spool.replace(entry, written, synced=False)
-            if failed:
-                reason = "; ".join(f"{a}: {e}" for a, e in sorted(failed.items()))
-                core.spool.fail(entry, reason)
-            else:
-                core.spool.move(entry, "sent")
-        except (Changed, FileNotFoundError):
-            return
-        except SpoolError as exc:
-            self.log.event("error", level="error", id=item.id, error=exc.message)
-            return
-        if failed:
+        if done.failed:
             result.failed.append(item.id)
-            for account, error in failed.items():
-                self._on_failure(item.id, error or "", account)
+            for account, error in done.failed.items():
+                self._on_failure(item.id, error, account)
         else:
             result.sent.append(item.id)
-        self.log.event("done", id=item.id, state="failed" if failed else "sent")
+        self.log.event("done", id=item.id, state="failed" if done.failed else "sent")
 
     def _finish_failed_late(self, item: Item, result: PassResult) -> None:
-        assert item.due is not None
-        reason = too_late(self.core, item.id, item.due, self.core.clock())
-        try:
-            with self.core.claim(item.id):
-                entry = self.core.spool.stat_entry("scheduled", item.id)
-                if entry is None:
-                    return
-                copy = late_copy(self.core, item.id)
-                if copy is not None:  # not failed/ under its own name: that one is taken
-                    self._fail_file(entry, copy, result, rename=True)
-                    return
-                self.core.spool.fail(entry, reason)
-        except Busy:
+        done = self.core.queue.fail_late(item)
+        if done is None:
+            return
+        if done.id != item.id:  # a later copy of a finished post, kept under a new name
+            self._failed_invalid(done, result)
             return
         result.failed.append(item.id)
-        self.log.event("failed", level="error", id=item.id, error=reason)
-        self._on_failure(item.id, reason, None)
+        self.log.event("failed", level="error", id=item.id, error=done.reason)
+        self._on_failure(item.id, done.reason, None)
 
     def _report_invalid(self, item: Item, result: PassResult) -> None:
         """An invalid file in scheduled/ is never sent; say so once per version of it."""
@@ -576,7 +510,7 @@ class Sender:
             if not copy:
                 problem += "; resolve the conflict with `plurspool edit`, then `plurspool retry`"
             with contextlib.suppress(FileNotFoundError, SpoolError):
-                self._fail_file(item.entry, problem, result)
+                self._failed_invalid(self.core.queue.fail(item.entry, problem), result)
             return
         result.invalid[item.id] = problem
         self.reported[item.id] = (item.entry.key, problem)
@@ -597,15 +531,12 @@ class Sender:
     # -- failure hook ----------------------------------------------------------------------
 
     def _on_failure(self, post_id: str, error: str, account: str | None) -> None:
-        argv = self.config.daemon.on_failure
-        if not argv:
+        path = str(self.core.spool.path("failed", post_id))
+        cmd = self.config.daemon.on_failure_argv(
+            id=post_id, error=error, account=account or "", path=path
+        )
+        if not cmd:
             return
-        path = self.core.spool.path("failed", post_id)
-        values = {"id": post_id, "error": error, "account": account or "", "path": str(path)}
-        try:
-            cmd = [a.format_map(values) for a in argv]
-        except (KeyError, ValueError, IndexError):
-            cmd = list(argv)
         try:
             self.hooks.append(
                 subprocess.Popen(
@@ -659,90 +590,6 @@ class Finisher:
                 self.log.event("error", level="error", error=f"finishing: {exc!r}"[:300])
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What intake makes of a file in new/: refused (`problem`), or queued at `at`."""
-
-    problem: str | None = None
-    rename: bool = False  # refused because its ID is taken: kept in failed/ under a new name
-    at: datetime | None = None
-    stamped: bytes | None = None  # the file with its time written back, if that is needed
-
-
-def judge_new(core: Core, item: Item, *, ids: bool = True) -> Verdict:
-    """Intake's decision on a file in new/, as of now; `check` judges with it too.
-
-    `ids=False` leaves out the clash of its ID with another state (a file outside the spool,
-    which has no ID there yet). May raise FileNotFoundError or SpoolError from reading the
-    file again to write its time back.
-    """
-    post = item.post
-    if post is None or item.problem:
-        return Verdict(item.problem or "invalid post")
-    if post.results or post.attempts:
-        # A copy of a sent or failed post: its results would make accounts look done.
-        return Verdict(
-            "it carries the `results`/`attempts` plurspool recorded for an earlier send; "
-            "delete those keys to send it as a new post (or `plurspool retry` the original)"
-        )
-    spool = core.spool
-    clash = ids and next(
-        (s for s in STATES if s != "new" and spool.stat_entry(s, item.id) is not None), None
-    )
-    if clash:
-        return Verdict(
-            f"a post with ID {item.id} is already in {clash}/; intake keeps this one in "
-            "failed/ under a new name instead of queueing it (give it another name to send it "
-            "as a post of its own)",
-            rename=True,
-        )
-    now = core.clock()
-    at = now
-    if post.schedule is not None:
-        try:
-            at = core.resolve(post.schedule, allow_past=True)
-        except TimeError as exc:
-            line = f"line {post.schedule_line}: " if post.schedule_line else ""
-            return Verdict(f"{line}{exc.message}. {exc.hint}".strip())
-        if now - at > core.config.daemon.max_lateness:
-            return Verdict(too_late(core, item.id, at, now))
-    stamped = None
-    if post.schedule is None or not when.has_offset(post.schedule):
-        # Written back once, absolute with its offset; nothing else in the file changes.
-        stamped = with_schedule(spool.read(item.entry), core.stamp(at))
-        if len(stamped) > spool.max_size:
-            # Written back, it would be refused as too big, and sit in scheduled/.
-            return Verdict(
-                f"with its time written back it would be {len(stamped)} bytes, over the "
-                f"{spool.max_size}-byte limit (max_post_size); shorten it"
-            )
-    return Verdict(at=at, stamped=stamped)
-
-
-def too_late(core: Core, post_id: str, at: datetime, now: datetime) -> str:
-    """Why a post found more than max_lateness after its time (in new/ or first found due in
-    scheduled/) is not sent."""
-    tz = core.config.timezone
-    return (
-        f"its time {when.echo(at, tz)} was {_ago(now - at)} ago, "
-        f"more than max_lateness ({_ago(core.config.daemon.max_lateness)}); "
-        f"`plurspool retry {post_id}` sends it now, `--schedule WHEN` later"
-    )
-
-
-def late_copy(core: Core, post_id: str) -> str | None:
-    """Why a file in scheduled/ is never sent: a post with its ID is already finished (in
-    sent/ or failed/), and this is a copy that came after (a sync, a "keep mine" merge)."""
-    done = next((s for s in ("sent", "failed") if core.spool.stat_entry(s, post_id)), None)
-    if done is None:
-        return None
-    return (
-        f"a post with ID {post_id} is already finished in {done}/; the sender keeps this "
-        "later copy in failed/ under a new name instead of sending it (delete it, or give it "
-        "another name to send it as a post of its own)"
-    )
-
-
 def _not_before(d: Delivery | None) -> float | None:
     """An account's backoff time (a rate-limit deferral is recomputed, never a backoff)."""
     if d is None or d.deferred:
@@ -754,12 +601,32 @@ def _dt(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
-def _ago(delta: timedelta) -> str:
-    s = int(delta.total_seconds())
-    if s >= 86400:
-        return f"{s // 86400}d{(s % 86400) // 3600}h"
-    if s >= 3600:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s}s"
+def sends_here(config: Config) -> bool:
+    """Whether this host sends from the spool (daemon.host unset, or naming this host)."""
+    import socket
+
+    host = config.daemon.host
+    return host is None or host == socket.gethostname()
+
+
+def send_one(
+    core: Core, post_id: str, *, verbose: bool = False, wait: float = 120.0
+) -> dict[str, Any]:
+    """Send a due post of scheduled/ now, in this process (`post` without a schedule, `now`
+    with no daemon); return its view (state sent, failed or scheduled).
+
+    It is the daemon's own path (`Sender.run_pass`) restricted to one post; the per-post claim
+    makes sure a daemon that wakes at the same moment and this process never both send it.
+    """
+    if not sends_here(core.config):
+        view = core.views.view(core.find(post_id))
+        view["error"] = (
+            f"daemon.host is {core.config.daemon.host}: it is sent from there, not from this host"
+        )
+        return view
+    from .log import NullLog
+
+    sender = Sender(core, Log(verbose=True) if verbose else NullLog())
+    sender.run_pass(only=post_id)
+    core.locks.wait_for_claim(post_id, wait)
+    return core.views.view(core.find(post_id))

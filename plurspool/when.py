@@ -506,3 +506,20 @@ def iso_utc(at: datetime) -> str:
 def iso_local(at: datetime, tz: tzinfo) -> str:
     """ISO 8601 local time with offset, whole seconds: "2026-12-01T09:00:00+01:00"."""
     return at.astimezone(tz).replace(microsecond=0).isoformat()
+
+
+def duration(seconds: float, *, coarse: bool = False) -> str:
+    """A duration as people read it: 45s, 5m03s, 2h05m, 3d4h (the one formatter of them).
+
+    `coarse` (how far off a post is, in `list`) drops seconds past a minute and zero hours.
+    """
+    d, rem = divmod(int(seconds), 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    if d:
+        return f"{d}d" if coarse and not h else f"{d}d{h}h"
+    if h:
+        return f"{h}h{m:02d}m"
+    if m:
+        return f"{m}m" if coarse else f"{m}m{s:02d}s"
+    return f"{s}s"

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plurspool.config import load
-from plurspool.core import Core, encode_json, sort_key
+from plurspool.core import Core
 from plurspool.spool import STATES
+from plurspool.views import encode_json, sort_key
 from tests.helpers import make_env, write_config
 
 IDS = ["p0", "p1", "p2"]
@@ -48,7 +49,7 @@ def reference(core: Core, states: tuple[str, ...]) -> bytes:
     """What `list --format json` says, the slow way: every file parsed, every view built."""
     fresh = Core(core.config, clock=core.clock)
     items = sorted(fresh.items(states), key=sort_key)
-    return b"\n".join(encode_json(fresh.view(i)).encode() for i in items)
+    return b"\n".join(encode_json(fresh.views.view(i)).encode() for i in items)
 
 
 @pytest.mark.slow
@@ -91,9 +92,9 @@ def test_listing_answers_like_a_full_parse(steps: list[tuple[str, str, str, int]
             elif action == "fresh":
                 core = Core(core.config, clock=core.clock)  # a new process: nothing in memory
             for states in [("scheduled",), STATES]:
-                assert core.view_lines(states) == reference(core, states), (action, states)
+                assert core.views.view_lines(states) == reference(core, states), (action, states)
         for states in [("scheduled",), ("drafts",), STATES]:
-            assert core.view_lines(states) == reference(core, states)
+            assert core.views.view_lines(states) == reference(core, states)
 
 
 def test_an_unchanged_state_is_answered_from_its_listing_byte_for_byte(tmp_path: Path) -> None:
@@ -103,10 +104,14 @@ def test_an_unchanged_state_is_answered_from_its_listing_byte_for_byte(tmp_path:
     core.spool.ensure()
     for n in range(5):
         core.spool.path("scheduled", f"p{n}").write_text(text_of(0).replace("1T", f"{n + 1}T"))
-    first = core.view_lines(("scheduled",))
+    first = core.views.view_lines(("scheduled",))
     listing = core.state_dir / "listing-scheduled"
     assert listing.exists() and listing.stat().st_mode & 0o777 == 0o600
     # What is listed is the listing's tail, as it is on disk.
     assert listing.read_bytes().endswith(first)
-    assert Core(core.config).view_lines(("scheduled",)) == first == reference(core, ("scheduled",))
-    assert Core(core.config).view_lines(("sent",)) == b""  # nothing: `list` prints []
+    assert (
+        Core(core.config).views.view_lines(("scheduled",))
+        == first
+        == reference(core, ("scheduled",))
+    )
+    assert Core(core.config).views.view_lines(("sent",)) == b""  # nothing: `list` prints []

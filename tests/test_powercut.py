@@ -242,7 +242,7 @@ def test_every_cut_keeps_every_accepted_post_whole_and_in_one_state(
     initial = snapshot(trace.root)
     texts = {}
     # `post --schedule`: accepted once it returned.
-    item, _ = core.add("first post, queued by the CLI", schedule="10s")
+    item = core.queue.add("first post, queued by the CLI", schedule="10s").item
     trace.mark(item.id, "scheduled")
     texts[item.id] = "first post"
     # A file a user delivered to new/ (durably, as a Maildir writer does), with a relative time
@@ -261,7 +261,7 @@ def test_every_cut_keeps_every_accepted_post_whole_and_in_one_state(
     assert box.is_in("doomed", "failed")
     # Retry the failed one: back to the queue, due now. While it moves, either state will do.
     trace.mark("doomed", "new")
-    core.retry(core.find("doomed"))
+    core.queue.retry(core.find("doomed"))
     trace.mark("doomed", "scheduled")
 
     kinds = {op.kind for op in trace.ops}
@@ -297,7 +297,7 @@ def test_the_model_catches_a_writer_that_skips_an_fsync(
     monkeypatch.setattr(Recorder, "fsync", lazy_fsync)
     initial = snapshot(trace.root)
     core = Core(load(box.config_path, env=box.env))
-    item, _ = core.add("a post", schedule="10s")
+    item = core.queue.add("a post", schedule="10s").item
     trace.mark(item.id, "scheduled")
     reported = {item.id: "scheduled"}
     found = [

@@ -310,7 +310,7 @@ def test_an_error_file_left_by_a_crash_in_retry_is_never_shown_and_goes_once_sen
     monkeypatch.setattr(spool_module, "crash_hook", crash)
     core = Core(load(box.config_path, env=box.env))
     with pytest.raises(Crash):
-        core.retry(core.find("p"))
+        core.queue.retry(core.find("p"))
     monkeypatch.setattr(spool_module, "crash_hook", None)
     assert box.is_in("p", "scheduled") and error.exists()
     assert ok(box.cli("show", "p", "--json")).json()["error"] is None

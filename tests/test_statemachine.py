@@ -100,7 +100,8 @@ class Queue(RuleBasedStateMachine):
 
     @rule(text=WORDS, minutes=st.integers(1, 120), accounts=ACCOUNTS)
     def post(self, text: str, minutes: int, accounts: tuple[str, ...]) -> None:
-        item, at = self.core.add(text, platforms=accounts, schedule=f"{minutes}m")
+        done = self.core.queue.add(text, platforms=accounts, schedule=f"{minutes}m")
+        item, at = done.item, done.at
         assert at == self.now + timedelta(minutes=minutes)
         assert item.id not in self.model
         data = item.entry.path.read_bytes()
@@ -108,7 +109,8 @@ class Queue(RuleBasedStateMachine):
 
     @rule(text=WORDS, accounts=ACCOUNTS)
     def draft(self, text: str, accounts: tuple[str, ...]) -> None:
-        item, at = self.core.add(text, platforms=accounts, draft=True)
+        done = self.core.queue.add(text, platforms=accounts, draft=True)
+        item, at = done.item, done.at
         assert at is None
         data = item.entry.path.read_bytes()
         self.model[item.id] = Model("drafts", None, accounts or ("ok",), body_of(data))
@@ -117,7 +119,7 @@ class Queue(RuleBasedStateMachine):
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
         post_id = data.draw(st.sampled_from(self.ids("scheduled")))
-        item = self.core.cancel(self.core.find(post_id[:10]))
+        item = self.core.queue.cancel(self.core.find(post_id[:10])).item
         assert item.state == "drafts"
         self.model[post_id].state = "drafts"
 
@@ -131,9 +133,10 @@ class Queue(RuleBasedStateMachine):
         want = m.due + timedelta(minutes=minutes)
         if want < self.now:  # exactly now is "due now", not the past
             with pytest.raises(TimeError):
-                self.core.reschedule(self.core.find(post_id), text)
+                self.core.queue.reschedule(self.core.find(post_id), text)
             return
-        item, at = self.core.reschedule(self.core.find(post_id), text)
+        done = self.core.queue.reschedule(self.core.find(post_id), text)
+        item, at = done.item, done.at
         assert at == want and item.due == want and item.state == "scheduled"
         m.due = want
 
@@ -141,7 +144,9 @@ class Queue(RuleBasedStateMachine):
     @rule(data=st.data(), minutes=st.integers(1, 120))
     def schedule(self, data: st.DataObject, minutes: int) -> None:
         post_id = data.draw(st.sampled_from(self.ids("drafts")))
-        item, at = self.core.schedule(self.core.find(post_id, ("drafts",)), f"in {minutes} minutes")
+        found = self.core.find(post_id, ("drafts",))
+        done = self.core.queue.schedule(found, f"in {minutes} minutes")
+        item, at = done.item, done.at
         assert item.state == "scheduled" and at == self.now + timedelta(minutes=minutes)
         self.model[post_id].state = "scheduled"
         self.model[post_id].due = at
@@ -150,7 +155,7 @@ class Queue(RuleBasedStateMachine):
     @rule(data=st.data())
     def now_(self, data: st.DataObject) -> None:
         post_id = data.draw(st.sampled_from(self.ids("scheduled")))
-        item = self.core.make_due(self.core.find(post_id))
+        item = self.core.queue.make_due(self.core.find(post_id)).item
         assert item.due == self.now
         self.model[post_id].due = self.now
 
@@ -158,7 +163,7 @@ class Queue(RuleBasedStateMachine):
     @rule(data=st.data())
     def retry(self, data: st.DataObject) -> None:
         post_id = data.draw(st.sampled_from(self.ids("failed")))
-        item = self.core.retry(self.core.find(post_id))
+        item = self.core.queue.retry(self.core.find(post_id)).item
         assert item.state == "scheduled" and item.due == self.now
         self.model[post_id].state = "scheduled"
         self.model[post_id].due = self.now
@@ -176,7 +181,7 @@ class Queue(RuleBasedStateMachine):
         before = item.post.schedule if item.post else None
         stored, _ = self.core.validate_edit(item.state, post_id, new, before)
         assert stored == new  # the schedule is absolute already: nothing rewritten
-        saved = self.core.save_edit(item, stored)
+        saved = self.core.queue.save_edit(item, stored).item
         assert saved.post is not None and saved.post.parts == (f"edited: {text.strip()}",)
         m.body = body
 
@@ -263,7 +268,7 @@ class Queue(RuleBasedStateMachine):
 
     @invariant()
     def views_agree(self) -> None:
-        views = {i.id: self.core.view(i) for i in self.core.items(STATES)}
+        views = {i.id: self.core.views.view(i) for i in self.core.items(STATES)}
         assert set(views) == set(self.model)
         for post_id, v in views.items():
             assert v["state"] == self.model[post_id].state

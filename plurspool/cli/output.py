@@ -107,7 +107,7 @@ class JsonOutput:
         emit_json(done.as_dict())
 
     def added(self, core: Core, item: Item, queued: bool) -> None:
-        emit_json(core.view(item))
+        emit_json(core.views.view(item))
         if queued:
             self._due(core, item, "queued")
 
@@ -115,7 +115,7 @@ class JsonOutput:
         emit_json(view)
 
     def handed_over(self, core: Core, item: Item) -> None:
-        emit_json(core.view(item))
+        emit_json(core.views.view(item))
 
     def listing(self, posts: ListedPosts, wide: bool) -> None:
         lines = posts.json_lines()
@@ -125,14 +125,14 @@ class JsonOutput:
             emit_json(posts.views)
 
     def post(self, core: Core, item: Item) -> None:
-        view = core.view(item)
+        view = core.views.view(item)
         post = item.post
         view["text"] = "\n\n---\n\n".join(post.parts) if post else None
         view["parts"] = list(post.parts) if post else []
         emit_json(view)
 
     def changed(self, core: Core, items: Sequence[Item], verb: str) -> None:
-        emit_json([core.view(i) for i in items])
+        emit_json([core.views.view(i) for i in items])
         for item in items:
             self._due(core, item, verb)
 
@@ -228,7 +228,7 @@ class TextOutput:
                 note(f"{item.id}: {v['error']}")
 
     def post(self, core: Core, item: Item) -> None:
-        v = core.view(item)
+        v = core.views.view(item)
         click.echo(f"id:        {v['id']}")
         click.echo(f"state:     {v['state']}")
         click.echo(f"path:      {core.spool.root / v['path']}")
@@ -360,19 +360,10 @@ def until(core: Core, due: datetime | None) -> str:
     s = int(delta.total_seconds())
     if -60 < s <= 0:
         return "due now"
+    from .. import when
+
     sign, s = ("overdue ", -s) if s < 0 else ("in ", s)
-    d, rem = divmod(s, 86400)
-    h, rem = divmod(rem, 3600)
-    m, sec = divmod(rem, 60)
-    if d:
-        text = f"{d}d{h}h" if h else f"{d}d"
-    elif h:
-        text = f"{h}h{m:02d}m"
-    elif m:
-        text = f"{m}m"
-    else:
-        text = f"{sec}s"
-    return sign + text
+    return sign + when.duration(s, coarse=True)
 
 
 def local(core: Core, due: datetime | None) -> str:

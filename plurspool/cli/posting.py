@@ -68,7 +68,7 @@ def post(
     if schedule is not None and draft:
         raise UsageError("--schedule and --draft exclude each other", "use one of them")
     core = ctx.core
-    item, at = core.add(
+    added = core.queue.add(
         text,
         platforms=platforms,
         schedule=schedule,
@@ -79,6 +79,7 @@ def post(
         sensitive=sensitive,
         media=_parse_media(media),
     )
+    item, at = added.item, added.at
     if draft or schedule is not None:
         ctx.out.added(core, item, queued=at is not None)
         return
@@ -87,7 +88,7 @@ def post(
 
 def send_foreground(ctx: Context, post_id: str) -> None:
     """Send one post now, in this process, unless a running daemon does it; print results."""
-    from ..foreground import send_one
+    from ..sender import send_one
 
     view = send_one(ctx.core, post_id, verbose=ctx.verbose)
     ctx.out.sent(view)

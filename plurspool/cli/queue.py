@@ -84,7 +84,7 @@ def cancel(ctx: Context, ids: tuple[str, ...], all_: bool, force: bool) -> None:
                 sys.exit(EXIT_FAILURE)
     else:
         items = [core.find(i, CANCEL_STATES) for i in ids]
-    ctx.out.changed(core, [core.cancel(i) for i in items], "cancelled")
+    ctx.out.changed(core, [core.queue.cancel(i).item for i in items], "cancelled")
 
 
 class WhenCommand(click.Command):
@@ -121,7 +121,7 @@ RESCHEDULE_STATES = ("scheduled", "drafts")
 def reschedule(ctx: Context, post_id: str, when_words: tuple[str, ...]) -> None:
     """Change a post's send time; +1h or -30m move it relative to its current time."""
     core = ctx.core
-    done, _ = core.reschedule(core.find(post_id, RESCHEDULE_STATES), _when_text(when_words))
+    done = core.queue.reschedule(core.find(post_id, RESCHEDULE_STATES), _when_text(when_words)).item
     ctx.out.changed(core, [done], "rescheduled")
 
 
@@ -136,7 +136,7 @@ SCHEDULE_STATES = ("drafts",)
 def schedule(ctx: Context, post_id: str, when_words: tuple[str, ...]) -> None:
     """Move a draft into the queue at WHEN."""
     core = ctx.core
-    done, _ = core.schedule(core.find(post_id, SCHEDULE_STATES), _when_text(when_words))
+    done = core.queue.schedule(core.find(post_id, SCHEDULE_STATES), _when_text(when_words)).item
     ctx.out.changed(core, [done], "queued")
 
 
@@ -150,7 +150,7 @@ NOW_STATES = ("scheduled",)
 def now(ctx: Context, post_id: str) -> None:
     """Make a post due now: a running daemon sends it; else it is sent here. Never both."""
     core = ctx.core
-    item = core.make_due(core.find(post_id, NOW_STATES))
+    item = core.queue.make_due(core.find(post_id, NOW_STATES)).item
     if core.locks.daemon_running():
         ctx.out.handed_over(core, item)
         return
@@ -176,7 +176,7 @@ def retry(ctx: Context, ids: tuple[str, ...], all_: bool, schedule: str | None) 
     problems = []
     for item in items:
         try:
-            done.append(core.retry(item, schedule))
+            done.append(core.queue.retry(item, schedule).item)
         except TimeError:
             raise  # the same for every post: nothing was changed
         except InvalidInput as exc:

@@ -16,7 +16,7 @@ from .context import Context, format_option, pass_context
 def stats(ctx: Context) -> None:
     """Totals by state and account, what is due when, the next posts, and a chart by day."""
     core = ctx.core
-    ctx.out.stats(core, core.stats())
+    ctx.out.stats(core, core.views.stats())
 
 
 @click.command()

@@ -1,0 +1,438 @@
+"""Every state change of a post, each one claim → re-read → change → move, returning what happened.
+
+The CLI, the sender and the daemon ask here to add, take in, cancel, schedule, reschedule, make
+due, retry, save an edit, finish or fail a post; nothing else moves a post between states.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from . import when
+from .errors import InvalidInput, NotFound, SpoolError, TimeError, UsageError
+from .spool import STATES, Changed, Entry, Spool, new_id
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .core import Core, Item
+    from .ledger import Delivery, Ledger
+    from .locks import Locks
+    from .post import Media
+
+
+@dataclass(frozen=True)
+class Done:
+    """A post after a change made on a user's request, and the send time it was given."""
+
+    item: Item
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A file taken in from new/ into scheduled/, due at `at`."""
+
+    id: str
+    at: datetime
+    path: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A post moved to failed/ (under `id`, a new name when its own was taken), and why."""
+
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A post whose accounts are all done, moved to sent/ or failed/ with its results.
+
+    `failed` holds the error of each account that failed; `oversize`, the size the file would
+    have had with its results, when they were left out for being over max_post_size.
+    """
+
+    id: str
+    failed: dict[str, str]
+    oversize: int | None = None
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A finished post that could not be moved (a spool error): it stays, the next pass retries."""
+
+    id: str
+    error: str
+    oversize: int | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What intake makes of a file in new/: refused (`problem`), or queued at `at`."""
+
+    problem: str | None = None
+    rename: bool = False  # refused because its ID is taken: kept in failed/ under a new name
+    at: datetime | None = None
+    stamped: bytes | None = None  # the file with its time written back, if that is needed
+
+
+class Queue:
+    """The state changes of the posts of one spool."""
+
+    def __init__(
+        self,
+        items: Core,
+        spool: Spool,
+        locks: Locks,
+        ledger: Callable[[], Ledger | None],
+    ) -> None:
+        self.items = items
+        self.spool = spool
+        self.locks = locks
+        self._ledger = ledger  # the ledger where this host has one, else None
+
+    @property
+    def config(self) -> Config:
+        return self.items.config
+
+    def now(self) -> datetime:
+        return self.items.clock()
+
+    # -- on a user's request ---------------------------------------------------------------
+
+    def add(
+        self,
+        text: str,
+        *,
+        platforms: Sequence[str] = (),
+        schedule: str | None = None,
+        draft: bool = False,
+        cw: str | None = None,
+        language: str | None = None,
+        visibility: str | None = None,
+        sensitive: bool | None = None,
+        media: Sequence[Media] = (),
+    ) -> Done:
+        """Make a post from text: queued (schedule), kept (draft), or queued due now."""
+        if schedule is not None and draft:
+            raise UsageError("--schedule and --draft exclude each other", "use one of them")
+        from .post import render, split_parts
+
+        if not text.strip():
+            raise InvalidInput("the post is empty", "give some text, or pipe it on stdin")
+        parts = list(split_parts(text))  # an empty thread part is a PostError (exit 3)
+        items = self.items
+        at = items.resolve(schedule) if schedule is not None else None
+        if not draft and at is None:
+            at = self.now()
+        data = render(
+            parts=parts,
+            schedule=items.stamp(at) if at else None,
+            platforms=list(platforms) or None,
+            cw=cw,
+            language=language,
+            visibility=visibility,
+            sensitive=sensitive,
+            media=media,
+        )
+        items.validate_new(data)
+        state = "drafts" if draft else "scheduled"
+        entry = self.spool.deliver(state, new_id(parts[0]), data)
+        return Done(items.load(entry), at)
+
+    def add_written(self, state: str, data: bytes, hint_text: str) -> Done:
+        """Store a post written with `plurspool new` (already validated) in `state`."""
+        from .post import parse
+
+        post = parse(data)
+        entry = self.spool.deliver(state, new_id(post.parts[0] or hint_text), data)
+        return Done(self.items.load(entry))
+
+    def cancel(self, item: Item) -> Done:
+        """Take a queued post out of the queue, into drafts/ (nothing is lost)."""
+        if item.state not in ("scheduled", "new"):
+            raise InvalidInput(
+                f"{item.id} is in {item.state}/, not queued", "only queued posts can be cancelled"
+            )
+        with self.locks.claim(item.id):
+            entry = self.spool.move(self._fresh(item), "drafts")
+        return Done(self.items.load(entry))
+
+    def reschedule(self, item: Item, text: str) -> Done:
+        """Change the send time of a queued post (or a draft's planned time)."""
+        if item.state not in ("scheduled", "drafts"):
+            raise InvalidInput(
+                f"{item.id} is in {item.state}/; only scheduled posts and drafts "
+                "can be rescheduled",
+                "use `plurspool retry` for failed posts",
+            )
+        at = self.items.resolve(text, current=item.due)
+        return Done(self._set_time(item, at, item.state), at)
+
+    def schedule(self, item: Item, text: str) -> Done:
+        """Move a draft into the queue at a time."""
+        if item.state != "drafts":
+            raise InvalidInput(
+                f"{item.id} is in {item.state}/, not drafts/", "use `reschedule` for queued posts"
+            )
+        at = self.items.resolve(text)
+        return Done(self._set_time(item, at, "scheduled"), at)
+
+    def make_due(self, item: Item) -> Done:
+        """Set a queued post's time to now (the `now` command)."""
+        if item.state != "scheduled":
+            raise InvalidInput(
+                f"{item.id} is in {item.state}/, not scheduled/",
+                "`schedule ID now` queues a draft; `retry ID` a failed post",
+            )
+        at = self.now()
+        return Done(self._set_time(item, at, "scheduled"), at)
+
+    def retry(self, item: Item, text: str | None = None) -> Done:
+        """Move a failed post back to the queue, due now (or at the time `text`); accounts
+        that succeeded are kept.
+
+        The retry travels in the file as a fresh `retried` token, so that the sending host
+        honours it whichever host made it (its ledger is its own); here, the ledger is
+        reopened at once and the token noted as honoured.
+        """
+        if item.state != "failed":
+            raise InvalidInput(f"{item.id} is in {item.state}/, not failed/", "")
+        if item.post is None:
+            raise InvalidInput(
+                f"{item.id} cannot be retried: {item.problem}",
+                f"fix {item.entry.path} (e.g. `plurspool edit {item.id}`), then retry",
+            )
+        at = self.items.resolve(text) if text is not None else self.now()
+        token = f"{when.iso_utc(self.now())}-{secrets.token_hex(3)}"
+        ledger = self._ledger()
+        if ledger is not None:
+            ledger.reopen(item.id, token)
+        return Done(self._set_time(item, at, "scheduled", retried=token), at)
+
+    def save_edit(self, item: Item, data: bytes) -> Done:
+        """Write an edited version of a post back, if it did not change meanwhile."""
+        with self.locks.claim(item.id):
+            entry = self.spool.stat_entry(item.state, item.id)
+            if entry is None or entry.key != item.entry.key:
+                raise Changed(
+                    f"{item.id} changed or moved while you were editing",
+                    "your version was kept (see above); merge it by hand",
+                )
+            return Done(self.items.load(self.spool.replace(entry, data)))
+
+    def _set_time(
+        self, item: Item, at: datetime, state: str, *, retried: str | None = None
+    ) -> Item:
+        from .post import with_retried, with_schedule
+
+        with self.locks.claim(item.id):
+            ledger = self._ledger()
+            if ledger is not None:
+                ledger.undefer(item.id)  # a rate-limit wait noted for the old time
+            entry = self._fresh(item)
+            data = with_schedule(self.spool.read(entry), self.items.stamp(at))
+            if retried is not None:
+                data = with_retried(data, retried)
+            entry = self.spool.replace(entry, data)
+            if state != entry.state:
+                entry = self.spool.move(entry, state)
+        return self.items.load(entry)
+
+    def _fresh(self, item: Item) -> Entry:
+        entry = self.spool.stat_entry(item.state, item.id)
+        if entry is None:
+            raise NotFound(f"{item.id} is no longer in {item.state}/", "list again")
+        return entry
+
+    # -- on the sender's behalf ------------------------------------------------------------
+
+    def intake(self, entry: Entry) -> Queued | Failed | None:
+        """Take one complete file from new/: resolve its time, move it to scheduled/ or
+        failed/; None when it is gone or being written to (the next event or rescan takes it)."""
+        try:
+            verdict = self.judge_new(self.items.load(entry))
+        except (FileNotFoundError, SpoolError):
+            return None
+        if verdict.problem is not None:
+            return self.fail(entry, verdict.problem, rename=verdict.rename)
+        assert verdict.at is not None
+        try:
+            if verdict.stamped is not None:
+                entry = self.spool.replace(entry, verdict.stamped)
+            moved = self.spool.move(entry, "scheduled")
+        except (Changed, FileNotFoundError):
+            return None
+        return Queued(moved.id, verdict.at, str(moved.path))
+
+    def judge_new(self, item: Item, *, ids: bool = True) -> Verdict:
+        """Intake's decision on a file in new/, as of now; `check` judges with it too.
+
+        `ids=False` leaves out the clash of its ID with another state (a file outside the
+        spool, which has no ID there yet). May raise FileNotFoundError or SpoolError from
+        reading the file again to write its time back.
+        """
+        post = item.post
+        if post is None or item.problem:
+            return Verdict(item.problem or "invalid post")
+        if post.results or post.attempts:
+            # A copy of a sent or failed post: its results would make accounts look done.
+            return Verdict(
+                "it carries the `results`/`attempts` plurspool recorded for an earlier send; "
+                "delete those keys to send it as a new post (or `plurspool retry` the original)"
+            )
+        spool = self.spool
+        clash = ids and next(
+            (s for s in STATES if s != "new" and spool.stat_entry(s, item.id) is not None), None
+        )
+        if clash:
+            return Verdict(
+                f"a post with ID {item.id} is already in {clash}/; intake keeps this one in "
+                "failed/ under a new name instead of queueing it (give it another name to send "
+                "it as a post of its own)",
+                rename=True,
+            )
+        now = self.now()
+        at = now
+        if post.schedule is not None:
+            try:
+                at = self.items.resolve(post.schedule, allow_past=True)
+            except TimeError as exc:
+                line = f"line {post.schedule_line}: " if post.schedule_line else ""
+                return Verdict(f"{line}{exc.message}. {exc.hint}".strip())
+            if now - at > self.config.daemon.max_lateness:
+                return Verdict(self.too_late(item.id, at, now))
+        stamped = None
+        if post.schedule is None or not when.has_offset(post.schedule):
+            from .post import with_schedule
+
+            # Written back once, absolute with its offset; nothing else in the file changes.
+            stamped = with_schedule(spool.read(item.entry), self.items.stamp(at))
+            if len(stamped) > spool.max_size:
+                # Written back, it would be refused as too big, and sit in scheduled/.
+                return Verdict(
+                    f"with its time written back it would be {len(stamped)} bytes, over the "
+                    f"{spool.max_size}-byte limit (max_post_size); shorten it"
+                )
+        return Verdict(at=at, stamped=stamped)
+
+    def too_late(self, post_id: str, at: datetime, now: datetime) -> str:
+        """Why a post found more than max_lateness after its time (in new/ or first found due
+        in scheduled/) is not sent."""
+        tz = self.config.timezone
+        lateness = self.config.daemon.max_lateness.total_seconds()
+        return (
+            f"its time {when.echo(at, tz)} was {when.duration((now - at).total_seconds())} "
+            f"ago, more than max_lateness ({when.duration(lateness)}); "
+            f"`plurspool retry {post_id}` sends it now, `--schedule WHEN` later"
+        )
+
+    def late_copy(self, post_id: str) -> str | None:
+        """Why a file in scheduled/ is never sent: a post with its ID is already finished (in
+        sent/ or failed/), and this is a copy that came after (a sync, a "keep mine" merge)."""
+        done = next((s for s in ("sent", "failed") if self.spool.stat_entry(s, post_id)), None)
+        if done is None:
+            return None
+        return (
+            f"a post with ID {post_id} is already finished in {done}/; the sender keeps this "
+            "later copy in failed/ under a new name instead of sending it (delete it, or give it "
+            "another name to send it as a post of its own)"
+        )
+
+    def fail(self, entry: Entry, reason: str, *, rename: bool = False) -> Failed:
+        """Move a file to failed/ with its reason; under a new name when `rename`, or when its
+        own is taken there. The caller holds its claim where the file is in scheduled/."""
+        spool = self.spool
+        if rename or (entry.state != "failed" and spool.stat_entry("failed", entry.id) is not None):
+            new = f"{entry.id}.{new_id()}"
+            spool.write_error(new, reason)
+            spool.rename_into(entry, "failed", new)
+            return Failed(new, reason)
+        spool.fail(entry, reason)
+        return Failed(entry.id, reason)
+
+    def fail_late(self, item: Item) -> Failed | None:
+        """A post first found due more than max_lateness after its time goes to failed/ (a
+        later copy of a finished post, under a new name); None if it is claimed or gone."""
+        from .errors import Busy
+
+        assert item.due is not None
+        reason = self.too_late(item.id, item.due, self.now())
+        try:
+            with self.locks.claim(item.id):
+                entry = self.spool.stat_entry("scheduled", item.id)
+                if entry is None:
+                    return None
+                copy = self.late_copy(item.id)
+                if copy is not None:  # not failed/ under its own name: that one is taken
+                    return self.fail(entry, copy, rename=True)
+                self.spool.fail(entry, reason)
+        except Busy:
+            return None
+        return Failed(item.id, reason)
+
+    def finish(
+        self, item: Item, ds: dict[str, Delivery], accounts: Sequence[str]
+    ) -> Finished | Failed | Unfinished | None:
+        """Write a post's results (from its ledger rows `ds`) into its file, then move it to
+        sent/ or failed/. The caller holds its claim and has checked that every one of its
+        `accounts` is done. A later copy of a finished post goes to failed/ under a new name.
+        None when the file is gone or changed since it was read (the next pass sees to it).
+
+        Uses the spool only, never the ledger: it runs in the sender's finisher thread.
+        """
+        from .post import Result, with_record
+
+        assert item.post is not None
+        spool = self.spool
+        results = dict(item.post.results)
+        for account in accounts:
+            d = ds.get(account)
+            if d is None:
+                continue
+            results[account] = Result(
+                id=d.remote_id if d.status == "sent" else None,
+                url=d.url if d.status == "sent" else None,
+                error=d.error if d.status == "failed" else None,
+                attempts=d.attempts,
+                at=when.iso_utc(self.now()),
+            )
+        failed = {a: r.error for a, r in results.items() if r.error and a in accounts}
+        attempts = max((r.attempts for r in results.values()), default=0)
+        entry = spool.stat_entry("scheduled", item.id)
+        if entry is None or entry.key != item.entry.key:
+            # Gone, or changed since it was read (a sync may have brought a retry the ledger
+            # has not honoured yet): the next pass looks at the new version.
+            return None
+        copy = self.late_copy(item.id)
+        if copy is not None:
+            # The ledger has it as done, so it is not sent again, and it must not sit here.
+            return self.fail(entry, copy, rename=True)
+        oversize = None
+        try:
+            # Results first, then the move: a crash in between leaves a post in scheduled/
+            # whose file and ledger say it is finished, and the next pass only moves it.
+            data = spool.read(entry)
+            written = with_record(data, results, attempts)
+            if len(written) > spool.max_size:
+                # Over the limit the post could no longer be read (`show`, `retry`): it keeps
+                # the bytes it had, and the ledger keeps the results.
+                oversize, written = len(written), data
+            if written != data:
+                # Synced by the move just below (a crash before it leaves the post here,
+                # finished in the ledger: the next pass moves it).
+                entry = spool.replace(entry, written, synced=False)
+            if failed:
+                spool.fail(entry, "; ".join(f"{a}: {e}" for a, e in sorted(failed.items())))
+            else:
+                spool.move(entry, "sent")
+        except (Changed, FileNotFoundError):
+            return None
+        except SpoolError as exc:
+            return Unfinished(item.id, exc.message, oversize)
+        return Finished(item.id, {a: e or "" for a, e in failed.items()}, oversize)

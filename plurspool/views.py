@@ -1,0 +1,318 @@
+"""What the user sees of posts: a post as JSON (`view`), `list`'s fast path, `stats`.
+
+A post view is what `list --format json` prints a line of and `show --format json` prints;
+`Listing` keeps each state's lines, per host, so that a `list` of 100k unchanged posts parses
+none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+from array import array
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import when
+from .spool import STATES, Entry, Spool
+
+if TYPE_CHECKING:
+    from .core import Core, Item
+    from .ledger import Delivery
+
+encode_json = json.JSONEncoder(ensure_ascii=False).encode  # one JSON value, on one line
+
+
+def sort_key(item: Item) -> tuple[float, str]:
+    """Soonest first; posts without a time last."""
+    return (item.due.timestamp() if item.due else float("inf"), item.id)
+
+
+class Views:
+    """Posts of one spool as the user sees them."""
+
+    def __init__(self, items: Core, spool: Spool) -> None:
+        self.items = items
+        self.spool = spool
+
+    def view_lines(self, states: Sequence[str]) -> bytes:
+        """`list --format json`'s lines (views, UTF-8, one a line), soonest first.
+
+        Each state but failed/ keeps a listing (see `Listing`): the lines of its posts that
+        the ledger knows nothing of, with the inode, size and mtime of their files. A file
+        that did not change is listed from it, with no parse and no view to build; when
+        nothing changed at all, the listing is the answer, byte for byte. The rest take the
+        way of `items` and `view`, and the listing is rewritten.
+        """
+        items = self.items
+        fp = items.fingerprint()
+        known = self.items.ledger.delivery_ids() if self.items.ledger_exists() else set()
+        keyed: list[tuple[float, str, int, bytes]] = []  # (due, ID, state's rank, line)
+        whole: list[tuple[int, Listing]] = []  # states whose listing is the answer as it is
+        for rank, state in enumerate(states):
+            listing = None if state == "failed" else Listing.read(self._listing(state), fp)
+            hits, slow, complete = self._match(state, listing, known)
+            if listing is not None and complete and not slow:
+                whole.append((rank, listing))
+                continue
+            rows = listing.rows(hits) if listing is not None else []
+            fresh = list(rows)
+            for item in items.items_of(slow, states, full=False):
+                due, post_id = sort_key(item)
+                ds = self.items.ledger.deliveries(item.id) if item.id in known else {}
+                # A name that is not UTF-8 (refused, but listed) shows as \udcXX escapes.
+                line = encode_json(self.view(item, ds)).encode("utf-8", "backslashreplace")
+                rows.append((due, post_id, line, item.entry.key))
+                if state != "failed" and item.id not in known and items.cacheable(item.entry):
+                    fresh.append((due, post_id, line, item.entry.key))
+            if state != "failed":
+                fresh.sort(key=lambda r: (r[0], r[1]))
+                Listing.write(self._listing(state), fp, fresh)
+            keyed.extend((r[0], r[1], rank, r[2]) for r in rows)
+        if not keyed and len(whole) == 1:
+            return whole[0][1].lines
+        for rank, listing in whole:  # several states: merged by time
+            keyed.extend((due, post_id, rank, line) for due, post_id, line, _ in listing.rows())
+        keyed.sort(key=lambda k: (k[0], k[1], k[2]))
+        return b"\n".join(k[3] for k in keyed)
+
+    def _listing(self, state: str) -> Path:
+        return self.items.state_dir / f"listing-{state}"
+
+    def _match(
+        self, state: str, listing: Listing | None, known: set[str]
+    ) -> tuple[list[int], list[Entry], bool]:
+        """Scan a state dir against its listing: (indexes of the listing's lines that still
+        hold, entries to list the slow way, whether every line of the listing held).
+
+        The loop runs 100k times for a big queue: a hit costs one lstat and a dict lookup.
+        """
+        pos = listing.pos if listing is not None else {}
+        keys = listing.keys if listing is not None else None
+        hits: list[int] = []
+        slow: list[Entry] = []
+        euid = os.geteuid()
+        isreg = stat.S_ISREG
+        with self.spool.scandir(state) as it:
+            for de in it:
+                i = pos.get(de.name)
+                if i is not None and keys is not None:
+                    try:
+                        st = de.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    j = 3 * i
+                    if (
+                        st.st_ino == keys[j]
+                        and st.st_size == keys[j + 1]
+                        and st.st_mtime_ns == keys[j + 2]
+                        and st.st_nlink == 1
+                        and st.st_uid == euid
+                        and isreg(st.st_mode)
+                        and de.name[:-3] not in known
+                    ):
+                        hits.append(i)
+                        continue
+                found = self.spool.scan_one(state, de)
+                if found is not None:
+                    slow.append(found[1])
+        complete = listing is not None and len(hits) == len(listing.names)
+        return hits, slow, complete
+
+    def deliveries(self, post_id: str) -> dict[str, Delivery]:
+        if not self.items.ledger_exists():
+            return {}
+        return self.items.ledger.deliveries(post_id)
+
+    def view(self, item: Item, deliveries: dict[str, Delivery] | None = None) -> dict[str, Any]:
+        """A post as JSON (SPEC §4)."""
+        ds = self.deliveries(item.id) if deliveries is None else deliveries
+        summary = item.summary
+        results: dict[str, dict[str, Any]] = {}
+        attempts = summary.attempts if summary else 0
+        if summary:
+            for account, rid, url in summary.results:
+                results[account] = {"id": rid, "url": url}
+        for account, d in ds.items():
+            if d.status == "sent" and account not in results:
+                results[account] = {"id": d.remote_id, "url": d.url}
+            attempts = max(attempts, d.attempts)
+        error = item.problem
+        if item.state == "failed":
+            error = self.spool.read_error(item.id) or error
+        pending_errors = [
+            f"{a}: {d.error}" for a, d in sorted(ds.items()) if d.status == "pending" and d.error
+        ]
+        if error is None and item.state == "scheduled" and pending_errors:
+            error = "; ".join(pending_errors)
+        retry_at = [
+            d.next_at for d in ds.values() if d.status == "pending" and d.next_at is not None
+        ]
+        return {
+            "id": item.id,
+            "state": item.state,
+            "scheduled_at": when.iso_utc(item.due) if item.due else None,
+            "platforms": list(self.items.platforms(summary)),
+            "preview": summary.preview if summary else "",
+            "path": f"{item.state}/{item.id}.md",
+            "attempts": attempts,
+            "error": error,
+            "results": results,
+            "retry_at": when.iso_utc(datetime.fromtimestamp(max(retry_at), UTC))
+            if retry_at and item.state == "scheduled"
+            else None,
+        }
+
+    # -- operations ------------------------------------------------------------------------
+
+    # -- stats -----------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Totals by state and account, due buckets and the next posts (SPEC §4)."""
+        now = self.items.clock()
+        tz = self.items.config.timezone
+        by_state = {s: 0 for s in STATES}
+        by_platform: dict[str, int] = {}
+        buckets = {"next_hour": 0, "today": 0, "this_week": 0, "later": 0}
+        local_now = now.astimezone(tz)
+        midnight = datetime.combine(
+            local_now.date() + timedelta(days=1), datetime.min.time(), tz
+        ).astimezone(UTC)
+        for state in STATES:
+            if state != "scheduled":
+                by_state[state] = sum(1 for _ in self.spool.scan(state))
+        scheduled = self.items.items(["scheduled"])
+        by_state["scheduled"] = len(scheduled)
+        for item in scheduled:
+            for account in self.items.platforms(item.summary):
+                by_platform[account] = by_platform.get(account, 0) + 1
+            due = item.due or now
+            if due <= now + timedelta(hours=1):
+                buckets["next_hour"] += 1
+            elif due < midnight:
+                buckets["today"] += 1
+            elif due <= now + timedelta(days=7):
+                buckets["this_week"] += 1
+            else:
+                buckets["later"] += 1
+        nxt = sorted(scheduled, key=sort_key)[:5]
+        return {
+            "total": sum(by_state.values()),
+            "by_state": by_state,
+            "by_platform": by_platform,
+            "buckets": buckets,
+            "next": [self.view(i) for i in nxt],
+            "days": _per_day(scheduled, now, tz),
+        }
+
+
+def _per_day(items: list[Item], now: datetime, tz: Any, days: int = 28) -> list[dict[str, Any]]:
+    today = now.astimezone(tz).date()
+    counts = {today + timedelta(days=n): 0 for n in range(days)}
+    for item in items:
+        if item.due is None:
+            continue
+        day = max(item.due.astimezone(tz).date(), today)
+        if day in counts:
+            counts[day] += 1
+    return [{"date": d.isoformat(), "count": c} for d, c in counts.items()]
+
+
+class Listing:
+    """A state's `list --format json` lines, soonest first, and the files they were made from.
+
+    Disposable and per host (in the state directory): checked against each file's inode, size
+    and mtime, and against the configuration's fingerprint. One read loads it: a header line,
+    then the file names (NUL-separated), their keys (inode, size, mtime_ns as int64), their
+    due times (float64, inf for none) and the lines. A CRC of the body catches a torn file (it
+    is written without fsync), which is then ignored.
+    """
+
+    MAGIC = b"plurspool-listing-1"
+
+    def __init__(self, names: list[str], keys: array[int], dues: array[float], lines: bytes):
+        self.names, self.keys, self.dues, self.lines = names, keys, dues, lines
+        self.pos = {name: i for i, name in enumerate(names)}
+
+    @classmethod
+    def read(cls, path: Path, fingerprint: str) -> Listing | None:
+        """The listing at `path` if it is whole and made under `fingerprint`, else None."""
+        import zlib
+
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        head, _, body = data.partition(b"\n")
+        fields = head.split(b" ")
+        if len(fields) != 5 or fields[0] != cls.MAGIC or fields[1] != fingerprint.encode():
+            return None
+        try:
+            crc, n, size = (int(x) for x in fields[2:5])
+        except ValueError:
+            return None
+        if zlib.crc32(body) != crc or size + 32 * n > len(body):
+            return None
+        keys, dues = array("q"), array("d")
+        keys.frombytes(body[size : size + 24 * n])
+        dues.frombytes(body[size + 24 * n : size + 32 * n])
+        names = os.fsdecode(body[:size]).split("\0") if n else []
+        if len(names) != n:
+            return None
+        return cls(names, keys, dues, body[size + 32 * n :])
+
+    def rows(
+        self, indexes: Iterable[int] | None = None
+    ) -> list[tuple[float, str, bytes, tuple[int, int, int]]]:
+        """(due, ID, line, file key) of the lines at `indexes` (every line by default)."""
+        if not self.names:
+            return []
+        lines, keys = self.lines.split(b"\n"), self.keys
+        which = range(len(self.names)) if indexes is None else indexes
+        return [
+            (
+                self.dues[i],
+                self.names[i][:-3],
+                lines[i],
+                (keys[3 * i], keys[3 * i + 1], keys[3 * i + 2]),
+            )
+            for i in which
+        ]
+
+    @classmethod
+    def write(
+        cls,
+        path: Path,
+        fingerprint: str,
+        rows: list[tuple[float, str, bytes, tuple[int, int, int]]],
+    ) -> None:
+        """Replace the listing (atomically; no fsync: it is disposable and checked on read)."""
+        import zlib
+
+        names = b"\0".join(os.fsencode(f"{r[1]}.md") for r in rows)
+        keys = array("q", [k for r in rows for k in r[3]])
+        dues = array("d", [r[0] for r in rows])
+        body = names + keys.tobytes() + dues.tobytes() + b"\n".join(r[2] for r in rows)
+        n = len(rows)
+        head = b"%s %s %d %d %d\n" % (
+            cls.MAGIC,
+            fingerprint.encode(),
+            zlib.crc32(body),
+            n,
+            len(names),
+        )
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(head + body)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # a full disk costs the next `list` some speed, nothing else
