@@ -14,17 +14,19 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from .app import SPOOLS, App
 from .config import Config
-from .core import SPOOLS, Core, Item
 from .errors import DaemonError, PlurspoolError
+from .items import Item, Items
 from .locks import DaemonLock
 from .log import Log
 from .sender import PassResult, Sender, sends_here
-from .spool import DIRS, classify
+from .spool import DIRS, Spool, classify
 from .watch import WATCHED, Watcher
 
 HEARTBEAT_EVERY = 15.0  # seconds; `daemon health` calls a heartbeat older than 90 s stale
@@ -36,8 +38,8 @@ WARM = 60.0  # posts due within this many seconds are kept parsed (1,000 due at 
 SETTLE = 1.0  # a file seen only by a scan is taken once its mtime is this old
 
 
-def heartbeat_path(core: Core) -> Path:
-    return core.state_dir / "heartbeat"
+def heartbeat_path(app: App) -> Path:
+    return app.state_dir / "heartbeat"
 
 
 RECORD = "daemon.json"  # in a spool's state dir: what the daemon that last ran there said
@@ -52,8 +54,8 @@ def _read_record(path: Path) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-def read_record(core: Core) -> dict[str, Any]:
-    return _read_record(core.state_dir / RECORD)
+def read_record(app: App) -> dict[str, Any]:
+    return _read_record(app.state_dir / RECORD)
 
 
 def recorded_spool(state_home: Path, config: Path) -> Path | None:
@@ -100,8 +102,10 @@ class Index:
     pass touches only what changed or is due.
     """
 
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, items: Items, spool: Spool, clock: Callable[[], datetime]) -> None:
+        self.items = items
+        self.spool = spool
+        self.clock = clock  # the app's one clock
         # ID -> (hash of the file's key, due time if valid): ~250 bytes a post, all told
         self.known: dict[str, tuple[int, float | None]] = {}
         self.heap: list[tuple[float, str]] = []
@@ -113,27 +117,31 @@ class Index:
         self.due.clear()
         self.bad.clear()
         self.heap = []
-        soon = time.time() + WARM
-        for entry, due, valid in self.core.due_index("scheduled"):  # the parse cache's dues
+        soon = self.clock().timestamp() + WARM
+        for entry, due, valid in self.items.due_index("scheduled"):  # the parse cache's dues
             if not valid or due is None:
-                self._put(self.core.load(entry))
+                self._put(self.items.load(entry))
                 continue
             self.known[entry.id] = (hash(entry.key), due)
             self.heap.append((due, entry.id))
             if due <= soon:
-                self.core.load(entry)  # parsed now, not in the very second it is due
+                self.items.load(entry)  # parsed now, not in the very second it is due
         heapq.heapify(self.heap)
 
     def refresh(self, post_id: str) -> None:
-        entry = self.core.spool.stat_entry("scheduled", post_id)
+        entry = self.spool.stat_entry("scheduled", post_id)
         self.known.pop(post_id, None)
         self.due.pop(post_id, None)
         self.bad.pop(post_id, None)
         if entry is not None:
-            item = self.core.load(entry)
+            item = self.items.load(entry)
             self._put(item)
-            if item.valid and item.due is not None and item.due.timestamp() > time.time() + WARM:
-                self.core.forget(entry.path)  # parsed again when due; not held till then
+            if (
+                item.valid
+                and item.due is not None
+                and item.due.timestamp() > self.clock().timestamp() + WARM
+            ):
+                self.items.forget(entry.path)  # parsed again when due; not held till then
 
     def _put(self, item: Item) -> None:
         if item.valid and item.due is not None:
@@ -151,8 +159,8 @@ class Index:
             known = self.known.get(post_id)
             if known is None or known[1] != t:
                 continue  # stale: the post changed or left
-            entry = self.core.spool.stat_entry("scheduled", post_id)
-            item = self.core.load(entry) if entry is not None else None
+            entry = self.spool.stat_entry("scheduled", post_id)
+            item = self.items.load(entry) if entry is not None else None
             if (
                 entry is None
                 or item is None
@@ -170,7 +178,7 @@ class Index:
 
     def refresh_if_changed(self, post_id: str) -> None:
         item = self.due.get(post_id)
-        entry = self.core.spool.stat_entry("scheduled", post_id)
+        entry = self.spool.stat_entry("scheduled", post_id)
         if item is None or entry is None or entry.key != item.entry.key:
             self.refresh(post_id)
 
@@ -201,10 +209,10 @@ class Daemon:
         self.config = load_config()
         self.log = log
         self.poll_override = poll_interval
-        self.core = Core(self.config)
+        self.app = App(self.config)
         self.stop_at: float | None = None
         self.reload = False
-        self.watcher = Watcher(self.core.spool, log)
+        self.watcher = Watcher(self.app.spool, log)
         self.wakeups = self.watcher.wakeups
         self.sender = self._sender()
         self._lock: DaemonLock | None = None
@@ -216,7 +224,7 @@ class Daemon:
         self.last_beat: float | None = None  # monotonic time of the last heartbeat
 
     def _sender(self) -> Sender:
-        return Sender(self.core, self.log, stopping=self.stopping, deadline=self.seconds_left)
+        return Sender(self.app, self.log, stopping=self.stopping, deadline=self.seconds_left)
 
     # -- shutdown --------------------------------------------------------------------------
 
@@ -247,10 +255,10 @@ class Daemon:
 
     def acquire(self) -> None:
         """Take the one-daemon-per-spool locks (see Locks), or fail with exit status 1."""
-        self.core.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.app.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_root()
         try:
-            self._lock = self.core.locks.lock_daemon()
+            self._lock = self.app.locks.lock_daemon()
         except DaemonError:
             self.release()
             raise
@@ -261,7 +269,7 @@ class Daemon:
         if self._spool_lock is not None:
             os.close(self._spool_lock)
             self._spool_lock = None
-        fd = self.core.locks.lock_spool()
+        fd = self.app.locks.lock_spool()
         if fd is None:
             self.log.event(
                 "no-spool-lock",
@@ -270,7 +278,7 @@ class Daemon:
                 "directory are kept out",
             )
         self._spool_lock = fd
-        st = os.fstat(fd) if fd is not None else os.stat(self.core.spool.root)
+        st = os.fstat(fd) if fd is not None else os.stat(self.app.spool.root)
         self.root_id = (st.st_dev, st.st_ino)
 
     def release(self) -> None:
@@ -285,7 +293,7 @@ class Daemon:
 
     def once(self) -> PassResult:
         """`send --once`: one full pass, then exit."""
-        self.core.spool.check()
+        self.app.spool.check()
         self.acquire()
         try:
             if not sends_here(self.config):
@@ -301,8 +309,8 @@ class Daemon:
 
     def run(self) -> None:
         """Run until SIGTERM/SIGINT; raises DaemonError if it cannot start."""
-        core = self.core
-        core.spool.ensure()
+        app = self.app
+        app.spool.ensure()
         self.acquire()
         try:
             self._record()
@@ -324,7 +332,7 @@ class Daemon:
         (then a rescan finds what arrived before), and, while the spool is incomplete or gone,
         when to look again: no pass runs until then.
         """
-        spool = self.core.spool
+        spool = self.app.spool
         with self.wakeups.lock:
             lost, self.wakeups.lost = self.wakeups.lost, set()
         if "." in lost:  # whatever is there now is locked and watched anew
@@ -371,7 +379,7 @@ class Daemon:
 
     def _incomplete(self) -> bool:
         """Whether the spool or one of its state dirs is missing right now."""
-        return any(v is None for k, v in self.core.spool.layout().items() if k != "..")
+        return any(v is None for k, v in self.app.spool.layout().items() if k != "..")
 
     def _blind(self, why: str) -> None:
         """The daemon cannot see its spool: say why, once, and in the heartbeat."""
@@ -387,16 +395,16 @@ class Daemon:
         return self.config.daemon.poll_interval.total_seconds()
 
     def _loop(self) -> None:
-        core = self.core
+        app = self.app
         # A long-running sender waits for in-place saves to settle (`send --once` cannot wait).
         self.sender.settle = QUIET
         inotify = self.watcher.start()
-        index = Index(core)
+        index = Index(app.items, app.spool, app.clock)
         sending = sends_here(self.config)
         self.log.event(
             "started",
             pid=os.getpid(),
-            spool=str(core.spool.root),
+            spool=str(app.spool.root),
             watch="inotify" if inotify else f"poll every {self._poll_interval():g}s",
             sending=None if sending else f"no: daemon.host is {self.config.daemon.host}",
         )
@@ -422,10 +430,10 @@ class Daemon:
                         for post_id in result.queued:
                             index.refresh(post_id)
                         if now >= next_rescan:
-                            core.spool.check()
+                            app.spool.check()
                             index.rescan()
                             self._prune(now)
-                            next_rescan = now + core.config.daemon.rescan_interval.total_seconds()
+                            next_rescan = now + app.config.daemon.rescan_interval.total_seconds()
                         elif not inotify:
                             # No events tell us what changed in scheduled/: look at every poll (a
                             # stat walk; parses are cached by inode, size and mtime).
@@ -436,7 +444,7 @@ class Daemon:
                                 self.wakeups.scheduled = set()
                             for post_id in changed:
                                 index.refresh(post_id)
-                        due = index.take_due(time.time())
+                        due = index.take_due(app.clock().timestamp())
                         for item in index.invalid():
                             self.sender._report_invalid(item, result)
                         unwatched = inotify and self.watcher.unwatch_scheduled(
@@ -483,24 +491,24 @@ class Daemon:
         """Forget sends older than any rate-limit window needs (a week at least, so a limit
         added by a reload still knows the sends before it) and server holds that are over."""
         windows = [lim.window.total_seconds() for lim in self.config.rate_limits.values()]
-        self.core.ledger.prune(now - max([PRUNE_AFTER, *windows]))
+        self.app.ledger.prune(now - max([PRUNE_AFTER, *windows]))
 
     def _intake(self, inotify: bool, full: bool, result: PassResult) -> float | None:
         """Take in complete files from new/; returns when to look again at unsettled ones."""
-        core = self.core
+        app = self.app
         now = time.time()
         with self.wakeups.lock:
             hints = dict(self.wakeups.new)
         names: set[str] = set(hints)
         if full or not inotify:
-            names |= {e.id + ".md" for e in core.spool.entries("new")}
+            names |= {e.id + ".md" for e in app.spool.entries("new")}
         wake: float | None = None
         for name in sorted(names):
             if self.stop_at is not None:
                 break
             # Editors' lock symlinks, autosaves and backups (`.#x.md`...) are never touched.
             is_post = classify(name) != "ignore"
-            entry = core.spool.stat_entry("new", name[:-3]) if is_post else None
+            entry = app.spool.stat_entry("new", name[:-3]) if is_post else None
             how, seen = hints.get(name, ("scan", now))
             if entry is None:
                 self._drop_hint(name, seen)
@@ -539,7 +547,7 @@ class Daemon:
                 "reload", level="warning", error="the spool path changed; restart to use it"
             )
         self.config = config
-        self.core.config = config
+        self.app.config = config
         self._record()
         self.log.event("reloaded", path=str(config.path) if config.path else None)
 
@@ -549,11 +557,11 @@ class Daemon:
         config = str(self.config.path.resolve()) if self.config.path is not None else None
         record = {
             "pid": os.getpid(),
-            "spool": str(self.core.spool.root),
+            "spool": str(self.app.spool.root),
             "config": config,
             "shutdown_timeout": self.config.daemon.shutdown_timeout.total_seconds(),
         }
-        path = self.core.state_dir / RECORD
+        path = self.app.state_dir / RECORD
         try:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(record) + "\n")
@@ -563,7 +571,7 @@ class Daemon:
 
     def _beat(self) -> None:
         self.last_beat = time.monotonic()
-        path = heartbeat_path(self.core)
+        path = heartbeat_path(self.app)
         try:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(f"{os.getpid()}\n" + (f"{BLIND}{self.blind}\n" if self.blind else ""))
@@ -573,16 +581,16 @@ class Daemon:
         sd_notify("WATCHDOG=1")
 
 
-def health(core: Core) -> tuple[bool, str]:
+def health(app: App) -> tuple[bool, str]:
     """Whether the daemon of this spool runs, sees its spool and its heartbeat is fresh."""
-    path = heartbeat_path(core)
-    if not core.locks.daemon_running():
+    path = heartbeat_path(app)
+    if not app.locks.daemon_running():
         return False, "no daemon is running for this spool"
-    other = core.locks.daemon_elsewhere()
+    other = app.locks.daemon_elsewhere()
     if other is not None:
         return False, (
             f"the daemon sending from this spool ({other}) keeps its state elsewhere, not in "
-            f"{core.state_dir}: ask with the XDG_STATE_HOME it runs with"
+            f"{app.state_dir}: ask with the XDG_STATE_HOME it runs with"
         )
     try:
         age = time.time() - path.stat().st_mtime

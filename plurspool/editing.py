@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from .errors import InvalidInput, PlurspoolError
 
 if TYPE_CHECKING:
-    from .core import Core, Item
+    from .app import App
+from .items import Item
 
 Note = Callable[[str], None]
 Ask = Callable[[str], bool]
@@ -26,7 +27,7 @@ ROUNDS_WITHOUT_TERMINAL = 5  # an editor that is a script gets this many tries, 
 
 
 def new_post(
-    core: Core,
+    app: App,
     *,
     schedule: str | None,
     platforms: Sequence[str],
@@ -41,29 +42,29 @@ def new_post(
     from .post import template
     from .spool import new_id
 
-    stamp = core.stamp(core.resolve(schedule)) if schedule else None
+    stamp = app.items.stamp(app.items.resolve(schedule)) if schedule else None
     initial = template(schedule=stamp, platforms=list(platforms) or None).encode()
     target = "drafts" if draft else "scheduled"
-    edited = _until_valid(core, target, new_id(), initial, stamp, note, ask)
+    edited = _until_valid(app, target, new_id(), initial, stamp, note, ask)
     if edited is None:
         return None
-    saved = core.queue.add_written(target, edited.data, "").item
+    saved = app.queue.add_written(target, edited.data, "").item
     edited.discard()
     return saved
 
 
-def edit_post(core: Core, item: Item, *, note: Note, ask: Ask | None) -> Item | None:
+def edit_post(app: App, item: Item, *, note: Note, ask: Ask | None) -> Item | None:
     """Edit a post in place; store it only if saved valid and not changed meanwhile.
 
     Returns the stored post, or None when the file was left unchanged or emptied.
     """
-    original = core.spool.read(item.entry)
+    original = app.items.read(item)
     before = item.post.schedule if item.post else None
-    edited = _until_valid(core, item.state, item.id, original, before, note, ask)
+    edited = _until_valid(app, item.state, item.id, original, before, note, ask)
     if edited is None:
         return None
     try:
-        saved = core.queue.save_edit(item, edited.data).item
+        saved = app.queue.save_edit(item, edited.data).item
     except PlurspoolError as exc:
         kept = PlurspoolError(exc.message, f"your version is kept in {edited.path}")
         kept.exit_code = exc.exit_code
@@ -93,7 +94,7 @@ def _editor() -> list[str]:
 
 
 def _until_valid(
-    core: Core,
+    app: App,
     state: str,
     post_id: str,
     initial: bytes,
@@ -130,7 +131,7 @@ def _until_valid(
             _Edited(data, path).discard()
             return None
         try:
-            stored, item = core.validate_edit(state, post_id, data, schedule)
+            stored, item = app.items.validate_edit(state, post_id, data, schedule)
             if item.problem:
                 raise InvalidInput(item.problem)
         except PlurspoolError as exc:

@@ -14,7 +14,7 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,13 +114,13 @@ def _new_row(post_id: str, account: str, nonce: str) -> Delivery:
     return Delivery(post_id, account, "pending", 0, nonce, "{}", False, None, None, None, None)
 
 
-def _made_row(db: sqlite3.Connection, post_id: str, account: str) -> sqlite3.Row:
+def _made_row(db: sqlite3.Connection, post_id: str, account: str, now: float) -> sqlite3.Row:
     """The row for (post, account), inserted with a fresh nonce if there is none (in a tx)."""
     r: sqlite3.Row | None = db.execute(_ROW, (post_id, account)).fetchone()
     if r is None:
         db.execute(
             "INSERT INTO deliveries (post_id, account, nonce, updated) VALUES (?,?,?,?)",
-            (post_id, account, secrets.token_hex(8), time.time()),
+            (post_id, account, secrets.token_hex(8), now),
         )
         r = db.execute(_ROW, (post_id, account)).fetchone()
         assert r is not None
@@ -130,8 +130,9 @@ def _made_row(db: sqlite3.Connection, post_id: str, account: str) -> sqlite3.Row
 class Ledger:
     """The SQLite ledger of one spool on this host."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
+        self.clock = clock  # epoch seconds: the app's one clock
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -225,14 +226,14 @@ class Ledger:
     def delivery(self, post_id: str, account: str) -> Delivery:
         """The row for (post, account), created with a fresh nonce on first use."""
         with self._tx() as db:
-            return _row(_made_row(db, post_id, account))
+            return _row(_made_row(db, post_id, account, self.clock()))
 
     def save_material(self, post_id: str, account: str, material: dict[str, Any]) -> None:
         """Persist platform material (e.g. a signed event) before it is first sent."""
         with self._tx() as db:
             db.execute(
                 "UPDATE deliveries SET material=?, updated=? WHERE post_id=? AND account=?",
-                (json.dumps(material), time.time(), post_id, account),
+                (json.dumps(material), self.clock(), post_id, account),
             )
 
     def peek(self, post_id: str, account: str) -> Delivery:
@@ -258,7 +259,7 @@ class Ledger:
         first save (see Sender._send_account). `synced=False`: the mark needs no fsync of its
         own (the platform sent nothing, or will not before a synced save).
         """
-        now = time.time()
+        now = self.clock()
         with self._tx(synced) as db:
             r = db.execute(_ROW, (post_id, account)).fetchone()
             if r is None:  # the first attempt: the row is made marked (one statement less)
@@ -296,7 +297,7 @@ class Ledger:
         the platform before sending anything, as after a crash. What must reach the disk before
         a request, `begin_attempt` and `save_material`, is synced.
         """
-        now = time.time() if at is None else at
+        now = self.clock() if at is None else at
         with self._tx(synced=False) as db:
             db.execute(
                 "UPDATE deliveries SET status=?, in_flight=0, remote_id=?, url=?, error=?, "
@@ -320,7 +321,7 @@ class Ledger:
             db.execute(
                 "UPDATE deliveries SET status='pending', attempts=0, error=NULL, next_at=NULL, "
                 "deferred=0, updated=? WHERE post_id=? AND status!='sent'",
-                (time.time(), post_id),
+                (self.clock(), post_id),
             )
             db.execute("INSERT OR REPLACE INTO retries VALUES (?, ?)", (post_id, token))
         return True
@@ -341,7 +342,7 @@ class Ledger:
             db.execute(
                 "UPDATE deliveries SET deferred=1, error=?, next_at=?, updated=? "
                 "WHERE post_id=? AND account=? AND status='pending' AND in_flight=0",
-                (reason, until, time.time(), post_id, account),
+                (reason, until, self.clock(), post_id, account),
             )
 
     def undefer(self, post_id: str) -> None:
@@ -350,7 +351,7 @@ class Ledger:
             db.execute(
                 "UPDATE deliveries SET deferred=0, error=NULL, next_at=NULL, updated=? "
                 "WHERE post_id=? AND deferred=1",
-                (time.time(), post_id),
+                (self.clock(), post_id),
             )
 
     def forget(self, post_id: str) -> None:
@@ -439,3 +440,31 @@ class Ledger:
                 [(p, *k, fingerprint, due, problem, rec) for p, k, due, problem, rec in rows],
             )
             db.executemany("DELETE FROM parse_cache WHERE path=?", [(p,) for p in drop])
+
+
+class LedgerFile:
+    """This host's ledger of one spool, opened on first use: `list` from its listings needs
+    no sqlite, and a spool never sent from has no ledger."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.clock = clock
+        self._ledger: Ledger | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(self.path, self.clock)
+        return self._ledger
+
+    def exists(self) -> bool:
+        return self._ledger is not None or self.path.exists()
+
+    def if_exists(self) -> Ledger | None:
+        """The ledger where this host has one, else None (nothing is made)."""
+        return self.ledger if self.exists() else None
+
+    def close(self) -> None:
+        ledger, self._ledger = self._ledger, None
+        if ledger is not None:
+            ledger.close()

@@ -12,38 +12,39 @@ from typing import TYPE_CHECKING, Any
 from .spool import STATES
 
 if TYPE_CHECKING:
-    from .core import Core, Item
+    from .app import App
+from .items import Item
 
 
 class ListedPosts:
     """The posts in `state_name` (a state, or "all"), to `account` if given."""
 
-    def __init__(self, core: Core, state_name: str, account: str | None) -> None:
-        self.core = core
+    def __init__(self, app: App, state_name: str, account: str | None) -> None:
+        self.app = app
         self.state_name = state_name
         self.states = STATES if state_name == "all" else (state_name,)
         self.account = account
 
     def json_lines(self) -> bytes | None:
         """The views as JSON, one a line, from the listings; None when an account filters them."""
-        return None if self.account else self.core.views.view_lines(self.states)
+        return None if self.account else self.app.views.view_lines(self.states)
 
     @cached_property
     def items(self) -> list[Item]:
         from .views import sort_key
 
-        items = sorted(self.core.items(self.states), key=sort_key)
+        items = sorted(self.app.items.in_states(self.states), key=sort_key)
         if self.account:
-            items = [i for i in items if self.account in self.core.platforms(i.summary)]
+            items = [i for i in items if self.account in self.app.items.platforms(i.summary)]
         return items
 
     @cached_property
     def views(self) -> list[dict[str, Any]]:
         """The view of each of `items`, in the same order (plurspool(1), JSON OUTPUT)."""
-        core = self.core
-        ledger = core.ledger.all_deliveries() if core.ledger_exists() else {}
-        return [core.views.view(i, ledger.get(i.id, {})) for i in self.items]
+        app = self.app
+        ledger = app.ledger.all_deliveries() if app.ledgers.exists() else {}
+        return [app.views.view(i, ledger.get(i.id, {})) for i in self.items]
 
     def id_prefix_lengths(self) -> dict[str, int]:
         """How many characters of each ID tell it apart from every other in the spool."""
-        return self.core.spool.prefix_lengths()
+        return self.app.items.prefix_lengths()

@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from . import when
-from .errors import InvalidInput, NotFound, SpoolError, TimeError, UsageError
-from .spool import STATES, Changed, Entry, Spool, new_id
+from .errors import InvalidInput, NotFound, SpoolError, UsageError
+from .spool import Changed, Entry, Spool, new_id
 
 if TYPE_CHECKING:
     from .config import Config
-    from .core import Core, Item
+    from .items import Item, Items
     from .ledger import Delivery, Ledger
     from .locks import Locks
     from .post import Media
@@ -71,22 +71,12 @@ class Unfinished:
     oversize: int | None = None
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What intake makes of a file in new/: refused (`problem`), or queued at `at`."""
-
-    problem: str | None = None
-    rename: bool = False  # refused because its ID is taken: kept in failed/ under a new name
-    at: datetime | None = None
-    stamped: bytes | None = None  # the file with its time written back, if that is needed
-
-
 class Queue:
     """The state changes of the posts of one spool."""
 
     def __init__(
         self,
-        items: Core,
+        items: Items,
         spool: Spool,
         locks: Locks,
         ledger: Callable[[], Ledger | None],
@@ -256,7 +246,7 @@ class Queue:
         """Take one complete file from new/: resolve its time, move it to scheduled/ or
         failed/; None when it is gone or being written to (the next event or rescan takes it)."""
         try:
-            verdict = self.judge_new(self.items.load(entry))
+            verdict = self.items.judge_new(self.items.load(entry))
         except (FileNotFoundError, SpoolError):
             return None
         if verdict.problem is not None:
@@ -269,80 +259,6 @@ class Queue:
         except (Changed, FileNotFoundError):
             return None
         return Queued(moved.id, verdict.at, str(moved.path))
-
-    def judge_new(self, item: Item, *, ids: bool = True) -> Verdict:
-        """Intake's decision on a file in new/, as of now; `check` judges with it too.
-
-        `ids=False` leaves out the clash of its ID with another state (a file outside the
-        spool, which has no ID there yet). May raise FileNotFoundError or SpoolError from
-        reading the file again to write its time back.
-        """
-        post = item.post
-        if post is None or item.problem:
-            return Verdict(item.problem or "invalid post")
-        if post.results or post.attempts:
-            # A copy of a sent or failed post: its results would make accounts look done.
-            return Verdict(
-                "it carries the `results`/`attempts` plurspool recorded for an earlier send; "
-                "delete those keys to send it as a new post (or `plurspool retry` the original)"
-            )
-        spool = self.spool
-        clash = ids and next(
-            (s for s in STATES if s != "new" and spool.stat_entry(s, item.id) is not None), None
-        )
-        if clash:
-            return Verdict(
-                f"a post with ID {item.id} is already in {clash}/; intake keeps this one in "
-                "failed/ under a new name instead of queueing it (give it another name to send "
-                "it as a post of its own)",
-                rename=True,
-            )
-        now = self.now()
-        at = now
-        if post.schedule is not None:
-            try:
-                at = self.items.resolve(post.schedule, allow_past=True)
-            except TimeError as exc:
-                line = f"line {post.schedule_line}: " if post.schedule_line else ""
-                return Verdict(f"{line}{exc.message}. {exc.hint}".strip())
-            if now - at > self.config.daemon.max_lateness:
-                return Verdict(self.too_late(item.id, at, now))
-        stamped = None
-        if post.schedule is None or not when.has_offset(post.schedule):
-            from .post import with_schedule
-
-            # Written back once, absolute with its offset; nothing else in the file changes.
-            stamped = with_schedule(spool.read(item.entry), self.items.stamp(at))
-            if len(stamped) > spool.max_size:
-                # Written back, it would be refused as too big, and sit in scheduled/.
-                return Verdict(
-                    f"with its time written back it would be {len(stamped)} bytes, over the "
-                    f"{spool.max_size}-byte limit (max_post_size); shorten it"
-                )
-        return Verdict(at=at, stamped=stamped)
-
-    def too_late(self, post_id: str, at: datetime, now: datetime) -> str:
-        """Why a post found more than max_lateness after its time (in new/ or first found due
-        in scheduled/) is not sent."""
-        tz = self.config.timezone
-        lateness = self.config.daemon.max_lateness.total_seconds()
-        return (
-            f"its time {when.echo(at, tz)} was {when.duration((now - at).total_seconds())} "
-            f"ago, more than max_lateness ({when.duration(lateness)}); "
-            f"`plurspool retry {post_id}` sends it now, `--schedule WHEN` later"
-        )
-
-    def late_copy(self, post_id: str) -> str | None:
-        """Why a file in scheduled/ is never sent: a post with its ID is already finished (in
-        sent/ or failed/), and this is a copy that came after (a sync, a "keep mine" merge)."""
-        done = next((s for s in ("sent", "failed") if self.spool.stat_entry(s, post_id)), None)
-        if done is None:
-            return None
-        return (
-            f"a post with ID {post_id} is already finished in {done}/; the sender keeps this "
-            "later copy in failed/ under a new name instead of sending it (delete it, or give it "
-            "another name to send it as a post of its own)"
-        )
 
     def fail(self, entry: Entry, reason: str, *, rename: bool = False) -> Failed:
         """Move a file to failed/ with its reason; under a new name when `rename`, or when its
@@ -362,13 +278,13 @@ class Queue:
         from .errors import Busy
 
         assert item.due is not None
-        reason = self.too_late(item.id, item.due, self.now())
+        reason = self.items.too_late(item.id, item.due, self.now())
         try:
             with self.locks.claim(item.id):
                 entry = self.spool.stat_entry("scheduled", item.id)
                 if entry is None:
                     return None
-                copy = self.late_copy(item.id)
+                copy = self.items.late_copy(item.id)
                 if copy is not None:  # not failed/ under its own name: that one is taken
                     return self.fail(entry, copy, rename=True)
                 self.spool.fail(entry, reason)
@@ -409,7 +325,7 @@ class Queue:
             # Gone, or changed since it was read (a sync may have brought a retry the ledger
             # has not honoured yet): the next pass looks at the new version.
             return None
-        copy = self.late_copy(item.id)
+        copy = self.items.late_copy(item.id)
         if copy is not None:
             # The ledger has it as done, so it is not sent again, and it must not sit here.
             return self.fail(entry, copy, rename=True)

@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import when
+from .app import App
 from .config import Account, Config
-from .core import Core, Item
 from .errors import Busy, PlurspoolError, SpoolError
+from .items import Item
 from .ledger import Delivery
 from .locks import Claim
 from .log import Log
@@ -54,14 +55,14 @@ class Sender:
 
     def __init__(
         self,
-        core: Core,
+        app: App,
         log: Log,
         *,
         stopping: Callable[[], bool] = lambda: False,
         deadline: Callable[[], float] = lambda: 3600.0,
         rng: random.Random | None = None,
     ) -> None:
-        self.core = core
+        self.app = app
         self.log = log
         self.stopping = stopping
         self.deadline = deadline
@@ -76,13 +77,13 @@ class Sender:
 
     @property
     def config(self) -> Config:
-        return self.core.config
+        return self.app.config
 
     # -- intake ----------------------------------------------------------------------------
 
     def intake(self, entry: Entry, result: PassResult) -> None:
         """Take one complete file from new/ into scheduled/ (or failed/), and say so."""
-        done = self.core.queue.intake(entry)
+        done = self.app.queue.intake(entry)
         if isinstance(done, Failed):
             self._failed_invalid(done, result)
         elif done is not None:
@@ -91,7 +92,7 @@ class Sender:
                 "queued",
                 id=done.id,
                 at=when.iso_utc(done.at),
-                local=self.core.stamp(done.at),
+                local=self.app.items.stamp(done.at),
                 path=done.path,
             )
 
@@ -107,20 +108,20 @@ class Sender:
         """One full pass (for `send --once` and the foreground): intake all of new/, then send
         everything due in scheduled/ (or only the post `only`)."""
         result = PassResult()
-        core = self.core
+        app = self.app
         if only is None:
-            for entry in core.spool.entries("new"):
+            for entry in app.spool.entries("new"):
                 if self.stopping():
                     break
                 self.intake(entry, result)
         due = []
-        for entry in core.spool.entries("scheduled"):
+        for entry in app.spool.entries("scheduled"):
             if only is not None and entry.id != only:
                 continue
-            item = core.load(entry)
+            item = app.items.load(entry)
             if item.post is None or item.problem or item.due is None:
                 self._report_invalid(item, result)
-            elif item.due > core.clock():
+            elif item.due > app.clock():
                 result.soonest(item.due.timestamp())
             else:
                 due.append(item)
@@ -136,14 +137,14 @@ class Sender:
         downtime, or arriving late through a sync. One that waits for a rate limit or a retry
         has ledger rows, and is never failed for being late.
         """
-        core = self.core
-        now_dt = core.clock()
+        app = self.app
+        now_dt = app.clock()
         now = now_dt.timestamp()
         lateness = self.config.daemon.max_lateness
         pendings: list[Pending] = []
         items: dict[str, Item] = {}
         known: dict[str, dict[str, Delivery]] = {}
-        ledger = core.ledger
+        ledger = app.ledger
         for item in due:
             assert item.due is not None
             if item.post is None:
@@ -204,7 +205,7 @@ class Sender:
         reason = f"deferred: {why} until {when.iso_utc(_dt(until))}"
         if d is not None and d.deferred and d.error == reason:
             return
-        self.core.ledger.defer(post_id, account, reason, until)
+        self.app.ledger.defer(post_id, account, reason, until)
         self.log.event(
             "deferred", id=post_id, account=account, reason=why, until=when.iso_utc(_dt(until))
         )
@@ -215,7 +216,7 @@ class Sender:
         if self.holds.get(account) == until:
             return
         self.holds[account] = until
-        self.core.ledger.hold(account, until)
+        self.app.ledger.hold(account, until)
         self.log.event(
             "hold",
             level="warning",
@@ -229,7 +230,7 @@ class Sender:
         `plurspool retry` on any host) is honoured: its failed accounts reopened, once per
         token. Never inferred from the file alone: a post may wait in scheduled/ with an account
         failed for good and another still backing off, its file recording neither."""
-        ledger = self.core.ledger
+        ledger = self.app.ledger
         token = item.post.retried if item.post is not None else None
         if token is not None and ledger.reopen(item.id, token):
             self.log.event("reopened", id=item.id, retried=token)
@@ -243,7 +244,7 @@ class Sender:
         done = {a for a, r in item.post.results.items() if r.error is None and r.attempts > 0}
         done |= {a for a, r in item.post.results.items() if r.error is None and (r.id or r.url)}
         out = []
-        for account in self.core.platforms(item.post):
+        for account in self.app.items.platforms(item.post):
             d = ds.get(account)
             if account in done or (d is not None and d.status in ("sent", "failed")):
                 continue
@@ -267,24 +268,24 @@ class Sender:
 
     def send_item(self, item: Item, accounts: list[str], result: PassResult) -> None:
         """Claim a post, send it to `accounts`, record each outcome, and move it if finished."""
-        core = self.core
+        app = self.app
         try:
-            claim: Claim | None = core.claim(item.id)
+            claim: Claim | None = app.locks.claim(item.id)
             try:
-                entry = core.spool.stat_entry("scheduled", item.id)
+                entry = app.spool.stat_entry("scheduled", item.id)
                 if entry is None:
                     return  # moved meanwhile (cancelled, sent by another sender)
-                fresh = core.load(entry)
+                fresh = app.items.load(entry)
                 if fresh.post is None or fresh.problem or fresh.due is None:
                     self._report_invalid(fresh, result)
                     return
-                if fresh.due > core.clock():
+                if fresh.due > app.clock():
                     result.soonest(fresh.due.timestamp())
                     return
-                copy = core.queue.late_copy(item.id)
+                copy = app.items.late_copy(item.id)
                 if copy is not None:
                     # Finished elsewhere (another host, a lost ledger): never out a second time.
-                    self._failed_invalid(core.queue.fail(entry, copy, rename=True), result)
+                    self._failed_invalid(app.queue.fail(entry, copy, rename=True), result)
                     return
                 quiet_at = fresh.entry.mtime_ns / 1e9 + self.settle
                 if self.settle and quiet_at > time.time():
@@ -296,7 +297,7 @@ class Sender:
                     if self.stopping() and self.deadline() <= 0:
                         break
                     held = self.holds.get(account)
-                    if held is not None and held > core.clock().timestamp():
+                    if held is not None and held > app.clock().timestamp():
                         # An answer earlier in this pass used up the account's window.
                         self._defer(item.id, account, SERVER_LIMIT, held, ds.get(account))
                         result.soonest(held)
@@ -304,7 +305,7 @@ class Sender:
                         result.deferred[item.id] = f"{SERVER_LIMIT} until {until}"
                         continue
                     self._send_account(fresh, account, result)
-                ds = core.ledger.deliveries(item.id)  # read here: the finisher has no ledger
+                ds = app.ledger.deliveries(item.id)  # read here: the finisher has no ledger
                 if self.finisher is not None:
                     self.finisher.submit(self._finish, fresh, result, ds, claim)
                     claim = None  # the finisher lets go of it once the post is finished
@@ -317,10 +318,10 @@ class Sender:
             # Someone else (`now`, `edit`, a foreground send) holds it for a moment; no event
             # tells us when they let go, so look again soon.
             self.log.event("busy", level="debug", id=item.id)
-            result.soonest(core.clock().timestamp() + BUSY_RETRY)
+            result.soonest(app.clock().timestamp() + BUSY_RETRY)
 
     def _send_account(self, item: Item, name: str, result: PassResult) -> None:
-        core, ledger = self.core, self.core.ledger
+        app, ledger = self.app, self.app.ledger
         assert item.post is not None
         account: Account = self.config.accounts[name]
         platform = get(account.platform)
@@ -345,8 +346,8 @@ class Sender:
             post=item.post,
             idempotency_key=d.idempotency_key,
             in_doubt=in_doubt,
-            spool_root=core.spool.root,
-            state_dir=core.config.state_dir,
+            spool_root=app.spool.root,
+            state_dir=app.config.state_dir,
             deadline=self.deadline,
             material=dict(d.material),
             save=save,
@@ -372,7 +373,7 @@ class Sender:
         )
         if not began:  # it sent nothing (it saved nothing): still an attempt, and counted
             ledger.begin_attempt(item.id, name, synced=False, nonce=d.nonce)
-        now = core.clock().timestamp()
+        now = app.clock().timestamp()
         if outcome.hold is not None:
             self._hold(name, now + outcome.hold)
         if outcome.status == "sent":
@@ -424,13 +425,13 @@ class Sender:
         """`_finish` under the post's claim: a foreground sender may be finishing it right now,
         and two writers of one file would trip over each other."""
         try:
-            with self.core.claim(item.id):
-                entry = self.core.spool.stat_entry("scheduled", item.id)
-                fresh = self.core.load(entry) if entry is not None else None
+            with self.app.locks.claim(item.id):
+                entry = self.app.spool.stat_entry("scheduled", item.id)
+                fresh = self.app.items.load(entry) if entry is not None else None
                 if fresh is not None and fresh.post is not None:
                     self._finish(fresh, result)
         except Busy:
-            result.soonest(self.core.clock().timestamp() + BUSY_RETRY)
+            result.soonest(self.app.clock().timestamp() + BUSY_RETRY)
 
     def _finish(
         self,
@@ -460,7 +461,7 @@ class Sender:
             ds = self._deliveries(item)
         if self._todo(item, ds):
             return
-        done = self.core.queue.finish(item, ds, self.core.platforms(item.post))
+        done = self.app.queue.finish(item, ds, self.app.items.platforms(item.post))
         if isinstance(done, Failed):
             self._failed_invalid(done, result)
             return
@@ -472,7 +473,7 @@ class Sender:
                 level="warning",
                 id=item.id,
                 reason=f"not written into the post: with them it would be {done.oversize} "
-                f"bytes, over the {self.core.spool.max_size}-byte limit (max_post_size); "
+                f"bytes, over the {self.app.spool.max_size}-byte limit (max_post_size); "
                 "`plurspool show` still lists them from this host's ledger",
             )
         if isinstance(done, Unfinished):
@@ -487,7 +488,7 @@ class Sender:
         self.log.event("done", id=item.id, state="failed" if done.failed else "sent")
 
     def _finish_failed_late(self, item: Item, result: PassResult) -> None:
-        done = self.core.queue.fail_late(item)
+        done = self.app.queue.fail_late(item)
         if done is None:
             return
         if done.id != item.id:  # a later copy of a finished post, kept under a new name
@@ -510,7 +511,7 @@ class Sender:
             if not copy:
                 problem += "; resolve the conflict with `plurspool edit`, then `plurspool retry`"
             with contextlib.suppress(FileNotFoundError, SpoolError):
-                self._failed_invalid(self.core.queue.fail(item.entry, problem), result)
+                self._failed_invalid(self.app.queue.fail(item.entry, problem), result)
             return
         result.invalid[item.id] = problem
         self.reported[item.id] = (item.entry.key, problem)
@@ -524,14 +525,14 @@ class Sender:
         from .post import has_conflict_markers
 
         try:
-            return has_conflict_markers(self.core.spool.read(entry))
+            return has_conflict_markers(self.app.spool.read(entry))
         except (OSError, SpoolError):
             return False
 
     # -- failure hook ----------------------------------------------------------------------
 
     def _on_failure(self, post_id: str, error: str, account: str | None) -> None:
-        path = str(self.core.spool.path("failed", post_id))
+        path = str(self.app.spool.path("failed", post_id))
         cmd = self.config.daemon.on_failure_argv(
             id=post_id, error=error, account=account or "", path=path
         )
@@ -610,7 +611,7 @@ def sends_here(config: Config) -> bool:
 
 
 def send_one(
-    core: Core, post_id: str, *, verbose: bool = False, wait: float = 120.0
+    app: App, post_id: str, *, verbose: bool = False, wait: float = 120.0
 ) -> dict[str, Any]:
     """Send a due post of scheduled/ now, in this process (`post` without a schedule, `now`
     with no daemon); return its view (state sent, failed or scheduled).
@@ -618,15 +619,15 @@ def send_one(
     It is the daemon's own path (`Sender.run_pass`) restricted to one post; the per-post claim
     makes sure a daemon that wakes at the same moment and this process never both send it.
     """
-    if not sends_here(core.config):
-        view = core.views.view(core.find(post_id))
+    if not sends_here(app.config):
+        view = app.views.view(app.items.find(post_id))
         view["error"] = (
-            f"daemon.host is {core.config.daemon.host}: it is sent from there, not from this host"
+            f"daemon.host is {app.config.daemon.host}: it is sent from there, not from this host"
         )
         return view
     from .log import NullLog
 
-    sender = Sender(core, Log(verbose=True) if verbose else NullLog())
+    sender = Sender(app, Log(verbose=True) if verbose else NullLog())
     sender.run_pass(only=post_id)
-    core.locks.wait_for_claim(post_id, wait)
-    return core.views.view(core.find(post_id))
+    app.locks.wait_for_claim(post_id, wait)
+    return app.views.view(app.items.find(post_id))

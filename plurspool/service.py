@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core import Core
+from .app import App
 from .daemon import HEALTH_STALE, health, heartbeat_path, read_record, recorded_spool
 from .errors import DaemonError
 
@@ -66,8 +66,8 @@ def systemd_available() -> bool:
     return r.returncode == 0
 
 
-def core_without_config(spool: str | None, config: Path | None) -> Core:
-    """The core of the daemon to stop or inspect while the config cannot be loaded.
+def app_without_config(spool: str | None, config: Path | None) -> App:
+    """The app of the daemon to stop or inspect while the config cannot be loaded.
 
     Its spool: --spool or $PLURSPOOL_SPOOL, else the one that the daemon last started with
     this config file served (its record in the state directory), else the default spool.
@@ -78,14 +78,14 @@ def core_without_config(spool: str | None, config: Path | None) -> Core:
     if spool is None and not env.get("PLURSPOOL_SPOOL"):
         found = recorded_spool(state_dir(env), config_file(config, env).resolve())
         spool = str(found) if found is not None else None
-    return Core(defaults(spool=spool))
+    return App(defaults(spool=spool))
 
 
 class Service:
     """Start, stop and inspect the daemon of one spool."""
 
-    def __init__(self, core: Core, global_args: Sequence[str]) -> None:
-        self.core = core
+    def __init__(self, app: App, global_args: Sequence[str]) -> None:
+        self.app = app
         self.global_args = list(global_args)  # --spool/--config as the user gave them
         self.mode = "systemd" if systemd_available() else "pidfile"
 
@@ -93,11 +93,11 @@ class Service:
 
     @property
     def pidfile(self) -> Path:
-        return self.core.state_dir / "daemon.pid"
+        return self.app.state_dir / "daemon.pid"
 
     @property
     def logfile(self) -> Path:
-        return self.core.state_dir / "daemon.log"
+        return self.app.state_dir / "daemon.log"
 
     def unit_path(self) -> Path:
         base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
@@ -127,10 +127,10 @@ class Service:
 
     def unit_text(self) -> str:
         template = _UNIT_TEMPLATE.read_text()
-        state = self.core.config.state_dir
+        state = self.app.config.state_dir
         return (
             template.replace("@PLURSPOOL@", shlex.join(self.command()))
-            .replace("@SPOOL@", str(self.core.spool.root))
+            .replace("@SPOOL@", str(self.app.root))
             .replace("@STATE@", str(state))
         )
 
@@ -172,22 +172,22 @@ class Service:
             return None
         except PermissionError:
             return None
-        return pid if self.core.locks.daemon_running() else None
+        return pid if self.app.locks.daemon_running() else None
 
     def daemon_pid(self) -> int | None:
         """The running daemon's PID: from our pidfile, else from its lock on the spool (a
         daemon with another state directory, or not started by `daemon start`)."""
-        holder = self.core.locks.lock_holder()
+        holder = self.app.locks.lock_holder()
         return self.running_pid() or (holder[0] if holder else None)
 
     def start(self, wait: float = 15.0) -> str:
         if self.mode == "systemd":
             self._systemctl("start", UNIT)
             return f"started {UNIT}"
-        if self.core.locks.daemon_running():
+        if self.app.locks.daemon_running():
             pid = self.daemon_pid()
             return f"already running{f' (pid {pid})' if pid else ''}"
-        self.core.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.app.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         log = os.open(self.logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         started = time.time()
         try:
@@ -202,7 +202,7 @@ class Service:
         finally:
             os.close(log)
         self.pidfile.write_text(f"{proc.pid}\n")
-        beat = heartbeat_path(self.core)
+        beat = heartbeat_path(self.app)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -227,10 +227,10 @@ class Service:
             return "not running"
         os.kill(pid, signal.SIGTERM)
         # The daemon's own shutdown_timeout, which the config may no longer say.
-        record = read_record(self.core)
+        record = read_record(self.app)
         grace = record.get("shutdown_timeout") if record.get("pid") == pid else None
         if not isinstance(grace, int | float):
-            grace = self.core.config.daemon.shutdown_timeout.total_seconds()
+            grace = self.app.config.daemon.shutdown_timeout.total_seconds()
         timeout = grace + 10
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -250,14 +250,14 @@ class Service:
     # -- inspecting --------------------------------------------------------------------------
 
     def status(self) -> Status:
-        ok, detail = health(self.core)
+        ok, detail = health(self.app)
         if self.mode == "systemd":
             r = self._systemctl("show", UNIT, "-p", "MainPID", "-p", "ActiveState", check=False)
             props = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
             pid = int(props.get("MainPID", "0") or 0) or None
             running = props.get("ActiveState") == "active"
             return Status("systemd", running, pid, ok, detail)
-        running = self.core.locks.daemon_running()
+        running = self.app.locks.daemon_running()
         return Status("pidfile", running, self.daemon_pid() if running else None, ok, detail)
 
     def logs(self, follow: bool, lines: int = 50) -> Iterator[str]:
@@ -301,4 +301,4 @@ def _alive(pid: int) -> bool:
         return True
 
 
-__all__ = ["HEALTH_STALE", "Service", "Status", "core_without_config", "systemd_available"]
+__all__ = ["HEALTH_STALE", "Service", "Status", "app_without_config", "systemd_available"]

@@ -12,8 +12,8 @@ from .errors import PlurspoolError
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from .app import App
     from .config import Config
-    from .core import Core
 
 
 @dataclass(frozen=True)
@@ -34,13 +34,13 @@ class Initialised:
         }
 
 
-def init(config: Path, open_core: Callable[[], Core]) -> Initialised:
+def init(config: Path, open_core: Callable[[], App]) -> Initialised:
     """Write the commented default config at `config` unless a file is there, then open the
     spool with `open_core` and create it, with a keep file in each state directory."""
     created = write_default_config(config)
-    core = open_core()
-    core.spool.ensure(keep=True)  # the keep files, so that git keeps the state dirs
-    return Initialised(config, created, core.spool.root, core.state_dir)
+    app = open_core()
+    app.spool.ensure(keep=True)  # the keep files, so that git keeps the state dirs
+    return Initialised(config, created, app.root, app.state_dir)
 
 
 def write_default_config(path: Path) -> bool:

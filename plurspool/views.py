@@ -7,22 +7,21 @@ none.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
-from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import when
+from .cache import Listing
 from .spool import STATES, Entry, Spool
 
 if TYPE_CHECKING:
-    from .core import Core, Item
-    from .ledger import Delivery
+    from .items import Item, Items
+    from .ledger import Delivery, LedgerFile
 
 encode_json = json.JSONEncoder(ensure_ascii=False).encode  # one JSON value, on one line
 
@@ -35,9 +34,11 @@ def sort_key(item: Item) -> tuple[float, str]:
 class Views:
     """Posts of one spool as the user sees them."""
 
-    def __init__(self, items: Core, spool: Spool) -> None:
+    def __init__(self, items: Items, spool: Spool, ledgers: LedgerFile, state_dir: Path) -> None:
         self.items = items
         self.spool = spool
+        self.ledgers = ledgers
+        self.state_dir = state_dir
 
     def view_lines(self, states: Sequence[str]) -> bytes:
         """`list --format json`'s lines (views, UTF-8, one a line), soonest first.
@@ -50,7 +51,7 @@ class Views:
         """
         items = self.items
         fp = items.fingerprint()
-        known = self.items.ledger.delivery_ids() if self.items.ledger_exists() else set()
+        known = self.ledgers.ledger.delivery_ids() if self.ledgers.exists() else set()
         keyed: list[tuple[float, str, int, bytes]] = []  # (due, ID, state's rank, line)
         whole: list[tuple[int, Listing]] = []  # states whose listing is the answer as it is
         for rank, state in enumerate(states):
@@ -63,7 +64,7 @@ class Views:
             fresh = list(rows)
             for item in items.items_of(slow, states, full=False):
                 due, post_id = sort_key(item)
-                ds = self.items.ledger.deliveries(item.id) if item.id in known else {}
+                ds = self.ledgers.ledger.deliveries(item.id) if item.id in known else {}
                 # A name that is not UTF-8 (refused, but listed) shows as \udcXX escapes.
                 line = encode_json(self.view(item, ds)).encode("utf-8", "backslashreplace")
                 rows.append((due, post_id, line, item.entry.key))
@@ -81,7 +82,7 @@ class Views:
         return b"\n".join(k[3] for k in keyed)
 
     def _listing(self, state: str) -> Path:
-        return self.items.state_dir / f"listing-{state}"
+        return self.state_dir / f"listing-{state}"
 
     def _match(
         self, state: str, listing: Listing | None, known: set[str]
@@ -123,10 +124,15 @@ class Views:
         complete = listing is not None and len(hits) == len(listing.names)
         return hits, slow, complete
 
+    def all_deliveries(self) -> dict[str, dict[str, Delivery]]:
+        """Every post's ledger rows, by post ID ({} where this host has no ledger)."""
+        ledger = self.ledgers.if_exists()
+        return ledger.all_deliveries() if ledger is not None else {}
+
     def deliveries(self, post_id: str) -> dict[str, Delivery]:
-        if not self.items.ledger_exists():
+        if not self.ledgers.exists():
             return {}
-        return self.items.ledger.deliveries(post_id)
+        return self.ledgers.ledger.deliveries(post_id)
 
     def view(self, item: Item, deliveries: dict[str, Delivery] | None = None) -> dict[str, Any]:
         """A post as JSON (SPEC §4)."""
@@ -185,7 +191,7 @@ class Views:
         for state in STATES:
             if state != "scheduled":
                 by_state[state] = sum(1 for _ in self.spool.scan(state))
-        scheduled = self.items.items(["scheduled"])
+        scheduled = self.items.in_states(["scheduled"])
         by_state["scheduled"] = len(scheduled)
         for item in scheduled:
             for account in self.items.platforms(item.summary):
@@ -220,99 +226,3 @@ def _per_day(items: list[Item], now: datetime, tz: Any, days: int = 28) -> list[
         if day in counts:
             counts[day] += 1
     return [{"date": d.isoformat(), "count": c} for d, c in counts.items()]
-
-
-class Listing:
-    """A state's `list --format json` lines, soonest first, and the files they were made from.
-
-    Disposable and per host (in the state directory): checked against each file's inode, size
-    and mtime, and against the configuration's fingerprint. One read loads it: a header line,
-    then the file names (NUL-separated), their keys (inode, size, mtime_ns as int64), their
-    due times (float64, inf for none) and the lines. A CRC of the body catches a torn file (it
-    is written without fsync), which is then ignored.
-    """
-
-    MAGIC = b"plurspool-listing-1"
-
-    def __init__(self, names: list[str], keys: array[int], dues: array[float], lines: bytes):
-        self.names, self.keys, self.dues, self.lines = names, keys, dues, lines
-        self.pos = {name: i for i, name in enumerate(names)}
-
-    @classmethod
-    def read(cls, path: Path, fingerprint: str) -> Listing | None:
-        """The listing at `path` if it is whole and made under `fingerprint`, else None."""
-        import zlib
-
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            with os.fdopen(fd, "rb") as f:
-                data = f.read()
-        except OSError:
-            return None
-        head, _, body = data.partition(b"\n")
-        fields = head.split(b" ")
-        if len(fields) != 5 or fields[0] != cls.MAGIC or fields[1] != fingerprint.encode():
-            return None
-        try:
-            crc, n, size = (int(x) for x in fields[2:5])
-        except ValueError:
-            return None
-        if zlib.crc32(body) != crc or size + 32 * n > len(body):
-            return None
-        keys, dues = array("q"), array("d")
-        keys.frombytes(body[size : size + 24 * n])
-        dues.frombytes(body[size + 24 * n : size + 32 * n])
-        names = os.fsdecode(body[:size]).split("\0") if n else []
-        if len(names) != n:
-            return None
-        return cls(names, keys, dues, body[size + 32 * n :])
-
-    def rows(
-        self, indexes: Iterable[int] | None = None
-    ) -> list[tuple[float, str, bytes, tuple[int, int, int]]]:
-        """(due, ID, line, file key) of the lines at `indexes` (every line by default)."""
-        if not self.names:
-            return []
-        lines, keys = self.lines.split(b"\n"), self.keys
-        which = range(len(self.names)) if indexes is None else indexes
-        return [
-            (
-                self.dues[i],
-                self.names[i][:-3],
-                lines[i],
-                (keys[3 * i], keys[3 * i + 1], keys[3 * i + 2]),
-            )
-            for i in which
-        ]
-
-    @classmethod
-    def write(
-        cls,
-        path: Path,
-        fingerprint: str,
-        rows: list[tuple[float, str, bytes, tuple[int, int, int]]],
-    ) -> None:
-        """Replace the listing (atomically; no fsync: it is disposable and checked on read)."""
-        import zlib
-
-        names = b"\0".join(os.fsencode(f"{r[1]}.md") for r in rows)
-        keys = array("q", [k for r in rows for k in r[3]])
-        dues = array("d", [r[0] for r in rows])
-        body = names + keys.tobytes() + dues.tobytes() + b"\n".join(r[2] for r in rows)
-        n = len(rows)
-        head = b"%s %s %d %d %d\n" % (
-            cls.MAGIC,
-            fingerprint.encode(),
-            zlib.crc32(body),
-            n,
-            len(names),
-        )
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(head + body)
-            os.replace(tmp, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)  # a full disk costs the next `list` some speed, nothing else

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from plurspool.app import App
 from plurspool.config import load
-from plurspool.core import Core
 from plurspool.log import Log
 from plurspool.sender import PassResult, Sender
 from tests.helpers import BIN, Run, make_env, run_cli
@@ -96,7 +96,7 @@ class Sandbox:
 
     def state_dir(self) -> Path:
         """The per-spool state directory (ledger, lock, heartbeat)."""
-        from plurspool.core import spool_key
+        from plurspool.app import spool_key
 
         return self.state_home / "spools" / spool_key(self.spool.resolve())
 
@@ -351,7 +351,7 @@ class World:
     """A spool whose sender runs in this process, with a clock the test moves."""
 
     box: Sandbox
-    core: Core
+    core: App
     sender: Sender
     clock: list[datetime]
     log: io.StringIO
@@ -378,7 +378,7 @@ def in_process(box: Sandbox, *, deadline: float = 3600.0) -> World:
     """A World for `box` as it is configured now; its clock starts at the current second."""
     box.write_config()
     clock = [datetime.now(UTC).replace(microsecond=0)]
-    core = Core(load(box.config_path, env=box.env), clock=lambda: clock[0])
+    core = App(load(box.config_path, env=box.env), clock=lambda: clock[0])
     core.spool.ensure()
     stream = io.StringIO()
     sender = Sender(core, Log(stream=stream), deadline=lambda: deadline)

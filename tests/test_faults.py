@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from plurspool.app import App
 from plurspool.config import load
-from plurspool.core import Core
 from plurspool.errors import Busy, SpoolError
 from plurspool.log import Log
 from plurspool.sender import Sender
@@ -306,7 +306,7 @@ def test_a_full_disk_under_the_ledger_sends_nothing_unrecorded(
     w.box.exec_account("x")
     w.box.write_config()
     w.box.env["XDG_STATE_HOME"] = str(small_fs / "state")
-    w.core = Core(load(w.box.config_path, env=w.box.env), clock=w.core.clock)
+    w.core = App(load(w.box.config_path, env=w.box.env), clock=w.core.clock)
     w.sender = Sender(w.core, Log(stream=w.log))
     w.core.ledger  # created while there is room  # noqa: B018
     w.box.deliver("scheduled", "p", post_text("ledger full", schedule=iso(w.now)))
@@ -332,7 +332,7 @@ def test_a_disk_that_fills_after_the_send_keeps_the_post_and_sends_it_once(
     spool = small_fs / "spool"
     shutil.copytree(w.box.spool, spool)
     w.box.env["PLURSPOOL_SPOOL"] = str(spool)
-    w.core = Core(load(w.box.config_path, env=w.box.env), clock=w.core.clock)
+    w.core = App(load(w.box.config_path, env=w.box.env), clock=w.core.clock)
     w.sender = Sender(w.core, Log(stream=w.log))
     (spool / "scheduled" / "p.md").write_text(post_text("fills up", schedule=iso(w.now)))
     filler = small_fs / "filler"
@@ -448,13 +448,13 @@ def test_a_backoff_survives_the_clock_jumping_back(tmp_path: Path) -> None:
 def test_a_claim_leaves_no_lock_file_and_excludes_the_others(tmp_path: Path) -> None:
     w = make_world(tmp_path)
     claims = w.core.state_dir / "claims"
-    first = w.core.claim("p")
+    first = w.core.locks.claim("p")
     with pytest.raises(Busy):
-        Core(w.core.config).claim("p")
+        App(w.core.config).locks.claim("p")
     first.release()
     assert list(claims.iterdir()) == []  # not a file per post ever sent
-    with w.core.claim("p"), pytest.raises(Busy):
-        w.core.claim("p")
+    with w.core.locks.claim("p"), pytest.raises(Busy):
+        w.core.locks.claim("p")
     assert list(claims.iterdir()) == []
 
 
@@ -465,7 +465,7 @@ def test_a_claim_taken_as_its_holder_lets_go_is_not_shared(
     file no one else will open, so B must take the one at the name, or B and the next
     claimer C would both hold the post."""
     w = make_world(tmp_path)
-    holder = w.core.claim("p")
+    holder = w.core.locks.claim("p")
     real_flock = fcntl.flock
     calls: list[int] = []
 
@@ -476,13 +476,13 @@ def test_a_claim_taken_as_its_holder_lets_go_is_not_shared(
         real_flock(fd, op)
 
     monkeypatch.setattr(fcntl, "flock", flock)
-    b = Core(w.core.config).claim("p")
+    b = App(w.core.config).locks.claim("p")
     monkeypatch.setattr(fcntl, "flock", real_flock)
     assert len(calls) == 2  # B found its first file gone, and took a new one
     path = w.core.state_dir / "claims" / "p.lock"
     assert b.fd is not None and os.fstat(b.fd).st_ino == path.stat().st_ino
     with pytest.raises(Busy):
-        w.core.claim("p")  # C
+        w.core.locks.claim("p")  # C
     b.release()
 
 
@@ -499,7 +499,7 @@ def test_a_claim_whose_file_keeps_vanishing_is_busy_not_a_hang(
 
     monkeypatch.setattr(fcntl, "flock", flock)
     with pytest.raises(Busy):
-        w.core.claim("p")
+        w.core.locks.claim("p")
 
 
 def test_a_post_another_sender_is_finishing_is_left_to_it(tmp_path: Path) -> None:
@@ -512,8 +512,8 @@ def test_a_post_another_sender_is_finishing_is_left_to_it(tmp_path: Path) -> Non
     w.box.deliver("scheduled", "p", post_text("raced", schedule=iso(w.now)))
     w.core.ledger.delivery("p", "x")
     w.core.ledger.record("p", "x", "sent", remote_id="id-1")  # the foreground sent it...
-    other = Core(w.core.config)
-    with other.claim("p"):  # ...and holds it while it writes the results and moves it
+    other = App(w.core.config)
+    with other.locks.claim("p"):  # ...and holds it while it writes the results and moves it
         result = w.run()
         assert result.sent == [] and w.box.is_in("p", "scheduled")
         assert result.wake is not None and result.wake <= w.now + 1  # looks again soon

@@ -2,7 +2,7 @@
 
 In-process, Hypothesis feeds generated post files (random bytes, broken UTF-8, YAML-ish text,
 huge and deep structures, random times) into `new/` next to valid posts and runs one pass of the
-real `Core` + `Sender` with an exec account. Then the real daemon gets a batch of the named attacks
+real `App` + `Sender` with an exec account. Then the real daemon gets a batch of the named attacks
 alongside valid posts. The invariants, every time:
 
 - the pass (or the daemon) never crashes;
@@ -32,8 +32,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from plurspool.app import App
 from plurspool.config import load
-from plurspool.core import Core
 from plurspool.log import Log
 from plurspool.post import parse, with_schedule
 from plurspool.sender import PassResult, Sender
@@ -158,11 +158,11 @@ NAMED: dict[str, tuple[bytes, str, str | None]] = {
 }
 
 
-def _world(base: Path) -> tuple[Sandbox, Core, Sender, io.StringIO]:
+def _world(base: Path) -> tuple[Sandbox, App, Sender, io.StringIO]:
     box = Sandbox(base)
     box.exec_account("x")
     box.write_config()
-    core = Core(load(box.config_path, env=box.env))
+    core = App(load(box.config_path, env=box.env))
     core.spool.ensure()
     stream = io.StringIO()
     return box, core, Sender(core, Log(stream=stream)), stream

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from plurspool.app import App
 from plurspool.config import load
-from plurspool.core import Core
 from plurspool.spool import STATES
 from plurspool.views import encode_json, sort_key
 from tests.helpers import make_env, write_config
@@ -45,10 +45,10 @@ def text_of(n: int) -> str:
     ][n].format(d=n + 1, e=n % 2)
 
 
-def reference(core: Core, states: tuple[str, ...]) -> bytes:
+def reference(core: App, states: tuple[str, ...]) -> bytes:
     """What `list --format json` says, the slow way: every file parsed, every view built."""
-    fresh = Core(core.config, clock=core.clock)
-    items = sorted(fresh.items(states), key=sort_key)
+    fresh = App(core.config, clock=core.clock)
+    items = sorted(fresh.items.in_states(states), key=sort_key)
     return b"\n".join(encode_json(fresh.views.view(i)).encode() for i in items)
 
 
@@ -60,7 +60,7 @@ def test_listing_answers_like_a_full_parse(steps: list[tuple[str, str, str, int]
         env = make_env(Path(tmp))
         env["PLURSPOOL_SPOOL"] = str(Path(tmp) / "spool")
         config_path = write_config(env, 'default_platforms = ["outbox"]\n')
-        core = Core(load(config_path, env=env))
+        core = App(load(config_path, env=env))
         core.spool.ensure()
         mtime = 1_900_000_000_000_000_000
         for action, post_id, state, n in steps:
@@ -82,7 +82,7 @@ def test_listing_answers_like_a_full_parse(steps: list[tuple[str, str, str, int]
                 config_path.write_text(
                     f'default_platforms = ["outbox"]\ntimezone = "{tz}"\n', encoding="utf-8"
                 )
-                core = Core(load(config_path, env=env))
+                core = App(load(config_path, env=env))
             elif action == "tear":
                 listing = core.state_dir / f"listing-{state}"
                 if listing.exists():
@@ -90,7 +90,7 @@ def test_listing_answers_like_a_full_parse(steps: list[tuple[str, str, str, int]
                     cut = n % max(1, len(data))
                     listing.write_bytes(data[:cut] + b"\xff" + data[cut + 1 :])
             elif action == "fresh":
-                core = Core(core.config, clock=core.clock)  # a new process: nothing in memory
+                core = App(core.config, clock=core.clock)  # a new process: nothing in memory
             for states in [("scheduled",), STATES]:
                 assert core.views.view_lines(states) == reference(core, states), (action, states)
         for states in [("scheduled",), ("drafts",), STATES]:
@@ -100,7 +100,7 @@ def test_listing_answers_like_a_full_parse(steps: list[tuple[str, str, str, int]
 def test_an_unchanged_state_is_answered_from_its_listing_byte_for_byte(tmp_path: Path) -> None:
     env = make_env(tmp_path)
     env["PLURSPOOL_SPOOL"] = str(tmp_path / "spool")
-    core = Core(load(write_config(env, ""), env=env))
+    core = App(load(write_config(env, ""), env=env))
     core.spool.ensure()
     for n in range(5):
         core.spool.path("scheduled", f"p{n}").write_text(text_of(0).replace("1T", f"{n + 1}T"))
@@ -110,8 +110,8 @@ def test_an_unchanged_state_is_answered_from_its_listing_byte_for_byte(tmp_path:
     # What is listed is the listing's tail, as it is on disk.
     assert listing.read_bytes().endswith(first)
     assert (
-        Core(core.config).views.view_lines(("scheduled",))
+        App(core.config).views.view_lines(("scheduled",))
         == first
         == reference(core, ("scheduled",))
     )
-    assert Core(core.config).views.view_lines(("sent",)) == b""  # nothing: `list` prints []
+    assert App(core.config).views.view_lines(("sent",)) == b""  # nothing: `list` prints []

@@ -43,8 +43,8 @@ from typing import Any
 import pytest
 
 import plurspool.spool as spool_mod
+from plurspool.app import App
 from plurspool.config import load
-from plurspool.core import Core
 from plurspool.errors import PostError
 from plurspool.log import Log
 from plurspool.post import parse
@@ -237,7 +237,7 @@ def test_every_cut_keeps_every_accepted_post_whole_and_in_one_state(
 ) -> None:
     box, trace = traced
     clock = [datetime.now(UTC).replace(microsecond=0)]
-    core = Core(load(box.config_path, env=box.env), clock=lambda: clock[0])
+    core = App(load(box.config_path, env=box.env), clock=lambda: clock[0])
     sender = Sender(core, MarkingLog(trace))
     initial = snapshot(trace.root)
     texts = {}
@@ -261,7 +261,7 @@ def test_every_cut_keeps_every_accepted_post_whole_and_in_one_state(
     assert box.is_in("doomed", "failed")
     # Retry the failed one: back to the queue, due now. While it moves, either state will do.
     trace.mark("doomed", "new")
-    core.queue.retry(core.find("doomed"))
+    core.queue.retry(core.items.find("doomed"))
     trace.mark("doomed", "scheduled")
 
     kinds = {op.kind for op in trace.ops}
@@ -296,7 +296,7 @@ def test_the_model_catches_a_writer_that_skips_an_fsync(
 
     monkeypatch.setattr(Recorder, "fsync", lazy_fsync)
     initial = snapshot(trace.root)
-    core = Core(load(box.config_path, env=box.env))
+    core = App(load(box.config_path, env=box.env))
     item = core.queue.add("a post", schedule="10s").item
     trace.mark(item.id, "scheduled")
     reported = {item.id: "scheduled"}

@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from plurspool import spool as spool_module
+from plurspool.app import App
 from plurspool.config import load
-from plurspool.core import Core
 from plurspool.ledger import SCHEMA_VERSION, Ledger
 from tests.daemon_helpers import Sandbox, World, in_process, iso, post_text
 from tests.helpers import ROOT, Run
@@ -308,9 +308,9 @@ def test_an_error_file_left_by_a_crash_in_retry_is_never_shown_and_goes_once_sen
             raise Crash(step)
 
     monkeypatch.setattr(spool_module, "crash_hook", crash)
-    core = Core(load(box.config_path, env=box.env))
+    core = App(load(box.config_path, env=box.env))
     with pytest.raises(Crash):
-        core.queue.retry(core.find("p"))
+        core.queue.retry(core.items.find("p"))
     monkeypatch.setattr(spool_module, "crash_hook", None)
     assert box.is_in("p", "scheduled") and error.exists()
     assert ok(box.cli("show", "p", "--json")).json()["error"] is None

@@ -321,7 +321,7 @@ def test_rate_limited_posts_wait_for_the_window_and_say_why(world: Callable[...,
     d = w.core.ledger.deliveries("p2")["x"]
     assert d.deferred and d.next_at == w.now + HOUR
     assert d.error == f"deferred: rate limit x 2/hour until {iso(w.now + HOUR)}"
-    view = w.core.views.view(w.core.find("p2"))
+    view = w.core.views.view(w.core.items.find("p2"))
     assert view["error"] is not None and "rate limit x 2/hour" in view["error"]
     assert view["retry_at"] == iso(w.now + HOUR)
     # A second pass logs nothing new about it.
@@ -383,7 +383,7 @@ def test_a_server_hold_defers_the_accounts_next_posts_until_it_ends(
     assert result.deferred == {p: f"server rate limit until {iso(until)}" for p in ("p1", "p2")}
     assert result.wake == until
     assert w.core.ledger.holds(w.now) == {"x": until}
-    view = w.core.views.view(w.core.find("p1"))
+    view = w.core.views.view(w.core.items.find("p1"))
     assert view["error"] == f"x: deferred: server rate limit until {iso(until)}"
     assert view["retry_at"] == iso(until)
     assert w.log.getvalue().count(" hold ") == 1

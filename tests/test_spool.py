@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from plurspool import spool as spool_module
+from plurspool.app import App
 from plurspool.config import load
-from plurspool.core import Core
 from plurspool.errors import EXIT_NOT_FOUND, NotFound, SpoolError
 from plurspool.ledger import Ledger
 from plurspool.log import NullLog
@@ -617,10 +617,10 @@ def test_a_killed_process_mid_move_leaves_the_post_in_one_state(tmp_path: Path) 
 # -- crash injection across a whole send pass ------------------------------------------------
 
 
-def _pass_world(base: Path) -> tuple[Core, Path]:
+def _pass_world(base: Path) -> tuple[App, Path]:
     env = make_env(base)
     config = load(spool=str(base / "spool"), env=env)
-    core = Core(config)
+    core = App(config)
     core.spool.ensure()
     # A minute ago: due at once (`now` would round up to the next whole second).
     due = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -630,12 +630,12 @@ def _pass_world(base: Path) -> tuple[Core, Path]:
     return core, config.state_dir / "outbox.jsonl"
 
 
-def _run_pass(core: Core) -> None:
+def _run_pass(core: App) -> None:
     try:
         Sender(core, NullLog()).run_pass()
     finally:
-        if core._ledger is not None:
-            core._ledger.close()
+        if core.ledgers._ledger is not None:
+            core.ledgers._ledger.close()
 
 
 def test_a_crash_anywhere_in_a_send_pass_loses_nothing_and_sends_once(
@@ -673,9 +673,9 @@ def test_a_crash_anywhere_in_a_send_pass_loses_nothing_and_sends_once(
         where = posts_everywhere(core.spool)
         assert list(where) == ["p"] and len(where["p"]) == 1, (n, steps[n], where)
         # A new process takes over and finishes the job.
-        after = Core(core.config)
+        after = App(core.config)
         _run_pass(after)
-        _run_pass(Core(core.config))
+        _run_pass(App(core.config))
         assert posts_everywhere(after.spool) == {"p": ["sent"]}, (n, steps[n])
         lines = outbox.read_text().splitlines()
         assert len(lines) == 1, (n, steps[n])  # sent once, whatever the crash

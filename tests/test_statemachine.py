@@ -1,4 +1,4 @@
-"""A Hypothesis state machine over the queue operations and send passes of `Core`.
+"""A Hypothesis state machine over the queue operations and send passes of `App`.
 
 The model is a dict of post ID → (state, due time, accounts, body). After every step the spool
 must hold exactly the model's posts, each in one state, with nothing left in tmp/, the bodies
@@ -23,8 +23,8 @@ from hypothesis.stateful import (
     rule,
 )
 
+from plurspool.app import App
 from plurspool.config import load
-from plurspool.core import Core
 from plurspool.errors import TimeError
 from plurspool.log import NullLog
 from plurspool.post import parse
@@ -79,14 +79,14 @@ class Queue(RuleBasedStateMachine):
         self.core = self.new_core()
         self.model: dict[str, Model] = {}
 
-    def new_core(self) -> Core:
-        core = Core(self.config, clock=lambda: self.now)
+    def new_core(self) -> App:
+        core = App(self.config, clock=lambda: self.now)
         core.spool.ensure()
         return core
 
     def teardown(self) -> None:
-        if self.core._ledger is not None:
-            self.core._ledger.close()
+        if self.core.ledgers._ledger is not None:
+            self.core.ledgers._ledger.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def ids(self, *states: str) -> list[str]:
@@ -119,7 +119,7 @@ class Queue(RuleBasedStateMachine):
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
         post_id = data.draw(st.sampled_from(self.ids("scheduled")))
-        item = self.core.queue.cancel(self.core.find(post_id[:10])).item
+        item = self.core.queue.cancel(self.core.items.find(post_id[:10])).item
         assert item.state == "drafts"
         self.model[post_id].state = "drafts"
 
@@ -133,9 +133,9 @@ class Queue(RuleBasedStateMachine):
         want = m.due + timedelta(minutes=minutes)
         if want < self.now:  # exactly now is "due now", not the past
             with pytest.raises(TimeError):
-                self.core.queue.reschedule(self.core.find(post_id), text)
+                self.core.queue.reschedule(self.core.items.find(post_id), text)
             return
-        done = self.core.queue.reschedule(self.core.find(post_id), text)
+        done = self.core.queue.reschedule(self.core.items.find(post_id), text)
         item, at = done.item, done.at
         assert at == want and item.due == want and item.state == "scheduled"
         m.due = want
@@ -144,7 +144,7 @@ class Queue(RuleBasedStateMachine):
     @rule(data=st.data(), minutes=st.integers(1, 120))
     def schedule(self, data: st.DataObject, minutes: int) -> None:
         post_id = data.draw(st.sampled_from(self.ids("drafts")))
-        found = self.core.find(post_id, ("drafts",))
+        found = self.core.items.find(post_id, ("drafts",))
         done = self.core.queue.schedule(found, f"in {minutes} minutes")
         item, at = done.item, done.at
         assert item.state == "scheduled" and at == self.now + timedelta(minutes=minutes)
@@ -155,7 +155,7 @@ class Queue(RuleBasedStateMachine):
     @rule(data=st.data())
     def now_(self, data: st.DataObject) -> None:
         post_id = data.draw(st.sampled_from(self.ids("scheduled")))
-        item = self.core.queue.make_due(self.core.find(post_id)).item
+        item = self.core.queue.make_due(self.core.items.find(post_id)).item
         assert item.due == self.now
         self.model[post_id].due = self.now
 
@@ -163,7 +163,7 @@ class Queue(RuleBasedStateMachine):
     @rule(data=st.data())
     def retry(self, data: st.DataObject) -> None:
         post_id = data.draw(st.sampled_from(self.ids("failed")))
-        item = self.core.queue.retry(self.core.find(post_id)).item
+        item = self.core.queue.retry(self.core.items.find(post_id)).item
         assert item.state == "scheduled" and item.due == self.now
         self.model[post_id].state = "scheduled"
         self.model[post_id].due = self.now
@@ -174,12 +174,12 @@ class Queue(RuleBasedStateMachine):
     def edit(self, data: st.DataObject, text: str) -> None:
         post_id = data.draw(st.sampled_from(self.ids("scheduled", "drafts")))
         m = self.model[post_id]
-        item = self.core.find(post_id)
+        item = self.core.items.find(post_id)
         old = self.core.spool.read(item.entry)
         body = f"edited: {text.strip()}\n".encode()
         new = old[: len(old) - len(m.body)] + body
         before = item.post.schedule if item.post else None
-        stored, _ = self.core.validate_edit(item.state, post_id, new, before)
+        stored, _ = self.core.items.validate_edit(item.state, post_id, new, before)
         assert stored == new  # the schedule is absolute already: nothing rewritten
         saved = self.core.queue.save_edit(item, stored).item
         assert saved.post is not None and saved.post.parts == (f"edited: {text.strip()}",)
@@ -192,8 +192,8 @@ class Queue(RuleBasedStateMachine):
     @rule()
     def restart(self) -> None:
         """A new process: nothing cached, the ledger opened afresh."""
-        if self.core._ledger is not None:
-            self.core._ledger.close()
+        if self.core.ledgers._ledger is not None:
+            self.core.ledgers._ledger.close()
         self.core = self.new_core()
 
     @rule()
@@ -268,7 +268,7 @@ class Queue(RuleBasedStateMachine):
 
     @invariant()
     def views_agree(self) -> None:
-        views = {i.id: self.core.views.view(i) for i in self.core.items(STATES)}
+        views = {i.id: self.core.views.view(i) for i in self.core.items.in_states(STATES)}
         assert set(views) == set(self.model)
         for post_id, v in views.items():
             assert v["state"] == self.model[post_id].state

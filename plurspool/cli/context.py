@@ -1,4 +1,4 @@
-"""The typed context every command gets: global options, the output, the core on first use."""
+"""The typed context every command gets: global options, the output, the app on first use."""
 
 from __future__ import annotations
 
@@ -17,21 +17,21 @@ if TYPE_CHECKING:
 
     from click.shell_completion import CompletionItem
 
+    from ..app import App
     from ..config import Config
-    from ..core import Core
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Context:
-    """The global options, the output --format chose, and the config and core loaded once."""
+    """The global options, the output --format chose, and the config and app loaded once."""
 
     def __init__(self, spool: str | None, config: str | None, verbose: bool) -> None:
         self.spool_opt = spool
         self.config_opt = config
         self.verbose = verbose
         self.out: Output = TextOutput()  # commands without --format print text
-        self._core: Core | None = None
+        self._app: App | None = None
         self._ensured = False
 
     @property
@@ -52,23 +52,23 @@ class Context:
         return load(Path(self.config_opt) if self.config_opt else None, spool=self.spool_opt)
 
     @property
-    def core(self) -> Core:
-        """The core of the configured spool; the spool is created on first use."""
-        core = self.host_core
+    def app(self) -> App:
+        """The app of the configured spool; the spool is created on first use."""
+        app = self.host_app
         if not self._ensured:
-            core.spool.ensure()
+            app.spool.ensure()
             self._ensured = True
-        return core
+        return app
 
     @property
-    def host_core(self) -> Core:
-        """The core, its spool as it is: for what only looks at this host's state (`daemon
+    def host_app(self) -> App:
+        """The app, its spool as it is: for what only looks at this host's state (`daemon
         health` must not make an empty spool where a fresh clone is about to go)."""
-        if self._core is None:
-            from ..core import Core
+        if self._app is None:
+            from ..app import App
 
-            self._core = Core(self.load_config())
-        return self._core
+            self._app = App(self.load_config())
+        return self._app
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -12,7 +12,7 @@ from .context import Context, format_option, pass_context
 from .output import note
 
 if TYPE_CHECKING:
-    from ..core import Core
+    from ..app import App
     from ..service import Service
 
 
@@ -54,27 +54,26 @@ def daemon_group() -> None:
     """
 
 
-def _daemon_core(ctx: Context) -> Core:
-    """The core; while the config cannot be loaded, that of the daemon to stop or inspect,
+def _daemon_app(ctx: Context) -> App:
+    """The app; while the config cannot be loaded, that of the daemon to stop or inspect,
     found from the state directory alone (see plurspool(1), daemon), after a warning."""
     try:
-        return ctx.host_core  # stopping or inspecting a daemon makes no spool
+        return ctx.host_app  # stopping or inspecting a daemon makes no spool
     except ConfigError as exc:
         from pathlib import Path
 
-        from ..service import core_without_config
+        from ..service import app_without_config
 
         config = Path(ctx.config_opt) if ctx.config_opt else None
-        core = core_without_config(ctx.spool_opt, config)
+        app = app_without_config(ctx.spool_opt, config)
         note(
-            f"plurspool: warning: config ignored: {exc.message}; "
-            f"acting on the daemon of {core.spool.root}"
+            f"plurspool: warning: config ignored: {exc.message}; acting on the daemon of {app.root}"
         )
-        return core
+        return app
 
 
-def _service(ctx: Context, core: Core | None = None) -> Service:
-    """The daemon's service, for `core` (default: the one of the config)."""
+def _service(ctx: Context, app: App | None = None) -> Service:
+    """The daemon's service, for `app` (default: the one of the config)."""
     from pathlib import Path
 
     from ..service import Service
@@ -84,7 +83,7 @@ def _service(ctx: Context, core: Core | None = None) -> Service:
         args += ["--spool", str(Path(ctx.spool_opt).resolve())]
     if ctx.config_opt:
         args += ["--config", str(Path(ctx.config_opt).resolve())]
-    return Service(core if core is not None else ctx.core, args)
+    return Service(app if app is not None else ctx.app, args)
 
 
 @daemon_group.command()
@@ -112,7 +111,7 @@ def start(ctx: Context) -> None:
 @pass_context
 def stop(ctx: Context) -> None:
     """Stop the daemon; sends in flight finish first. Works while the config is broken."""
-    note(_service(ctx, _daemon_core(ctx)).stop())
+    note(_service(ctx, _daemon_app(ctx)).stop())
 
 
 @daemon_group.command()
@@ -120,13 +119,13 @@ def stop(ctx: Context) -> None:
 def restart(ctx: Context) -> None:
     """Stop, then start the daemon; refused, stopping nothing, while the config is broken."""
     try:
-        core = ctx.core
+        app = ctx.app
     except ConfigError as exc:
         raise ConfigError(
             f"{exc.message}; nothing was stopped: the daemon keeps running with its old config",
             exc.hint or "fix the config, then restart",
         ) from None
-    note(_service(ctx, core).restart())
+    note(_service(ctx, app).restart())
 
 
 @daemon_group.command()
@@ -134,7 +133,7 @@ def restart(ctx: Context) -> None:
 @pass_context
 def status(ctx: Context) -> None:
     """Say how the daemon runs (systemd or pidfile), whether it runs, and its heartbeat."""
-    st = _service(ctx, _daemon_core(ctx)).status()
+    st = _service(ctx, _daemon_app(ctx)).status()
     ctx.out.daemon_status(st)
     if not st.running:
         sys.exit(EXIT_FAILURE)
@@ -146,7 +145,7 @@ def status(ctx: Context) -> None:
 @pass_context
 def logs(ctx: Context, follow: bool, lines: int) -> None:
     """Show the daemon's log (journalctl in systemd mode)."""
-    for line in _service(ctx, _daemon_core(ctx)).logs(follow, lines):
+    for line in _service(ctx, _daemon_app(ctx)).logs(follow, lines):
         click.echo(line, nl=False)
 
 
@@ -157,7 +156,7 @@ def health(ctx: Context) -> None:
     """Exit 0 only if the daemon runs and its heartbeat is fresh."""
     from ..daemon import health as check_health
 
-    ok, why = check_health(_daemon_core(ctx))
+    ok, why = check_health(_daemon_app(ctx))
     ctx.out.health(ok, why)
     if not ok:
         sys.exit(EXIT_FAILURE)

@@ -16,7 +16,8 @@ import click
 from .. import usage
 
 if TYPE_CHECKING:
-    from ..core import Core, Item
+    from ..app import App
+    from ..items import Item
     from ..listing import ListedPosts
     from ..service import Status
     from ..setup import Initialised
@@ -35,25 +36,25 @@ class Output(Protocol):
     def initialised(self, done: Initialised) -> None:
         """`init`: the config, the spool and the state directory."""
 
-    def added(self, core: Core, item: Item, queued: bool) -> None:
+    def added(self, app: App, item: Item, queued: bool) -> None:
         """`post -s`/`--draft`: the new post, and when it is due (`queued`) or where it is kept."""
 
     def sent(self, view: dict[str, Any]) -> None:
         """A post sent in the foreground: its view, with each account's result."""
 
-    def handed_over(self, core: Core, item: Item) -> None:
+    def handed_over(self, app: App, item: Item) -> None:
         """`now` while a daemon runs: the post it is about to send."""
 
     def listing(self, posts: ListedPosts, wide: bool) -> None:
         """`list`."""
 
-    def post(self, core: Core, item: Item) -> None:
+    def post(self, app: App, item: Item) -> None:
         """`show`: one post in full."""
 
-    def changed(self, core: Core, items: Sequence[Item], verb: str) -> None:
+    def changed(self, app: App, items: Sequence[Item], verb: str) -> None:
         """A queue change: the posts changed, and what became of each."""
 
-    def stats(self, core: Core, data: dict[str, Any]) -> None:
+    def stats(self, app: App, data: dict[str, Any]) -> None:
         """`stats`."""
 
     def checked(self, reports: list[dict[str, Any]]) -> None:
@@ -106,16 +107,16 @@ class JsonOutput:
     def initialised(self, done: Initialised) -> None:
         emit_json(done.as_dict())
 
-    def added(self, core: Core, item: Item, queued: bool) -> None:
-        emit_json(core.views.view(item))
+    def added(self, app: App, item: Item, queued: bool) -> None:
+        emit_json(app.views.view(item))
         if queued:
-            self._due(core, item, "queued")
+            self._due(app, item, "queued")
 
     def sent(self, view: dict[str, Any]) -> None:
         emit_json(view)
 
-    def handed_over(self, core: Core, item: Item) -> None:
-        emit_json(core.views.view(item))
+    def handed_over(self, app: App, item: Item) -> None:
+        emit_json(app.views.view(item))
 
     def listing(self, posts: ListedPosts, wide: bool) -> None:
         lines = posts.json_lines()
@@ -124,19 +125,19 @@ class JsonOutput:
         else:
             emit_json(posts.views)
 
-    def post(self, core: Core, item: Item) -> None:
-        view = core.views.view(item)
+    def post(self, app: App, item: Item) -> None:
+        view = app.views.view(item)
         post = item.post
         view["text"] = "\n\n---\n\n".join(post.parts) if post else None
         view["parts"] = list(post.parts) if post else []
         emit_json(view)
 
-    def changed(self, core: Core, items: Sequence[Item], verb: str) -> None:
-        emit_json([core.views.view(i) for i in items])
+    def changed(self, app: App, items: Sequence[Item], verb: str) -> None:
+        emit_json([app.views.view(i) for i in items])
         for item in items:
-            self._due(core, item, verb)
+            self._due(app, item, verb)
 
-    def stats(self, core: Core, data: dict[str, Any]) -> None:
+    def stats(self, app: App, data: dict[str, Any]) -> None:
         emit_json(data)
 
     def checked(self, reports: list[dict[str, Any]]) -> None:
@@ -155,11 +156,11 @@ class JsonOutput:
         emit_json(reports)
 
     @staticmethod
-    def _due(core: Core, item: Item, verb: str) -> None:
+    def _due(app: App, item: Item, verb: str) -> None:
         # Whatever the format, a queued post's time is said on stderr (local time and UTC),
         # named by its ID: stdout has no line of its own for it.
         if item.due and item.state == "scheduled":
-            note(f"{item.id}: {verb} for {echo_time(core, item.due)}")
+            note(f"{item.id}: {verb} for {echo_time(app, item.due)}")
 
 
 # -- text ------------------------------------------------------------------------------------
@@ -173,10 +174,10 @@ class TextOutput:
         click.echo(f"spool:  {done.spool}")
         click.echo(f"state:  {done.state_dir}")
 
-    def added(self, core: Core, item: Item, queued: bool) -> None:
+    def added(self, app: App, item: Item, queued: bool) -> None:
         click.echo(item.id)
         if queued:
-            self._due(core, item, "queued")
+            self._due(app, item, "queued")
         else:
             note(f"kept in drafts/ ({item.entry.path})")
 
@@ -191,24 +192,24 @@ class TextOutput:
         elif view["state"] == "scheduled":
             note(f"not sent yet: {view['error'] or 'deferred'}; it stays queued")
 
-    def handed_over(self, core: Core, item: Item) -> None:
+    def handed_over(self, app: App, item: Item) -> None:
         click.echo(item.id)
         note("due now: the running daemon sends it")
 
     def listing(self, posts: ListedPosts, wide: bool) -> None:
-        core, items, views = posts.core, posts.items, posts.views
+        app, items, views = posts.app, posts.items, posts.views
         everything = posts.state_name == "all"
         if not views:
             note(f"no posts in {'the spool' if everything else posts.state_name}")
             return
         rows = []
         for item, v in zip(items, views, strict=True):
-            status = until(core, item.due) if item.state == "scheduled" else item.state
+            status = until(app, item.due) if item.state == "scheduled" else item.state
             if v["error"] and item.state == "scheduled":
                 status += " (invalid)" if item.problem else " (deferred)"
             elif v["retry_at"]:
                 status += " (retrying)"
-            row = [item.id, local(core, item.due), status, ",".join(v["platforms"]), v["preview"]]
+            row = [item.id, local(app, item.due), status, ",".join(v["platforms"]), v["preview"]]
             if everything:
                 row.insert(1, item.state)
             rows.append(row)
@@ -227,15 +228,15 @@ class TextOutput:
             if v["error"] and item.state in ("scheduled", "failed", "new"):
                 note(f"{item.id}: {v['error']}")
 
-    def post(self, core: Core, item: Item) -> None:
-        v = core.views.view(item)
+    def post(self, app: App, item: Item) -> None:
+        v = app.views.view(item)
         click.echo(f"id:        {v['id']}")
         click.echo(f"state:     {v['state']}")
-        click.echo(f"path:      {core.spool.root / v['path']}")
+        click.echo(f"path:      {app.root / v['path']}")
         if item.due:
             # Only what is still to be sent is "in 2h" or "due now"; a sent post was due.
-            due = f" ({until(core, item.due)})" if item.state in ("new", "scheduled") else ""
-            click.echo(f"when:      {echo_time(core, item.due)}{due}")
+            due = f" ({until(app, item.due)})" if item.state in ("new", "scheduled") else ""
+            click.echo(f"when:      {echo_time(app, item.due)}{due}")
         click.echo(f"accounts:  {', '.join(v['platforms'])}")
         click.echo(f"attempts:  {v['attempts']}")
         for account, r in v["results"].items():
@@ -252,12 +253,12 @@ class TextOutput:
                     click.echo(f"--- part {n}/{len(post.parts)}")
                 click.echo(part)
 
-    def changed(self, core: Core, items: Sequence[Item], verb: str) -> None:
+    def changed(self, app: App, items: Sequence[Item], verb: str) -> None:
         for item in items:
             click.echo(item.id)
-            self._due(core, item, verb)
+            self._due(app, item, verb)
 
-    def stats(self, core: Core, data: dict[str, Any]) -> None:
+    def stats(self, app: App, data: dict[str, Any]) -> None:
         by_state = ", ".join(f"{n} {s}" for s, n in data["by_state"].items())
         click.echo(f"{data['total']} posts: {by_state}")
         if data["by_platform"]:
@@ -274,9 +275,7 @@ class TextOutput:
             click.echo("\nnext:")
             for v in data["next"]:
                 due = datetime.fromisoformat(v["scheduled_at"]) if v["scheduled_at"] else None
-                click.echo(
-                    f"  {local(core, due):22} {until(core, due):12} {v['id']}  {v['preview']}"
-                )
+                click.echo(f"  {local(app, due):22} {until(app, due):12} {v['id']}  {v['preview']}")
         days = data["days"]
         top = max((d["count"] for d in days), default=0)
         if top:
@@ -324,10 +323,10 @@ class TextOutput:
                     click.echo(f"  hint: {r['hint']}")
 
     @staticmethod
-    def _due(core: Core, item: Item, verb: str) -> None:
+    def _due(app: App, item: Item, verb: str) -> None:
         # On stderr: when a queued post is due, in local time and UTC; else its new state.
         if item.due and item.state == "scheduled":
-            note(f"{verb} for {echo_time(core, item.due)}")
+            note(f"{verb} for {echo_time(app, item.due)}")
         else:
             note(f"{verb}: now in {item.state}/")
 
@@ -335,28 +334,28 @@ class TextOutput:
 OUTPUTS: dict[str, type[Output]] = {"text": TextOutput, "json": JsonOutput}
 
 
-def saved(core: Core, item: Item) -> None:
+def saved(app: App, item: Item) -> None:
     """What `new` and `edit` print (they have no --format): the ID, and when it is due."""
     click.echo(item.id)
     if item.due and item.state == "scheduled":
-        note(f"queued for {echo_time(core, item.due)}")
+        note(f"queued for {echo_time(app, item.due)}")
 
 
 # -- times and tables ------------------------------------------------------------------------
 
 
-def echo_time(core: Core, at: datetime) -> str:
+def echo_time(app: App, at: datetime) -> str:
     """A time as plurspool echoes it: local time, and UTC when that differs."""
     from .. import when
 
-    return when.echo(at, core.config.timezone)
+    return when.echo(at, app.config.timezone)
 
 
-def until(core: Core, due: datetime | None) -> str:
+def until(app: App, due: datetime | None) -> str:
     """How long until `due`: `in 2h05m`, `due now`, `overdue 3d`; `-` for no time."""
     if due is None:
         return "-"
-    delta = due - core.clock()
+    delta = due - app.clock()
     s = int(delta.total_seconds())
     if -60 < s <= 0:
         return "due now"
@@ -366,11 +365,11 @@ def until(core: Core, due: datetime | None) -> str:
     return sign + when.duration(s, coarse=True)
 
 
-def local(core: Core, due: datetime | None) -> str:
+def local(app: App, due: datetime | None) -> str:
     """`due` in the configured time zone, to the minute; `-` for no time."""
     if due is None:
         return "-"
-    return due.astimezone(core.config.timezone).strftime("%Y-%m-%d %H:%M %Z")
+    return due.astimezone(app.config.timezone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def width(text: str) -> int:

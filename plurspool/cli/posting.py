@@ -67,8 +67,8 @@ def post(
         text = sys.stdin.read()
     if schedule is not None and draft:
         raise UsageError("--schedule and --draft exclude each other", "use one of them")
-    core = ctx.core
-    added = core.queue.add(
+    app = ctx.app
+    added = app.queue.add(
         text,
         platforms=platforms,
         schedule=schedule,
@@ -81,7 +81,7 @@ def post(
     )
     item, at = added.item, added.at
     if draft or schedule is not None:
-        ctx.out.added(core, item, queued=at is not None)
+        ctx.out.added(app, item, queued=at is not None)
         return
     send_foreground(ctx, item.id)
 
@@ -90,7 +90,7 @@ def send_foreground(ctx: Context, post_id: str) -> None:
     """Send one post now, in this process, unless a running daemon does it; print results."""
     from ..sender import send_one
 
-    view = send_one(ctx.core, post_id, verbose=ctx.verbose)
+    view = send_one(ctx.app, post_id, verbose=ctx.verbose)
     ctx.out.sent(view)
     if view["state"] != "sent":
         sys.exit(EXIT_FAILURE)
@@ -125,13 +125,11 @@ def new(ctx: Context, schedule: str | None, platforms: tuple[str, ...], draft: b
     """
     from ..editing import new_post
 
-    core = ctx.core
-    item = new_post(
-        core, schedule=schedule, platforms=platforms, draft=draft, note=note, ask=_ask()
-    )
+    app = ctx.app
+    item = new_post(app, schedule=schedule, platforms=platforms, draft=draft, note=note, ask=_ask())
     if item is None:
         sys.exit(EXIT_FAILURE)
-    saved(core, item)
+    saved(app, item)
 
 
 EDIT_STATES = ("new", "drafts", "scheduled", "failed")
@@ -144,7 +142,7 @@ def edit(ctx: Context, post_id: str) -> None:
     """Edit a post in $VISUAL/$EDITOR; the daemon never sees an invalid or half-saved version."""
     from ..editing import edit_post
 
-    core = ctx.core
-    item = edit_post(core, core.find(post_id, EDIT_STATES), note=note, ask=_ask())
+    app = ctx.app
+    item = edit_post(app, app.items.find(post_id, EDIT_STATES), note=note, ask=_ask())
     if item is not None:
-        saved(core, item)
+        saved(app, item)

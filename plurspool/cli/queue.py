@@ -13,7 +13,7 @@ from .output import note
 from .posting import send_foreground
 
 if TYPE_CHECKING:
-    from ..core import Item
+    from ..items import Item
 
 
 @click.command("list")
@@ -39,7 +39,7 @@ def list_(ctx: Context, state_name: str, account: str | None, wide: bool) -> Non
     """
     from ..listing import ListedPosts
 
-    ctx.out.listing(ListedPosts(ctx.core, state_name, account), wide)
+    ctx.out.listing(ListedPosts(ctx.app, state_name, account), wide)
 
 
 @click.command()
@@ -48,8 +48,8 @@ def list_(ctx: Context, state_name: str, account: str | None, wide: bool) -> Non
 @pass_context
 def show(ctx: Context, post_id: str) -> None:
     """Show one post in full, with its state and results or error."""
-    core = ctx.core
-    ctx.out.post(core, core.find(post_id))
+    app = ctx.app
+    ctx.out.post(app, app.items.find(post_id))
 
 
 CANCEL_STATES = ("scheduled", "new")
@@ -63,14 +63,14 @@ CANCEL_STATES = ("scheduled", "new")
 @pass_context
 def cancel(ctx: Context, ids: tuple[str, ...], all_: bool, force: bool) -> None:
     """Take posts out of the queue into drafts/ (delete them there if you wish)."""
-    core = ctx.core
+    app = ctx.app
     if all_ == bool(ids):
         raise UsageError(
             "give post IDs or --all, not both and not neither",
             "plurspool cancel ID... | --all [--force]",
         )
     if all_:
-        items = core.items(["scheduled"])
+        items = app.items.in_states(["scheduled"])
         if not items:
             note("the queue is empty")
             return
@@ -83,8 +83,8 @@ def cancel(ctx: Context, ids: tuple[str, ...], all_: bool, force: bool) -> None:
             if not click.confirm(f"Move all {len(items)} queued posts to drafts/?", err=True):
                 sys.exit(EXIT_FAILURE)
     else:
-        items = [core.find(i, CANCEL_STATES) for i in ids]
-    ctx.out.changed(core, [core.queue.cancel(i).item for i in items], "cancelled")
+        items = [app.items.find(i, CANCEL_STATES) for i in ids]
+    ctx.out.changed(app, [app.queue.cancel(i).item for i in items], "cancelled")
 
 
 class WhenCommand(click.Command):
@@ -120,9 +120,11 @@ RESCHEDULE_STATES = ("scheduled", "drafts")
 @pass_context
 def reschedule(ctx: Context, post_id: str, when_words: tuple[str, ...]) -> None:
     """Change a post's send time; +1h or -30m move it relative to its current time."""
-    core = ctx.core
-    done = core.queue.reschedule(core.find(post_id, RESCHEDULE_STATES), _when_text(when_words)).item
-    ctx.out.changed(core, [done], "rescheduled")
+    app = ctx.app
+    done = app.queue.reschedule(
+        app.items.find(post_id, RESCHEDULE_STATES), _when_text(when_words)
+    ).item
+    ctx.out.changed(app, [done], "rescheduled")
 
 
 SCHEDULE_STATES = ("drafts",)
@@ -135,9 +137,9 @@ SCHEDULE_STATES = ("drafts",)
 @pass_context
 def schedule(ctx: Context, post_id: str, when_words: tuple[str, ...]) -> None:
     """Move a draft into the queue at WHEN."""
-    core = ctx.core
-    done = core.queue.schedule(core.find(post_id, SCHEDULE_STATES), _when_text(when_words)).item
-    ctx.out.changed(core, [done], "queued")
+    app = ctx.app
+    done = app.queue.schedule(app.items.find(post_id, SCHEDULE_STATES), _when_text(when_words)).item
+    ctx.out.changed(app, [done], "queued")
 
 
 NOW_STATES = ("scheduled",)
@@ -149,10 +151,10 @@ NOW_STATES = ("scheduled",)
 @pass_context
 def now(ctx: Context, post_id: str) -> None:
     """Make a post due now: a running daemon sends it; else it is sent here. Never both."""
-    core = ctx.core
-    item = core.queue.make_due(core.find(post_id, NOW_STATES)).item
-    if core.locks.daemon_running():
-        ctx.out.handed_over(core, item)
+    app = ctx.app
+    item = app.queue.make_due(app.items.find(post_id, NOW_STATES)).item
+    if app.locks.daemon_running():
+        ctx.out.handed_over(app, item)
         return
     send_foreground(ctx, item.id)
 
@@ -168,22 +170,26 @@ RETRY_STATES = ("failed",)
 @pass_context
 def retry(ctx: Context, ids: tuple[str, ...], all_: bool, schedule: str | None) -> None:
     """Move failed posts back to the queue, due now; accounts that succeeded are not resent."""
-    core = ctx.core
+    app = ctx.app
     if all_ == bool(ids):
         raise UsageError("give post IDs or --all", "plurspool retry ID... | --all [-s WHEN]")
-    items = core.items(RETRY_STATES) if all_ else [core.find(i, RETRY_STATES) for i in ids]
+    items = (
+        app.items.in_states(RETRY_STATES)
+        if all_
+        else [app.items.find(i, RETRY_STATES) for i in ids]
+    )
     done: list[Item] = []
     problems = []
     for item in items:
         try:
-            done.append(core.queue.retry(item, schedule).item)
+            done.append(app.queue.retry(item, schedule).item)
         except TimeError:
             raise  # the same for every post: nothing was changed
         except InvalidInput as exc:
             if not all_:
                 raise
             problems.append(exc.message)
-    ctx.out.changed(core, done, "queued again")
+    ctx.out.changed(app, done, "queued again")
     for p in problems:
         note(f"plurspool: {p}")
     if problems:

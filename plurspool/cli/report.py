@@ -15,8 +15,8 @@ from .context import Context, format_option, pass_context
 @pass_context
 def stats(ctx: Context) -> None:
     """Totals by state and account, what is due when, the next posts, and a chart by day."""
-    core = ctx.core
-    ctx.out.stats(core, core.views.stats())
+    app = ctx.app
+    ctx.out.stats(app, app.views.stats())
 
 
 @click.command()
@@ -27,9 +27,9 @@ def check(ctx: Context, paths: tuple[str, ...]) -> None:
     """Validate posts; default new/, drafts/ and scheduled/. Changes nothing; exit 3 on problems."""
     from pathlib import Path
 
-    from ..checks import check_paths
+    from ..items import check_paths
 
-    reports = check_paths(ctx.core, [Path(p) for p in paths])
+    reports = check_paths(ctx.app.items, [Path(p) for p in paths])
     ctx.out.checked(reports)
     if any(r["problems"] for r in reports):
         sys.exit(EXIT_INVALID)

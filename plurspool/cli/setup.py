@@ -17,7 +17,7 @@ def init(ctx: Context) -> None:
     """Create the config (if missing) and the spool; print their paths."""
     from .. import setup
 
-    ctx.out.initialised(setup.init(ctx.config_file, lambda: ctx.host_core))
+    ctx.out.initialised(setup.init(ctx.config_file, lambda: ctx.host_app))
 
 
 @click.group(invoke_without_command=True)

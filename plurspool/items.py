@@ -1,15 +1,15 @@
-"""The core every command and the daemon share: loading posts, queue operations, claims, views.
+"""Entry → Item: read and validate post files, cache their parses, find them, judge and check them.
 
 Data flows one way: bytes on disk (spool) → a `Post` (post) → an `Item` (a post in a state, with
-its due time or the problem that keeps it from being sent) → a state change in the spool.
+its due time or the problem that keeps it from being sent). `check` reports and intake's verdict
+on a file in new/ are judged here, without changing anything.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,30 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import when
-from .config import Config
-from .errors import (
-    InvalidInput,
-    PlurspoolError,
-    PostError,
-    TimeError,
-)
-from .ledger import Ledger
-from .locks import Claim, Locks
-from .queue import Queue
-from .spool import STATES, Entry, Refused, Spool, classify, utf8_name
-from .views import Views
+from .cache import CacheRow, fingerprint, record
+from .errors import InvalidInput, PlurspoolError, PostError, TimeError
+from .spool import STATES, Entry, Refused, Spool, classify, entry_of, utf8_name
 
 if TYPE_CHECKING:  # post.py (and yaml) load on the first parse: `list` from the cache needs none
+    from .config import Config
+    from .ledger import LedgerFile
     from .post import Post
-
-CACHE_FORMAT = 3  # bump when what the parse cache or a listing holds changes
-# (path, file key, due, problem, record): one row of the parse cache
-CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str]
-
-
-def utcnow() -> datetime:
-    """The wall clock, as an aware UTC datetime (the one place that reads it)."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -120,44 +104,27 @@ class Item:
         return self.entry.state
 
 
-SPOOLS = "spools"  # under the host's state dir: one state dir per spool, named by `spool_key`
+@dataclass(frozen=True)
+class Verdict:
+    """What intake makes of a file in new/: refused (`problem`), or queued at `at`."""
+
+    problem: str | None = None
+    rename: bool = False  # refused because its ID is taken: kept in failed/ under a new name
+    at: datetime | None = None
+    stamped: bytes | None = None  # the file with its time written back, if that is needed
 
 
-def spool_key(root: Path) -> str:
-    """A per-host state subdirectory name for a spool: readable and unique."""
-    digest = hashlib.sha256(os.fsencode(root)).hexdigest()[:10]
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", root.name)[:32] or "spool"
-    return f"{base}-{digest}"
+class Items:
+    """The posts of one spool as items: loaded, validated and cached; found by ID prefix."""
 
-
-class Core:
-    """One spool with its configuration and per-host state."""
-
-    def __init__(self, config: Config, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, config: Config, clock: Callable[[], datetime], spool: Spool, ledgers: LedgerFile
+    ) -> None:
         self.config = config
         self.clock = clock
-        self.spool = Spool(config.spool, config.max_post_size)
-        self.state_dir = config.state_dir / SPOOLS / spool_key(self.spool.root)
-        self.locks = Locks(self.spool.root, self.state_dir)
-        self._ledger: Ledger | None = None
+        self.spool = spool
+        self.ledgers = ledgers
         self._cache: dict[str, tuple[tuple[int, int, int], Item]] = {}
-        self.queue = Queue(self, self.spool, self.locks, self._ledger_if_exists)
-        self.views = Views(self, self.spool)
-
-    # -- per-host state --------------------------------------------------------------------
-
-    @property
-    def ledger(self) -> Ledger:
-        if self._ledger is None:
-            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._ledger = Ledger(self.state_dir / "ledger.sqlite3")
-        return self._ledger
-
-    def claim(self, post_id: str) -> Claim:
-        """Claim a post (a context manager too); raises Busy if someone holds it."""
-        return self.locks.claim(post_id)
-
-    # -- loading ---------------------------------------------------------------------------
 
     def load(self, entry: Entry) -> Item:
         """Read and validate a post file (cached by inode, size and mtime)."""
@@ -245,7 +212,7 @@ class Core:
             return post.platforms
         return self.config.default_platforms
 
-    def items(self, states: Sequence[str]) -> list[Item]:
+    def in_states(self, states: Sequence[str]) -> list[Item]:
         """Every post in these states, from the parse cache where files did not change."""
         entries = [e for state in states for e in self.spool.entries(state)]
         return self.items_of(entries, states, full=True)
@@ -254,7 +221,7 @@ class Core:
         """Items for `entries`; `full`: they are all of `states` (cache rows of others go)."""
         fp = self.fingerprint()
         misses = [e for e in entries if not self._mem_hit(e)]
-        disk = self.ledger.cached(fp) if len(misses) > 20 else {}
+        disk = self.ledgers.ledger.cached(fp) if len(misses) > 20 else {}
         store: list[CacheRow] = []
         out = []
         for entry in entries:
@@ -272,7 +239,7 @@ class Core:
             out.append(item)
         if store or (disk and full):
             drop = self._gone(disk, entries, states) if full else []
-            self.ledger.cache(fp, store, drop)
+            self.ledgers.ledger.cache(fp, store, drop)
         return out
 
     def cacheable(self, entry: Entry) -> bool:
@@ -294,7 +261,7 @@ class Core:
     def _row(self, item: Item) -> CacheRow:
         """An item as the parse cache stores it."""
         due = item.due.timestamp() if item.due else None
-        return (item.entry.fspath, item.entry.key, due, item.problem, _record(item))
+        return (item.entry.fspath, item.entry.key, due, item.problem, record(item))
 
     def due_index(self, state: str = "scheduled") -> Iterator[tuple[Entry, float | None, bool]]:
         """(entry, due time, valid) for every post in a state, for the daemon's heap.
@@ -307,7 +274,7 @@ class Core:
         fp = self.fingerprint()
         prefix = str(self.spool.dir(state)) + os.sep
         drop: list[str] = []
-        for row in self.ledger.cached_dues(fp):
+        for row in self.ledgers.ledger.cached_dues(fp):
             e = entries.get(row[0])
             if e is None:
                 if row[0].startswith(prefix):
@@ -322,7 +289,7 @@ class Core:
                 store.append(self._row(item))
             yield e, item.due.timestamp() if item.due else None, item.valid
         if store or drop:
-            self.ledger.cache(fp, store, drop)
+            self.ledgers.ledger.cache(fp, store, drop)
 
     def _mem_hit(self, entry: Entry) -> bool:
         cached = self._cache.get(entry.fspath)
@@ -330,28 +297,7 @@ class Core:
 
     def fingerprint(self) -> str:
         """What a cached parse depends on besides the file: configuration and limits."""
-        from . import __version__
-
-        c = self.config
-        accounts = sorted(
-            (n, a.platform, sorted((k, repr(v)) for k, v in a.options.items()))
-            for n, a in c.accounts.items()
-        )
-        try:
-            limits = (c.state_dir / "mastodon").stat().st_mtime_ns
-        except OSError:
-            limits = 0
-        raw = repr(
-            (
-                __version__,
-                CACHE_FORMAT,
-                str(c.timezone),
-                c.default_platforms,
-                c.max_post_size,
-                accounts,
-            )
-        )
-        return hashlib.sha256(f"{raw}{limits}".encode()).hexdigest()[:16]
+        return fingerprint(self.config)
 
     def _from_record(self, entry: Entry, rec: str) -> Item:
         raw = json.loads(rec)
@@ -372,7 +318,16 @@ class Core:
             return None
 
     def find(self, prefix: str, states: tuple[str, ...] = STATES) -> Item:
+        """The post whose ID starts with `prefix` (NotFound, or UsageError if several do)."""
         return self.load(self.spool.find(prefix, states))
+
+    def prefix_lengths(self) -> dict[str, int]:
+        """How many characters of each ID tell it apart from every other in the spool."""
+        return self.spool.prefix_lengths()
+
+    def read(self, item: Item) -> bytes:
+        """The bytes of a post's file, as they are now."""
+        return self.spool.read(item.entry)
 
     def latest_due(self) -> datetime | None:
         """The latest send time in the queue (for `random:` chains)."""
@@ -400,14 +355,6 @@ class Core:
     def stamp(self, at: datetime) -> str:
         """How a resolved time is written into a post file: local time with its offset."""
         return when.iso_local(at, self.config.timezone)
-
-    # -- views -----------------------------------------------------------------------------
-
-    def _ledger_if_exists(self) -> Ledger | None:
-        return self.ledger if self.ledger_exists() else None
-
-    def ledger_exists(self) -> bool:
-        return self._ledger is not None or (self.state_dir / "ledger.sqlite3").exists()
 
     def validate_new(self, data: bytes) -> None:
         """Check a post made from the command line; raises InvalidInput naming the fault."""
@@ -468,17 +415,81 @@ class Core:
         entry = Entry(post_id, state, path, 0, 0, 0, 0o100600, 1, 0)
         return data, self.item_from_bytes(entry, data)
 
+    # -- judgments ----------------------------------------------------------------------
 
-def _record(item: Item) -> str:
-    """An item as the parse cache stores it."""
-    return json.dumps(
-        {
-            "p": item.problem,
-            "d": item.due.timestamp() if item.due else None,
-            "s": item.summary.to_json() if item.summary else None,
-        },
-        ensure_ascii=False,
-    )
+    def judge_new(self, item: Item, *, ids: bool = True) -> Verdict:
+        """Intake's decision on a file in new/, as of now; `check` judges with it too.
+
+        `ids=False` leaves out the clash of its ID with another state (a file outside the
+        spool, which has no ID there yet). May raise FileNotFoundError or SpoolError from
+        reading the file again to write its time back.
+        """
+        post = item.post
+        if post is None or item.problem:
+            return Verdict(item.problem or "invalid post")
+        if post.results or post.attempts:
+            # A copy of a sent or failed post: its results would make accounts look done.
+            return Verdict(
+                "it carries the `results`/`attempts` plurspool recorded for an earlier send; "
+                "delete those keys to send it as a new post (or `plurspool retry` the original)"
+            )
+        spool = self.spool
+        clash = ids and next(
+            (s for s in STATES if s != "new" and spool.stat_entry(s, item.id) is not None), None
+        )
+        if clash:
+            return Verdict(
+                f"a post with ID {item.id} is already in {clash}/; intake keeps this one in "
+                "failed/ under a new name instead of queueing it (give it another name to send "
+                "it as a post of its own)",
+                rename=True,
+            )
+        now = self.clock()
+        at = now
+        if post.schedule is not None:
+            try:
+                at = self.resolve(post.schedule, allow_past=True)
+            except TimeError as exc:
+                line = f"line {post.schedule_line}: " if post.schedule_line else ""
+                return Verdict(f"{line}{exc.message}. {exc.hint}".strip())
+            if now - at > self.config.daemon.max_lateness:
+                return Verdict(self.too_late(item.id, at, now))
+        stamped = None
+        if post.schedule is None or not when.has_offset(post.schedule):
+            from .post import with_schedule
+
+            # Written back once, absolute with its offset; nothing else in the file changes.
+            stamped = with_schedule(spool.read(item.entry), self.stamp(at))
+            if len(stamped) > spool.max_size:
+                # Written back, it would be refused as too big, and sit in scheduled/.
+                return Verdict(
+                    f"with its time written back it would be {len(stamped)} bytes, over the "
+                    f"{spool.max_size}-byte limit (max_post_size); shorten it"
+                )
+        return Verdict(at=at, stamped=stamped)
+
+    def too_late(self, post_id: str, at: datetime, now: datetime) -> str:
+        """Why a post found more than max_lateness after its time (in new/ or first found due
+        in scheduled/) is not sent."""
+        tz = self.config.timezone
+        lateness = self.config.daemon.max_lateness.total_seconds()
+        return (
+            f"its time {when.echo(at, tz)} was {when.duration((now - at).total_seconds())} "
+            f"ago, more than max_lateness ({when.duration(lateness)}); "
+            f"`plurspool retry {post_id}` sends it now, `--schedule WHEN` later"
+        )
+
+    def late_copy(self, post_id: str) -> str | None:
+        """Why a file in scheduled/ is never sent: a post with its ID is already finished (in
+        sent/ or failed/), and this is a copy that came after (a sync, a "keep mine" merge)."""
+        done = next((s for s in ("sent", "failed") if self.spool.stat_entry(s, post_id)), None)
+        if done is None:
+            return None
+        return (
+            f"a post with ID {post_id} is already finished in {done}/; the sender keeps this "
+            "later copy in failed/ under a new name instead of sending it (delete it, or give it "
+            "another name to send it as a post of its own)"
+        )
 
 
 def post_error_text(exc: PostError) -> str:
@@ -497,4 +508,134 @@ def _parse_or_invalid(data: bytes) -> Post:
         raise InvalidInput(post_error_text(exc), exc.hint) from None
 
 
-__all__ = ["Core", "Item", "utcnow"]
+DEFAULT_STATES = ("new", "drafts", "scheduled")
+
+
+def check_paths(items: Items, paths: list[Path]) -> list[dict[str, Any]]:
+    """Check the given files (directories: their *.md), or new/, drafts/ and scheduled/."""
+    files: list[Path] = []
+    if not paths:
+        files = [e.path for s in DEFAULT_STATES for e in items.spool.entries(s)]
+    for p in paths:
+        if p.is_dir() and not p.is_symlink():
+            files.extend(sorted(q for q in p.iterdir() if classify(q.name) != "ignore"))
+        else:
+            files.append(p)
+    return [check_file(items, f) for f in files]
+
+
+def _state_of(items: Items, path: Path) -> str | None:
+    parent = Path(os.path.realpath(path.parent))
+    if parent.parent == items.spool.root and parent.name in (
+        "new",
+        "drafts",
+        "scheduled",
+        "sent",
+        "failed",
+    ):
+        return parent.name
+    return None
+
+
+def check_file(items: Items, path: Path) -> dict[str, Any]:
+    """Every problem with one file, as plain sentences (with line numbers when known)."""
+    state = _state_of(items, path)
+    report: dict[str, Any] = {
+        "path": str(path),
+        "id": path.name.removesuffix(".md"),
+        "state": state,
+        "problems": [],
+        "warnings": [],
+    }
+    problems: list[str] = report["problems"]
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        problems.append(f"cannot read: {exc.strerror}")
+        return report
+    if state is not None and classify(path.name) == "ignore":
+        report["warnings"].append(
+            "the sender never reads a file by this name (not *.md, or an editor's or sync "
+            "tool's temporary file)"
+        )
+        return report
+    entry = entry_of(path.name.removesuffix(".md"), state or "new", str(path), st)
+    if classify(path.name) == "conflict":
+        problems.append("it is a sync tool's conflict copy; merge it by hand")
+        return report
+    if not stat.S_ISREG(st.st_mode) and not stat.S_ISLNK(st.st_mode):
+        problems.append("not a regular file")
+        return report
+    reason = items.spool.refusal(entry)
+    if reason:
+        problems.append(f"refused: {reason}")
+        return report
+    try:
+        data = items.spool.read(entry)
+    except Exception as exc:
+        problems.append(str(exc))
+        return report
+    from .post import parse
+
+    try:
+        post = parse(data)
+    except PostError as exc:
+        problems.append(post_error_text(exc))
+        return report
+    item = items.item_from_bytes(entry, data)
+    _post_problems(items, item, post, problems, report["warnings"], in_spool=state is not None)
+    return report
+
+
+def _post_problems(
+    items: Items,
+    item: Item,
+    post: Post,
+    problems: list[str],
+    warnings: list[str],
+    *,
+    in_spool: bool,
+) -> None:
+    """What keeps a post from going out, judged as the sender would judge it where it is."""
+    if item.state == "new":
+        # Exactly what intake refuses (a file outside the spool: as if dropped into new/).
+        try:
+            problem = items.judge_new(item, ids=in_spool).problem
+        except FileNotFoundError:
+            problem = "it vanished while being read"
+        except PlurspoolError as exc:
+            problem = exc.message
+        if problem is not None:
+            problems.append(problem)
+    elif item.problem:
+        problems.append(item.problem)
+    elif item.state == "scheduled":
+        late = items.late_copy(item.id)
+        if late is not None:
+            problems.append(late)
+    elif post.schedule is not None:
+        line = f"line {post.schedule_line}: " if post.schedule_line else ""
+        try:
+            at = items.resolve(post.schedule, allow_past=True)
+        except TimeError as exc:
+            problems.append(f"{line}{exc.message}")
+        else:
+            if item.state == "drafts" and at < items.clock():
+                # Drafts are never sent: a time gone by is a note, not a fault.
+                warnings.append(
+                    f"{line}its time {when.echo(at, items.config.timezone)} has passed; "
+                    f"`plurspool schedule {item.id} WHEN` queues it at a new time"
+                )
+    for m in post.media:
+        if not (items.spool.root / m.path).is_file():
+            problems.append(f"media file {m.path} not found under {items.spool.root}")
+    for level, account, message in items.platform_issues(post):
+        if level == "warning":
+            warnings.append(f"{account}: {message}")
+    targets = items.platforms(post)
+    for name in post.overrides:
+        if name not in targets:
+            warnings.append(
+                f"`overrides` names {name}, which this post is not sent to "
+                f"(it goes to {', '.join(targets)})"
+            )

@@ -1,0 +1,158 @@
+"""Disposable speed: the parse cache's rows and fingerprint, and each state's `list` lines.
+
+Everything here is per host, checked against each file's inode, size and mtime and against the
+configuration's fingerprint, and may be lost at any time: it is made again from the files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from array import array
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .items import Item
+
+CACHE_FORMAT = 3  # bump when what the parse cache or a listing holds changes
+# (path, file key, due, problem, record): one row of the parse cache
+CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str]
+
+
+def fingerprint(config: Config) -> str:
+    """What a cached parse depends on besides the file: configuration and limits."""
+    from . import __version__
+
+    c = config
+    accounts = sorted(
+        (n, a.platform, sorted((k, repr(v)) for k, v in a.options.items()))
+        for n, a in c.accounts.items()
+    )
+    try:
+        limits = (c.state_dir / "mastodon").stat().st_mtime_ns
+    except OSError:
+        limits = 0
+    raw = repr(
+        (
+            __version__,
+            CACHE_FORMAT,
+            str(c.timezone),
+            c.default_platforms,
+            c.max_post_size,
+            accounts,
+        )
+    )
+    return hashlib.sha256(f"{raw}{limits}".encode()).hexdigest()[:16]
+
+
+def record(item: Item) -> str:
+    """An item as the parse cache stores it."""
+    return json.dumps(
+        {
+            "p": item.problem,
+            "d": item.due.timestamp() if item.due else None,
+            "s": item.summary.to_json() if item.summary else None,
+        },
+        ensure_ascii=False,
+    )
+
+
+class Listing:
+    """A state's `list --format json` lines, soonest first, and the files they were made from.
+
+    Disposable and per host (in the state directory): checked against each file's inode, size
+    and mtime, and against the configuration's fingerprint. One read loads it: a header line,
+    then the file names (NUL-separated), their keys (inode, size, mtime_ns as int64), their
+    due times (float64, inf for none) and the lines. A CRC of the body catches a torn file (it
+    is written without fsync), which is then ignored.
+    """
+
+    MAGIC = b"plurspool-listing-1"
+
+    def __init__(self, names: list[str], keys: array[int], dues: array[float], lines: bytes):
+        self.names, self.keys, self.dues, self.lines = names, keys, dues, lines
+        self.pos = {name: i for i, name in enumerate(names)}
+
+    @classmethod
+    def read(cls, path: Path, fingerprint: str) -> Listing | None:
+        """The listing at `path` if it is whole and made under `fingerprint`, else None."""
+        import zlib
+
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        head, _, body = data.partition(b"\n")
+        fields = head.split(b" ")
+        if len(fields) != 5 or fields[0] != cls.MAGIC or fields[1] != fingerprint.encode():
+            return None
+        try:
+            crc, n, size = (int(x) for x in fields[2:5])
+        except ValueError:
+            return None
+        if zlib.crc32(body) != crc or size + 32 * n > len(body):
+            return None
+        keys, dues = array("q"), array("d")
+        keys.frombytes(body[size : size + 24 * n])
+        dues.frombytes(body[size + 24 * n : size + 32 * n])
+        names = os.fsdecode(body[:size]).split("\0") if n else []
+        if len(names) != n:
+            return None
+        return cls(names, keys, dues, body[size + 32 * n :])
+
+    def rows(
+        self, indexes: Iterable[int] | None = None
+    ) -> list[tuple[float, str, bytes, tuple[int, int, int]]]:
+        """(due, ID, line, file key) of the lines at `indexes` (every line by default)."""
+        if not self.names:
+            return []
+        lines, keys = self.lines.split(b"\n"), self.keys
+        which = range(len(self.names)) if indexes is None else indexes
+        return [
+            (
+                self.dues[i],
+                self.names[i][:-3],
+                lines[i],
+                (keys[3 * i], keys[3 * i + 1], keys[3 * i + 2]),
+            )
+            for i in which
+        ]
+
+    @classmethod
+    def write(
+        cls,
+        path: Path,
+        fingerprint: str,
+        rows: list[tuple[float, str, bytes, tuple[int, int, int]]],
+    ) -> None:
+        """Replace the listing (atomically; no fsync: it is disposable and checked on read)."""
+        import zlib
+
+        names = b"\0".join(os.fsencode(f"{r[1]}.md") for r in rows)
+        keys = array("q", [k for r in rows for k in r[3]])
+        dues = array("d", [r[0] for r in rows])
+        body = names + keys.tobytes() + dues.tobytes() + b"\n".join(r[2] for r in rows)
+        n = len(rows)
+        head = b"%s %s %d %d %d\n" % (
+            cls.MAGIC,
+            fingerprint.encode(),
+            zlib.crc32(body),
+            n,
+            len(names),
+        )
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(head + body)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # a full disk costs the next `list` some speed, nothing else
