@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 from array import array
 from collections.abc import Iterable
@@ -17,7 +16,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .config import Config
-    from .items import Item
 
 CACHE_FORMAT = 3  # bump when what the parse cache or a listing holds changes
 # (path, file key, due, problem, record): one row of the parse cache
@@ -48,18 +46,6 @@ def fingerprint(config: Config) -> str:
         )
     )
     return hashlib.sha256(f"{raw}{limits}".encode()).hexdigest()[:16]
-
-
-def record(item: Item) -> str:
-    """An item as the parse cache stores it."""
-    return json.dumps(
-        {
-            "p": item.problem,
-            "d": item.due.timestamp() if item.due else None,
-            "s": item.summary.to_json() if item.summary else None,
-        },
-        ensure_ascii=False,
-    )
 
 
 class Listing:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import when
-from .cache import CacheRow, fingerprint, record
+from .cache import CacheRow, fingerprint
 from .errors import InvalidInput, PlurspoolError, PostError, TimeError
 from .spool import STATES, Entry, Refused, Spool, classify, entry_of, utf8_name
 
@@ -339,7 +339,7 @@ class Items:
     def resolve(
         self, text: str, *, current: datetime | None = None, allow_past: bool = False
     ) -> datetime:
-        """A time as the user wrote it → an aware UTC datetime (SPEC §3)."""
+        """A time as the user wrote it → an aware UTC datetime (plurspool(1), TIME FORMATS)."""
         latest = self.latest_due() if text.strip().lower().startswith("random:") else None
         at = when.parse_when(
             text,
@@ -490,6 +490,18 @@ class Items:
             "later copy in failed/ under a new name instead of sending it (delete it, or give it "
             "another name to send it as a post of its own)"
         )
+
+
+def record(item: Item) -> str:
+    """An item as the parse cache stores it."""
+    return json.dumps(
+        {
+            "p": item.problem,
+            "d": item.due.timestamp() if item.due else None,
+            "s": item.summary.to_json() if item.summary else None,
+        },
+        ensure_ascii=False,
+    )
 
 
 def post_error_text(exc: PostError) -> str:

@@ -135,7 +135,7 @@ class Views:
         return self.ledgers.ledger.deliveries(post_id)
 
     def view(self, item: Item, deliveries: dict[str, Delivery] | None = None) -> dict[str, Any]:
-        """A post as JSON (SPEC §4)."""
+        """A post as JSON (plurspool(1), JSON OUTPUT)."""
         ds = self.deliveries(item.id) if deliveries is None else deliveries
         summary = item.summary
         results: dict[str, dict[str, Any]] = {}
@@ -178,7 +178,7 @@ class Views:
     # -- stats -----------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """Totals by state and account, due buckets and the next posts (SPEC §4)."""
+        """Totals by state and account, due buckets, the next posts (plurspool(1), JSON OUTPUT)."""
         now = self.items.clock()
         tz = self.items.config.timezone
         by_state = {s: 0 for s in STATES}
