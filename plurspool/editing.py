@@ -18,7 +18,7 @@ from .errors import InvalidInput, PlurspoolError
 
 if TYPE_CHECKING:
     from .app import App
-from .items import Item
+    from .items import Item
 
 Note = Callable[[str], None]
 Ask = Callable[[str], bool]

@@ -7,13 +7,14 @@ comes from the listings as lines (100k posts in a second); a table needs the ite
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .spool import STATES
 
 if TYPE_CHECKING:
     from .app import App
-from .items import Item
+    from .items import Item
+    from .views import PostView
 
 
 class ListedPosts:
@@ -39,7 +40,7 @@ class ListedPosts:
         return items
 
     @cached_property
-    def views(self) -> list[dict[str, Any]]:
+    def views(self) -> list[PostView]:
         """The view of each of `items`, in the same order (plurspool(1), JSON OUTPUT)."""
         app = self.app
         ledger = app.ledger.all_deliveries() if app.ledgers.exists() else {}

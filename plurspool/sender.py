@@ -29,6 +29,7 @@ from .platforms import Job, Outcome, get, release
 from .post import recorded
 from .queue import Failed, Unfinished
 from .spool import Entry, classify
+from .views import PostView
 
 BACKOFF_CAP = 6 * 3600.0
 BUSY_RETRY = 0.25  # seconds before a claimed post is tried again
@@ -610,9 +611,7 @@ def sends_here(config: Config) -> bool:
     return host is None or host == socket.gethostname()
 
 
-def send_one(
-    app: App, post_id: str, *, verbose: bool = False, wait: float = 120.0
-) -> dict[str, Any]:
+def send_one(app: App, post_id: str, *, verbose: bool = False, wait: float = 120.0) -> PostView:
     """Send a due post of scheduled/ now, in this process (`post` without a schedule, `now`
     with no daemon); return its view (state sent, failed or scheduled).
 

@@ -13,7 +13,7 @@ import stat
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from . import when
 from .cache import Listing
@@ -24,6 +24,51 @@ if TYPE_CHECKING:
     from .ledger import Delivery, LedgerFile
 
 encode_json = json.JSONEncoder(ensure_ascii=False).encode  # one JSON value, on one line
+
+
+class Remote(TypedDict):
+    """Where an account's copy of a post is: its ID and URL on the platform (may be null)."""
+
+    id: str | None
+    url: str | None
+
+
+class PostView(TypedDict):
+    """A post as `list`, `show` and `post` print it in JSON (plurspool(1), JSON OUTPUT)."""
+
+    id: str
+    state: str
+    scheduled_at: str | None
+    platforms: list[str]
+    preview: str
+    path: str
+    attempts: int
+    error: str | None
+    results: dict[str, Remote]
+    retry_at: str | None
+
+
+class ShownPost(PostView):
+    """`show --format json`: the view, with the post's text (parts joined) and its parts."""
+
+    text: str | None
+    parts: list[str]
+
+
+class Day(TypedDict):
+    date: str
+    count: int
+
+
+class Stats(TypedDict):
+    """What `stats --format json` prints (plurspool(1), JSON OUTPUT)."""
+
+    total: int
+    by_state: dict[str, int]
+    by_platform: dict[str, int]
+    buckets: dict[str, int]
+    next: list[PostView]
+    days: list[Day]
 
 
 def sort_key(item: Item) -> tuple[float, str]:
@@ -134,11 +179,11 @@ class Views:
             return {}
         return self.ledgers.ledger.deliveries(post_id)
 
-    def view(self, item: Item, deliveries: dict[str, Delivery] | None = None) -> dict[str, Any]:
+    def view(self, item: Item, deliveries: dict[str, Delivery] | None = None) -> PostView:
         """A post as JSON (plurspool(1), JSON OUTPUT)."""
         ds = self.deliveries(item.id) if deliveries is None else deliveries
         summary = item.summary
-        results: dict[str, dict[str, Any]] = {}
+        results: dict[str, Remote] = {}
         attempts = summary.attempts if summary else 0
         if summary:
             for account, rid, url in summary.results:
@@ -173,11 +218,16 @@ class Views:
             else None,
         }
 
-    # -- operations ------------------------------------------------------------------------
+    def show(self, item: Item) -> ShownPost:
+        """A post as `show --format json` prints it: its view, text and parts."""
+        post = item.post
+        return {
+            **self.view(item),
+            "text": "\n\n---\n\n".join(post.parts) if post else None,
+            "parts": list(post.parts) if post else [],
+        }
 
-    # -- stats -----------------------------------------------------------------------------
-
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> Stats:
         """Totals by state and account, due buckets, the next posts (plurspool(1), JSON OUTPUT)."""
         now = self.items.clock()
         tz = self.items.config.timezone
@@ -216,7 +266,7 @@ class Views:
         }
 
 
-def _per_day(items: list[Item], now: datetime, tz: Any, days: int = 28) -> list[dict[str, Any]]:
+def _per_day(items: list[Item], now: datetime, tz: Any, days: int = 28) -> list[Day]:
     today = now.astimezone(tz).date()
     counts = {today + timedelta(days=n): 0 for n in range(days)}
     for item in items:

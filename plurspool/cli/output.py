@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..listing import ListedPosts
     from ..service import Status
     from ..setup import Initialised
+    from ..views import PostView, Stats
 
 ID_SHORT = 8  # characters of an ID that `list` keeps at least: all the random part of a new one
 
@@ -39,7 +40,7 @@ class Output(Protocol):
     def added(self, app: App, item: Item, queued: bool) -> None:
         """`post -s`/`--draft`: the new post, and when it is due (`queued`) or where it is kept."""
 
-    def sent(self, view: dict[str, Any]) -> None:
+    def sent(self, view: PostView) -> None:
         """A post sent in the foreground: its view, with each account's result."""
 
     def handed_over(self, app: App, item: Item) -> None:
@@ -54,7 +55,7 @@ class Output(Protocol):
     def changed(self, app: App, items: Sequence[Item], verb: str) -> None:
         """A queue change: the posts changed, and what became of each."""
 
-    def stats(self, app: App, data: dict[str, Any]) -> None:
+    def stats(self, app: App, data: Stats) -> None:
         """`stats`."""
 
     def checked(self, reports: list[dict[str, Any]]) -> None:
@@ -112,7 +113,7 @@ class JsonOutput:
         if queued:
             self._due(app, item, "queued")
 
-    def sent(self, view: dict[str, Any]) -> None:
+    def sent(self, view: PostView) -> None:
         emit_json(view)
 
     def handed_over(self, app: App, item: Item) -> None:
@@ -126,18 +127,14 @@ class JsonOutput:
             emit_json(posts.views)
 
     def post(self, app: App, item: Item) -> None:
-        view = app.views.view(item)
-        post = item.post
-        view["text"] = "\n\n---\n\n".join(post.parts) if post else None
-        view["parts"] = list(post.parts) if post else []
-        emit_json(view)
+        emit_json(app.views.show(item))
 
     def changed(self, app: App, items: Sequence[Item], verb: str) -> None:
         emit_json([app.views.view(i) for i in items])
         for item in items:
             self._due(app, item, verb)
 
-    def stats(self, app: App, data: dict[str, Any]) -> None:
+    def stats(self, app: App, data: Stats) -> None:
         emit_json(data)
 
     def checked(self, reports: list[dict[str, Any]]) -> None:
@@ -181,7 +178,7 @@ class TextOutput:
         else:
             note(f"kept in drafts/ ({item.entry.path})")
 
-    def sent(self, view: dict[str, Any]) -> None:
+    def sent(self, view: PostView) -> None:
         click.echo(view["id"])
         for account in view["platforms"]:
             r = view["results"].get(account)
@@ -258,7 +255,7 @@ class TextOutput:
             click.echo(item.id)
             self._due(app, item, verb)
 
-    def stats(self, app: App, data: dict[str, Any]) -> None:
+    def stats(self, app: App, data: Stats) -> None:
         by_state = ", ".join(f"{n} {s}" for s, n in data["by_state"].items())
         click.echo(f"{data['total']} posts: {by_state}")
         if data["by_platform"]:
