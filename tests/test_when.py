@@ -753,3 +753,26 @@ def test_today_and_tomorrow_with_a_time_read_as_dateparser_reads_them(
     assert any(isinstance(v, str) and "does not exist" in v for v in ours.values()) == (
         zone == "Europe/Berlin"
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "coarse", "text"),
+    [
+        (45, False, "45s"),
+        (303, False, "5m03s"),
+        (7500, False, "2h05m"),
+        (86400, False, "1d0h"),
+        (273600, False, "3d4h"),
+        (45, True, "45s"),
+        (303, True, "5m"),
+        (7500, True, "2h05m"),
+        (86400, True, "1d"),
+        (273600, True, "3d4h"),
+    ],
+)
+def test_one_duration_formatter_speaks_as_lateness_and_list_did(
+    seconds: int, coarse: bool, text: str
+) -> None:
+    """How late a post is (precise: max_lateness refusals) and how far off it is (coarse:
+    `list`'s `in 5m`) come from one formatter, each as it was written before."""
+    assert plurspool.when.duration(seconds, coarse=coarse) == text
