@@ -10,21 +10,17 @@ import hashlib
 import os
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from .config import Config
 from .items import Items
 from .ledger import Ledger, LedgerFile
 from .locks import Locks
+from .paths import utcnow
 from .queue import Queue
 from .spool import Spool
 from .views import Views
-
-
-def utcnow() -> datetime:
-    """The wall clock, as an aware UTC datetime (the one place that reads it)."""
-    return datetime.now(UTC)
 
 
 SPOOLS = "spools"  # under the host's state dir: one state dir per spool, named by `spool_key`

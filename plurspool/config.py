@@ -22,6 +22,11 @@ from urllib.parse import urlsplit
 
 from plurspool import when
 from plurspool.errors import ConfigError, TimeError
+from plurspool.paths import config_file as config_file
+from plurspool.paths import config_path as config_path
+from plurspool.paths import default_spool as default_spool
+from plurspool.paths import expand_user as _expand_user
+from plurspool.paths import state_dir as state_dir
 
 PLATFORMS = ("mastodon", "bluesky", "nostr", "exec", "outbox")
 # The secret each platform needs, as the `what` of `Account.secret()`.
@@ -634,46 +639,6 @@ def _platform_keys(platform: str) -> dict[str, Key]:
     return {k.leaf: k for k in KEYS if k.platform == platform}
 
 
-# --- paths ----------------------------------------------------------------------------------
-
-
-def _expand_user(text: str, env: Mapping[str, str]) -> Path:
-    if text == "~" or text.startswith("~/"):
-        home = env.get("HOME") or str(Path.home())
-        return Path(home + text[1:])
-    return Path(text).expanduser()
-
-
-def _home(env: Mapping[str, str]) -> Path:
-    return Path(env.get("HOME") or str(Path.home()))
-
-
-def _xdg(env: Mapping[str, str], var: str, fallback: str) -> Path:
-    # The XDG spec says a relative value is invalid and must be ignored.
-    value = env.get(var, "")
-    if value and Path(value).is_absolute():
-        return Path(value)
-    return _home(env) / fallback
-
-
-def config_path(env: Mapping[str, str]) -> Path:
-    """$PLURSPOOL_CONFIG, else $XDG_CONFIG_HOME/plurspool/config.toml."""
-    explicit = env.get("PLURSPOOL_CONFIG")
-    if explicit:
-        return _expand_user(explicit, env)
-    return _xdg(env, "XDG_CONFIG_HOME", ".config") / "plurspool" / "config.toml"
-
-
-def state_dir(env: Mapping[str, str]) -> Path:
-    """$XDG_STATE_HOME/plurspool: per-host state (ledger, lock, heartbeat, outbox)."""
-    return _xdg(env, "XDG_STATE_HOME", ".local/state") / "plurspool"
-
-
-def default_spool(env: Mapping[str, str]) -> Path:
-    """$XDG_DATA_HOME/plurspool/spool."""
-    return _xdg(env, "XDG_DATA_HOME", ".local/share") / "plurspool" / "spool"
-
-
 # What each `*_cmd` said, kept for the rest of a sender's pass: 1,000 posts due at once run
 # `pass show ...` once, not 1,000 times. `forget_secrets` (called at the end of every pass)
 # drops them; nothing else keeps a secret.
@@ -848,11 +813,6 @@ def load(
 def defaults(*, spool: str | None = None, env: Mapping[str, str] | None = None) -> Config:
     """The config as if its file were empty: for the jobs that must work while it is broken."""
     return _build({}, None, spool, os.environ if env is None else env)
-
-
-def config_file(path: Path | None, env: Mapping[str, str]) -> Path:
-    """The config file `load` reads: `path` (--config), else `config_path`."""
-    return _expand_user(str(path if path is not None else config_path(env)), env)
 
 
 def _build(

@@ -24,6 +24,7 @@ from pathlib import Path
 from .app import App
 from .daemon import HEALTH_STALE, health, heartbeat_path, read_record, recorded_spool
 from .errors import DaemonError
+from .paths import config_file, config_home, state_dir
 
 UNIT = "plurspool.service"
 _UNIT_TEMPLATE = Path(__file__).resolve().parent / "data" / "plurspool.service"
@@ -72,7 +73,7 @@ def app_without_config(spool: str | None, config: Path | None) -> App:
     Its spool: --spool or $PLURSPOOL_SPOOL, else the one that the daemon last started with
     this config file served (its record in the state directory), else the default spool.
     """
-    from .config import config_file, defaults, state_dir
+    from .config import defaults
 
     env = os.environ
     if spool is None and not env.get("PLURSPOOL_SPOOL"):
@@ -100,8 +101,7 @@ class Service:
         return self.app.state_dir / "daemon.log"
 
     def unit_path(self) -> Path:
-        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-        return Path(base) / "systemd" / "user" / UNIT
+        return config_home(os.environ) / "systemd" / "user" / UNIT
 
     def command(self) -> list[str]:
         """How to run this plurspool's daemon: the installed executable, else the module."""

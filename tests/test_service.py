@@ -151,6 +151,35 @@ def test_systemd_mode_drives_systemctl_and_journalctl(tmp_path: Path) -> None:
     ]
 
 
+def test_install_ignores_a_relative_xdg_config_home_as_the_config_does(tmp_path: Path) -> None:
+    # The XDG spec: a relative $XDG_CONFIG_HOME is invalid and ignored. The unit goes where the
+    # config is read from, $HOME/.config, not under the current directory.
+    stubs = _stubs(tmp_path)
+    env = _env(tmp_path, PLURSPOOL_SERVICE_MODE="systemd", XDG_CONFIG_HOME="relative")
+    env["PATH"] = f"{stubs}:{env['PATH']}"
+    home_config = tmp_path / "home" / ".config"
+    spool = tmp_path / "the-configured-spool"
+    (home_config / "plurspool").mkdir(parents=True)
+    (home_config / "plurspool" / "config.toml").write_text(f'spool = "{spool}"\n')
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PLURSPOOL, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+        )
+
+    installed = run("daemon", "install")
+    assert installed.returncode == 0, installed.stderr
+    unit = home_config / "systemd" / "user" / "plurspool.service"
+    assert f"installed {unit}," in installed.stderr
+    assert f"ReadWritePaths={spool} " in unit.read_text()  # the config of the same base
+    assert list(cwd.iterdir()) == []
+    removed = run("daemon", "uninstall")
+    assert removed.returncode == 0, removed.stderr
+    assert not unit.exists() and list(cwd.iterdir()) == []
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
 def test_shipped_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     """The units as `daemon install` fills them in, and the timer pair, verify cleanly."""
