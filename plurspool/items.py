@@ -366,7 +366,7 @@ class Items:
 
     def _check_media(self, post: Post) -> None:
         """Every media file opens the way a platform will open it (no symlinks, no FIFOs)."""
-        from .platforms import media_error, open_media
+        from .platforms.media import media_error, open_media
 
         for m in post.media:
             try:

@@ -25,7 +25,8 @@ from .ledger import Delivery
 from .locks import Claim
 from .log import Log
 from .plan import SERVER_LIMIT, Limit, Pending, backoff, plan
-from .platforms import Job, Outcome, get, release
+from .platforms import get, release
+from .platforms.base import Job, Outcome
 from .post import recorded
 from .queue import Failed, Unfinished
 from .spool import Entry, classify

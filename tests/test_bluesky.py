@@ -21,8 +21,8 @@ import pytest
 from plurspool import config as config_mod
 from plurspool.config import Account
 from plurspool.errors import ConfigError
-from plurspool.platforms import Issue, Job, Outcome
 from plurspool.platforms import bluesky as bsky
+from plurspool.platforms.base import Issue, Job, Outcome
 from plurspool.post import Media, parse, render
 from tests.helpers import invoke, png, run_cli, spool_root, state_home, write_config
 from tests.peers.bluesky_pds import Pds, TestAccount, pds  # noqa: F401  (the fixture)

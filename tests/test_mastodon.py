@@ -19,8 +19,8 @@ import yaml
 
 from plurspool.config import Account
 from plurspool.errors import ConfigError
-from plurspool.platforms import Job, Outcome
 from plurspool.platforms import mastodon as m
+from plurspool.platforms.base import Job, Outcome
 from plurspool.post import Post, parse
 from tests.helpers import ids_in, png, run_cli, spool_root, state_home, write_config
 from tests.peers.mastodon_mock import Mock, User, mastodon_mock

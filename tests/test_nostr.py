@@ -19,8 +19,9 @@ from websockets.sync.server import Server, ServerConnection, serve
 
 from plurspool.config import Account
 from plurspool.errors import ConfigError, SendError
-from plurspool.platforms import Job, Outcome, get
+from plurspool.platforms import get
 from plurspool.platforms import nostr_proto as proto
+from plurspool.platforms.base import Job, Outcome
 from plurspool.platforms.nostr import MAX_CONTENT, Nostr
 from plurspool.post import Media, Post, parse
 from tests.helpers import run_cli, silent_tcp_server, spool_root, write_config

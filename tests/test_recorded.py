@@ -187,8 +187,8 @@ def test_a_hostile_server_answer_is_recorded_cut_and_printable(
 ) -> None:
     """Any platform's answer passes the same rule: here one whose id and url are megabytes of
     escapes and text."""
-    from plurspool.platforms import Outcome
     from plurspool.platforms import exec as exec_platform
+    from plurspool.platforms.base import Outcome
 
     answer = Outcome(
         "sent", remote_id="\x1b[2J" + "9" * BIG, url="https://evil.test/\x1b[8m" + "a" * BIG

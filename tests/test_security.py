@@ -27,7 +27,9 @@ import pytest
 
 from plurspool.config import load
 from plurspool.errors import SendError
-from plurspool.platforms import Job, bluesky, mastodon, media_error, read_media
+from plurspool.platforms import bluesky, mastodon
+from plurspool.platforms.base import Job
+from plurspool.platforms.media import media_error, read_media
 from plurspool.post import parse
 from plurspool.spool import KEEP
 from tests.daemon_helpers import DaemonProc, Sandbox, iso, post_text, toml_str

@@ -362,8 +362,8 @@ def test_a_server_hold_defers_the_accounts_next_posts_until_it_ends(
 ) -> None:
     """An answer that says the server's window is used up (Outcome.hold) stops sends to that
     account in the same pass and in later ones, in this sender and the next, until it ends."""
-    from plurspool.platforms import Outcome
     from plurspool.platforms import exec as exec_platform
+    from plurspool.platforms.base import Outcome
 
     real = exec_platform.PLATFORM.send
     calls: list[str] = []
@@ -401,8 +401,8 @@ def test_a_429_that_holds_the_account_is_retried_when_the_hold_ends(
 ) -> None:
     """Retry-After says 3 s, the window resets in 4.5 s (the hold, margin included): the post's
     retry time is the later one, so `list` does not promise a retry the hold would defer."""
-    from plurspool.platforms import Outcome
     from plurspool.platforms import exec as exec_platform
+    from plurspool.platforms.base import Outcome
 
     out = Outcome("temporary", error="rate limited (HTTP 429)", retry_after=3.0, hold=4.5)
     monkeypatch.setattr(exec_platform.PLATFORM, "send", lambda job: out)

@@ -11,7 +11,7 @@ from types import MappingProxyType
 import pytest
 
 from plurspool.config import Account
-from plurspool.platforms import Abandoned, wait_within
+from plurspool.platforms.base import Abandoned, wait_within
 from plurspool.platforms.bluesky import Client, XrpcError
 from tests.helpers import silent_tcp_server
 

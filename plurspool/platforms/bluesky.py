@@ -44,7 +44,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -53,17 +52,9 @@ from ..config import Account, secret_env_var
 from ..errors import ConfigError, SendError
 from ..locks import session_lock
 from ..post import Post
-from . import (
-    Abandoned,
-    Issue,
-    Job,
-    Outcome,
-    hold_for,
-    media_error,
-    open_media,
-    read_media,
-    wait_within,
-)
+from . import ratelimit
+from .base import Abandoned, Issue, Job, Outcome, wait_within
+from .media import media_error, open_media, read_media
 
 MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
@@ -296,33 +287,20 @@ class XrpcError(Exception):
         return f"{self.step}: {detail} ({what})"
 
 
+# Bluesky's rate-limit headers: RateLimit-Remaining and RateLimit-Reset (epoch seconds from
+# atproto; seconds from now in the IETF draft).
+RATELIMIT_PREFIX = "ratelimit-"
+
+
 def retry_after(headers: Mapping[str, str], now: float) -> float | None:
     """Seconds to wait, from Retry-After (seconds or an HTTP date) or RateLimit-Reset."""
-    value = headers.get("retry-after")
-    if value:
-        value = value.strip()
-        if value.isdigit():
-            return float(value)
-        with contextlib.suppress(TypeError, ValueError, IndexError):
-            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    return _reset_in(headers, now)
-
-
-def _reset_in(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds until RateLimit-Reset; None when absent or unusable."""
-    reset = headers.get("ratelimit-reset")
-    if reset:
-        with contextlib.suppress(ValueError):
-            n = float(reset.strip())
-            # atproto sends an epoch time; the IETF draft, seconds from now.
-            return max(0.0, n - now) if n > 1_000_000_000 else max(0.0, n)
-    return None
+    return ratelimit.retry_after(headers, now, RATELIMIT_PREFIX)
 
 
 def hold_after(headers: Mapping[str, str], now: float) -> float | None:
     """Seconds the account must wait because this answer says its window is used up
     (`RateLimit-Remaining: 0`), until RateLimit-Reset; None when requests are left."""
-    return hold_for(headers.get("ratelimit-remaining"), _reset_in(headers, now))
+    return ratelimit.hold_after(headers, now, RATELIMIT_PREFIX)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..config import Account
 from ..post import Post, recorded
-from . import Issue, Job, Outcome
+from .base import Issue, Job, Outcome
 
 EX_TEMPFAIL = 75
 _SECRET_VAR = re.compile(r"^PLURSPOOL_.+_(TOKEN|PASSWORD|KEY)$")

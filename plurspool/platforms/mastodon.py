@@ -18,7 +18,6 @@ thread; uploads are reused by a retry within the hour.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import hashlib
 import json
 import mimetypes
@@ -36,16 +35,9 @@ from ..config import Account, secret_env_var
 from ..config import state_dir as default_state_dir
 from ..errors import ConfigError
 from ..post import Post
-from . import (
-    Abandoned,
-    Issue,
-    Job,
-    Outcome,
-    hold_for,
-    media_error,
-    read_media,
-    wait_within,
-)
+from . import ratelimit
+from .base import Abandoned, Issue, Job, Outcome, wait_within
+from .media import media_error, read_media
 
 DEFAULT_LIMIT = 500
 # Mastodon keeps an Idempotency-Key for 3600 s; past this age a resend is not deduplicated.
@@ -98,58 +90,20 @@ class Refused(Exception):
 # --- reading answers (live and recorded alike) ----------------------------------------------
 
 
-def _lower(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}
-
-
-def _parse_time(value: str) -> float | None:
-    """Epoch seconds from ISO 8601 (Mastodon) or an HTTP date; None if neither."""
-    text = value.strip()
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        pass
-    try:
-        return email.utils.parsedate_to_datetime(text).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return None
+# Mastodon's rate-limit headers: X-RateLimit-Remaining and X-RateLimit-Reset (ISO 8601 from
+# Mastodon, epoch seconds from some other servers).
+RATELIMIT_PREFIX = "x-ratelimit-"
 
 
 def retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds to wait, from Retry-After or X-RateLimit-Reset; None when neither is usable.
-
-    X-RateLimit-Reset is ISO 8601 from Mastodon and epoch seconds from some other servers.
-    """
-    h = _lower(headers)
-    raw = h.get("retry-after", "").strip()
-    if raw:
-        if re.fullmatch(r"\d+(\.\d+)?", raw):
-            return float(raw)
-        at = _parse_time(raw)
-        if at is not None:
-            return max(0.0, at - now)
-    return _reset_in(h, now)
-
-
-def _reset_in(h: Mapping[str, str], now: float) -> float | None:
-    """Seconds until X-RateLimit-Reset (headers lower-cased); None when absent or unusable."""
-    raw = h.get("x-ratelimit-reset", "").strip()
-    if raw:
-        if re.fullmatch(r"\d+(\.\d+)?", raw):
-            value = float(raw)
-            # An epoch time; a small number can only be a delay in seconds.
-            return max(0.0, value - now) if value > 1e9 else value
-        at = _parse_time(raw)
-        if at is not None:
-            return max(0.0, at - now)
-    return None
+    """Seconds to wait, from Retry-After or X-RateLimit-Reset; None when neither is usable."""
+    return ratelimit.retry_after(headers, now, RATELIMIT_PREFIX)
 
 
 def hold_after(headers: Mapping[str, str], now: float) -> float | None:
     """Seconds the account must wait because this answer says its window is used up
     (`X-RateLimit-Remaining: 0`), until X-RateLimit-Reset; None when requests are left."""
-    h = _lower(headers)
-    return hold_for(h.get("x-ratelimit-remaining"), _reset_in(h, now))
+    return ratelimit.hold_after(headers, now, RATELIMIT_PREFIX)
 
 
 def _server_message(body: bytes) -> str:
@@ -457,7 +411,7 @@ def _media_kind(relpath: str) -> str | None:
 def _timestamp(value: object) -> float | None:
     if isinstance(value, datetime):
         return value.timestamp()
-    return _parse_time(value) if isinstance(value, str) else None
+    return ratelimit.parse_time(value) if isinstance(value, str) else None
 
 
 class MastodonPlatform:

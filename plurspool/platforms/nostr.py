@@ -42,8 +42,8 @@ from typing import Any
 from ..config import Account, secret_env_var
 from ..errors import ConfigError, SendError
 from ..post import Post
-from . import Issue, Job, Outcome
 from . import nostr_proto as proto
+from .base import Issue, Job, Outcome
 
 MAX_CONTENT = 4096  # characters; nostr-relay's default max_event_size, and common elsewhere
 RELAY_TIMEOUT = 10.0  # seconds for one relay: connect, send every part, read every answer

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..config import Account
 from ..post import Post
-from . import Issue, Job, Outcome
+from .base import Issue, Job, Outcome
 from .exec import payload
 
 
