@@ -6,6 +6,8 @@ exits with `exit_code`; nothing else is ever shown to a user as a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 # Exit status (plurspool(1), EXIT STATUS).
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -76,3 +78,12 @@ class NotFound(PlurspoolError):
     """No post matches an ID, or an ID prefix is ambiguous."""
 
     exit_code = EXIT_NOT_FOUND
+
+
+def did_you_mean(word: str, known: Sequence[str]) -> str | None:
+    """The known name closest to a mistyped one, if one is close: for hints (config and post
+    keys alike)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, known, n=1)
+    return close[0] if close else None

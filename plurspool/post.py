@@ -28,8 +28,7 @@ from typing import Any, Literal, NoReturn, overload
 
 import yaml
 
-from plurspool.config import did_you_mean
-from plurspool.errors import PostError
+from plurspool.errors import PostError, did_you_mean
 
 # libyaml is ~15x faster; both backends yield the same events and marks for what we accept.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

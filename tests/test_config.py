@@ -613,7 +613,7 @@ def test_failing_secret_command_never_shows_its_output(
 def test_secret_command_timeout_kills_the_whole_group(
     tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(config, "SECRET_CMD_TIMEOUT", 0.3)
+    monkeypatch.setattr(config.secrets, "SECRET_CMD_TIMEOUT", 0.3)
     # The background sleep keeps stdout open: only killing the group lets this return.
     acc = mastodon_with(tmp_path, env, 'token_cmd = "sleep 30 & sleep 30"\n')
     with pytest.raises(ConfigError, match="did not finish"):

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..config import Account, secret_env_var
-from ..config import state_dir as default_state_dir
 from ..errors import ConfigError
+from ..paths import state_dir as default_state_dir
 from ..post import Post
 from . import ratelimit
 from .base import Abandoned, Issue, Job, Outcome, wait_within

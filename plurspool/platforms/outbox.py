@@ -16,6 +16,7 @@ from ..config import Account
 from ..post import Post
 from .base import Issue, Job, Outcome
 from .exec import payload
+from .options import default_outbox
 
 
 def _already_there(path: Path, key: str) -> bool:
@@ -29,7 +30,7 @@ def _already_there(path: Path, key: str) -> bool:
 
 def outbox_path(account: Account, state_dir: Path) -> Path:
     raw = account.options.get("path")
-    return Path(raw).expanduser() if raw else state_dir / "outbox.jsonl"
+    return Path(raw).expanduser() if raw else default_outbox(state_dir)
 
 
 class Outbox:

@@ -1,0 +1,305 @@
+"""Loading the configuration: the TOML file's tables and accounts, checked against the key table,
+into a frozen `Config`.
+
+`load()` rejects unknown keys and bad values with a `ConfigError` naming the file and the key.
+Secrets are never read here: `Account.secret()` fetches one when a sender needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta, tzinfo
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .. import when
+from ..errors import ConfigError, did_you_mean
+from ..paths import config_file, default_spool, expand_user, state_dir
+from ..platforms import PLATFORMS
+from ..platforms import options as platform_options
+from ..platforms.options import SECRET_KINDS
+from .keys import BY_NAME, KEYS, Ctx, RateLimit, platform_keys, toml_value, type_name
+from .secrets import read_secret
+
+BUILTIN_ACCOUNT = "outbox"
+_ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_REDACTED = "<set>"
+_TABLES = ("daemon", "rate_limits", "accounts")
+
+
+@dataclass(frozen=True, repr=False)
+class Account:
+    """A configured account: its name, its platform and its validated platform keys."""
+
+    name: str
+    platform: str
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __repr__(self) -> str:
+        # Commands and file paths are not secrets, but a user may inline one in a command
+        # ("echo hunter2"), so their values never leave this object through repr.
+        shown = {
+            k: (_REDACTED if k.endswith(("_cmd", "_file")) else v) for k, v in self.options.items()
+        }
+        return f"Account(name={self.name!r}, platform={self.platform!r}, options={shown!r})"
+
+    def secret(self, what: str, *, env: Mapping[str, str] | None = None) -> str | None:
+        """The secret `what` (token, password, key): `<what>_cmd`, `<what>_file`, env, or None."""
+        return read_secret(self.name, self.options, what, env)
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """The `[daemon]` table."""
+
+    poll_interval: timedelta
+    rescan_interval: timedelta
+    retry_delay: timedelta
+    shutdown_timeout: timedelta
+    max_lateness: timedelta
+    max_retries: int
+    host: str | None
+    on_failure: tuple[str, ...] | None
+
+    def on_failure_argv(self, *, id: str, error: str, account: str, path: str) -> list[str] | None:
+        """The `on_failure` command with its placeholders filled in, or None when unset."""
+        if self.on_failure is None:
+            return None
+        values = {"id": id, "error": error, "account": account, "path": path}
+        return [arg.format(**values) for arg in self.on_failure]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the configuration decides, validated."""
+
+    path: Path | None
+    spool: Path
+    timezone: tzinfo
+    timezone_name: str | None
+    default_platforms: tuple[str, ...]
+    daemon: DaemonConfig
+    rate_limits: Mapping[str, RateLimit]
+    accounts: Mapping[str, Account]
+    max_post_size: int
+    state_dir: Path
+
+    def account(self, name: str) -> Account:
+        """The account called `name`; a ConfigError listing the known ones otherwise."""
+        try:
+            return self.accounts[name]
+        except KeyError:
+            raise ConfigError(
+                f"no account named {name!r}",
+                f"configured accounts: {', '.join(self.accounts)}" + _where_hint(self.path),
+            ) from None
+
+
+def _where_hint(path: Path | None) -> str:
+    return f" (in {path})" if path is not None else ""
+
+
+def _unknown_key(ctx: Ctx, key: str, known: list[str], section: str) -> ConfigError:
+    close = did_you_mean(key.rsplit(".", 1)[-1], known)
+    hint = f"did you mean {close!r}? " if close else ""
+    hint += f"known keys{section}: {', '.join(known)}; see plurspool-config(5)"
+    return ctx.error(key, "unknown key", hint)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory", "point --config at a file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied", f"chmod u+r {path}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 (byte {e.start})", "save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", msg, re.DOTALL)
+        where = f"{path}:{m.group(2)}:{m.group(3)}" if m else str(path)
+        reason = m.group(1) if m else msg
+        raise ConfigError(
+            f"{where}: invalid TOML: {reason}", "see https://toml.io for the syntax"
+        ) from None
+
+
+def _table(value: object, key: str, ctx: Ctx) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ctx.error(key, f"expected a table, not {type_name(value)}", f"write it as [{key}]")
+    return value
+
+
+def _section(raw: Mapping[str, Any], prefix: str, ctx: Ctx) -> dict[str, Any]:
+    """Parse the plain keys whose name starts with `prefix`; defaults for the missing ones."""
+    keys = {
+        k.name.removeprefix(prefix): k
+        for k in KEYS
+        if k.platform is None and k.name.startswith(prefix) and "." not in k.name[len(prefix) :]
+    }
+    for leaf in raw:
+        if leaf not in keys:
+            where = f" in [{prefix.rstrip('.')}]" if prefix else " at the top level"
+            tables = [] if prefix else list(_TABLES)
+            raise _unknown_key(ctx, prefix + leaf, [*keys, *tables], where)
+    out: dict[str, Any] = {}
+    for leaf, key in keys.items():
+        if leaf in raw:
+            out[leaf] = key.parse(raw[leaf], key.name, ctx)
+        elif key.default is not None:
+            out[leaf] = key.parse(key.default, key.name, ctx)
+        else:
+            out[leaf] = None
+    return out
+
+
+def _account(name: str, raw: object, ctx: Ctx, state: Path) -> Account:
+    prefix = f"accounts.{name}"
+    if not _ACCOUNT_NAME.fullmatch(name):
+        raise ctx.error(
+            prefix, "bad account name", "use only letters, digits, '-' and '_' in account names"
+        )
+    table = _table(raw, prefix, ctx)
+    platform_key = BY_NAME["accounts.NAME.platform"]
+    if "platform" in table:
+        platform = platform_key.parse(table["platform"], f"{prefix}.platform", ctx)
+    elif name in PLATFORMS:
+        platform = name
+    else:
+        raise ctx.error(
+            f"{prefix}.platform",
+            "not set, and the account name is not a platform",
+            f'add platform = "..." under [{prefix}]: one of {", ".join(PLATFORMS)}',
+        )
+    keys = platform_keys(platform)
+    options: dict[str, Any] = {}
+    for leaf, value in table.items():
+        if leaf == "platform":
+            continue
+        if leaf not in keys:
+            raise _unknown_key(
+                ctx, f"{prefix}.{leaf}", ["platform", *keys], f" for a {platform} account"
+            )
+        options[leaf] = keys[leaf].parse(value, f"{prefix}.{leaf}", ctx)
+    for leaf, key in keys.items():
+        if leaf in options:
+            continue
+        if key.required:
+            example = toml_value(key.example)
+            raise ctx.error(
+                f"{prefix}.{leaf}", "missing", f"add {leaf} = {example} under [{prefix}]"
+            )
+        if key.default is not None:
+            options[leaf] = key.parse(key.default, f"{prefix}.{leaf}", ctx)
+    what = SECRET_KINDS.get(platform)
+    if what and f"{what}_cmd" in options and f"{what}_file" in options:
+        raise ctx.error(
+            prefix, f"both {what}_cmd and {what}_file are set", "keep one of them, remove the other"
+        )
+    platform_options.check(platform, options, prefix, ctx)
+    platform_options.fill_defaults(platform, options, state)
+    return Account(name=name, platform=platform, options=MappingProxyType(options))
+
+
+def load(
+    path: Path | None = None,
+    *,
+    spool: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Read and validate the config; no file at the default location means all defaults."""
+    environ: Mapping[str, str] = os.environ if env is None else env
+    explicit = path is not None or bool(environ.get("PLURSPOOL_CONFIG"))
+    file = config_file(path, environ)
+    raw: dict[str, Any] = {}
+    if file.exists() or explicit:
+        if not file.exists():
+            raise ConfigError(
+                f"{file}: no such config file",
+                "create it with `plurspool init`, or point --config/$PLURSPOOL_CONFIG elsewhere",
+            )
+        raw = _read_toml(file)
+        used: Path | None = file
+    else:
+        used = None
+    return _build(raw, used, spool, environ)
+
+
+def defaults(*, spool: str | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """The config as if its file were empty: for the jobs that must work while it is broken."""
+    return _build({}, None, spool, os.environ if env is None else env)
+
+
+def _build(
+    raw: dict[str, Any], used: Path | None, spool: str | None, environ: Mapping[str, str]
+) -> Config:
+    """Validate the config file's tables (`raw`, read from `used`) into a Config."""
+    ctx = Ctx(file=used, env=environ)
+
+    daemon_raw, rates_raw, accounts_raw = (_table(raw.pop(t, {}), t, ctx) for t in _TABLES)
+    top = _section(raw, "", ctx)
+    daemon = DaemonConfig(**_section(daemon_raw, "daemon.", ctx))
+
+    state = state_dir(environ)
+    accounts = {name: _account(name, value, ctx, state) for name, value in accounts_raw.items()}
+    if not accounts:
+        builtin: dict[str, Any] = {}
+        platform_options.fill_defaults("outbox", builtin, state)
+        accounts[BUILTIN_ACCOUNT] = Account(BUILTIN_ACCOUNT, "outbox", MappingProxyType(builtin))
+
+    defaults: tuple[str, ...] = top["default_platforms"] or tuple(accounts)
+    for name in defaults:
+        if name not in accounts:
+            raise ctx.error(
+                "default_platforms",
+                f"no account named {name!r}",
+                f"configured accounts: {', '.join(accounts)}",
+            )
+
+    rate_key = BY_NAME["rate_limits.NAME"]
+    rate_limits: dict[str, RateLimit] = {}
+    for name, value in rates_raw.items():
+        key = f"rate_limits.{name}"
+        if name not in accounts and name not in PLATFORMS:
+            raise ctx.error(
+                key,
+                f"{name!r} is neither an account nor a platform",
+                f"accounts: {', '.join(accounts)}; platforms: {', '.join(PLATFORMS)}",
+            )
+        rate_limits[name] = rate_key.parse(value, key, ctx)
+
+    if spool:
+        spool_path = expand_user(spool, environ)
+    elif environ.get("PLURSPOOL_SPOOL"):
+        spool_path = expand_user(environ["PLURSPOOL_SPOOL"], environ)
+    elif top["spool"] is not None:
+        spool_path = top["spool"]
+    else:
+        spool_path = default_spool(environ)
+
+    tz_name: str | None = top["timezone"]
+    return Config(
+        path=used,
+        spool=spool_path.absolute(),
+        timezone=when.local_zone(tz_name),
+        timezone_name=tz_name,
+        default_platforms=defaults,
+        daemon=daemon,
+        rate_limits=MappingProxyType(rate_limits),
+        accounts=MappingProxyType(accounts),
+        max_post_size=top["max_post_size"],
+        state_dir=state,
+    )
