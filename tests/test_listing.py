@@ -3,7 +3,10 @@ answer is the one a parse of every file gives."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from plurspool.app import App
 from plurspool.config import load
 from plurspool.spool import STATES
 from plurspool.views import encode_json, sort_key
-from tests.helpers import make_env, write_config
+from tests.helpers import make_env, run_cli, write_config
 
 IDS = ["p0", "p1", "p2"]
 STATE_DIRS = ["scheduled", "scheduled", "drafts", "failed"]
@@ -115,3 +118,46 @@ def test_an_unchanged_state_is_answered_from_its_listing_byte_for_byte(tmp_path:
         == reference(core, ("scheduled",))
     )
     assert App(core.config).views.view_lines(("sent",)) == b""  # nothing: `list` prints []
+
+
+EVERY_PLATFORM = """\
+[accounts.mastodon]
+instance = "https://example.social"
+[accounts.bluesky]
+handle = "me.example.com"
+[accounts.nostr]
+relays = ["wss://relay.example.com"]
+[accounts.exec]
+command = ["true"]
+[accounts.outbox]
+"""
+
+
+def test_list_from_its_listing_loads_no_yaml_and_no_platform_module(tmp_path: Path) -> None:
+    # The listing answers without reading a post, and the config checks every platform's
+    # options without importing the modules that send: neither PyYAML nor a sender loads.
+    env = make_env(tmp_path)
+    write_config(env, EVERY_PLATFORM)
+    for n in range(3):
+        posted = run_cli(["post", "-s", "2030-01-01T09:00:00Z", "-p", "outbox", f"p{n}"], env)
+        assert posted.code == 0, posted.err
+    first = run_cli(["list", "--format", "json"], env)
+    assert first.code == 0, first.err
+    code = (
+        "import sys\n"
+        "from plurspool.__main__ import main\n"
+        "sys.argv = ['plurspool', 'list', '--format', 'json']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] == 'yaml'\n"
+        "          or m.startswith(('plurspool.post', 'plurspool.platforms.'))]\n"
+        "print(sorted(loaded), file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert proc.stdout == first.out
+    assert sorted(p["preview"] for p in json.loads(proc.stdout)) == ["p0", "p1", "p2"]
+    assert proc.stderr.strip() == "['plurspool.platforms.options']"

@@ -18,7 +18,6 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from plurspool import post as post_module
 from plurspool.errors import PostError
 from plurspool.post import (
     TEMPLATE,
@@ -35,6 +34,8 @@ from plurspool.post import (
     with_retried,
     with_schedule,
 )
+from plurspool.post import tree as post_tree
+from plurspool.post import write as post_write
 
 GOLDEN = Path(__file__).parent / "golden" / "post"
 CASES = sorted(path.stem for path in GOLDEN.glob("*.md"))
@@ -47,7 +48,8 @@ def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
     chosen = LOADERS[request.param]
     if chosen is None:
         pytest.skip("PyYAML was built without libyaml")
-    monkeypatch.setattr(post_module, "_LOADER", chosen)
+    monkeypatch.setattr(post_tree, "_LOADER", chosen)
+    monkeypatch.setattr(post_write, "_LOADER", chosen)
     yield request.param
 
 
@@ -524,7 +526,7 @@ TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
 def test_with_record_round_trips_any_text(results: dict[str, Result], attempts: int) -> None:
     data = b"---\nschedule: 2026-12-01 08:00\n---\nbody\n"
     # Written in place, by the direct writer: never the rewrite of the whole frontmatter.
-    with mock.patch.object(post_module, "_rebuild", side_effect=AssertionError("rebuilt")):
+    with mock.patch.object(post_write, "_rebuild", side_effect=AssertionError("rebuilt")):
         out = with_record(data, results, attempts)
     after = parse(out)
     assert after.results == results and after.attempts == attempts
