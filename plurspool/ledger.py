@@ -84,10 +84,6 @@ class Delivery:
         raw = f"{self.post_id}\0{self.account}\0{self.nonce}".encode()
         return hashlib.sha256(raw).hexdigest()[:32]
 
-    def part_key(self, part: int) -> str:
-        """The idempotency key of one thread part."""
-        return f"{self.idempotency_key}-{part}"
-
 
 def _row(r: sqlite3.Row) -> Delivery:
     return Delivery(
@@ -353,11 +349,6 @@ class Ledger:
                 "WHERE post_id=? AND deferred=1",
                 (self.clock(), post_id),
             )
-
-    def forget(self, post_id: str) -> None:
-        with self._tx() as db:
-            db.execute("DELETE FROM deliveries WHERE post_id=?", (post_id,))
-            db.execute("DELETE FROM retries WHERE post_id=?", (post_id,))
 
     # -- rate-limit windows ----------------------------------------------------------------
 

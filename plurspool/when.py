@@ -1,4 +1,4 @@
-"""Text → aware UTC datetime (SPEC §3 "Times"), and back to text for echoing and files.
+"""Text → aware UTC datetime (plurspool(1), TIME FORMATS), and back to text for echoing and files.
 
 The only module that uses dateparser, and only inside `_parse_natural`: ISO 8601, durations,
 `now`, bare times of day and `random:` are handled here without it, so they stay fast and exact.

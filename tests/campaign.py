@@ -1,12 +1,14 @@
-"""The crash campaign: kill the real daemon again and again and check what SPEC §7 promises.
+"""The crash campaign: kill the real daemon again and again and check what plurspool(1) DAEMON
+promises.
 
     python -m tests.campaign --kills 200 [--seed N] [--samples 3] [--exec-only] [--keep DIR]
 
 runs `plurspool send` against an `exec` account (a command that dedupes on
-PLURSPOOL_IDEMPOTENCY_KEY, as SPEC §6 asks of one), both Nostr relays and mastodon-mock on
-127.0.0.1 (started here unless $PLURSPOOL_TEST_NOSTR_RELAYS / $PLURSPOOL_TEST_MASTODON_URL name
-running ones), while posts keep arriving in new/: single posts and threads, due now, at a time a
-few seconds ahead, or in a relative time that intake resolves, each to a random set of accounts.
+PLURSPOOL_IDEMPOTENCY_KEY, as plurspool-config(5) ACCOUNTS asks of one), both Nostr relays and
+mastodon-mock on 127.0.0.1 (started here unless $PLURSPOOL_TEST_NOSTR_RELAYS /
+$PLURSPOOL_TEST_MASTODON_URL name running ones), while posts keep arriving in new/: single posts
+and threads, due now, at a time a few seconds ahead, or in a relative time that intake resolves,
+each to a random set of accounts.
 
 Two kinds of kill:
 - random: the daemon is SIGKILLed after a random delay, or a few milliseconds after a random

@@ -38,7 +38,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 
 from plurspool.platforms import nostr_proto as proto
 from plurspool.platforms.nostr import MAX_CONTENT
-from tests.helpers import run_cli
+from tests.helpers import run_cli, verify_nostr_event
 from tests.peers.bluesky_pds import Pds
 from tests.peers.mastodon_mock import Mock
 
@@ -412,7 +412,7 @@ class NostrAdapter(Adapter):
         held: dict[str, dict[str, Any]] = {}
         for ev in events:
             assert ev["id"] not in held, f"{url} returned {ev['id']} twice"
-            assert proto.verify_event(ev), ev
+            assert verify_nostr_event(ev), ev
             held[ev["id"]] = ev
         return held
 

@@ -171,3 +171,25 @@ def png(width: int = 3, height: int = 2) -> bytes:
         + chunk(b"IDAT", zlib.compress(rows))
         + chunk(b"IEND", b"")
     )
+
+
+def verify_nostr_event(event: dict[str, Any]) -> bool:
+    """Whether a Nostr event's id matches its content and its signature is valid, as a relay
+    checks it (NIP-01, BIP-340)."""
+    from coincurve import PublicKeyXOnly
+
+    from plurspool.platforms.nostr_proto import event_id
+
+    try:
+        eid = event_id(
+            event["pubkey"], event["created_at"], event["kind"], event["tags"], event["content"]
+        )
+        if eid != event["id"]:
+            return False
+        return bool(
+            PublicKeyXOnly(bytes.fromhex(event["pubkey"])).verify(
+                bytes.fromhex(event["sig"]), bytes.fromhex(eid)
+            )
+        )
+    except (KeyError, TypeError, ValueError):
+        return False

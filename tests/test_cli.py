@@ -43,7 +43,7 @@ def cli_json(args: list[str], env: dict[str, str], input: str | None = None) -> 
 
 
 def check_post_view(v: dict[str, Any], state: str) -> None:
-    """A post as JSON has every key of SPEC §4, with the right types."""
+    """A post as JSON has every key plurspool(1) JSON OUTPUT lists, with the right types."""
     assert set(v) >= POST_KEYS, POST_KEYS - set(v)
     assert v["state"] == state
     assert v["scheduled_at"] is None or ISO_Z.match(v["scheduled_at"]), v["scheduled_at"]

@@ -1,8 +1,8 @@
-"""The real daemon as a subprocess: real signals, real files, real inotify (SPEC §7).
+"""The real daemon as a subprocess: real signals, real files, real inotify (plurspool(1), DAEMON).
 
 Each test builds a sandbox (isolated HOME/XDG, a spool, a config with fake exec accounts whose
 command records every invocation), runs `plurspool send`, and awaits outcomes with deadlines.
-Latencies that the SPEC promises are asserted; all of them are printed (run with -s to see).
+Latencies that plurspool(1) DAEMON promises are asserted; all are printed (run with -s to see).
 """
 
 from __future__ import annotations

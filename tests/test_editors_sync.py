@@ -1,4 +1,5 @@
-"""Editors and sync tools, reproduced syscall by syscall against a running daemon (SPEC §1, §7).
+"""Editors and sync tools, reproduced syscall by syscall against a running daemon (plurspool(5)
+WRITING INTO THE SPOOL, plurspool(1) DAEMON).
 
 Each helper below does what the tool does on disk, in its order: vim's default save (rename to
 `x.md~`, write a new file, delete the backup) and with `backupcopy=yes` (copy, then truncate and

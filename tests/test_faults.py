@@ -1,6 +1,6 @@
-"""Faults the daemon must ride out (SPEC §7): the network failing mid-request, 5xx, 429 with
-Retry-After, slow peers at shutdown, a full disk under the spool and under the ledger, the inotify
-queue overflowing, and the clock jumping.
+"""Faults the daemon must ride out (plurspool(1), DAEMON): the network failing mid-request, 5xx,
+429 with Retry-After, slow peers at shutdown, a full disk under the spool and under the ledger,
+the inotify queue overflowing, and the clock jumping.
 
 Every test ends by counting on the peer: a post is never lost, never sent twice, never early.
 """

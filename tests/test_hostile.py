@@ -1,4 +1,5 @@
-"""Hostile input through the intake path (SPEC §1, §2, §7): random and named attacks.
+"""Hostile input through the intake path (plurspool(5) THE SPOOL, THE POST FILE, CRASHES): random
+and named attacks.
 
 In-process, Hypothesis feeds generated post files (random bytes, broken UTF-8, YAML-ish text,
 huge and deep structures, random times) into `new/` next to valid posts and runs one pass of the

@@ -1,4 +1,5 @@
-"""Security (SPEC §1, §5, §7): what plurspool refuses to read, and secrets that never leak.
+"""Security (plurspool(5) THE SPOOL and CRASHES, plurspool-config(5) SECRETS): what plurspool
+refuses to read, and secrets that never leak.
 
 - Posts that are symlinks or hard links to a secret, and FIFOs, sockets and devices in the spool,
   are never read (and never block the daemon); valid posts next to them still go out.

@@ -1,4 +1,4 @@
-"""SPEC §3 "Times": every form, in four zones, on and around the DST changes of 2026."""
+"""plurspool(1) TIME FORMATS: every form, in four zones, on and around the DST changes of 2026."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Nostr wire formats: NIP-19 bech32 keys and ids, NIP-01 event ids, BIP-340 signatures.
 
-Pure functions, no I/O. coincurve (libsecp256k1) is imported only by the functions that sign or
-verify, so importing this module stays cheap.
+Pure functions, no I/O. coincurve (libsecp256k1) is imported only by the functions that sign, so
+importing this module stays cheap.
 
 Event ids: NIP-01 asks for the compact JSON of `[0,pubkey,created_at,kind,tags,content]` with only
 `\\n \\" \\\\ \\r \\t \\b \\f` escaped. Relays in the field do not do that for the other control
@@ -204,25 +204,6 @@ def sign_event(
         "content": content,
         "sig": sig.hex(),
     }
-
-
-def verify_event(event: dict[str, Any]) -> bool:
-    """Whether the event's id matches its content and its signature is valid."""
-    from coincurve import PublicKeyXOnly
-
-    try:
-        eid = event_id(
-            event["pubkey"], event["created_at"], event["kind"], event["tags"], event["content"]
-        )
-        if eid != event["id"]:
-            return False
-        return bool(
-            PublicKeyXOnly(bytes.fromhex(event["pubkey"])).verify(
-                bytes.fromhex(event["sig"]), bytes.fromhex(eid)
-            )
-        )
-    except (KeyError, TypeError, ValueError):
-        return False
 
 
 # --- tags -----------------------------------------------------------------------------------
