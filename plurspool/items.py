@@ -21,7 +21,7 @@ from .cache import CacheRow, fingerprint
 from .errors import InvalidInput, PlurspoolError, PostError, TimeError
 from .spool import STATES, Entry, Refused, Spool, classify, entry_of, utf8_name
 
-if TYPE_CHECKING:  # post.py (and yaml) load on the first parse: `list` from the cache needs none
+if TYPE_CHECKING:  # post/ (and yaml) load on the first parse: `list` from the cache needs none
     from .config import Config
     from .ledger import LedgerFile
     from .post import Post

@@ -711,7 +711,7 @@ def _outcome(exc: XrpcError, client: Client) -> Outcome:
 
 
 class Bluesky:
-    material_first = True  # see platforms.Platform
+    material_first = True  # see base.Platform
 
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         return issues(post, account, spool_root)

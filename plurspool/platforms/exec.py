@@ -132,7 +132,7 @@ def _communicate(
 
 
 class Exec:
-    material_first = False  # see platforms.Platform
+    material_first = False  # see base.Platform
 
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         return []

@@ -417,7 +417,7 @@ def _timestamp(value: object) -> float | None:
 class MastodonPlatform:
     """The platform object; `clock` and `sleep` are replaceable for tests."""
 
-    material_first = True  # see platforms.Platform
+    material_first = True  # see base.Platform
 
     def __init__(
         self,

@@ -34,7 +34,7 @@ def outbox_path(account: Account, state_dir: Path) -> Path:
 
 
 class Outbox:
-    material_first = False  # see platforms.Platform
+    material_first = False  # see base.Platform
 
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         return []
