@@ -96,7 +96,7 @@ if _KIND:
 
         ClientConnection.recv = _recv
     elif _KIND == "mastodon":
-        from plurspool.platforms import mastodon as _mastodon
+        from plurspool.platforms import mastodon_api as _mastodon
 
         _real_call = _mastodon.Client.call
 
@@ -108,7 +108,7 @@ if _KIND:
 
         _mastodon.Client.call = _call
     elif _KIND == "bluesky":
-        from plurspool.platforms import bluesky as _bluesky
+        from plurspool.platforms import bluesky_xrpc as _bluesky
 
         _real_call = _bluesky.Client.call
 

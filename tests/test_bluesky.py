@@ -22,6 +22,7 @@ from plurspool import config as config_mod
 from plurspool.config import Account
 from plurspool.errors import ConfigError
 from plurspool.platforms import bluesky as bsky
+from plurspool.platforms import bluesky_xrpc as xrpc
 from plurspool.platforms.base import Issue, Job, Outcome
 from plurspool.post import Media, parse, render
 from tests.helpers import invoke, png, run_cli, spool_root, state_home, write_config
@@ -97,13 +98,13 @@ Call = Callable[..., dict[str, Any]]
 def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Every XRPC method the platform calls, in order."""
     seen: list[str] = []
-    real: Call = bsky.Client.call
+    real: Call = xrpc.Client.call
 
-    def counting(self: bsky.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+    def counting(self: xrpc.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
         seen.append(nsid)
         return real(self, nsid, **kwargs)
 
-    monkeypatch.setattr(bsky.Client, "call", counting)
+    monkeypatch.setattr(xrpc.Client, "call", counting)
     yield seen
 
 
@@ -138,23 +139,23 @@ def test_graphemes_count_user_perceived_characters() -> None:
 
 def test_retry_after_headers() -> None:
     now = 1_800_000_000.0
-    assert bsky.retry_after({"retry-after": "7"}, now) == 7.0
+    assert xrpc.retry_after({"retry-after": "7"}, now) == 7.0
     when = datetime.fromtimestamp(now, UTC) + timedelta(seconds=90)
-    assert bsky.retry_after({"retry-after": format_datetime(when, usegmt=True)}, now) == 90.0
-    assert bsky.retry_after({"ratelimit-reset": str(int(now) + 120)}, now) == 120.0
-    assert bsky.retry_after({"ratelimit-reset": "30"}, now) == 30.0
-    assert bsky.retry_after({"ratelimit-reset": str(int(now) - 5)}, now) == 0.0
-    assert bsky.retry_after({}, now) is None
-    assert bsky.retry_after({"retry-after": "soon"}, now) is None
+    assert xrpc.retry_after({"retry-after": format_datetime(when, usegmt=True)}, now) == 90.0
+    assert xrpc.retry_after({"ratelimit-reset": str(int(now) + 120)}, now) == 120.0
+    assert xrpc.retry_after({"ratelimit-reset": "30"}, now) == 30.0
+    assert xrpc.retry_after({"ratelimit-reset": str(int(now) - 5)}, now) == 0.0
+    assert xrpc.retry_after({}, now) is None
+    assert xrpc.retry_after({"retry-after": "soon"}, now) is None
 
 
 def test_hold_after_reads_ratelimit_remaining() -> None:
     now = 1_800_000_000.0
     used_up = {"ratelimit-remaining": "0", "ratelimit-reset": str(int(now) + 120)}
-    assert bsky.hold_after(used_up, now) == 121.0  # a second's margin: resets are whole seconds
-    assert bsky.hold_after({**used_up, "ratelimit-remaining": "4999"}, now) is None
-    assert bsky.hold_after({"ratelimit-remaining": "0"}, now) is None
-    assert bsky.hold_after({**used_up, "ratelimit-reset": str(int(now) - 5)}, now) is None
+    assert xrpc.hold_after(used_up, now) == 121.0  # a second's margin: resets are whole seconds
+    assert xrpc.hold_after({**used_up, "ratelimit-remaining": "4999"}, now) is None
+    assert xrpc.hold_after({"ratelimit-remaining": "0"}, now) is None
+    assert xrpc.hold_after({**used_up, "ratelimit-reset": str(int(now) - 5)}, now) is None
 
 
 def test_image_sniffing() -> None:
@@ -414,7 +415,7 @@ def test_session_is_stored_and_reused(
     assert send(job(tmp_path, account, "second")).status == "sent"
     assert calls.count("com.atproto.server.createSession") == 1
     assert calls.count("com.atproto.repo.createRecord") == 2
-    path = bsky.session_path(tmp_path / "state", "b")
+    path = xrpc.session_path(tmp_path / "state", "b")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     stored = json.loads(path.read_text())
     assert stored["did"] == me.did and me.app_password not in path.read_text()
@@ -436,19 +437,19 @@ def test_crash_after_create_record_is_found_on_retry(
 ) -> None:
     me = pds.new_account()
     account = account_for(tmp_path, pds.url, me)
-    real: Call = bsky.Client.call
+    real: Call = xrpc.Client.call
 
     class Crash(BaseException):
         pass
 
-    def crashing(self: bsky.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+    def crashing(self: xrpc.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
         out = real(self, nsid, **kwargs)
         if nsid == "com.atproto.repo.createRecord":
             raise Crash  # the PDS has the record; we die before we learn it
         return out
 
     ledger = Ledger()
-    monkeypatch.setattr(bsky.Client, "call", crashing)
+    monkeypatch.setattr(xrpc.Client, "call", crashing)
     with pytest.raises(Crash):
         send(job(tmp_path, account, "exactly once", ledger))
     assert len(pds.records(me.did)) == 1
@@ -456,11 +457,11 @@ def test_crash_after_create_record_is_found_on_retry(
 
     seen: list[str] = []
 
-    def watching(self: bsky.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+    def watching(self: xrpc.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
         seen.append(nsid)
         return real(self, nsid, **kwargs)
 
-    monkeypatch.setattr(bsky.Client, "call", watching)
+    monkeypatch.setattr(xrpc.Client, "call", watching)
     out = send(job(tmp_path, account, "exactly once", ledger, in_doubt=True))
     assert out.status == "sent", out.error
     assert "com.atproto.repo.getRecord" in seen
@@ -478,15 +479,15 @@ def test_5xx_after_the_write_is_checked_at_once(
 ) -> None:
     me = pds.new_account()
     account = account_for(tmp_path, pds.url, me)
-    real: Call = bsky.Client.call
+    real: Call = xrpc.Client.call
 
-    def lossy(self: bsky.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+    def lossy(self: xrpc.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
         out = real(self, nsid, **kwargs)
         if nsid == "com.atproto.repo.createRecord":
-            raise bsky.XrpcError(kwargs.get("step", nsid), 502, "BadGateway", "lost answer")
+            raise xrpc.XrpcError(kwargs.get("step", nsid), 502, "BadGateway", "lost answer")
         return out
 
-    monkeypatch.setattr(bsky.Client, "call", lossy)
+    monkeypatch.setattr(xrpc.Client, "call", lossy)
     out = send(job(tmp_path, account, "written, answer lost"))
     assert out.status == "sent", out.error
     [record] = pds.records(me.did)
@@ -501,18 +502,18 @@ def test_failed_thread_part_resumes_without_duplicates(
 ) -> None:
     me = pds.new_account()
     account = account_for(tmp_path, pds.url, me)
-    real: Call = bsky.Client.call
+    real: Call = xrpc.Client.call
     created = 0
 
-    def flaky(self: bsky.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+    def flaky(self: xrpc.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
         nonlocal created
         if nsid == "com.atproto.repo.createRecord":
             created += 1
             if created == 2:  # the second part never reaches the PDS
-                raise bsky.XrpcError(kwargs.get("step", nsid), None, "Timeout", "no answer")
+                raise xrpc.XrpcError(kwargs.get("step", nsid), None, "Timeout", "no answer")
         return real(self, nsid, **kwargs)
 
-    monkeypatch.setattr(bsky.Client, "call", flaky)
+    monkeypatch.setattr(xrpc.Client, "call", flaky)
     ledger = Ledger()
     first = send(job(tmp_path, account, "a\n---\nb\n---\nc", ledger))
     assert first.status == "temporary"
@@ -599,29 +600,29 @@ def test_crash_in_the_sender_is_checked_on_the_next_pass(
         env,
         f'[accounts.b]\nplatform = "bluesky"\nhandle = "{me.handle}"\nservice = "{pds.url}"\n',
     )
-    real: Call = bsky.Client.call
+    real: Call = xrpc.Client.call
 
     class Crash(BaseException):
         pass
 
-    def crashing(self: bsky.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+    def crashing(self: xrpc.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
         out = real(self, nsid, **kwargs)
         if nsid == "com.atproto.repo.createRecord":
             raise Crash
         return out
 
-    monkeypatch.setattr(bsky.Client, "call", crashing)
+    monkeypatch.setattr(xrpc.Client, "call", crashing)
     with pytest.raises(Crash):
         invoke(["post", "-p", "b", "only once, please"], env)
     assert len(pds.records(me.did)) == 1
     [scheduled] = (spool_root(env) / "scheduled").glob("*.md")
     seen: list[str] = []
 
-    def watching(self: bsky.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+    def watching(self: xrpc.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
         seen.append(nsid)
         return real(self, nsid, **kwargs)
 
-    monkeypatch.setattr(bsky.Client, "call", watching)
+    monkeypatch.setattr(xrpc.Client, "call", watching)
     run = invoke(["send", "--once"], env)
     assert run.code == 0, run.err
     assert "com.atproto.repo.getRecord" in seen

@@ -20,6 +20,7 @@ import yaml
 from plurspool.config import Account
 from plurspool.errors import ConfigError
 from plurspool.platforms import mastodon as m
+from plurspool.platforms import mastodon_api as api
 from plurspool.platforms.base import Job, Outcome
 from plurspool.post import Post, parse
 from tests.helpers import ids_in, png, run_cli, spool_root, state_home, write_config
@@ -133,7 +134,7 @@ def test_plain_post_and_limits_cached(
     assert mastodon_mock.source(user, statuses[0]["id"])["text"] == "hello fediverse"
     # Left out of the post, so not sent at all: the server's defaults apply.
     assert statuses[0]["spoiler_text"] == "" and statuses[0]["in_reply_to_id"] is None
-    cached = m.read_cached_limits(state, mastodon_mock.url)
+    cached = api.read_cached_limits(state, mastodon_mock.url)
     assert cached is not None and cached[0].known and cached[0].max_characters == 500
     assert store.material["parts"] == [{"id": out.remote_id, "url": out.url}]
     assert store.material["pending"] is None
@@ -247,8 +248,8 @@ def test_check_counts_like_mastodon(tmp_path: Path, state: Path) -> None:
     assert len(m.PLATFORM.check(over, acct, spool)) == 1
     assert m.PLATFORM.check(over, account("https://example.social", "other"), spool) == []
     # A cached instance limit replaces 500.
-    m.write_cached_limits(
-        state, "https://example.social", m.Limits(max_characters=1000), time.time()
+    api.write_cached_limits(
+        state, "https://example.social", api.Limits(max_characters=1000), time.time()
     )
     assert m.PLATFORM.check(make_post("x" * 600), acct, spool) == []
     [issue] = m.PLATFORM.check(make_post("x" * 1001), acct, spool)
@@ -399,24 +400,24 @@ def test_422_is_permanent_with_the_servers_message(
 
 def _crash_after_status_post(monkeypatch: pytest.MonkeyPatch, keys: list[str]) -> None:
     """Make the next status_post crash after its answer arrived, and record Idempotency-Keys."""
-    real_call = m.Client.call
-    real_keep = m.Client._keep
+    real_call = api.Client.call
+    real_keep = api.Client._keep
     armed = [True]
 
-    def keep(self: m.Client, response: Any, *args: Any, **kwargs: Any) -> None:
+    def keep(self: api.Client, response: Any, *args: Any, **kwargs: Any) -> None:
         if response.request.method == "POST" and response.request.path_url == "/api/v1/statuses":
             keys.append(response.request.headers["Idempotency-Key"])
         real_keep(self, response)
 
-    def call(self: m.Client, method: str, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+    def call(self: api.Client, method: str, *args: Any, **kwargs: Any) -> tuple[int, Any]:
         result = real_call(self, method, *args, **kwargs)
         if method == "status_post" and armed[0]:
             armed[0] = False
             raise Crash
         return result
 
-    monkeypatch.setattr(m.Client, "call", call)
-    monkeypatch.setattr(m.Client, "_keep", keep)
+    monkeypatch.setattr(api.Client, "call", call)
+    monkeypatch.setattr(api.Client, "_keep", keep)
 
 
 @pytest.mark.peers
@@ -502,17 +503,17 @@ def test_in_doubt_but_never_arrived_is_sent_after_looking(
 def test_a_thread_goes_on_where_it_stopped(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_call = m.Client.call
+    real_call = api.Client.call
     posts = [0]
 
-    def call(self: m.Client, method: str, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+    def call(self: api.Client, method: str, *args: Any, **kwargs: Any) -> tuple[int, Any]:
         if method == "status_post":
             posts[0] += 1
             if posts[0] == 2:
-                raise m.Refused(Outcome("temporary", error="network error: injected"))
+                raise api.Refused(Outcome("temporary", error="network error: injected"))
         return real_call(self, method, *args, **kwargs)
 
-    monkeypatch.setattr(m.Client, "call", call)
+    monkeypatch.setattr(api.Client, "call", call)
     store, key = Store(), new_key()
     post = make_post("a\n\n---\n\nb\n\n---\n\nc")
     acct = account(mastodon_mock.url)
@@ -535,7 +536,7 @@ def test_accounts_test_reports_identity_and_limits(
     assert report["acct"] == user.username
     assert report["max_characters"] == 500 and report["max_media"] == 4
     assert report["limits_known"] is True
-    assert m.read_cached_limits(state, mastodon_mock.url) is not None
+    assert api.read_cached_limits(state, mastodon_mock.url) is not None
 
 
 # --- end to end through the CLI ---------------------------------------------------------------
@@ -667,8 +668,8 @@ def _recorded(
 @needs_cassettes
 def test_recorded_instance_limits() -> None:
     code, headers, body = _recorded("test_instance.yaml", "GET", "/api/v2/instance")
-    limits = m.limits_from_instance(v2=m.answer(code, headers, body, time.time()))
-    assert limits == m.Limits(
+    limits = api.limits_from_instance(v2=api.answer(code, headers, body, time.time()))
+    assert limits == api.Limits(
         max_characters=500,
         max_media=4,
         image_size=16 * 1024 * 1024,
@@ -677,18 +678,18 @@ def test_recorded_instance_limits() -> None:
         known=True,
     )
     code, headers, body = _recorded("test_instance_v1.yaml", "GET", "/api/v1/instance")
-    v1 = m.limits_from_instance(v1=m.answer(code, headers, body, time.time()))
+    v1 = api.limits_from_instance(v1=api.answer(code, headers, body, time.time()))
     assert v1.known and v1.max_characters == 500
-    assert m.limits_from_instance(v1={"max_toot_chars": 5000}).max_characters == 5000
-    assert m.limits_from_instance(v2={"configuration": {}}) == m.Limits()
+    assert api.limits_from_instance(v1={"max_toot_chars": 5000}).max_characters == 5000
+    assert api.limits_from_instance(v2={"configuration": {}}) == api.Limits()
 
 
 @needs_cassettes
 def test_recorded_errors() -> None:
     now = time.time()
     code, headers, body = _recorded("test_lang_for_errors.yaml", "POST", "/api/v1/statuses")
-    with pytest.raises(m.Refused) as raised:
-        m.answer(code, headers, body, now)
+    with pytest.raises(api.Refused) as raised:
+        api.answer(code, headers, body, now)
     assert raised.value.code == 422 and raised.value.created_nothing
     assert raised.value.outcome == Outcome(
         "permanent", error="HTTP 422: バリデーションに失敗しました: Text上限は500文字です"
@@ -696,16 +697,16 @@ def test_recorded_errors() -> None:
     code, headers, body = _recorded(
         "test_home_tl_anonymous_throws.yaml", "GET", "/api/v1/timelines/home"
     )
-    out = m.outcome_for(code, headers, body, now, account="m")
+    out = api.outcome_for(code, headers, body, now, account="m")
     assert out.status == "permanent" and out.error is not None
     assert out.error.startswith(
         "HTTP 401: The access token is invalid; the access token was refused"
     )
     code, headers, body = _recorded("test_admin_moderation.yaml", "POST", "/unsuspend", code=403)
-    out = m.outcome_for(code, headers, body, now)
+    out = api.outcome_for(code, headers, body, now)
     assert out == Outcome("permanent", error="HTTP 403: This action is not allowed")
     code, headers, body = _recorded("test_status_missing.yaml", "GET", "/api/v1/statuses/0")
-    assert m.outcome_for(code, headers, body, now) == Outcome(
+    assert api.outcome_for(code, headers, body, now) == Outcome(
         "permanent", error="HTTP 404: Not Found"
     )
 
@@ -715,42 +716,42 @@ def test_recorded_rate_limit_headers() -> None:
     _, headers, _ = _recorded("test_status_reply.yaml", "POST", "/api/v1/statuses")
     reset = headers["x-ratelimit-reset"]  # ISO 8601, as Mastodon sends it
     at = datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp()
-    assert m.retry_after(headers, at - 42.5) == pytest.approx(42.5)
-    assert m.retry_after(headers, at + 10) == 0.0
-    out = m.outcome_for(429, headers, b'{"error":"Too many requests"}', at - 60)
+    assert api.retry_after(headers, at - 42.5) == pytest.approx(42.5)
+    assert api.retry_after(headers, at + 10) == 0.0
+    out = api.outcome_for(429, headers, b'{"error":"Too many requests"}', at - 60)
     assert out.status == "temporary" and out.retry_after == pytest.approx(60)
     # Retry-After wins over the reset time; epoch seconds (mastodon-mock) are read too.
-    assert m.retry_after({"Retry-After": "7", **headers}, at - 60) == 7
-    assert m.retry_after({"X-RateLimit-Reset": str(int(at))}, int(at) - 30) == 30
-    assert m.retry_after({}, at) is None
+    assert api.retry_after({"Retry-After": "7", **headers}, at - 60) == 7
+    assert api.retry_after({"X-RateLimit-Reset": str(int(at))}, int(at) - 30) == 30
+    assert api.retry_after({}, at) is None
 
 
 @needs_cassettes
 def test_recorded_statuses_and_media() -> None:
     now = time.time()
     code, headers, body = _recorded("test_status_reply.yaml", "POST", "/api/v1/statuses", nth=1)
-    data = m.answer(code, headers, body, now)
-    assert m.status_ref(data) == ("117440826677780974", data["url"])
+    data = api.answer(code, headers, body, now)
+    assert api.status_ref(data) == ("117440826677780974", data["url"])
     assert data["in_reply_to_id"] == "117440826670289215"
     assert (
         m._timestamp(data["created_at"])
         == datetime(2026, 10, 14, 19, 6, 41, 602000, UTC).timestamp()
     )
     code, headers, body = _recorded("test_account_statuses_exclude_direct.yaml", "GET", "/statuses")
-    page = m.answer(code, headers, body, now)
-    assert isinstance(page, list) and all(m.status_ref(s)[0] for s in page)
+    page = api.answer(code, headers, body, now)
+    assert isinstance(page, list) and all(api.status_ref(s)[0] for s in page)
     code, headers, body = _recorded("test_media_post[False].yaml", "POST", "/api/v2/media")
-    assert code == 202 and m.media_processing(code, m.answer(code, headers, body, now))
+    assert code == 202 and api.media_processing(code, api.answer(code, headers, body, now))
     code, headers, body = _recorded(
         "test_media_update.yaml", "PUT", "/api/v1/media/117440821441764678"
     )
-    assert code == 206 and m.media_processing(code, m.answer(code, headers, body, now))
+    assert code == 206 and api.media_processing(code, api.answer(code, headers, body, now))
     code, headers, body = _recorded(
         "test_media_post[False].yaml", "GET", "/api/v1/media/117440818351645173"
     )
-    assert code == 200 and not m.media_processing(code, m.answer(code, headers, body, now))
+    assert code == 200 and not api.media_processing(code, api.answer(code, headers, body, now))
     code, headers, body = _recorded("test_admin_moderation.yaml", "POST", "/api/v2/media")
-    assert code == 200 and not m.media_processing(code, m.answer(code, headers, body, now))
+    assert code == 200 and not api.media_processing(code, api.answer(code, headers, body, now))
 
 
 def _replay(name: str, match_body: bool = False) -> Any:
@@ -777,7 +778,7 @@ def test_replay_status_with_cw_and_visibility(
 ) -> None:
     monkeypatch.setenv("PLURSPOOL_M_TOKEN", "__MASTODON_PY_TEST_ACCESS_TOKEN")
     instance = "http://localhost:3000"
-    m.write_cached_limits(state, instance, m.Limits(known=True), time.time())
+    api.write_cached_limits(state, instance, api.Limits(known=True), time.time())
     post = make_post("Toot!", cw="Content warning", visibility="followers", sensitive=False)
     job = job_for(post, account(instance), tmp_path, state, Store(), key=new_key())
     # The request must be byte for byte what Mastodon.py's own test sent to the real server.
@@ -797,7 +798,7 @@ def test_replay_video_upload_waits_until_processed(
 ) -> None:
     monkeypatch.setenv("PLURSPOOL_M_TOKEN", "__MASTODON_PY_TEST_ACCESS_TOKEN")
     instance = "http://localhost:3000"
-    m.write_cached_limits(state, instance, m.Limits(known=True), time.time())
+    api.write_cached_limits(state, instance, api.Limits(known=True), time.time())
     (tmp_path / "spool").mkdir()
     (tmp_path / "spool" / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
     post = make_post("LOL check this out", media=[{"path": "clip.mp4", "alt": "a clip"}])
@@ -817,7 +818,7 @@ def test_replay_video_upload_waits_until_processed(
 def test_replay_422(tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLURSPOOL_M_TOKEN", "__MASTODON_PY_TEST_ACCESS_TOKEN")
     instance = "http://localhost:3000"
-    m.write_cached_limits(state, instance, m.Limits(known=True), time.time())
+    api.write_cached_limits(state, instance, api.Limits(known=True), time.time())
     job = job_for(make_post("too long"), account(instance), tmp_path, state, Store(), key=new_key())
     with _replay("test_lang_for_errors.yaml"):
         out = m.PLATFORM.send(job)
@@ -844,13 +845,15 @@ def test_importing_the_platform_stays_cheap() -> None:
 def test_hold_after_reads_x_ratelimit_remaining() -> None:
     now = 1_900_000_000.0
     reset = datetime.fromtimestamp(now + 30, UTC).isoformat().replace("+00:00", "Z")
-    assert m.hold_after({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}, now) == 31
-    assert m.hold_after({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(now + 5)}, now) == 6
-    assert m.hold_after({"X-RateLimit-Remaining": "1", "X-RateLimit-Reset": reset}, now) is None
-    assert m.hold_after({"X-RateLimit-Remaining": "0"}, now) is None  # no reset: nothing known
-    assert m.hold_after({"X-RateLimit-Remaining": "x", "X-RateLimit-Reset": reset}, now) is None
+    assert api.hold_after({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}, now) == 31
+    assert (
+        api.hold_after({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(now + 5)}, now) == 6
+    )
+    assert api.hold_after({"X-RateLimit-Remaining": "1", "X-RateLimit-Reset": reset}, now) is None
+    assert api.hold_after({"X-RateLimit-Remaining": "0"}, now) is None  # no reset: nothing known
+    assert api.hold_after({"X-RateLimit-Remaining": "x", "X-RateLimit-Reset": reset}, now) is None
     far = datetime.fromtimestamp(now + 10 * 86400, UTC).isoformat()
-    assert m.hold_after({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": far}, now) == 86400
+    assert api.hold_after({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": far}, now) == 86400
 
 
 @needs_cassettes
@@ -858,9 +861,9 @@ def test_recorded_answers_with_requests_left_hold_nothing() -> None:
     _, headers, _ = _recorded("test_status_reply.yaml", "POST", "/api/v1/statuses")
     reset = datetime.fromisoformat(headers["x-ratelimit-reset"].replace("Z", "+00:00"))
     assert int(headers["x-ratelimit-remaining"]) > 0
-    assert m.hold_after(headers, reset.timestamp() - 60) is None
+    assert api.hold_after(headers, reset.timestamp() - 60) is None
     used_up = {**headers, "x-ratelimit-remaining": "0"}
-    assert m.hold_after(used_up, reset.timestamp() - 60) == pytest.approx(61)
+    assert api.hold_after(used_up, reset.timestamp() - 60) == pytest.approx(61)
 
 
 @pytest.mark.peers
@@ -886,7 +889,7 @@ def test_a_used_up_window_holds_the_account_until_it_resets(tmp_path: Path) -> N
             box.write_config()
             # The instance's limits known already: the posts are the only requests.
             state = load(box.config_path, env=box.env).state_dir
-            m.write_cached_limits(state, server.url, m.Limits(known=True), time.time())
+            api.write_cached_limits(state, server.url, api.Limits(known=True), time.time())
             base = time.time() - 60
             for n in range(3):
                 box.deliver("scheduled", f"p{n}", post_text(f"post {n}", schedule=iso(base + n)))

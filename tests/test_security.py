@@ -28,7 +28,7 @@ import pytest
 
 from plurspool.config import load
 from plurspool.errors import SendError
-from plurspool.platforms import bluesky, mastodon
+from plurspool.platforms import bluesky, mastodon, mastodon_api
 from plurspool.platforms.base import Job
 from plurspool.platforms.media import media_error, read_media
 from plurspool.post import parse
@@ -234,7 +234,7 @@ def test_media_swapped_for_a_symlink_after_the_check_is_not_read(
     with pytest.raises(SendError, match="symlink") as info:
         bluesky._embed(Client(), job)  # type: ignore[arg-type]
     assert CANARY not in str(info.value)
-    with pytest.raises(mastodon.Refused) as refused:
+    with pytest.raises(mastodon_api.Refused) as refused:
         mastodon._read_media(root, "media/a.png")
     assert "symlink" in str(refused.value.outcome.error)
     assert uploaded == []

@@ -12,7 +12,7 @@ import pytest
 
 from plurspool.config import Account
 from plurspool.platforms.base import Abandoned, wait_within
-from plurspool.platforms.bluesky import Client, XrpcError
+from plurspool.platforms.bluesky_xrpc import Client, XrpcError
 from tests.helpers import silent_tcp_server
 
 

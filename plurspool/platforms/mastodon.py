@@ -1,9 +1,7 @@
 """The `mastodon` platform: statuses with CW, visibility, language, media with alt text, threads.
 
-Requests go through Mastodon.py (imported only when a send, check or test needs it). Every answer
-is read from the raw HTTP response by the same small functions (`answer`, `outcome_for`,
-`limits_from_instance`, `media_processing`, `status_ref`), so the contract tests can feed them
-responses recorded from a real Mastodon.
+Requests go through Mastodon.py (imported only when a send, check or test needs it), in
+`mastodon_api`, which also reads every answer and caches the instance's limits.
 
 Sending a post once: each thread part carries the Idempotency-Key `<job key>-<part index>`, the
 same on every retry. Progress is saved with `job.save` before and after each part: the statuses
@@ -18,15 +16,11 @@ thread; uploads are reused by a retry within the hour.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import mimetypes
 import os
-import re
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -36,10 +30,20 @@ from ..errors import ConfigError
 from ..paths import state_dir as default_state_dir
 from ..post import Post
 from . import ratelimit
-from .base import Abandoned, Issue, Job, Outcome, wait_within
+from .base import Issue, Job, Outcome
+from .mastodon_api import (
+    MIB,
+    Client,
+    Limits,
+    Refused,
+    limits_from_instance,
+    media_processing,
+    read_cached_limits,
+    status_ref,
+    write_cached_limits,
+)
 from .media import media_error, read_media
 
-DEFAULT_LIMIT = 500
 # Mastodon keeps an Idempotency-Key for 3600 s; past this age a resend is not deduplicated.
 KEY_TRUST = 55 * 60.0
 # Slack for clock skew between this host and the server when matching statuses by time.
@@ -48,171 +52,12 @@ REQUEST_TIMEOUT = 30.0
 MEDIA_WAIT = 120.0  # at most this long for an upload to be processed (video)
 LOOKUP_PAGES = 5  # of 40 statuses each, when looking for a status sent in doubt
 CACHE_MAX_AGE = 86400.0  # the instance's limits are read again after a day (on a send)
-MIB = 1024 * 1024
 VISIBILITY = {
     "public": "public",
     "unlisted": "unlisted",
     "followers": "private",
     "direct": "direct",
 }
-USER_AGENT = "plurspool"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """An instance's limits, as far as plurspool uses them (Mastodon's defaults otherwise)."""
-
-    max_characters: int = DEFAULT_LIMIT
-    max_media: int = 4
-    image_size: int = 16 * MIB
-    video_size: int = 99 * MIB
-    description_limit: int = 1500
-    known: bool = False  # read from the instance (now or from the cache)
-
-
-class Refused(Exception):
-    """A request did not give what was asked; `outcome` says what that means for the send.
-
-    `code` is the HTTP status of the answer, None when there was none.
-    """
-
-    def __init__(self, outcome: Outcome, code: int | None = None) -> None:
-        super().__init__(outcome.error)
-        self.outcome = outcome
-        self.code = code
-
-    @property
-    def created_nothing(self) -> bool:
-        """The server refused the request outright (4xx but 408): it created nothing."""
-        return self.code is not None and 400 <= self.code < 500 and self.code != 408
-
-
-# --- reading answers (live and recorded alike) ----------------------------------------------
-
-
-# Mastodon's rate-limit headers: X-RateLimit-Remaining and X-RateLimit-Reset (ISO 8601 from
-# Mastodon, epoch seconds from some other servers).
-RATELIMIT_PREFIX = "x-ratelimit-"
-
-
-def retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds to wait, from Retry-After or X-RateLimit-Reset; None when neither is usable."""
-    return ratelimit.retry_after(headers, now, RATELIMIT_PREFIX)
-
-
-def hold_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds the account must wait because this answer says its window is used up
-    (`X-RateLimit-Remaining: 0`), until X-RateLimit-Reset; None when requests are left."""
-    return ratelimit.hold_after(headers, now, RATELIMIT_PREFIX)
-
-
-def _server_message(body: bytes) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    message = ""
-    if isinstance(data, dict):
-        parts = [data.get("error"), data.get("error_description")]
-        message = ": ".join(str(p) for p in parts if isinstance(p, str) and p)
-    if not message:
-        text = body.decode("utf-8", "replace").strip()
-        # An HTML error page says nothing useful in a log line.
-        message = "" if text.startswith("<") else " ".join(text.split())
-    return message[:300] + ("…" if len(message) > 300 else "")
-
-
-def outcome_for(
-    code: int, headers: Mapping[str, str], body: bytes, now: float, account: str = ""
-) -> Outcome:
-    """What an HTTP error answer means: 429/408/5xx are temporary, other 4xx permanent."""
-    message = _server_message(body)
-    text = f"HTTP {code}" + (f": {message}" if message else "")
-    if code == 429:
-        return Outcome(
-            "temporary", error=f"rate limited ({text})", retry_after=retry_after(headers, now)
-        )
-    if code == 408 or code >= 500:
-        return Outcome("temporary", error=f"server error ({text})")
-    if code == 401 and account:
-        text += (
-            f"; the access token was refused: check token_cmd or token_file of account "
-            f"{account} (or {secret_env_var(account, 'token')})"
-        )
-    elif code == 403 and account:
-        text += f"; the token of account {account} lacks a permission (write:statuses, write:media)"
-    return Outcome("permanent", error=text)
-
-
-def answer(
-    code: int, headers: Mapping[str, str], body: bytes, now: float, account: str = ""
-) -> Any:
-    """The JSON of a 2xx answer; any other answer raises `Refused` with its outcome."""
-    if not 200 <= code < 300:
-        raise Refused(outcome_for(code, headers, body, now, account), code)
-    try:
-        return json.loads(body) if body.strip() else {}
-    except ValueError:
-        raise Refused(
-            Outcome("temporary", error=f"HTTP {code} with a body that is not JSON")
-        ) from None
-
-
-def status_ref(data: Any) -> tuple[str, str | None]:
-    """(id, url) of a status as Mastodon returns it."""
-    if not isinstance(data, Mapping) or data.get("id") in (None, ""):
-        raise Refused(Outcome("temporary", error="the server's answer holds no status id"))
-    url = data.get("url") or data.get("uri")
-    return str(data["id"]), str(url) if url else None
-
-
-def media_processing(code: int, data: Any) -> bool:
-    """True while an upload is still being processed (202 on upload, 206 on GET, or no url)."""
-    return code in (202, 206) or not isinstance(data, Mapping) or data.get("url") is None
-
-
-def _positive_int(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        return None
-    return n if n > 0 else None
-
-
-def _dig(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(key)
-    return data
-
-
-def limits_from_instance(v2: Any = None, v1: Any = None) -> Limits:
-    """Limits from /api/v2/instance (configuration), or /api/v1/instance (max_toot_chars)."""
-    found: dict[str, int] = {}
-    for data in (v1, v2):  # v2 last: it wins
-        if data is None:
-            continue
-        conf = _dig(data, "configuration")
-        pairs = {
-            "max_characters": (
-                _dig(conf, "statuses", "max_characters"),
-                _dig(data, "max_toot_chars"),
-            ),
-            "max_media": (_dig(conf, "statuses", "max_media_attachments"),),
-            "image_size": (_dig(conf, "media_attachments", "image_size_limit"),),
-            "video_size": (_dig(conf, "media_attachments", "video_size_limit"),),
-            "description_limit": (_dig(conf, "media_attachments", "description_limit"),),
-        }
-        for name, candidates in pairs.items():
-            for candidate in candidates:
-                n = _positive_int(candidate)
-                if n is not None:
-                    found[name] = n
-                    break
-    return Limits(**found, known="max_characters" in found)
 
 
 def status_length(text: str, cw: str | None = None) -> int:
@@ -220,161 +65,6 @@ def status_length(text: str, cw: str | None = None) -> int:
     from mastodon import Mastodon
 
     return int(Mastodon.get_status_length(text, cw or ""))
-
-
-# --- the per-instance limits cache ----------------------------------------------------------
-
-
-def cache_path(state_dir: Path, instance: str) -> Path:
-    """Where an instance's limits are cached: one small JSON file per instance URL."""
-    host = urllib.parse.urlsplit(instance).netloc or "instance"
-    safe = re.sub(r"[^A-Za-z0-9.-]+", "_", host)[:60]
-    digest = hashlib.sha256(instance.rstrip("/").encode()).hexdigest()[:10]
-    return state_dir / "mastodon" / f"{safe}-{digest}.json"
-
-
-def read_cached_limits(state_dir: Path, instance: str) -> tuple[Limits, float] | None:
-    """The cached limits and when they were read, or None."""
-    try:
-        data = json.loads(cache_path(state_dir, instance).read_bytes())
-        fields = {k: int(v) for k, v in data["limits"].items() if k in Limits.__annotations__}
-        fields.pop("known", None)
-        return Limits(**fields, known=True), float(data["fetched_at"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def write_cached_limits(state_dir: Path, instance: str, limits: Limits, now: float) -> None:
-    """Write the cache atomically (tmp file, fsync, rename, fsync the directory)."""
-    path = cache_path(state_dir, instance)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fields = asdict(limits)
-    fields.pop("known")
-    data = json.dumps({"instance": instance, "fetched_at": now, "limits": fields}).encode()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
-# --- the HTTP client ------------------------------------------------------------------------
-
-
-class Client:
-    """Mastodon.py with the raw response of each call kept, and read by `answer`."""
-
-    def __init__(
-        self,
-        instance: str,
-        token: str,
-        *,
-        timeout: float,
-        account: str,
-        clock: Callable[[], float],
-        deadline: Callable[[], float] | None = None,
-    ) -> None:
-        import requests
-        from mastodon import Mastodon
-
-        self.token = token
-        self.account = account
-        self.clock = clock
-        self.deadline = deadline
-        self.last: Any = None  # the requests.Response of the latest call
-        self.hold: float | None = None  # what the latest answer's rate-limit headers ask for
-        self.session = requests.Session()
-        self.session.hooks["response"].append(self._keep)
-        self.api = Mastodon(
-            access_token=token,
-            api_base_url=instance,
-            request_timeout=timeout,
-            ratelimit_method="throw",  # plurspool paces and retries itself
-            mastodon_version="4.0.0",  # no version probe; selects /api/v2/media
-            version_check_mode="created",
-            session=self.session,
-            user_agent=USER_AGENT,
-        )
-
-    def _keep(self, response: Any, *args: Any, **kwargs: Any) -> None:
-        self.last = response
-        self.hold = hold_after(response.headers, self.clock())
-
-    def redact(self, text: str) -> str:
-        return text.replace(self.token, "[token]") if self.token else text
-
-    def call(self, method: str, *args: Any, **kwargs: Any) -> tuple[int, Any]:
-        """Run one Mastodon.py call; (HTTP status, JSON) of its answer, or raise `Refused`."""
-        from mastodon import MastodonError, MastodonNetworkError
-
-        self.last = None
-        try:
-            self._run(method, args, kwargs)
-        except MastodonNetworkError as exc:
-            raise Refused(
-                Outcome("temporary", error=self.redact(f"network error: {_exc_text(exc)}"))
-            ) from None
-        except MastodonError as exc:
-            # Mastodon.py raises on every error answer; the answer itself is read below.
-            if self.last is None:
-                raise Refused(
-                    Outcome("permanent", error=self.redact(f"request failed: {_exc_text(exc)}"))
-                ) from None
-        response = self.last
-        if response is None:
-            raise Refused(Outcome("temporary", error="no answer from the server"))
-        try:
-            data = answer(
-                response.status_code,
-                response.headers,
-                response.content,
-                self.clock(),
-                self.account,
-            )
-        except Refused as refused:
-            o = refused.outcome
-            error = self.redact(o.error or "")
-            raise Refused(
-                Outcome(o.status, error=error, retry_after=o.retry_after), refused.code
-            ) from None
-        return int(response.status_code), data
-
-    def _run(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Make the call, but stop waiting for it when the sender's deadline passes.
-
-        A request's timeout is fixed when it starts; a shutdown that begins while the server
-        hangs must not wait for it. The abandoned call stays in doubt (its part is `pending`),
-        as after a crash, and its daemon thread dies with the process.
-        """
-        if self.deadline is None:
-            getattr(self.api, method)(*args, **kwargs)
-            return
-        try:
-            wait_within(
-                self.deadline,
-                lambda: getattr(self.api, method)(*args, **kwargs),
-                f"mastodon {method}",
-            )
-        except Abandoned:
-            raise Refused(
-                Outcome("temporary", error="stopped waiting: the sender is shutting down")
-            ) from None
-
-    def close(self) -> None:
-        self.session.close()
-
-
-def _exc_text(exc: BaseException) -> str:
-    text = " ".join(str(a) for a in exc.args if isinstance(a, str | int)) or type(exc).__name__
-    return text[:300]
 
 
 # --- the platform ---------------------------------------------------------------------------
