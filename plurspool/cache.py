@@ -25,16 +25,14 @@ CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str]
 def fingerprint(config: Config) -> str:
     """What a cached parse depends on besides the file: configuration and limits."""
     from . import __version__
+    from .platforms.options import fingerprint as platform_limits
 
     c = config
     accounts = sorted(
         (n, a.platform, sorted((k, repr(v)) for k, v in a.options.items()))
         for n, a in c.accounts.items()
     )
-    try:
-        limits = (c.state_dir / "mastodon").stat().st_mtime_ns
-    except OSError:
-        limits = 0
+    limits = platform_limits(c.state_dir)
     raw = repr(
         (
             __version__,

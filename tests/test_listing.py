@@ -161,3 +161,29 @@ def test_list_from_its_listing_loads_no_yaml_and_no_platform_module(tmp_path: Pa
     assert proc.stdout == first.out
     assert sorted(p["preview"] for p in json.loads(proc.stdout)) == ["p0", "p1", "p2"]
     assert proc.stderr.strip() == "['plurspool.platforms.options']"
+
+
+def test_a_listing_is_checked_again_when_mastodon_learns_an_instances_limits(
+    tmp_path: Path,
+) -> None:
+    # A post's problems depend on the limits a platform has cached for its server: a listing
+    # made before `accounts test` (or a send) read them must not be answered after.
+    from plurspool.platforms.mastodon_api import Limits, write_cached_limits
+
+    env = make_env(tmp_path)
+    write_config(env, '[accounts.mastodon]\ninstance = "https://example.social"\n')
+    posted = run_cli(["post", "-s", "2030-01-01T09:00:00Z", "word " * 120], env)
+    assert posted.code == 0, posted.err
+
+    def error() -> object:
+        run = run_cli(["list", "--format", "json"], env)
+        assert run.code == 0, run.err
+        return json.loads(run.out)[0]["error"]
+
+    assert error() is None  # 600 characters: only a warning while the limit is assumed
+    state = Path(env["XDG_STATE_HOME"]) / "plurspool"
+    instance = "https://example.social"
+    write_cached_limits(state, instance, Limits(max_characters=500, known=True), 0.0)
+    assert error() == f"mastodon: the text is 600 characters; {instance} allows 500"
+    write_cached_limits(state, instance, Limits(max_characters=1000, known=True), 0.0)
+    assert error() is None

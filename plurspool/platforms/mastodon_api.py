@@ -22,6 +22,7 @@ from typing import Any
 from ..config import secret_env_var
 from . import ratelimit
 from .base import Abandoned, Outcome, wait_within
+from .options import limits_dir
 
 DEFAULT_LIMIT = 500
 MIB = 1024 * 1024
@@ -193,7 +194,7 @@ def cache_path(state_dir: Path, instance: str) -> Path:
     host = urllib.parse.urlsplit(instance).netloc or "instance"
     safe = re.sub(r"[^A-Za-z0-9.-]+", "_", host)[:60]
     digest = hashlib.sha256(instance.rstrip("/").encode()).hexdigest()[:10]
-    return state_dir / "mastodon" / f"{safe}-{digest}.json"
+    return limits_dir(state_dir) / f"{safe}-{digest}.json"
 
 
 def read_cached_limits(state_dir: Path, instance: str) -> tuple[Limits, float] | None:

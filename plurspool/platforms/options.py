@@ -1,5 +1,5 @@
-"""Each platform's account options: its keys, its secret, the checks across keys and the defaults
-that come from elsewhere.
+"""What every command needs to know of each platform: its account options (keys, secret, checks
+across keys, defaults from elsewhere) and what a cached check of a post depends on.
 
 The config loads this with every command, so it stays small and imports nothing at the top. These
 facts are not in the platform modules themselves because those import what sending needs (email,
@@ -185,3 +185,17 @@ def fill_defaults(platform: str, options: dict[str, Any], state: Path) -> None:
 def default_outbox(state: Path) -> Path:
     """The outbox file of an account that names none, in the state directory `state`."""
     return state / "outbox.jsonl"
+
+
+def limits_dir(state: Path) -> Path:
+    """Where the mastodon platform caches its instances' limits, in the state directory `state`."""
+    return state / "mastodon"
+
+
+def fingerprint(state: Path) -> str:
+    """What a cached check of a post depends on besides the post and the config: the servers'
+    limits the platforms have cached (mastodon's, as of their directory's last change)."""
+    try:
+        return str(limits_dir(state).stat().st_mtime_ns)
+    except OSError:
+        return "0"
