@@ -4,7 +4,8 @@ Every command loads this module (through the config, which checks account option
 `options`), so it imports nothing heavy: a platform's own module, with its client library, is
 imported by `get` when a post is checked or sent. The protocol a platform module implements is in
 `base`; media files and rate-limit headers, which several platforms read, in `media` and
-`ratelimit`.
+`ratelimit`; what the config and the cache need of each platform, in `options`. A platform's own
+helpers sit next to it (`bluesky_xrpc`, `mastodon_api`, `nostr_proto`).
 """
 
 from __future__ import annotations
