@@ -22,7 +22,6 @@ from .queue import Queue
 from .spool import Spool
 from .views import Views
 
-
 SPOOLS = "spools"  # under the host's state dir: one state dir per spool, named by `spool_key`
 
 
