@@ -25,7 +25,7 @@ from .errors import DaemonError, PlurspoolError
 from .items import Item, Items
 from .locks import DaemonLock
 from .log import Log
-from .sender import PassResult, Sender, sends_here
+from .sender import PassResult, Sender
 from .spool import DIRS, Spool, classify
 from .watch import WATCHED, Watcher
 
@@ -296,7 +296,7 @@ class Daemon:
         self.app.spool.check()
         self.acquire()
         try:
-            if not sends_here(self.config):
+            if not self.config.daemon.sends_here():
                 self.log.event(
                     "not-sending", host=socket.gethostname(), sender=self.config.daemon.host
                 )
@@ -400,7 +400,7 @@ class Daemon:
         self.sender.settle = QUIET
         inotify = self.watcher.start()
         index = Index(app.items, app.spool, app.clock)
-        sending = sends_here(self.config)
+        sending = self.config.daemon.sends_here()
         self.log.event(
             "started",
             pid=os.getpid(),
@@ -414,7 +414,7 @@ class Daemon:
         while self.stop_at is None:
             if self.reload:
                 self._reload()
-                sending = sends_here(self.config)
+                sending = self.config.daemon.sends_here()
                 next_rescan = 0.0
             now = time.time()
             result = PassResult()

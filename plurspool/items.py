@@ -479,6 +479,18 @@ class Items:
             f"`plurspool retry {post_id}` sends it now, `--schedule WHEN` later"
         )
 
+    def first_due_too_late(self, item: Item, seen: bool) -> str | None:
+        """Why the sender fails a post of scheduled/ found due: never `seen` on this host (no
+        ledger rows), no result in its file, and more than max_lateness after its time. One
+        that waits for a rate limit or a retry has been seen, and is never late."""
+        post = item.post
+        if seen or post is None or post.results or item.due is None:
+            return None
+        now = self.clock()
+        if now - item.due > self.config.daemon.max_lateness:
+            return self.too_late(item.id, item.due, now)
+        return None
+
     def late_copy(self, post_id: str) -> str | None:
         """Why a file in scheduled/ is never sent: a post with its ID is already finished (in
         sent/ or failed/), and this is a copy that came after (a sync, a "keep mine" merge)."""
@@ -623,6 +635,11 @@ def _post_problems(
         problems.append(item.problem)
     elif item.state == "scheduled":
         late = items.late_copy(item.id)
+        if late is None and items.config.daemon.sends_here():
+            # Lateness as this host's sender judges it; another host cannot know (its ledger).
+            ledger = items.ledgers.if_exists()
+            seen = ledger is not None and bool(ledger.deliveries(item.id))
+            late = items.first_due_too_late(item, seen)
         if late is not None:
             problems.append(late)
     elif post.schedule is not None:

@@ -140,9 +140,7 @@ class Sender:
         has ledger rows, and is never failed for being late.
         """
         app = self.app
-        now_dt = app.clock()
-        now = now_dt.timestamp()
-        lateness = self.config.daemon.max_lateness
+        now = app.clock().timestamp()
         pendings: list[Pending] = []
         items: dict[str, Item] = {}
         known: dict[str, dict[str, Delivery]] = {}
@@ -153,7 +151,7 @@ class Sender:
                 continue  # changed since it was listed: the next pass sees the new version
             self.reported.pop(item.id, None)
             ds = self._deliveries(item)
-            if not ds and not item.post.results and now_dt - item.due > lateness:
+            if app.items.first_due_too_late(item, bool(ds)) is not None:
                 self._finish_failed_late(item, result)
                 continue
             todo = self._todo(item, ds)
@@ -604,14 +602,6 @@ def _dt(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
-def sends_here(config: Config) -> bool:
-    """Whether this host sends from the spool (daemon.host unset, or naming this host)."""
-    import socket
-
-    host = config.daemon.host
-    return host is None or host == socket.gethostname()
-
-
 def send_one(app: App, post_id: str, *, verbose: bool = False, wait: float = 120.0) -> PostView:
     """Send a due post of scheduled/ now, in this process (`post` without a schedule, `now`
     with no daemon); return its view (state sent, failed or scheduled).
@@ -619,7 +609,7 @@ def send_one(app: App, post_id: str, *, verbose: bool = False, wait: float = 120
     It is the daemon's own path (`Sender.run_pass`) restricted to one post; the per-post claim
     makes sure a daemon that wakes at the same moment and this process never both send it.
     """
-    if not sends_here(app.config):
+    if not app.config.daemon.sends_here():
         view = app.views.view(app.items.find(post_id))
         view["error"] = (
             f"daemon.host is {app.config.daemon.host}: it is sent from there, not from this host"

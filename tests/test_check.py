@@ -142,6 +142,26 @@ def test_new_files_are_judged_by_intakes_rule(box: Sandbox) -> None:
     assert box.ids("scheduled") == {"later"}
 
 
+def test_scheduled_files_found_due_too_late_are_judged_by_the_senders_rule(box: Sandbox) -> None:
+    """A post synced into scheduled/ long after its time is failed by the sender on its first
+    sight; `check` on the sending host says so in the same words, and leaves alone one a few
+    minutes late."""
+    files = {
+        "synced-late": post_text("two days late", schedule=iso(time.time() - 48 * HOUR)),
+        "a-bit-late": post_text("five minutes late", schedule=iso(time.time() - 300)),
+    }
+    for name, text in files.items():
+        box.deliver("scheduled", name, text)
+    run = box.cli("check", "--json")
+    assert run.code == 3, run
+    reports = {r["id"]: r for r in run.json()}
+    assert reports["a-bit-late"]["problems"] == []
+    assert box.cli("send", "--once").code == 0
+    assert box.ids("failed") == {"synced-late"}
+    assert reports["synced-late"]["problems"] == [reason(box, "synced-late")]
+    assert box.ids("sent") == {"a-bit-late"}
+
+
 def test_a_cancelled_post_whose_time_has_passed_is_a_fine_draft(box: Sandbox) -> None:
     """The README tour: post, cancel; drafts are never sent, so their time cannot be late."""
     run = box.cli("post", "--json", "-s", "2s", "Good morning")
@@ -276,7 +296,8 @@ def test_the_hook_refuses_a_keep_mine_merge_of_a_post_sent_elsewhere(
     assert box.ids("sent") == {"launch"}
     git(box, a, "add", "-A")
     git(box, a, "commit", "-q", "-m", "sent")
-    (b / "scheduled" / "launch.md").write_text(post_text("We launch today!", schedule=iso(0)))
+    edited = post_text("We launch today!", schedule=iso(time.time() + 3600))
+    (b / "scheduled" / "launch.md").write_text(edited)
     git(laptop, b, "commit", "-q", "-am", "edit the launch")
     pull = git(laptop, b, "pull", "-q", "--no-rebase", "origin", "main", ok=False)
     assert "CONFLICT (modify/delete)" in pull.stdout + pull.stderr

@@ -65,6 +65,12 @@ class DaemonConfig:
     host: str | None
     on_failure: tuple[str, ...] | None
 
+    def sends_here(self) -> bool:
+        """Whether this host sends from the spool (`host` unset, or naming this host)."""
+        import socket
+
+        return self.host is None or self.host == socket.gethostname()
+
     def on_failure_argv(self, *, id: str, error: str, account: str, path: str) -> list[str] | None:
         """The `on_failure` command with its placeholders filled in, or None when unset."""
         if self.on_failure is None:
