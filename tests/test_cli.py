@@ -761,3 +761,23 @@ def test_alias_help_and_version_name_the_alias(env: dict[str, str], tmp_path: Pa
     assert "0 taken in" in run.err
     wrong = run_cli(["--bogus"], env, prog="plur-post")
     assert wrong.code == 2 and "Usage: plur-post [OPTIONS] [TEXT]" in wrong.err
+
+
+def test_text_output_never_writes_a_posts_escape_sequences_to_the_terminal(
+    env: dict[str, str],
+) -> None:
+    # A synced-in post whose text would retitle the window, recolour the terminal and move
+    # the cursor; shown, its words stay and no escape or control character reaches the screen.
+    ok(invoke(["init"], env))
+    hostile = "Hi \x1b]0;pwned\x07there \x1b[31mred\x1b[0m\rover \x9bwritten\x07 end"
+    path = spool_root(env) / "scheduled" / "esc.md"
+    path.write_text(f"---\nschedule: 2030-01-01T09:00:00Z\n---\n{hostile}\n")
+    for args in (["list"], ["list", "--wide"], ["show", "esc"], ["stats"]):
+        run = run_cli(args, env)
+        shown = run.out + run.err
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", shown), (args, shown)
+        if args[0] == "show":
+            assert run.code == 0, run.err
+            assert "Hi there red" in shown and "end" in shown
+    view = cli_json(["show", "esc"], env)
+    assert "\x1b]0;pwned" in view["text"]  # JSON is data: the text as it is, escaped by JSON

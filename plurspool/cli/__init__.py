@@ -15,6 +15,7 @@ import click
 
 from .. import __version__, usage
 from ..errors import EXIT_FAILURE, EXIT_USAGE, PlurspoolError
+from ..printable import shown
 from . import daemon, posting, queue, report, setup
 from .context import Context
 
@@ -55,9 +56,9 @@ class Cli(click.Group):
 
 def fail(message: str, hint: str = "", code: int = EXIT_FAILURE) -> NoReturn:
     """Say what went wrong and what to do (stderr), and exit with `code`."""
-    click.echo(f"plurspool: {message}", err=True)
+    click.echo(shown(f"plurspool: {message}"), err=True)
     if hint:
-        click.echo(f"hint: {hint}", err=True)
+        click.echo(shown(f"hint: {hint}"), err=True)
     sys.exit(code)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import click
 
 from .. import usage
+from ..printable import shown
 
 if TYPE_CHECKING:
     from ..app import App
@@ -26,9 +27,14 @@ if TYPE_CHECKING:
 ID_SHORT = 8  # characters of an ID that `list` keeps at least: all the random part of a new one
 
 
+def _echo(text: str = "") -> None:
+    """A line for a person on stdout, made safe for a terminal (see `printable.shown`)."""
+    click.echo(shown(text))
+
+
 def note(message: str) -> None:
     """A message for the person at the terminal (stderr)."""
-    click.echo(message, err=True)
+    click.echo(shown(message), err=True)
 
 
 class Output(Protocol):
@@ -167,19 +173,19 @@ class TextOutput:
     """Results for people: IDs and tables on stdout, what became of them on stderr."""
 
     def initialised(self, done: Initialised) -> None:
-        click.echo(f"config: {done.config}{' (created)' if done.config_created else ''}")
-        click.echo(f"spool:  {done.spool}")
-        click.echo(f"state:  {done.state_dir}")
+        _echo(f"config: {done.config}{' (created)' if done.config_created else ''}")
+        _echo(f"spool:  {done.spool}")
+        _echo(f"state:  {done.state_dir}")
 
     def added(self, app: App, item: Item, queued: bool) -> None:
-        click.echo(item.id)
+        _echo(item.id)
         if queued:
             self._due(app, item, "queued")
         else:
             note(f"kept in drafts/ ({item.entry.path})")
 
     def sent(self, view: PostView) -> None:
-        click.echo(view["id"])
+        _echo(view["id"])
         for account in view["platforms"]:
             r = view["results"].get(account)
             if r is not None:
@@ -190,7 +196,7 @@ class TextOutput:
             note(f"not sent yet: {view['error'] or 'deferred'}; it stays queued")
 
     def handed_over(self, app: App, item: Item) -> None:
-        click.echo(item.id)
+        _echo(item.id)
         note("due now: the running daemon sends it")
 
     def listing(self, posts: ListedPosts, wide: bool) -> None:
@@ -227,79 +233,79 @@ class TextOutput:
 
     def post(self, app: App, item: Item) -> None:
         v = app.views.view(item)
-        click.echo(f"id:        {v['id']}")
-        click.echo(f"state:     {v['state']}")
-        click.echo(f"path:      {app.root / v['path']}")
+        _echo(f"id:        {v['id']}")
+        _echo(f"state:     {v['state']}")
+        _echo(f"path:      {app.root / v['path']}")
         if item.due:
             # Only what is still to be sent is "in 2h" or "due now"; a sent post was due.
             due = f" ({until(app, item.due)})" if item.state in ("new", "scheduled") else ""
-            click.echo(f"when:      {echo_time(app, item.due)}{due}")
-        click.echo(f"accounts:  {', '.join(v['platforms'])}")
-        click.echo(f"attempts:  {v['attempts']}")
+            _echo(f"when:      {echo_time(app, item.due)}{due}")
+        _echo(f"accounts:  {', '.join(v['platforms'])}")
+        _echo(f"attempts:  {v['attempts']}")
         for account, r in v["results"].items():
-            click.echo(f"sent:      {account}: {r.get('url') or r.get('id') or '(no id)'}")
+            _echo(f"sent:      {account}: {r.get('url') or r.get('id') or '(no id)'}")
         if v["retry_at"]:
-            click.echo(f"retry at:  {v['retry_at']}")
+            _echo(f"retry at:  {v['retry_at']}")
         if v["error"]:
-            click.echo(f"error:     {v['error']}")
+            _echo(f"error:     {v['error']}")
         post = item.post
         if post:
             for n, part in enumerate(post.parts, 1):
-                click.echo("")
+                _echo("")
                 if len(post.parts) > 1:
-                    click.echo(f"--- part {n}/{len(post.parts)}")
-                click.echo(part)
+                    _echo(f"--- part {n}/{len(post.parts)}")
+                _echo(part)
 
     def changed(self, app: App, items: Sequence[Item], verb: str) -> None:
         for item in items:
-            click.echo(item.id)
+            _echo(item.id)
             self._due(app, item, verb)
 
     def stats(self, app: App, data: Stats) -> None:
         by_state = ", ".join(f"{n} {s}" for s, n in data["by_state"].items())
-        click.echo(f"{data['total']} posts: {by_state}")
+        _echo(f"{data['total']} posts: {by_state}")
         if data["by_platform"]:
-            click.echo(
+            _echo(
                 "queued by account: "
                 + ", ".join(f"{a} {n}" for a, n in sorted(data["by_platform"].items()))
             )
         b = data["buckets"]
-        click.echo(
+        _echo(
             f"due: {b['next_hour']} in the next hour, {b['today']} later today, "
             f"{b['this_week']} this week, {b['later']} later"
         )
         if data["next"]:
-            click.echo("\nnext:")
+            _echo("\nnext:")
             for v in data["next"]:
                 due = datetime.fromisoformat(v["scheduled_at"]) if v["scheduled_at"] else None
-                click.echo(f"  {local(app, due):22} {until(app, due):12} {v['id']}  {v['preview']}")
+                _echo(f"  {local(app, due):22} {until(app, due):12} {v['id']}  {v['preview']}")
         days = data["days"]
         top = max((d["count"] for d in days), default=0)
         if top:
-            click.echo("\nthe coming weeks:")
+            _echo("\nthe coming weeks:")
             bar_width = 40
             for d in days:
                 day = datetime.fromisoformat(d["date"])
                 bar = "█" * max(1 if d["count"] else 0, round(d["count"] * bar_width / top))
-                click.echo(f"  {day:%a %m-%d} {bar} {d['count'] or ''}".rstrip())
+                _echo(f"  {day:%a %m-%d} {bar} {d['count'] or ''}".rstrip())
 
     def checked(self, reports: list[dict[str, Any]]) -> None:
         for r in reports:
             for p in r["problems"]:
-                click.echo(f"{r['path']}: {p}")
+                _echo(f"{r['path']}: {p}")
             for w in r["warnings"]:
-                click.echo(f"{r['path']}: warning: {w}")
+                _echo(f"{r['path']}: warning: {w}")
         bad = sum(1 for r in reports if r["problems"])
         note(f"{len(reports)} checked, {bad} with problems")
 
     def daemon_status(self, status: Status) -> None:
         pid = f" (pid {status.pid})" if status.pid else ""
-        click.echo(f"mode:    {status.mode}")
-        click.echo(f"running: {'yes' if status.running else 'no'}{pid}")
-        click.echo(f"health:  {'ok' if status.healthy else 'not ok'}: {status.detail}")
+        _echo(f"mode:    {status.mode}")
+        _echo(f"running: {'yes' if status.running else 'no'}{pid}")
+        _echo(f"health:  {'ok' if status.healthy else 'not ok'}: {status.detail}")
 
     def health(self, ok: bool, detail: str) -> None:
-        click.echo(("healthy: " if ok else "unhealthy: ") + detail)
+        _echo(("healthy: " if ok else "unhealthy: ") + detail)
 
     def accounts(self, rows: list[dict[str, Any]]) -> None:
         table(
@@ -313,11 +319,11 @@ class TextOutput:
                 extra = ", ".join(
                     f"{k}={v}" for k, v in r.items() if k not in ("account", "ok", "platform")
                 )
-                click.echo(f"{r['account']}: ok ({extra})" if extra else f"{r['account']}: ok")
+                _echo(f"{r['account']}: ok ({extra})" if extra else f"{r['account']}: ok")
             else:
-                click.echo(f"{r['account']}: FAILED: {r['error']}")
+                _echo(f"{r['account']}: FAILED: {r['error']}")
                 if r["hint"]:
-                    click.echo(f"  hint: {r['hint']}")
+                    _echo(f"  hint: {r['hint']}")
 
     @staticmethod
     def _due(app: App, item: Item, verb: str) -> None:
@@ -333,7 +339,7 @@ OUTPUTS: dict[str, type[Output]] = {"text": TextOutput, "json": JsonOutput}
 
 def saved(app: App, item: Item) -> None:
     """What `new` and `edit` print (they have no --format): the ID, and when it is due."""
-    click.echo(item.id)
+    _echo(item.id)
     if item.due and item.state == "scheduled":
         note(f"queued for {echo_time(app, item.due)}")
 
@@ -421,4 +427,4 @@ def table(
         cells = [list(map(cut, r, widths, marks)) for r in cells]
     for row in cells:
         padded = (c + " " * (w - width(c)) for c, w in zip(row, widths, strict=True))
-        click.echo("  ".join(padded).rstrip())
+        _echo("  ".join(padded).rstrip())

@@ -18,6 +18,7 @@ import yaml
 
 from plurspool.errors import PostError
 
+from ..printable import ESCAPE, UNPRINTABLE
 from .model import _SEPARATOR, OVERRIDE_KEYS, Media, Post, Result, _trim
 from .read import (
     _check_cw,
@@ -54,13 +55,6 @@ _BOOL_WORDS = frozenset(["y", "n", "yes", "no", "on", "off", "true", "false", "n
 
 
 RECORD_MAX = 500  # characters of a recorded id, url or error (plurspool(5), `results`)
-# Terminal escape sequences (colours, cursor moves, window titles): CSI, OSC and the short ones.
-_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -~]?)")
-# What is left to replace after whitespace is folded: other control characters, lone
-# surrogates (which UTF-8 cannot hold), and the bidi controls that make text read backwards.
-_UNPRINTABLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
 
 
 @overload
@@ -76,7 +70,7 @@ def recorded(text: str | None) -> str | None:
     if text is None:
         return None
     head = text[: 8 * RECORD_MAX]  # bounded work, whatever the size of the answer
-    line = _UNPRINTABLE.sub("\ufffd", " ".join(_ESCAPE.sub("", head).split()))
+    line = UNPRINTABLE.sub("\ufffd", " ".join(ESCAPE.sub("", head).split()))
     if len(line) > RECORD_MAX or len(head) < len(text):
         line = line[: RECORD_MAX - 1].rstrip() + "…"
     return line
