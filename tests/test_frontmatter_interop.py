@@ -341,14 +341,6 @@ def test_a_thread_reads_alike(world: World) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`post --draft` with no option writes the body alone; when its first line is a "
-    "row of dashes (`----`, a Markdown rule) and a later line is a thread's `---`, "
-    "python-frontmatter takes the text between them for the frontmatter: metadata "
-    "{'key': 'value'} and only the last part as the body. plurspool should write an empty "
-    "frontmatter (`---` `---`) before such a body, as it does before a leading U+FEFF.",
-)
 def test_a_draft_whose_body_starts_with_a_rule_reads_alike(world: World) -> None:
     run = world.cli("post", "--draft", "--json", input="----\nkey: value\n\n---\n\nthe reply\n")
     post = assert_reads_alike(world.path(run.json()["id"], "drafts"))
@@ -379,13 +371,6 @@ def test_the_template_of_new_saved_with_a_change_reads_alike(
         assert post.schedule is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`new -p ACCOUNT` fills the template's `platforms: [...]` with plurspool.post._scalar, "
-    "which leaves plain the account names YAML 1.1 types (no, on, 1, 0x1F, 2026-12-01): "
-    "python-frontmatter reads `platforms: [no, 1]` as [False, 1]. The template should quote "
-    "them as `post` does ('no', '1').",
-)
 def test_the_template_of_new_with_yaml_1_1_account_names_reads_alike(world: World) -> None:
     post_id = world.cli("new", "-p", "no", "-p", "1").out.strip()
     post = assert_reads_alike(world.path(post_id, "scheduled"))

@@ -338,6 +338,16 @@ def test_template_needs_only_a_body() -> None:
     assert filled.schedule == "tomorrow 9am" and filled.platforms == ("a", "b c")
 
 
+def test_template_quotes_account_names_as_render_does() -> None:
+    """Names YAML 1.1 reads as booleans, numbers or dates, and names PyYAML cannot read plain
+    in a flow list (`a?`), are quoted: plain YAML reads the same list as plurspool."""
+    names = ["no", "on", "1", "0x1F", "2026-12-01", "a?", "a,b", "x"]
+    text = template(platforms=names)
+    assert "platforms: ['no', 'on', '1', '0x1F', '2026-12-01', 'a?', 'a,b', x]\n" in text
+    assert parse((text + "Hi").encode()).platforms == tuple(names)
+    assert yaml.safe_load(text.split("---\n")[1])["platforms"] == names
+
+
 # --------------------------------------------------------------------------- conflict markers
 
 

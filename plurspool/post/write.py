@@ -97,13 +97,14 @@ TEMPLATE = """\
 
 
 def template(*, schedule: str | None = None, platforms: Sequence[str] | None = None) -> str:
-    """`TEMPLATE` with `schedule` and `platforms` filled in (for `plurspool new -s/-p`)."""
-    lines = []
+    """`TEMPLATE` with `schedule` and `platforms` filled in (for `plurspool new -s/-p`), written
+    as `render` writes them (the list on one line)."""
+    fields: dict[str, Any] = {}
     if schedule is not None:
-        lines.append(f"schedule: {_scalar(schedule)}\n")
+        fields["schedule"] = schedule
     if platforms:
-        lines.append(f"platforms: [{', '.join(_scalar(p) for p in platforms)}]\n")
-    return "---\n" + "".join(lines) + TEMPLATE.removeprefix("---\n")
+        fields["platforms"] = list(platforms)
+    return "---\n" + _dump(fields, "\n", flow_lists=True) + TEMPLATE.removeprefix("---\n")
 
 
 def with_schedule(data: bytes, value: str) -> bytes:
@@ -218,8 +219,10 @@ def render(
     if media:
         fields["media"] = [_media_dict(item, number) for number, item in enumerate(media, 1)]
     body = "\n\n---\n\n".join(clean) + "\n"
-    if fields or body.startswith("\ufeff"):
-        # A leading U+FEFF would be taken for a BOM without a frontmatter before it.
+    if fields or body.startswith("\ufeff") or body.lstrip()[:1] in ("-", "+", "{"):
+        # Without a frontmatter before it, a leading U+FEFF would be taken for a BOM, and a
+        # body starting with a row of dashes (`----`), `+++` or `{` could be taken for a
+        # frontmatter by other readers (python-frontmatter, static site generators).
         text = "---\n" + (_dump(fields, "\n") if fields else "") + "---\n" + body
     else:
         text = body
@@ -297,8 +300,9 @@ def _double_quoted(value: str) -> str:
     return "".join(out)
 
 
-def _dump(fields: Mapping[str, Any], newline: str) -> str:
-    """Block YAML for `fields`, readable (raw Unicode) when that reads back the same."""
+def _dump(fields: Mapping[str, Any], newline: str, *, flow_lists: bool = False) -> str:
+    """Block YAML for `fields`, readable (raw Unicode) when that reads back the same; with
+    `flow_lists`, a list of plain values is written on one line (`[a, 'no']`)."""
     if not fields:
         return ""
     for allow_unicode in (True, False):
@@ -309,7 +313,7 @@ def _dump(fields: Mapping[str, Any], newline: str) -> str:
             Dumper=_DUMPER,
             sort_keys=False,
             allow_unicode=allow_unicode,
-            default_flow_style=False,
+            default_flow_style=None if flow_lists else False,
             line_break=newline,
         )
         if yaml.load(text, Loader=_LOADER) == fields:
