@@ -70,7 +70,7 @@ def recorded(text: str | None) -> str | None:
     if text is None:
         return None
     head = text[: 8 * RECORD_MAX]  # bounded work, whatever the size of the answer
-    line = UNPRINTABLE.sub("\ufffd", " ".join(ESCAPE.sub("", head).split()))
+    line = re.sub(UNPRINTABLE, "\ufffd", " ".join(re.sub(ESCAPE, "", head).split()))
     if len(line) > RECORD_MAX or len(head) < len(text):
         line = line[: RECORD_MAX - 1].rstrip() + "…"
     return line
