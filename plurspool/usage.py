@@ -4,7 +4,7 @@ Importing click alone costs about three bare Python starts, and `--help` is what
 first. The top-level help is therefore kept here as data (the description, the options, a
 one-line summary per command) and rendered the way click's HelpFormatter does it;
 `plurspool.__main__` prints it. The cli package builds its group from the same data, and
-tests/test_usage.py checks that click renders exactly this text at every width, so the two
+tests/unit/test_usage.py checks that click renders exactly this text at every width, so the two
 cannot drift apart. This module imports neither click nor the cli package.
 """
 

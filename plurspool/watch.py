@@ -3,7 +3,7 @@
 The only module that imports watchdog (lazily: `plurspool --help` must stay fast). It relies on
 one private attribute of watchdog, `InotifyMoveEventGrouper.delay` (see `Watcher.start`), found in
 watchdog 7 (pyproject pins `watchdog>=7.0,<8`; watchdog 6 has no such grouper);
-tests/test_watch.py fails loudly if it disappears.
+tests/system/test_watch.py fails loudly if it disappears.
 """
 
 from __future__ import annotations

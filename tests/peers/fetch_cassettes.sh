@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetch the Mastodon.py 2.3.3 sdist and unpack its vcrpy cassettes (responses recorded from a
 # real Mastodon 4.7.3) into tests/peers/.cache/mastodon-cassettes, for the contract tests in
-# tests/test_mastodon.py. Not committed; skipped when already there.
+# tests/platforms/test_mastodon.py. Not committed; skipped when already there.
 set -euo pipefail
 cd "$(dirname "$0")"
 dest=.cache/mastodon-cassettes

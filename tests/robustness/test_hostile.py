@@ -40,10 +40,10 @@ from plurspool.post import parse, with_schedule
 from plurspool.sender import PassResult, Sender
 from plurspool.spool import DEFAULT_MAX_SIZE
 from plurspool.when import has_offset
-from tests import hostile_run
 from tests.daemon_helpers import Sandbox, iso, post_text, wait_for
 from tests.helpers import BIN
-from tests.test_post import YAMLISH
+from tests.robustness import hostile_run
+from tests.unit.test_post import YAMLISH
 
 MIB = DEFAULT_MAX_SIZE
 
@@ -392,7 +392,7 @@ def test_generated_files_never_crash_alter_or_lose_anything(
 
 @pytest.mark.slow
 def test_a_slice_of_the_long_hostile_run(tmp_path: Path) -> None:
-    """300 files of tests/hostile_run.py (the long run is documented in the README) through
+    """300 files of tests/robustness/hostile_run.py (the long run: see the README) through
     `check`, `check PATH...` and `send --once` as subprocesses: no crash, no altered byte,
     nothing lost, and check and the sender agree on every file."""
     seed = int(os.environ.get("PLURSPOOL_HOSTILE_SEED", "0")) or int.from_bytes(os.urandom(3))

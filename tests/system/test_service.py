@@ -14,7 +14,7 @@ import pytest
 
 BIN = Path(sys.executable).parent
 PLURSPOOL = str(BIN / "plurspool")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:

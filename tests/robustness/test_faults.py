@@ -8,7 +8,6 @@ Every test ends by counting on the peer: a post is never lost, never sent twice,
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import signal
@@ -24,7 +23,7 @@ import pytest
 
 from plurspool.app import App
 from plurspool.config import load
-from plurspool.errors import Busy, SpoolError
+from plurspool.errors import SpoolError
 from plurspool.log import Log
 from plurspool.sender import Sender
 from tests.daemon_helpers import Sandbox, World, in_process, iso, post_text, wait_for
@@ -440,82 +439,3 @@ def test_a_backoff_survives_the_clock_jumping_back(tmp_path: Path) -> None:
     w.tick(3)
     assert w.run().sent == ["p"]
     assert len(w.box.records("x")) == 2
-
-
-# -- two senders -------------------------------------------------------------------------------
-
-
-def test_a_claim_leaves_no_lock_file_and_excludes_the_others(tmp_path: Path) -> None:
-    w = make_world(tmp_path)
-    claims = w.core.state_dir / "claims"
-    first = w.core.locks.claim("p")
-    with pytest.raises(Busy):
-        App(w.core.config).locks.claim("p")
-    first.release()
-    assert list(claims.iterdir()) == []  # not a file per post ever sent
-    with w.core.locks.claim("p"), pytest.raises(Busy):
-        w.core.locks.claim("p")
-    assert list(claims.iterdir()) == []
-
-
-def test_a_claim_taken_as_its_holder_lets_go_is_not_shared(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """B opens the lock file, then A lets go (removing it) before B locks it: B's lock is on a
-    file no one else will open, so B must take the one at the name, or B and the next
-    claimer C would both hold the post."""
-    w = make_world(tmp_path)
-    holder = w.core.locks.claim("p")
-    real_flock = fcntl.flock
-    calls: list[int] = []
-
-    def flock(fd: int, op: int) -> None:
-        calls.append(fd)
-        if len(calls) == 1:
-            holder.release()  # A lets go between B's open and B's lock
-        real_flock(fd, op)
-
-    monkeypatch.setattr(fcntl, "flock", flock)
-    b = App(w.core.config).locks.claim("p")
-    monkeypatch.setattr(fcntl, "flock", real_flock)
-    assert len(calls) == 2  # B found its first file gone, and took a new one
-    path = w.core.state_dir / "claims" / "p.lock"
-    assert b.fd is not None and os.fstat(b.fd).st_ino == path.stat().st_ino
-    with pytest.raises(Busy):
-        w.core.locks.claim("p")  # C
-    b.release()
-
-
-def test_a_claim_whose_file_keeps_vanishing_is_busy_not_a_hang(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    w = make_world(tmp_path)
-    path = w.core.state_dir / "claims" / "p.lock"
-    real_flock = fcntl.flock
-
-    def flock(fd: int, op: int) -> None:
-        path.unlink()  # someone lets go every time, just before we lock
-        real_flock(fd, op)
-
-    monkeypatch.setattr(fcntl, "flock", flock)
-    with pytest.raises(Busy):
-        w.core.locks.claim("p")
-
-
-def test_a_post_another_sender_is_finishing_is_left_to_it(tmp_path: Path) -> None:
-    """Found by the campaign's runs of test_daemon: a post whose accounts were all sent (by a
-    foreground `post`) was finished by the daemon without its claim, while the foreground was
-    finishing it too; one of them crashed on the vanished file or reported it unsent."""
-    w = make_world(tmp_path)
-    w.box.exec_account("x")
-    w.reload()
-    w.box.deliver("scheduled", "p", post_text("raced", schedule=iso(w.now)))
-    w.core.ledger.delivery("p", "x")
-    w.core.ledger.record("p", "x", "sent", remote_id="id-1")  # the foreground sent it...
-    other = App(w.core.config)
-    with other.locks.claim("p"):  # ...and holds it while it writes the results and moves it
-        result = w.run()
-        assert result.sent == [] and w.box.is_in("p", "scheduled")
-        assert result.wake is not None and result.wake <= w.now + 1  # looks again soon
-    assert w.run().sent == ["p"]
-    assert w.box.is_in("p", "sent") and w.box.records("x") == []

@@ -13,7 +13,7 @@ import pytest
 # The benchmarks run the daemon and a Nostr relay and time them.
 pytestmark = [pytest.mark.slow, pytest.mark.peers, pytest.mark.realtime]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Every figure the table has, in order; rows that need `at` say "skipped" or "not available"
 # where it is missing, but are printed all the same.

@@ -1,4 +1,4 @@
-"""One adapter per platform for the contract suite (tests/test_contract.py).
+"""One adapter per platform for the contract suite (tests/platforms/test_contract.py).
 
 An adapter makes a fresh account on its peer and writes its config section, reads back what the
 peer holds for that account (as `Posted` entries, whatever the peer calls them), makes the peer
@@ -42,7 +42,7 @@ from tests.helpers import run_cli, verify_nostr_event
 from tests.peers.bluesky_pds import Pds
 from tests.peers.mastodon_mock import Mock
 
-FAKE_EXEC = Path(__file__).resolve().parent / "fake_exec.py"
+FAKE_EXEC = Path(__file__).resolve().parents[1] / "fake_exec.py"
 ACCOUNT = "acct"  # the account name every adapter configures
 RETRY_DELAY = 3.0  # seconds: the config's daemon.retry_delay, for a retry without Retry-After
 

@@ -1,6 +1,6 @@
 """The long hostile-input run: generated hostile files through `check` and intake.
 
-    python -m tests.hostile_run --files 10000 [--seed N] [--batch 500] [--keep DIR]
+    python -m tests.robustness.hostile_run --files 10000 [--seed N] [--batch 500] [--keep DIR]
 
 Makes the files from a seed (the same seed, the same files): broken YAML, wrong types, unknown
 and duplicate keys, huge and odd Unicode, NULs, BOM/CRLF mixes, conflict markers, bad times,
@@ -924,7 +924,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m tests.hostile_run", description=__doc__.split("\n")[0]
+        prog="python -m tests.robustness.hostile_run", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--files", type=int, default=10_000, help="cases to make (default 10000)")
     ap.add_argument("--seed", type=int, default=None)

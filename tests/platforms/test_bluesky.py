@@ -641,7 +641,7 @@ def test_an_answer_that_uses_up_the_window_holds_the_account(
 ) -> None:
     """A createRecord that succeeds with `RateLimit-Remaining: 0` is sent, and says how long
     the account must wait (until RateLimit-Reset, plus a second)."""
-    from tests.contract_adapters import RateLimitingProxy
+    from tests.platforms.adapters import RateLimitingProxy
 
     proxy = RateLimitingProxy(pds.url, "/xrpc/com.atproto.repo.createRecord", wait=5, exhaust=True)
     try:

@@ -2,7 +2,7 @@
 
 Each test drives the real CLI (`plurspool post`, `check`, `send --once`, `accounts test`) in a
 subprocess with an isolated HOME/XDG environment, and asserts on what the peer holds, read back
-through the platform's adapter (tests/contract_adapters.py): a plain post, a thread of three, CW
+through the platform's adapter (tests/platforms/adapters.py): a plain post, a thread of three, CW
 and language, media with alt text, over-long text refused by `check`, bad credentials as a clear
 permanent failure, a "too many requests" answer deferring the post until the peer allows it, and
 a crash after the peer answered but before plurspool recorded it, after which the post exists on
@@ -21,7 +21,11 @@ from typing import Any
 import pytest
 
 from plurspool.post import Result, parse
-from tests.contract_adapters import (
+from tests.helpers import Run, make_env, png, run_cli
+from tests.peers.bluesky_pds import pds as pds  # the session fixtures, used on demand
+from tests.peers.mastodon_mock import mastodon_mock as mastodon_mock
+from tests.peers.nostr_relays import nostr_relays as nostr_relays
+from tests.platforms.adapters import (
     ACCOUNT,
     CRASH_SHIM,
     RETRY_DELAY,
@@ -33,10 +37,6 @@ from tests.contract_adapters import (
     Posted,
     toml,
 )
-from tests.helpers import Run, make_env, png, run_cli
-from tests.peers.bluesky_pds import pds as pds  # the session fixtures, used on demand
-from tests.peers.mastodon_mock import mastodon_mock as mastodon_mock
-from tests.peers.nostr_relays import nostr_relays as nostr_relays
 
 PLATFORMS = ["exec", "nostr", "mastodon", "bluesky"]
 

@@ -1,4 +1,4 @@
-"""The crash campaign's fast slice (tests/campaign.py; the long run is documented in the README).
+"""The crash campaign's fast slice (tests/robustness/campaign.py; the long run: README).
 
 The real daemon against the exec peer, both Nostr relays and mastodon-mock, SIGKILLed 30 times
 at random points of intake and sending, then a post to every account killed before each of its
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests import campaign
 from tests.peers.mastodon_mock import Mock
 from tests.peers.mastodon_mock import mastodon_mock as mastodon_mock  # the fixture
 from tests.peers.nostr_relays import nostr_relays as nostr_relays  # the fixture
+from tests.robustness import campaign
 
 pytestmark = [pytest.mark.slow, pytest.mark.peers, pytest.mark.realtime]
 

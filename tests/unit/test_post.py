@@ -37,7 +37,7 @@ from plurspool.post import (
 from plurspool.post import tree as post_tree
 from plurspool.post import write as post_write
 
-GOLDEN = Path(__file__).parent / "golden" / "post"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "post"
 CASES = sorted(path.stem for path in GOLDEN.glob("*.md"))
 LOADERS = {"python": yaml.SafeLoader, "libyaml": getattr(yaml, "CSafeLoader", None)}
 

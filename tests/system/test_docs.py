@@ -21,7 +21,7 @@ import pytest
 from plurspool import config, post
 from plurspool.cli import QUEUE_COMMANDS, cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MAN = ROOT / "man"
 PAGES = ("plurspool.1", "plurspool.5", "plurspool-config.5")
 

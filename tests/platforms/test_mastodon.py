@@ -28,7 +28,7 @@ from tests.peers.mastodon_mock import Mock, User, mastodon_mock
 
 __all__ = ["mastodon_mock"]  # the session fixture, imported for pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CASSETTES = ROOT / "tests" / "peers" / ".cache" / "mastodon-cassettes"
 needs_cassettes = pytest.mark.skipif(
     not CASSETTES.is_dir(),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from plurspool.watch import move_grouper
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_watchdog_still_has_the_move_delay_the_daemon_sets_to_zero() -> None:

@@ -1,7 +1,8 @@
 """The crash campaign: kill the real daemon again and again and check what plurspool(1) DAEMON
 promises.
 
-    python -m tests.campaign --kills 200 [--seed N] [--samples 3] [--exec-only] [--keep DIR]
+    python -m tests.robustness.campaign --kills 200 [--seed N] [--samples 3]
+        [--exec-only] [--keep DIR]
 
 runs `plurspool send` against an `exec` account (a command that dedupes on
 PLURSPOOL_IDEMPOTENCY_KEY, as plurspool-config(5) ACCOUNTS asks of one), both Nostr relays and
@@ -638,7 +639,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m tests.campaign", description=__doc__.split("\n")[0]
+        prog="python -m tests.robustness.campaign", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--kills", type=int, default=200, help="random kills (default 200)")
     ap.add_argument("--seed", type=int, default=None)

@@ -1,0 +1,1 @@
+"""Performance: the benchmarks' smoke run (the benchmarks themselves are in tests/bench/)."""

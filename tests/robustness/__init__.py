@@ -1,0 +1,1 @@
+"""Robustness: crashes, power cuts, faults, hostile input and security."""
