@@ -11,16 +11,20 @@ import os
 import re
 from collections.abc import Callable
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Config
 from .items import Items
 from .ledger import Ledger, LedgerFile
 from .locks import Locks
 from .paths import utcnow
-from .queue import Queue
 from .spool import Spool
 from .views import Views
+
+if TYPE_CHECKING:
+    from .queue import Queue
 
 SPOOLS = "spools"  # under the host's state dir: one state dir per spool, named by `spool_key`
 
@@ -43,8 +47,14 @@ class App:
         self.ledgers = LedgerFile(self.state_dir / "ledger.sqlite3", lambda: clock().timestamp())
         self.locks = Locks(self.spool.root, self.state_dir)
         self.items = Items(config, clock, self.spool, self.ledgers)
-        self.queue = Queue(self.items, self.spool, self.locks, self.ledgers.if_exists)
         self.views = Views(self.items, self.spool, self.ledgers, self.state_dir)
+
+    @cached_property
+    def queue(self) -> Queue:
+        """The state changes, made on first use: `list` and `show` never import them."""
+        from .queue import Queue
+
+        return Queue(self.items, self.spool, self.locks, self.ledgers.if_exists)
 
     @property
     def config(self) -> Config:

@@ -17,7 +17,6 @@ import functools
 import itertools
 import os
 import re
-import secrets
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -174,6 +173,8 @@ def utf8_name(fspath: str) -> bool:
 
 def new_id(text: str = "") -> str:
     """A fresh post ID: 8 random base32 characters, then a slug of the text for humans."""
+    import secrets  # hmac and random: not for a `list`
+
     rand = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24].rstrip("-")
     return f"{rand}-{slug}" if slug else rand
@@ -466,6 +467,8 @@ class Spool:
         return make()
 
     def _write_tmp(self, post_id: str, data: bytes) -> Path:
+        import secrets
+
         tmp = self.root / "tmp" / f"{post_id}.{os.getpid()}.{secrets.token_hex(4)}"
         try:
             fd = self._into("tmp", lambda: os.open(tmp, _NEW_FILE, 0o600))
