@@ -27,7 +27,7 @@ from .locks import DaemonLock
 from .log import Log
 from .sender import PassResult, Sender
 from .spool import DIRS, Spool, classify
-from .watch import WATCHED, Watcher
+from .watch import WATCHED, Nudge, Watcher
 
 HEARTBEAT_EVERY = 15.0  # seconds; `daemon health` calls a heartbeat older than 90 s stale
 HEALTH_STALE = 90.0
@@ -214,6 +214,7 @@ class Daemon:
         self.reload = False
         self.watcher = Watcher(self.app.spool, log)
         self.wakeups = self.watcher.wakeups
+        self.nudge: Nudge | None = None  # how signal handlers wake the loop (run() makes it)
         self.sender = self._sender()
         self._lock: DaemonLock | None = None
         self._spool_lock: int | None = None  # the flock on the spool root (Locks.lock_spool)
@@ -249,7 +250,8 @@ class Daemon:
         elif self.stop_at is None:
             timeout = self.config.daemon.shutdown_timeout.total_seconds()
             self.stop_at = time.monotonic() + timeout
-        self.wakeups.event.set()
+        if self.nudge is not None:
+            self.nudge()
 
     # -- lock and host -----------------------------------------------------------------------
 
@@ -314,10 +316,13 @@ class Daemon:
         self.acquire()
         try:
             self._record()
+            self.nudge = Nudge(self.wakeups.event)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, self._on_signal)
             self._loop()
         finally:
+            if self.nudge is not None:
+                self.nudge.close()
             self.watcher.stop()
             sd_notify("STOPPING=1")
             self.release()

@@ -1,4 +1,4 @@
-"""The watchdog glue: inotify on the spool turned into hints (`Wakeups`) for the daemon's loop.
+"""The loop's wake-ups: inotify on the spool turned into hints (`Wakeups`), and signals (`Nudge`).
 
 The only module that imports watchdog (lazily: `plurspool --help` must stay fast). It relies on
 one private attribute of watchdog, `InotifyMoveEventGrouper.delay` (see `Watcher.start`), found in
@@ -49,6 +49,43 @@ class Wakeups:
     # The spool (".") or state dirs removed or moved away: watched anew even if a directory
     # made in their place has the same inode number (file systems reuse them at once).
     lost: set[str] = field(default_factory=set)
+
+
+class Nudge:
+    """Wakes the loop from a signal handler without taking a lock there.
+
+    `Event.set` takes the event's lock, and a handler runs in the main thread between any two
+    of its bytecodes: one that ran while the main thread held that lock (inside `Event.wait`
+    or `clear`) would wait for itself forever, and SIGTERM would hang the daemon. The handler
+    writes a byte to a pipe instead (never blocking: a full pipe already holds a wake-up), and
+    a thread sets the event.
+    """
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._thread = threading.Thread(target=self._relay, name="plurspool-nudge", daemon=True)
+        self._thread.start()
+
+    def __call__(self) -> None:
+        if self._write >= 0:  # after close, a late signal must not write to a reused fd
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._write, b"\0")
+
+    def _relay(self) -> None:
+        try:
+            while os.read(self._read, 512):
+                self.event.set()
+        finally:
+            os.close(self._read)
+
+    def close(self) -> None:
+        """Stop the relay thread (it ends at the pipe's end)."""
+        write, self._write = self._write, -1
+        if write >= 0:
+            os.close(write)
+            self._thread.join(5)
 
 
 class Watcher:
