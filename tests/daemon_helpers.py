@@ -351,7 +351,7 @@ class World:
     """A spool whose sender runs in this process, with a clock the test moves."""
 
     box: Sandbox
-    core: App
+    app: App
     sender: Sender
     clock: list[datetime]
     log: io.StringIO
@@ -368,18 +368,18 @@ class World:
 
     def reload(self) -> None:
         self.box.write_config()
-        self.core.config = load(self.box.config_path, env=self.box.env)
+        self.app.config = load(self.box.config_path, env=self.box.env)
 
     def row(self, post_id: str, account: str) -> Any:
-        return self.core.ledger.deliveries(post_id)[account]
+        return self.app.ledger.deliveries(post_id)[account]
 
 
 def in_process(box: Sandbox, *, deadline: float = 3600.0) -> World:
     """A World for `box` as it is configured now; its clock starts at the current second."""
     box.write_config()
     clock = [datetime.now(UTC).replace(microsecond=0)]
-    core = App(load(box.config_path, env=box.env), clock=lambda: clock[0])
-    core.spool.ensure()
+    app = App(load(box.config_path, env=box.env), clock=lambda: clock[0])
+    app.spool.ensure()
     stream = io.StringIO()
-    sender = Sender(core, Log(stream=stream), deadline=lambda: deadline)
-    return World(box, core, sender, clock, stream)
+    sender = Sender(app, Log(stream=stream), deadline=lambda: deadline)
+    return World(box, app, sender, clock, stream)

@@ -163,10 +163,10 @@ def _world(base: Path) -> tuple[Sandbox, App, Sender, io.StringIO]:
     box = Sandbox(base)
     box.exec_account("x")
     box.write_config()
-    core = App(load(box.config_path, env=box.env))
-    core.spool.ensure()
+    app = App(load(box.config_path, env=box.env))
+    app.spool.ensure()
     stream = io.StringIO()
-    return box, core, Sender(core, Log(stream=stream)), stream
+    return box, app, Sender(app, Log(stream=stream)), stream
 
 
 @dataclass
@@ -178,7 +178,7 @@ class Outcome:
 
 def run_one_pass(base: Path, hostile: dict[str, bytes], valid: dict[str, str]) -> Outcome:
     """Put the files into new/ (valid ones by rename, as a writer would), run one pass."""
-    box, _core, sender, stream = _world(base)
+    box, _app, sender, stream = _world(base)
     for name, data in hostile.items():
         (box.spool / "new" / f"{name}.md").write_bytes(data)
     for name, body in valid.items():

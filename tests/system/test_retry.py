@@ -308,9 +308,9 @@ def test_an_error_file_left_by_a_crash_in_retry_is_never_shown_and_goes_once_sen
             raise Crash(step)
 
     monkeypatch.setattr(spool_module, "crash_hook", crash)
-    core = App(load(box.config_path, env=box.env))
+    app = App(load(box.config_path, env=box.env))
     with pytest.raises(Crash):
-        core.queue.retry(core.items.find("p"))
+        app.queue.retry(app.items.find("p"))
     monkeypatch.setattr(spool_module, "crash_hook", None)
     assert box.is_in("p", "scheduled") and error.exists()
     assert ok(box.cli("show", "p", "--json")).json()["error"] is None
