@@ -41,9 +41,9 @@ from plurspool.sender import PassResult, Sender
 from plurspool.spool import DEFAULT_MAX_SIZE
 from plurspool.when import has_offset
 from tests.daemon_helpers import Sandbox, iso, post_text, wait_for
+from tests.data import YAMLISH_FILES
 from tests.helpers import BIN
 from tests.robustness import hostile_run
-from tests.unit.test_post import YAMLISH
 
 MIB = DEFAULT_MAX_SIZE
 
@@ -324,14 +324,7 @@ VALID_FRONT = "---\ncw: a warning\nlanguage: en\n---\nsome body text\n"
 
 HOSTILE = st.one_of(
     st.binary(max_size=300),
-    st.builds(
-        lambda start, head, tail: (start + head + "\n---\n" + tail).encode(
-            "utf-8", "surrogatepass"
-        ),
-        st.sampled_from(["", "---\n", "---\r\n", "\ufeff---\n"]),
-        YAMLISH,
-        YAMLISH,
-    ),
+    YAMLISH_FILES,
     st.builds(
         _broken_utf8,
         st.sampled_from([VALID_FRONT, "---\n---\nbody\n", "no frontmatter\n"]),

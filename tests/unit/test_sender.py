@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from plurspool.plan import Pending, plan
 from tests.daemon_helpers import FAKE_EXEC, Sandbox, World, in_process, iso, post_text
@@ -179,8 +178,8 @@ def test_temporary_failure_backs_off_on_the_fake_clock(world: Callable[..., Worl
     assert (
         recs[0]["env"]["PLURSPOOL_IDEMPOTENCY_KEY"] == recs[1]["env"]["PLURSPOOL_IDEMPOTENCY_KEY"]
     )
-    front = yaml.safe_load((w.box.spool / "sent" / "p.md").read_text().split("---\n")[1])
-    assert front["attempts"] == 2 and front["results"]["x"]["id"] == "id-2"
+    sent = w.box.post("sent", "p")
+    assert sent.attempts == 2 and sent.results["x"].id == "id-2"
 
 
 def test_max_lateness_applies_whenever_a_post_is_first_found_due(
@@ -240,8 +239,7 @@ def test_a_finished_post_left_in_scheduled_is_only_moved(world: Callable[..., Wo
     ledger.record("p", "x", "sent", remote_id="r1", at=w.now)
     assert w.run().sent == ["p"]
     assert w.box.records("x") == []
-    front = yaml.safe_load((w.box.spool / "sent" / "p.md").read_text().split("---\n")[1])
-    assert front["results"]["x"]["id"] == "r1"
+    assert w.box.post("sent", "p").results["x"].id == "r1"
 
 
 def test_fake_exec_records_what_it_was_given(tmp_path: Path) -> None:
