@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from plurspool.post import MEDIA_KEYS, OVERRIDE_KEYS, RESULT_KEYS, TOP_KEYS
+
+# Every key a post file may hold, at any level (plurspool(5), KEYS).
+POST_KEYS = tuple(dict.fromkeys(TOP_KEYS + MEDIA_KEYS + OVERRIDE_KEYS + RESULT_KEYS))
+
 # Pieces of YAML syntax, post keys and values YAML 1.1 would type, mixed with short random text.
 YAMLISH = st.lists(
     st.one_of(
@@ -47,21 +52,7 @@ YAMLISH = st.lists(
                 "\u2028",
                 "\x00",
                 "\x07",
-                "schedule",
-                "platforms",
-                "cw",
-                "language",
-                "visibility",
-                "sensitive",
-                "media",
-                "path",
-                "alt",
-                "overrides",
-                "text",
-                "results",
-                "attempts",
-                "id",
-                "url",
+                *POST_KEYS,
                 "true",
                 "9:30",
                 "no",
