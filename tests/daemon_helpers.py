@@ -26,7 +26,7 @@ from plurspool.ledger import Delivery
 from plurspool.log import Log
 from plurspool.post import Post
 from plurspool.sender import PassResult, Sender
-from tests.helpers import BIN, Run, make_env, read_post, run_cli
+from tests.helpers import BIN, Run, ids_in, make_env, read_post, run_cli, state_of
 
 FAKE_EXEC = Path(__file__).resolve().parent / "fake_exec.py"
 
@@ -181,12 +181,11 @@ class Sandbox:
         return read_post(self.spool / state / f"{post_id}.md")
 
     def ids(self, state: str) -> set[str]:
-        return {p.name[:-3] for p in (self.spool / state).iterdir() if p.name.endswith(".md")}
+        return ids_in(self.spool, state)
 
     def where(self, post_id: str) -> list[str]:
         """Every state dir that holds post_id.md (a healthy spool has exactly one)."""
-        states = ("new", "drafts", "scheduled", "sent", "failed")
-        return [s for s in states if (self.spool / s / f"{post_id}.md").exists()]
+        return state_of(self.spool, post_id)
 
     def is_in(self, post_id: str, state: str) -> bool:
         """Whether post_id is in `state` and nowhere else."""

@@ -251,7 +251,7 @@ def test_named_attacks_next_to_valid_posts(tmp_path: Path) -> None:
             text = (out.box.spool / "failed" / f"{name}.error").read_text(encoding="utf-8")
             assert re.search(reason, text), (name, text)
     # The times were read as text: 9:30 is the next half past nine, not 570 seconds.
-    sexa = parse((out.box.spool / "scheduled" / "sexagesimal.md").read_bytes())
+    sexa = out.box.post("scheduled", "sexagesimal")
     assert sexa.schedule is not None and re.search(r"T09:30:00\+00:00$", sexa.schedule)
     bom = (out.box.spool / "scheduled" / "bom-crlf.md").read_bytes()
     assert bom.startswith(b"\xef\xbb\xbf---\r\n") and b"\r\nHello\r\n---\r\nsecond\r\n" in bom
