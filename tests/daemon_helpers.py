@@ -368,7 +368,7 @@ class World:
         self.box.write_config()
         self.app.config = load(self.box.config_path, env=self.box.env)
 
-    def row(self, post_id: str, account: str) -> Any:
+    def row(self, post_id: str, account: str) -> Delivery:
         return self.app.ledger.deliveries(post_id)[account]
 
 

@@ -21,8 +21,6 @@ from pathlib import Path
 import pytest
 
 from plurspool import spool as spool_module
-from plurspool.app import App
-from plurspool.config import load
 from plurspool.ledger import SCHEMA_VERSION, Ledger
 from tests.daemon_helpers import Sandbox, World, in_process, iso, post_text
 from tests.helpers import ROOT, Run, git, needs_git
@@ -268,8 +266,7 @@ def test_an_error_file_left_by_a_crash_in_retry_is_never_shown_and_goes_once_sen
             raise Crash(step)
 
     monkeypatch.setattr(spool_module, "crash_hook", crash)
-    app = App(load(box.config_path, env=box.env))
-    with pytest.raises(Crash):
+    with box.app() as app, pytest.raises(Crash):
         app.queue.retry(app.items.find("p"))
     monkeypatch.setattr(spool_module, "crash_hook", None)
     assert box.is_in("p", "scheduled") and error.exists()
