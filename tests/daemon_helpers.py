@@ -5,6 +5,7 @@ conditions with deadlines instead of sleeping.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,9 +22,11 @@ from typing import Any, TypeVar
 
 from plurspool.app import App
 from plurspool.config import load
+from plurspool.ledger import Delivery
 from plurspool.log import Log
+from plurspool.post import Post
 from plurspool.sender import PassResult, Sender
-from tests.helpers import BIN, Run, make_env, run_cli
+from tests.helpers import BIN, Run, ids_in, make_env, read_post, run_cli, state_of
 
 FAKE_EXEC = Path(__file__).resolve().parent / "fake_exec.py"
 
@@ -158,13 +161,31 @@ class Sandbox:
         # split("\n"), not splitlines(): a post may hold U+0085 or U+2028.
         return [json.loads(line) for line in text.split("\n") if line.endswith("}")]
 
+    @contextlib.contextmanager
+    def app(self) -> Iterator[App]:
+        """The box's spool wired as the CLI wires it, under the config as written now."""
+        app = App(load(self.config_path, env=self.env))
+        try:
+            yield app
+        finally:
+            app.close()
+
+    def deliveries(self, post_id: str) -> dict[str, Delivery]:
+        """This host's ledger rows for `post_id` by account, read as `show` reads them ({} while
+        there is no ledger)."""
+        with self.app() as app:
+            return app.views.deliveries(post_id)
+
+    def post(self, state: str, post_id: str) -> Post:
+        """The post `post_id` in `state`, as plurspool reads it."""
+        return read_post(self.spool / state / f"{post_id}.md")
+
     def ids(self, state: str) -> set[str]:
-        return {p.name[:-3] for p in (self.spool / state).iterdir() if p.name.endswith(".md")}
+        return ids_in(self.spool, state)
 
     def where(self, post_id: str) -> list[str]:
         """Every state dir that holds post_id.md (a healthy spool has exactly one)."""
-        states = ("new", "drafts", "scheduled", "sent", "failed")
-        return [s for s in states if (self.spool / s / f"{post_id}.md").exists()]
+        return state_of(self.spool, post_id)
 
     def is_in(self, post_id: str, state: str) -> bool:
         """Whether post_id is in `state` and nowhere else."""
@@ -193,29 +214,6 @@ class Sandbox:
     def cleanup(self) -> None:
         for proc in self.procs:
             proc.kill()
-
-
-def git(cwd: Path, box: Sandbox, *args: str) -> str:
-    """Run git in `cwd` with `box`'s environment and a fixed identity; its stdout."""
-    env = {
-        **box.env,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    proc = subprocess.run(
-        ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
-    return proc.stdout
 
 
 def post_text(body: str, *, schedule: str | None = None, platforms: list[str] | None = None) -> str:
@@ -351,7 +349,7 @@ class World:
     """A spool whose sender runs in this process, with a clock the test moves."""
 
     box: Sandbox
-    core: App
+    app: App
     sender: Sender
     clock: list[datetime]
     log: io.StringIO
@@ -368,18 +366,18 @@ class World:
 
     def reload(self) -> None:
         self.box.write_config()
-        self.core.config = load(self.box.config_path, env=self.box.env)
+        self.app.config = load(self.box.config_path, env=self.box.env)
 
-    def row(self, post_id: str, account: str) -> Any:
-        return self.core.ledger.deliveries(post_id)[account]
+    def row(self, post_id: str, account: str) -> Delivery:
+        return self.app.ledger.deliveries(post_id)[account]
 
 
 def in_process(box: Sandbox, *, deadline: float = 3600.0) -> World:
     """A World for `box` as it is configured now; its clock starts at the current second."""
     box.write_config()
     clock = [datetime.now(UTC).replace(microsecond=0)]
-    core = App(load(box.config_path, env=box.env), clock=lambda: clock[0])
-    core.spool.ensure()
+    app = App(load(box.config_path, env=box.env), clock=lambda: clock[0])
+    app.spool.ensure()
     stream = io.StringIO()
-    sender = Sender(core, Log(stream=stream), deadline=lambda: deadline)
-    return World(box, core, sender, clock, stream)
+    sender = Sender(app, Log(stream=stream), deadline=lambda: deadline)
+    return World(box, app, sender, clock, stream)

@@ -1,4 +1,5 @@
-"""Shared test helpers: an isolated environment, and two ways to run the CLI.
+"""Shared test helpers: an isolated environment, two ways to run the CLI, git, and reading a
+post file the way plurspool reads it.
 
 `invoke` runs the CLI in-process through click's CliRunner (fast; stdout and stderr apart);
 `run_cli` runs the installed `plurspool` (or an alias) in a real subprocess, for exit codes,
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -21,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from plurspool.cli import cli
+from plurspool.post import Post, parse
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,6 +114,50 @@ def run_cli(
         check=False,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def read_post(path: Path) -> Post:
+    """The post file at `path` as plurspool reads it (`plurspool.post.parse`): its values,
+    `results` and `attempts` as the sender and `show` see them. Raises PostError if invalid."""
+    return parse(path.read_bytes())
+
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+
+def git(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run git in `cwd` as a user with no git configuration would: a fixed identity, unsigned
+    commits, `main` as the first branch, conflicts marked in the plain merge style.
+
+    `env`: the environment to run in (a sandbox's), else a bare one; the installed `plurspool`
+    comes first on PATH, for the pre-commit hook. With `check`, a failure fails the test.
+    """
+    base = env if env is not None else {"HOME": str(cwd), "LANG": "C.UTF-8"}
+    path = base.get("PATH", os.environ.get("PATH", "/usr/bin:/bin"))
+    settings = ("init.defaultBranch=main", "commit.gpgsign=false", "merge.conflictStyle=merge")
+    proc = subprocess.run(
+        ["git", *(word for s in settings for word in ("-c", s)), *args],
+        cwd=cwd,
+        env={
+            **base,
+            "PATH": f"{BIN}:{path}",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.invalid",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.invalid",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if check:
+        assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stdout}{proc.stderr}"
+    return proc
 
 
 def state_of(root: Path, post_id: str) -> list[str]:

@@ -346,7 +346,9 @@ class Campaign:
 
     def verify(self) -> Figures:
         """Count every post on every peer and in the spool; fill in the figures."""
-        import yaml
+        from plurspool.errors import PostError
+        from plurspool.items import post_error_text
+        from plurspool.post import Result, parse
 
         f = self.figures
         f.seconds = time.monotonic() - self.started
@@ -363,13 +365,18 @@ class Campaign:
                 f.problems.append(f"{post_id}: in {len(where)} states {where}")
             state = where[0]
             path = self.box.spool / state / f"{post_id}.md"
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
+            text = data.decode("utf-8", "replace")
             if not all(f"#{t}" in text for t in spec.tags):
                 f.lost.append(f"{post_id}: its text is gone from {state}/")
                 continue
             if state not in ("sent", "failed"):
                 f.problems.append(f"{post_id}: still in {state}/")
-            results = yaml.safe_load(text.split("---\n")[1]).get("results") or {}
+            try:
+                results = parse(data).results
+            except PostError as exc:
+                f.problems.append(f"{post_id}: unreadable in {state}/: {post_error_text(exc)}")
+                continue
             if state == "failed":
                 error = (self.box.spool / "failed" / f"{post_id}.error").read_text()
                 f.problems.append(f"{post_id}: failed: {error.strip()}")
@@ -377,15 +384,15 @@ class Campaign:
                 seen = on_peer.get((account, post_id), [])
                 if len(seen) > 1:
                     f.duplicates.append(f"{post_id} on {account}: {len(seen)} times {seen}")
-                rec = results.get(account) or {}
-                got = rec.get("id") or rec.get("url")
+                rec = results.get(account, Result())
+                got = rec.id or rec.url
                 if not seen:
                     if state == "sent":
                         f.lost.append(f"{post_id}: in sent/ but not on {account}")
                     continue
-                if rec.get("error") or not got:
+                if rec.error or not got:
                     f.problems.append(f"{post_id}: on {account} ({seen}) but recorded as {rec}")
-                elif not any(str(s) in (rec.get("id"), rec.get("url")) for s in seen):
+                elif not any(str(s) in (rec.id, rec.url) for s in seen):
                     f.problems.append(f"{post_id}: {account} recorded {got}, the peer has {seen}")
         return f
 

@@ -27,7 +27,7 @@ from plurspool.errors import SpoolError
 from plurspool.log import Log
 from plurspool.sender import Sender
 from tests.daemon_helpers import Sandbox, World, in_process, iso, post_text, wait_for
-from tests.helpers import run_cli
+from tests.helpers import read_post, run_cli
 from tests.peers.mastodon_mock import Mock, User
 from tests.peers.mastodon_mock import mastodon_mock as mastodon_mock  # the fixture
 
@@ -159,7 +159,9 @@ def test_refused_then_reset_then_timeout_mid_request_and_the_post_goes_out_once(
         proxy.close()
     statuses = mastodon_mock.statuses(user)
     assert len(statuses) == 1, statuses  # three attempts reached the peer; one status
-    assert w.box.is_in("p", "sent") and statuses[0]["id"] in (w.box.spool / "sent/p.md").read_text()
+    assert (
+        w.box.is_in("p", "sent") and w.box.post("sent", "p").results["ma"].id == statuses[0]["id"]
+    )
 
 
 @pytest.mark.peers
@@ -305,9 +307,9 @@ def test_a_full_disk_under_the_ledger_sends_nothing_unrecorded(
     w.box.exec_account("x")
     w.box.write_config()
     w.box.env["XDG_STATE_HOME"] = str(small_fs / "state")
-    w.core = App(load(w.box.config_path, env=w.box.env), clock=w.core.clock)
-    w.sender = Sender(w.core, Log(stream=w.log))
-    w.core.ledger  # created while there is room  # noqa: B018
+    w.app = App(load(w.box.config_path, env=w.box.env), clock=w.app.clock)
+    w.sender = Sender(w.app, Log(stream=w.log))
+    w.app.ledger  # created while there is room  # noqa: B018
     w.box.deliver("scheduled", "p", post_text("ledger full", schedule=iso(w.now)))
     filler = fill(small_fs)
     with pytest.raises(SpoolError) as raised:
@@ -331,27 +333,27 @@ def test_a_disk_that_fills_after_the_send_keeps_the_post_and_sends_it_once(
     spool = small_fs / "spool"
     shutil.copytree(w.box.spool, spool)
     w.box.env["PLURSPOOL_SPOOL"] = str(spool)
-    w.core = App(load(w.box.config_path, env=w.box.env), clock=w.core.clock)
-    w.sender = Sender(w.core, Log(stream=w.log))
+    w.app = App(load(w.box.config_path, env=w.box.env), clock=w.app.clock)
+    w.sender = Sender(w.app, Log(stream=w.log))
     (spool / "scheduled" / "p.md").write_text(post_text("fills up", schedule=iso(w.now)))
     filler = small_fs / "filler"
-    real_send = w.core.ledger.record
+    real_send = w.app.ledger.record
 
     def record_then_fill(*args: Any, **kwargs: Any) -> None:
         real_send(*args, **kwargs)
         fill(small_fs)
 
-    w.core.ledger.record = record_then_fill  # type: ignore[method-assign]
+    w.app.ledger.record = record_then_fill  # type: ignore[method-assign]
     result = w.run()
     assert result.sent == [] and (spool / "scheduled" / "p.md").exists()
     assert "No space left" in w.log.getvalue()
     assert w.row("p", "x").status == "sent"
     assert list((spool / "tmp").iterdir()) == []
-    del w.core.ledger.record
+    del w.app.ledger.record
     filler.unlink()
     assert w.run().sent == ["p"]
     assert len(w.box.records("x")) == 1
-    assert (spool / "sent" / "p.md").exists() and "id-1" in (spool / "sent/p.md").read_text()
+    assert read_post(spool / "sent" / "p.md").results["x"].id == "id-1"
 
 
 # -- inotify -----------------------------------------------------------------------------------

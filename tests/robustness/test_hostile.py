@@ -41,9 +41,9 @@ from plurspool.sender import PassResult, Sender
 from plurspool.spool import DEFAULT_MAX_SIZE
 from plurspool.when import has_offset
 from tests.daemon_helpers import Sandbox, iso, post_text, wait_for
+from tests.data import YAMLISH_FILES
 from tests.helpers import BIN
 from tests.robustness import hostile_run
-from tests.unit.test_post import YAMLISH
 
 MIB = DEFAULT_MAX_SIZE
 
@@ -163,10 +163,10 @@ def _world(base: Path) -> tuple[Sandbox, App, Sender, io.StringIO]:
     box = Sandbox(base)
     box.exec_account("x")
     box.write_config()
-    core = App(load(box.config_path, env=box.env))
-    core.spool.ensure()
+    app = App(load(box.config_path, env=box.env))
+    app.spool.ensure()
     stream = io.StringIO()
-    return box, core, Sender(core, Log(stream=stream)), stream
+    return box, app, Sender(app, Log(stream=stream)), stream
 
 
 @dataclass
@@ -178,7 +178,7 @@ class Outcome:
 
 def run_one_pass(base: Path, hostile: dict[str, bytes], valid: dict[str, str]) -> Outcome:
     """Put the files into new/ (valid ones by rename, as a writer would), run one pass."""
-    box, _core, sender, stream = _world(base)
+    box, _app, sender, stream = _world(base)
     for name, data in hostile.items():
         (box.spool / "new" / f"{name}.md").write_bytes(data)
     for name, body in valid.items():
@@ -251,7 +251,7 @@ def test_named_attacks_next_to_valid_posts(tmp_path: Path) -> None:
             text = (out.box.spool / "failed" / f"{name}.error").read_text(encoding="utf-8")
             assert re.search(reason, text), (name, text)
     # The times were read as text: 9:30 is the next half past nine, not 570 seconds.
-    sexa = parse((out.box.spool / "scheduled" / "sexagesimal.md").read_bytes())
+    sexa = out.box.post("scheduled", "sexagesimal")
     assert sexa.schedule is not None and re.search(r"T09:30:00\+00:00$", sexa.schedule)
     bom = (out.box.spool / "scheduled" / "bom-crlf.md").read_bytes()
     assert bom.startswith(b"\xef\xbb\xbf---\r\n") and b"\r\nHello\r\n---\r\nsecond\r\n" in bom
@@ -324,14 +324,7 @@ VALID_FRONT = "---\ncw: a warning\nlanguage: en\n---\nsome body text\n"
 
 HOSTILE = st.one_of(
     st.binary(max_size=300),
-    st.builds(
-        lambda start, head, tail: (start + head + "\n---\n" + tail).encode(
-            "utf-8", "surrogatepass"
-        ),
-        st.sampled_from(["", "---\n", "---\r\n", "\ufeff---\n"]),
-        YAMLISH,
-        YAMLISH,
-    ),
+    YAMLISH_FILES,
     st.builds(
         _broken_utf8,
         st.sampled_from([VALID_FRONT, "---\n---\nbody\n", "no frontmatter\n"]),

@@ -237,21 +237,21 @@ def test_every_cut_keeps_every_accepted_post_whole_and_in_one_state(
 ) -> None:
     box, trace = traced
     clock = [datetime.now(UTC).replace(microsecond=0)]
-    core = App(load(box.config_path, env=box.env), clock=lambda: clock[0])
-    sender = Sender(core, MarkingLog(trace))
+    app = App(load(box.config_path, env=box.env), clock=lambda: clock[0])
+    sender = Sender(app, MarkingLog(trace))
     initial = snapshot(trace.root)
     texts = {}
     # `post --schedule`: accepted once it returned.
-    item = core.queue.add("first post, queued by the CLI", schedule="10s").item
+    item = app.queue.add("first post, queued by the CLI", schedule="10s").item
     trace.mark(item.id, "scheduled")
     texts[item.id] = "first post"
     # A file a user delivered to new/ (durably, as a Maildir writer does), with a relative time
     # that intake writes back; and one for an account that fails at once.
-    core.spool.deliver("new", "by-hand", post_text("second post, by hand", schedule="20s").encode())
+    app.spool.deliver("new", "by-hand", post_text("second post, by hand", schedule="20s").encode())
     trace.mark("by-hand", "new")
     texts["by-hand"] = "second post"
     doomed = post_text("third post, to fail", platforms=["bad"]).encode()
-    core.spool.deliver("new", "doomed", doomed)
+    app.spool.deliver("new", "doomed", doomed)
     trace.mark("doomed", "new")
     texts["doomed"] = "third post"
     sender.run_pass()  # intake of both; "doomed" is due and fails
@@ -261,7 +261,7 @@ def test_every_cut_keeps_every_accepted_post_whole_and_in_one_state(
     assert box.is_in("doomed", "failed")
     # Retry the failed one: back to the queue, due now. While it moves, either state will do.
     trace.mark("doomed", "new")
-    core.queue.retry(core.items.find("doomed"))
+    app.queue.retry(app.items.find("doomed"))
     trace.mark("doomed", "scheduled")
 
     kinds = {op.kind for op in trace.ops}
@@ -296,8 +296,8 @@ def test_the_model_catches_a_writer_that_skips_an_fsync(
 
     monkeypatch.setattr(Recorder, "fsync", lazy_fsync)
     initial = snapshot(trace.root)
-    core = App(load(box.config_path, env=box.env))
-    item = core.queue.add("a post", schedule="10s").item
+    app = App(load(box.config_path, env=box.env))
+    item = app.queue.add("a post", schedule="10s").item
     trace.mark(item.id, "scheduled")
     reported = {item.id: "scheduled"}
     found = [

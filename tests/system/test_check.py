@@ -8,9 +8,7 @@ so one text. The pre-commit hook runs in a real git repository.
 from __future__ import annotations
 
 import calendar
-import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.daemon_helpers import Sandbox, iso, post_text, wait_for
-from tests.helpers import BIN, ROOT, Run
+from tests.helpers import ROOT, Run, git, needs_git
 
 HOUR = 3600.0
 
@@ -216,30 +214,6 @@ def test_a_name_the_sender_never_reads_is_no_problem_by_path(box: Sandbox) -> No
 # -- the pre-commit hook ----------------------------------------------------------------------
 
 
-def git(box: Sandbox, cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {
-        **box.env,
-        "PATH": f"{BIN}:{os.environ['PATH']}",  # the hook runs `plurspool`
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.invalid",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.invalid",
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    proc = subprocess.run(
-        ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if ok:
-        assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
-    return proc
-
-
 def with_hook(box: Sandbox, repo: Path) -> None:
     (repo / ".gitignore").write_text("tmp/\n")
     hook = repo / ".git" / "hooks" / "pre-commit"
@@ -248,23 +222,20 @@ def with_hook(box: Sandbox, repo: Path) -> None:
 
 
 def subjects(box: Sandbox, repo: Path) -> list[str]:
-    return git(box, repo, "log", "--format=%s").stdout.splitlines()
-
-
-needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git missing")
+    return git(repo, "log", "--format=%s", env=box.env).stdout.splitlines()
 
 
 @needs_git
 def test_the_hook_refuses_a_new_post_whose_id_is_queued(box: Sandbox) -> None:
     repo = box.spool
-    git(box, repo, "init", "-q")
+    git(repo, "init", "-q", env=box.env)
     with_hook(box, repo)
     box.deliver("scheduled", "launch", post_text("launch", schedule=iso(time.time() + HOUR)))
-    git(box, repo, "add", "-A")
-    git(box, repo, "commit", "-q", "-m", "queue the launch")
+    git(repo, "add", "-A", env=box.env)
+    git(repo, "commit", "-q", "-m", "queue the launch", env=box.env)
     (repo / "new" / "launch.md").write_text(post_text("launch, from my phone"))
-    git(box, repo, "add", "new/launch.md")
-    refused = git(box, repo, "commit", "-q", "-m", "again", ok=False)
+    git(repo, "add", "new/launch.md", env=box.env)
+    refused = git(repo, "commit", "-q", "-m", "again", check=False, env=box.env)
     assert refused.returncode != 0
     said = refused.stdout + refused.stderr  # git shows the hook's output on stderr
     assert "new/launch.md: a post with ID launch is already in scheduled/" in said
@@ -278,36 +249,36 @@ def test_the_hook_refuses_a_keep_mine_merge_of_a_post_sent_elsewhere(
     """Host A sends the launch while the laptop edits it; the laptop's pull is a modify/delete
     conflict, and "keep mine" leaves a copy that A's sender would never send."""
     a = box.spool
-    git(box, a, "init", "-q")
+    git(a, "init", "-q", env=box.env)
     with_hook(box, a)
     box.deliver("scheduled", "launch", post_text("We launch today.", schedule=iso(time.time())))
-    git(box, a, "add", "-A")
-    git(box, a, "commit", "-q", "-m", "queue the launch")
+    git(a, "add", "-A", env=box.env)
+    git(a, "commit", "-q", "-m", "queue the launch", env=box.env)
     laptop = Sandbox(tmp_path / "laptop")
     laptop.exec_account("x")
     laptop.write_config()
     b = laptop.spool
     shutil.rmtree(b)
-    git(box, tmp_path, "clone", "-q", str(a), str(b))
+    git(tmp_path, "clone", "-q", str(a), str(b), env=box.env)
     with_hook(box, b)
     for d in ("tmp", "new", "drafts", "sent", "failed"):
         (b / d).mkdir(exist_ok=True)
     assert box.cli("send", "--once").code == 0
     assert box.ids("sent") == {"launch"}
-    git(box, a, "add", "-A")
-    git(box, a, "commit", "-q", "-m", "sent")
+    git(a, "add", "-A", env=box.env)
+    git(a, "commit", "-q", "-m", "sent", env=box.env)
     edited = post_text("We launch today!", schedule=iso(time.time() + 3600))
     (b / "scheduled" / "launch.md").write_text(edited)
-    git(laptop, b, "commit", "-q", "-am", "edit the launch")
-    pull = git(laptop, b, "pull", "-q", "--no-rebase", "origin", "main", ok=False)
+    git(b, "commit", "-q", "-am", "edit the launch", env=laptop.env)
+    pull = git(b, "pull", "-q", "--no-rebase", "origin", "main", check=False, env=laptop.env)
     assert "CONFLICT (modify/delete)" in pull.stdout + pull.stderr
-    git(laptop, b, "add", "scheduled/launch.md")  # keep mine
-    refused = git(laptop, b, "commit", "-q", "--no-edit", ok=False)
+    git(b, "add", "scheduled/launch.md", env=laptop.env)  # keep mine
+    refused = git(b, "commit", "-q", "--no-edit", check=False, env=laptop.env)
     assert refused.returncode != 0
     said = refused.stdout + refused.stderr
     assert "scheduled/launch.md: a post with ID launch is already finished in sent/" in said
-    git(laptop, b, "rm", "-q", "scheduled/launch.md")  # keep theirs
-    git(laptop, b, "commit", "-q", "--no-edit")
+    git(b, "rm", "-q", "scheduled/launch.md", env=laptop.env)  # keep theirs
+    git(b, "commit", "-q", "--no-edit", env=laptop.env)
     assert subjects(laptop, b)[0].startswith("Merge")
 
 
@@ -315,11 +286,11 @@ def test_the_hook_refuses_a_keep_mine_merge_of_a_post_sent_elsewhere(
 def test_the_hook_lets_refused_files_in_failed_be_committed(box: Sandbox) -> None:
     """failed/ holds what the sender refused, byte for byte: committing it is no fault."""
     repo = box.spool
-    git(box, repo, "init", "-q")
+    git(repo, "init", "-q", env=box.env)
     with_hook(box, repo)
     (repo / "new" / "bad.md").write_text("---\nsensitive: maybe\n---\nbody\n")
     assert box.cli("send", "--once").code == 0
     assert box.ids("failed") == {"bad"}
-    git(box, repo, "add", "-A")
-    git(box, repo, "commit", "-q", "-m", "the daemon's work")
+    git(repo, "add", "-A", env=box.env)
+    git(repo, "commit", "-q", "-m", "the daemon's work", env=box.env)
     assert subjects(box, repo) == ["the daemon's work"]

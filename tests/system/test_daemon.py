@@ -11,12 +11,10 @@ import itertools
 import json
 import math
 import signal
-import sqlite3
 import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -57,26 +55,6 @@ def report(what: str, value: float) -> None:
     print(f"\nLATENCY {what}: {value * 1000:.0f} ms")
 
 
-def ledger_rows(box: Sandbox, post_id: str) -> dict[str, dict[str, Any]]:
-    path = box.state_dir() / "ledger.sqlite3"
-    db = sqlite3.connect(path)
-    db.row_factory = sqlite3.Row
-    try:
-        rows = db.execute("SELECT * FROM deliveries WHERE post_id=?", (post_id,)).fetchall()
-        return {r["account"]: dict(r) for r in rows}
-    finally:
-        db.close()
-
-
-def frontmatter(path: Path) -> dict[str, Any]:
-    import yaml
-
-    text = path.read_text(encoding="utf-8")
-    data = yaml.safe_load(text.split("---\n")[1])
-    assert isinstance(data, dict)
-    return data
-
-
 # -- on time -------------------------------------------------------------------------------
 
 
@@ -112,8 +90,8 @@ def test_file_renamed_into_new_is_taken_in_within_a_second(box: Sandbox) -> None
         report("rename into new/ -> scheduled/ (inotify)", lag)
         assert lag < 1.0
     # The relative time was resolved once and written back as an absolute one.
-    sched = frontmatter(box.spool / "scheduled" / "n0.md")["schedule"]
-    assert str(sched).endswith(("Z", "+00:00"))
+    sched = box.post("scheduled", "n0").schedule
+    assert sched is not None and sched.endswith(("Z", "+00:00"))
     assert d.stop() == 0
 
 
@@ -213,9 +191,9 @@ def test_temporary_failure_is_retried_with_backoff_and_the_same_key(box: Sandbox
     assert 0.8 <= gaps[0] < 1.2 + 0.5  # 1 s, jittered by ±20 %
     assert 1.6 <= gaps[1] < 2.4 + 0.5  # doubled
     assert len(d.events("retry")) == 2
-    fm = frontmatter(box.spool / "sent" / "p.md")
-    assert fm["attempts"] == 3
-    assert fm["results"]["x"]["id"] == "id-3"
+    sent = box.post("sent", "p")
+    assert sent.attempts == 3
+    assert sent.results["x"].id == "id-3"
     view = box.cli("show", "p", "--json").json()
     assert view["attempts"] == 3 and view["state"] == "sent"
     assert d.stop() == 0
@@ -248,8 +226,8 @@ def test_permanent_failure_goes_to_failed_with_reason_and_runs_on_failure(box: S
     text = wait_for(lambda: text_of(marker), 10, "on_failure marker")
     assert text.splitlines()[0] == "bad"
     assert "the server said no" in text
-    fm = frontmatter(box.spool / "failed" / "bad.md")
-    assert "the server said no" in fm["results"]["x"]["error"]
+    error = box.post("failed", "bad").results["x"].error
+    assert error is not None and "the server said no" in error
     listed = box.cli("list", "--state", "failed", "--json").json()
     assert [v["id"] for v in listed] == ["bad"]
     assert "the server said no" in listed[0]["error"]
@@ -283,9 +261,9 @@ def test_partial_success_retries_only_the_failed_account_and_retry_resends_only_
     assert len(box.records("b")) == 2
     assert len(box.records("c")) == 2
     assert box.records("c")[1]["env"]["PLURSPOOL_IDEMPOTENCY_KEY"] == key_c
-    fm = frontmatter(box.spool / "sent" / "p.md")
-    assert set(fm["results"]) == {"a", "b", "c"}
-    assert all("error" not in r or r["error"] is None for r in fm["results"].values())
+    results = box.post("sent", "p").results
+    assert set(results) == {"a", "b", "c"}
+    assert all(r.error is None for r in results.values())
     assert not (box.spool / "failed" / "p.error").exists()
     assert d.stop() == 0
 
@@ -355,9 +333,9 @@ def test_sigkill_mid_send_then_restart_sends_once_per_account(box: Sandbox) -> N
     d.signal(signal.SIGKILL)
     d.wait()
     assert box.where("p") == ["scheduled"]  # not lost, not moved
-    rows = ledger_rows(box, "p")
-    assert rows["a"]["status"] == "sent"
-    assert rows["b"]["in_flight"] == 1
+    rows = box.deliveries("p")
+    assert rows["a"].status == "sent"
+    assert rows["b"].in_flight
     box.control("b")
     d2 = box.start()
     wait_for(lambda: box.where("p") == ["sent"], 20, "sent after restart")
@@ -382,8 +360,7 @@ def test_sigkill_right_after_the_command_ran(box: Sandbox, delay: float) -> None
     d.signal(signal.SIGKILL)
     d.wait()
     assert len(box.where("p")) == 1
-    rows = ledger_rows(box, "p")
-    recorded = rows["a"]["status"] == "sent"
+    recorded = box.deliveries("p")["a"].status == "sent"
     d2 = box.start()
     started(d2)
     wait_for(lambda: box.where("p") == ["sent"], 20, "sent after restart")
@@ -418,10 +395,8 @@ def test_repeated_sigkills_lose_nothing_and_never_resend_a_recorded_success(
         d.wait()
         for pid in posts:
             assert len(box.where(pid)) == 1, (pid, box.where(pid))
-            if not (box.state_dir() / "ledger.sqlite3").exists():
-                continue
-            for account, row in ledger_rows(box, pid).items():
-                if row["status"] == "sent":
+            for account, row in box.deliveries(pid).items():  # none before the first ledger
+                if row.status == "sent":
                     n = sum(1 for r in box.records(account) if r["env"]["PLURSPOOL_ID"] == pid)
                     frozen.setdefault((pid, account), n)
     d = box.start()

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon_helpers import DaemonProc, Sandbox, git, iso, post_text, toml_str, wait_for
+from tests.daemon_helpers import DaemonProc, Sandbox, iso, post_text, toml_str, wait_for
+from tests.helpers import git
 
 pytestmark = pytest.mark.realtime
 
@@ -284,26 +285,26 @@ def upstream_with_posts(box: Sandbox, n: int, schedule: str) -> Path:
     """A repository whose `main` has a commit adding `n` posts to new/, one of them conflicted."""
     up = box.base / "upstream"
     (up / "new").mkdir(parents=True)
-    git(up, box, "init", "-q")
+    git(up, "init", "-q", env=box.env)
     (up / "README").write_text("posts\n")
-    git(up, box, "add", "README")
-    git(up, box, "commit", "-q", "-m", "start")
+    git(up, "add", "README", env=box.env)
+    git(up, "commit", "-q", "-m", "start", env=box.env)
     for i in range(n - 1):
         (up / "new" / f"p{i:03d}.md").write_text(post_text(f"post {i}", schedule=schedule))
     (up / "new" / "conflicted.md").write_text(CONFLICTED.format(t=schedule))
-    git(up, box, "add", "new")
-    git(up, box, "commit", "-q", "-m", f"{n} posts")
+    git(up, "add", "new", env=box.env)
+    git(up, "commit", "-q", "-m", f"{n} posts", env=box.env)
     return up
 
 
 def spool_repo(box: Sandbox, up: Path) -> None:
     """Make the spool a clone of `up` at its first commit (no posts yet)."""
     (box.spool / ".gitignore").write_text("tmp/\n")
-    git(box.spool, box, "init", "-q")
-    git(box.spool, box, "remote", "add", "origin", str(up))
-    git(box.spool, box, "fetch", "-q", "origin")
-    first = git(up, box, "rev-list", "--max-parents=0", "HEAD").strip()
-    git(box.spool, box, "checkout", "-q", "-b", "main", first)
+    git(box.spool, "init", "-q", env=box.env)
+    git(box.spool, "remote", "add", "origin", str(up), env=box.env)
+    git(box.spool, "fetch", "-q", "origin", env=box.env)
+    first = git(up, "rev-list", "--max-parents=0", "HEAD", env=box.env).stdout.strip()
+    git(box.spool, "checkout", "-q", "-b", "main", first, env=box.env)
 
 
 @pytest.mark.slow
@@ -312,7 +313,7 @@ def test_git_checkout_of_500_posts_queues_each_once(box: Sandbox) -> None:
     up = upstream_with_posts(box, 500, due)
     spool_repo(box, up)
     d = start(box)
-    git(box.spool, box, "checkout", "-q", "-b", "batch", "origin/main")
+    git(box.spool, "checkout", "-q", "-b", "batch", "origin/main", env=box.env)
     ids = {f"p{i:03d}" for i in range(499)}
     d.until(
         lambda: box.ids("scheduled") == ids and box.where("conflicted") == ["failed"],
@@ -346,7 +347,7 @@ def test_git_pull_of_500_due_posts_sends_each_once(box: Sandbox) -> None:
     up = upstream_with_posts(box, 500, iso(time.time() - 60))
     spool_repo(box, up)
     d = start(box)
-    git(box.spool, box, "pull", "-q", "--ff-only", "origin", "main")
+    git(box.spool, "pull", "-q", "--ff-only", "origin", "main", env=box.env)
     ids = {f"p{i:03d}" for i in range(499)}
     d.until(
         lambda: box.ids("sent") == ids and box.where("conflicted") == ["failed"],

@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 
 from plurspool import __version__
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.helpers import BIN, ROOT, git, needs_git
 
 
 @pytest.mark.slow
@@ -50,7 +48,7 @@ def test_pip_install_puts_the_man_pages_where_man_finds_them(tmp_path: Path) -> 
         assert found.returncode == 0 and found.stdout.strip().endswith("plurspool.1")
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git missing")
+@needs_git
 def test_the_pre_commit_hook_refuses_an_invalid_staged_post(tmp_path: Path) -> None:
     env = {
         "HOME": str(tmp_path),
@@ -58,35 +56,23 @@ def test_the_pre_commit_hook_refuses_an_invalid_staged_post(tmp_path: Path) -> N
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "TZ": "UTC",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.invalid",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.invalid",
     }
     spool = tmp_path / "spool"
     subprocess.run(["plurspool", "--spool", str(spool), "init"], env=env, check=True)
-    subprocess.run(["git", "init", "-q", str(spool)], env=env, check=True)
+    git(spool, "init", "-q", env=env)
     hook = spool / ".git" / "hooks" / "pre-commit"
     shutil.copy(ROOT / "contrib" / "git-hooks" / "pre-commit", hook)
     hook.chmod(0o755)
 
     def commit(name: str, text: str) -> subprocess.CompletedProcess[str]:
         (spool / "new" / name).write_text(text)
-        subprocess.run(["git", "-C", str(spool), "add", "new/" + name], env=env, check=True)
-        return subprocess.run(
-            ["git", "-C", str(spool), "commit", "-q", "-m", name],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        git(spool, "add", "new/" + name, env=env)
+        return git(spool, "commit", "-q", "-m", name, env=env, check=False)
 
     ok = commit("good post.md", "---\nschedule: tomorrow 9am\n---\nfine\n")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     bad = commit("bad.md", "---\nsensitive: maybe\n---\nbody\n")
     assert bad.returncode != 0
     assert "bad.md" in bad.stdout + bad.stderr and "sensitive" in bad.stdout + bad.stderr
-    log = subprocess.run(
-        ["git", "-C", str(spool), "log", "--format=%s"], env=env, capture_output=True, text=True
-    )
+    log = git(spool, "log", "--format=%s", env=env)
     assert log.stdout.splitlines() == ["good post.md"]  # only the valid commit landed

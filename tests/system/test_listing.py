@@ -48,9 +48,9 @@ def text_of(n: int) -> str:
     ][n].format(d=n + 1, e=n % 2)
 
 
-def reference(core: App, states: tuple[str, ...]) -> bytes:
+def reference(app: App, states: tuple[str, ...]) -> bytes:
     """What `list --format json` says, the slow way: every file parsed, every view built."""
-    fresh = App(core.config, clock=core.clock)
+    fresh = App(app.config, clock=app.clock)
     items = sorted(fresh.items.in_states(states), key=sort_key)
     return b"\n".join(encode_json(fresh.views.view(i)).encode() for i in items)
 
@@ -63,11 +63,11 @@ def test_listing_answers_like_a_full_parse(steps: list[tuple[str, str, str, int]
         env = make_env(Path(tmp))
         env["PLURSPOOL_SPOOL"] = str(Path(tmp) / "spool")
         config_path = write_config(env, 'default_platforms = ["outbox"]\n')
-        core = App(load(config_path, env=env))
-        core.spool.ensure()
+        app = App(load(config_path, env=env))
+        app.spool.ensure()
         mtime = 1_900_000_000_000_000_000
         for action, post_id, state, n in steps:
-            path = core.spool.path(state, post_id) if state in STATE_DIRS else None
+            path = app.spool.path(state, post_id) if state in STATE_DIRS else None
             if action == "write" and path is not None:
                 path.write_text(text_of(n), encoding="utf-8")
                 mtime += 1_000_000  # a later save: never the same mtime twice
@@ -78,46 +78,44 @@ def test_listing_answers_like_a_full_parse(steps: list[tuple[str, str, str, int]
             elif action == "remove" and path is not None:
                 path.unlink(missing_ok=True)
             elif action == "ledger":
-                core.ledger.delivery(post_id, "outbox")
-                core.ledger.record(post_id, "outbox", "pending", error="later", next_at=2e9)
+                app.ledger.delivery(post_id, "outbox")
+                app.ledger.record(post_id, "outbox", "pending", error="later", next_at=2e9)
             elif action == "config":
                 tz = ["UTC", "Europe/Berlin"][n]
                 config_path.write_text(
                     f'default_platforms = ["outbox"]\ntimezone = "{tz}"\n', encoding="utf-8"
                 )
-                core = App(load(config_path, env=env))
+                app = App(load(config_path, env=env))
             elif action == "tear":
-                listing = core.state_dir / f"listing-{state}"
+                listing = app.state_dir / f"listing-{state}"
                 if listing.exists():
                     data = listing.read_bytes()
                     cut = n % max(1, len(data))
                     listing.write_bytes(data[:cut] + b"\xff" + data[cut + 1 :])
             elif action == "fresh":
-                core = App(core.config, clock=core.clock)  # a new process: nothing in memory
+                app = App(app.config, clock=app.clock)  # a new process: nothing in memory
             for states in [("scheduled",), STATES]:
-                assert core.views.view_lines(states) == reference(core, states), (action, states)
+                assert app.views.view_lines(states) == reference(app, states), (action, states)
         for states in [("scheduled",), ("drafts",), STATES]:
-            assert core.views.view_lines(states) == reference(core, states)
+            assert app.views.view_lines(states) == reference(app, states)
 
 
 def test_an_unchanged_state_is_answered_from_its_listing_byte_for_byte(tmp_path: Path) -> None:
     env = make_env(tmp_path)
     env["PLURSPOOL_SPOOL"] = str(tmp_path / "spool")
-    core = App(load(write_config(env, ""), env=env))
-    core.spool.ensure()
+    app = App(load(write_config(env, ""), env=env))
+    app.spool.ensure()
     for n in range(5):
-        core.spool.path("scheduled", f"p{n}").write_text(text_of(0).replace("1T", f"{n + 1}T"))
-    first = core.views.view_lines(("scheduled",))
-    listing = core.state_dir / "listing-scheduled"
+        app.spool.path("scheduled", f"p{n}").write_text(text_of(0).replace("1T", f"{n + 1}T"))
+    first = app.views.view_lines(("scheduled",))
+    listing = app.state_dir / "listing-scheduled"
     assert listing.exists() and listing.stat().st_mode & 0o777 == 0o600
     # What is listed is the listing's tail, as it is on disk.
     assert listing.read_bytes().endswith(first)
     assert (
-        App(core.config).views.view_lines(("scheduled",))
-        == first
-        == reference(core, ("scheduled",))
+        App(app.config).views.view_lines(("scheduled",)) == first == reference(app, ("scheduled",))
     )
-    assert App(core.config).views.view_lines(("sent",)) == b""  # nothing: `list` prints []
+    assert App(app.config).views.view_lines(("sent",)) == b""  # nothing: `list` prints []
 
 
 EVERY_PLATFORM = """\

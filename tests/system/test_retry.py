@@ -11,28 +11,19 @@ import os
 import shutil
 import socket
 import sqlite3
-import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from plurspool import spool as spool_module
-from plurspool.app import App
-from plurspool.config import load
 from plurspool.ledger import SCHEMA_VERSION, Ledger
 from tests.daemon_helpers import Sandbox, World, in_process, iso, post_text
-from tests.helpers import ROOT, Run
-
-needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-
-STATES = ("new", "drafts", "scheduled", "sent", "failed")
+from tests.helpers import ROOT, Run, git, needs_git
 
 
 def ok(run: Run) -> Run:
@@ -40,45 +31,12 @@ def ok(run: Run) -> Run:
     return run
 
 
-def front(path: Path) -> dict[str, Any]:
-    """A post file's frontmatter, read by plain YAML."""
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8").split("---\n")[1])
-    return data
-
-
 # -- git -------------------------------------------------------------------------------------
-
-
-def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run git with no user or system configuration of this machine."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(cwd),
-        "LANG": "C.UTF-8",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_AUTHOR_NAME": "Test",
-        "GIT_AUTHOR_EMAIL": "test@example.invalid",
-        "GIT_COMMITTER_NAME": "Test",
-        "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    }
-    proc = subprocess.run(
-        ["git", "-c", "merge.conflictStyle=merge", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if check:
-        assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stdout}{proc.stderr}"
-    return proc
 
 
 def spool_repo(box: Sandbox) -> None:
     """Make the box's spool a git repository as the README says (tmp/ ignored)."""
-    for state in STATES:
+    for state in spool_module.STATES:
         (box.spool / state / ".keep").touch()  # git keeps no empty directory; no post either
     shutil.copy(ROOT / "contrib" / "gitignore-for-spool", box.spool / ".gitignore")
     git(box.spool, "init", "-q", "-b", "main")
@@ -193,9 +151,9 @@ def test_a_retry_made_on_another_host_is_honoured_by_the_sending_host(
     pull(server)
     d.until(lambda: server.is_in("p", "sent"), 30, "p sent after the laptop's retry")
     assert (calls(server, "ok"), calls(server, "x")) == (1, 3)
-    results = front(server.spool / "sent" / "p.md")["results"]
-    assert (results["ok"]["id"], results["x"]["id"]) == ("id-1", "id-3")
-    assert "error" not in results["x"]
+    results = server.post("sent", "p").results
+    assert (results["ok"].id, results["x"].id) == ("id-1", "id-3")
+    assert results["x"].error is None
     assert not (server.spool / "failed" / "p.error").exists()
     assert d.stop() == 0
 
@@ -308,9 +266,8 @@ def test_an_error_file_left_by_a_crash_in_retry_is_never_shown_and_goes_once_sen
             raise Crash(step)
 
     monkeypatch.setattr(spool_module, "crash_hook", crash)
-    core = App(load(box.config_path, env=box.env))
-    with pytest.raises(Crash):
-        core.queue.retry(core.items.find("p"))
+    with box.app() as app, pytest.raises(Crash):
+        app.queue.retry(app.items.find("p"))
     monkeypatch.setattr(spool_module, "crash_hook", None)
     assert box.is_in("p", "scheduled") and error.exists()
     assert ok(box.cli("show", "p", "--json")).json()["error"] is None
@@ -390,13 +347,12 @@ def test_retry_schedule_queues_a_failed_post_for_later_and_refuses_a_bad_time(
         assert (
             timedelta(hours=1, minutes=59) < at - datetime.now(UTC) <= timedelta(hours=2, seconds=1)
         )
-    # On the sending host itself, `retry` notes its own token as honoured at once.
-    db = sqlite3.connect(box.state_dir() / "ledger.sqlite3")
-    honoured = dict(db.execute("SELECT post_id, token FROM retries").fetchall())
-    db.close()
-    assert honoured == {
-        n: front(box.spool / "scheduled" / f"{n}.md")["retried"] for n in ("p", "q")
-    }
+    # On the sending host itself, `retry` notes its own token as honoured at once: the ledger
+    # reopens a post once per token, and declines the token the file holds.
+    tokens = {n: box.post("scheduled", n).retried for n in ("p", "q")}
+    assert all(tokens.values())
+    with box.app() as app:
+        assert not any(app.ledger.reopen(n, token) for n, token in tokens.items() if token)
     ok(box.cli("send", "--once"))
     assert box.ids("scheduled") == {"p", "q"} and calls(box, "x") == 2  # not before its time
 
@@ -424,7 +380,7 @@ INSERT INTO deliveries (post_id, account, status, attempts, nonce, error, update
 
 def test_a_v3_ledger_is_upgraded_in_place_and_remembers_retries(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
-    db = sqlite3.connect(path)
+    db = sqlite3.connect(path)  # raw sqlite3: the test is about the file's schema and its upgrade
     db.executescript(V3_SCHEMA)
     db.close()
     ledger = Ledger(path)

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from plurspool.daemon import SETTLE
-from tests.daemon_helpers import DaemonProc, Sandbox, git, iso, post_text
-from tests.helpers import ROOT, Run, make_env
+from tests.daemon_helpers import DaemonProc, Sandbox, iso, post_text
+from tests.helpers import ROOT, Run, git, make_env, needs_git
 
 pytestmark = [
-    pytest.mark.skipif(shutil.which("git") is None, reason="git missing"),
+    needs_git,
     pytest.mark.realtime,
 ]
 
@@ -97,9 +97,9 @@ def laptop_and_server(box: Sandbox) -> tuple[Path, dict[str, str], str]:
     Returns the laptop's spool, the environment that makes plurspool use it, and the post's ID.
     """
     up = box.base / "up.git"
-    git(box.base, box, "init", "-q", "--bare", str(up))
+    git(box.base, "init", "-q", "--bare", str(up), env=box.env)
     laptop = box.base / "laptop"
-    git(box.base, box, "clone", "-q", str(up), str(laptop))
+    git(box.base, "clone", "-q", str(up), str(laptop), env=box.env)
     shutil.copy(ROOT / "contrib" / "gitignore-for-spool", laptop / ".gitignore")
     on_laptop = {"PLURSPOOL_SPOOL": str(laptop)}
     r = box.cli("post", "--json", "-s", "3 days", "queued on the laptop", env=on_laptop)
@@ -107,15 +107,15 @@ def laptop_and_server(box: Sandbox) -> tuple[Path, dict[str, str], str]:
     post_id: str = r.json()["id"]
     push(box, laptop, "queue a post")
     shutil.rmtree(box.spool)
-    git(box.base, box, "clone", "-q", str(up), str(box.spool))
+    git(box.base, "clone", "-q", str(up), str(box.spool), env=box.env)
     assert (box.spool / "scheduled" / f"{post_id}.md").exists()
     return laptop, on_laptop, post_id
 
 
 def push(box: Sandbox, repo: Path, message: str) -> None:
-    git(repo, box, "add", "-A")
-    git(repo, box, "commit", "-q", "-m", message)
-    git(repo, box, "push", "-q", "origin", "HEAD:main")
+    git(repo, "add", "-A", env=box.env)
+    git(repo, "commit", "-q", "-m", message, env=box.env)
+    git(repo, "push", "-q", "origin", "HEAD:main", env=box.env)
 
 
 def test_a_git_pull_that_removes_scheduled_leaves_the_daemon_on_time(box: Sandbox) -> None:
@@ -126,7 +126,7 @@ def test_a_git_pull_that_removes_scheduled_leaves_the_daemon_on_time(box: Sandbo
     r = box.cli("cancel", queued, env=on_laptop)
     assert r.code == 0, r.err
     push(box, laptop, "cancel")
-    git(box.spool, box, "pull", "-q", "--ff-only", "origin", "main")
+    git(box.spool, "pull", "-q", "--ff-only", "origin", "main", env=box.env)
     assert box.is_in(queued, "drafts")
     post_id, due = queue_in_2s(box, "right after the pull")
     sent_on_time(box, d, post_id, due)
@@ -175,7 +175,7 @@ def test_a_spool_replaced_by_a_fresh_clone_is_sent_from_at_once(box: Sandbox) ->
     st = box.cli("daemon", "status", "--json", env={"PLURSPOOL_SERVICE_MODE": "pidfile"})
     assert json.loads(st.out)["healthy"] is False and not box.spool.exists()
     # A fresh clone at the same path (without tmp/, which git ignores).
-    git(box.base, box, "clone", "-q", str(box.base / "up.git"), str(box.spool))
+    git(box.base, "clone", "-q", str(box.base / "up.git"), str(box.spool), env=box.env)
     d.wait_event("spool-replaced")
     d.until(lambda: health(box).code == 0, 10, "health to pass again")
     assert all(mode(box.spool / s) == 0o700 for s in ("tmp", "new", "sent", "failed"))

@@ -34,7 +34,7 @@ def pending(
 def test_ledger_has_a_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     Ledger(path).close()
-    db = sqlite3.connect(path)
+    db = sqlite3.connect(path)  # raw sqlite3: the test is about the file's schema version
     assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == (
         str(SCHEMA_VERSION),
     )
@@ -48,7 +48,7 @@ def test_ledger_has_a_schema_version(tmp_path: Path) -> None:
 
 def test_ledger_upgrades_a_version_1_file(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
-    db = sqlite3.connect(path)
+    db = sqlite3.connect(path)  # raw sqlite3: a version 1 file, as an old plurspool wrote it
     db.executescript(
         """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

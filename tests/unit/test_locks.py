@@ -25,14 +25,14 @@ def make_world(base: Path, *, deadline: float = 3600.0) -> World:
 
 def test_a_claim_leaves_no_lock_file_and_excludes_the_others(tmp_path: Path) -> None:
     w = make_world(tmp_path)
-    claims = w.core.state_dir / "claims"
-    first = w.core.locks.claim("p")
+    claims = w.app.state_dir / "claims"
+    first = w.app.locks.claim("p")
     with pytest.raises(Busy):
-        App(w.core.config).locks.claim("p")
+        App(w.app.config).locks.claim("p")
     first.release()
     assert list(claims.iterdir()) == []  # not a file per post ever sent
-    with w.core.locks.claim("p"), pytest.raises(Busy):
-        w.core.locks.claim("p")
+    with w.app.locks.claim("p"), pytest.raises(Busy):
+        w.app.locks.claim("p")
     assert list(claims.iterdir()) == []
 
 
@@ -43,7 +43,7 @@ def test_a_claim_taken_as_its_holder_lets_go_is_not_shared(
     file no one else will open, so B must take the one at the name, or B and the next
     claimer C would both hold the post."""
     w = make_world(tmp_path)
-    holder = w.core.locks.claim("p")
+    holder = w.app.locks.claim("p")
     real_flock = fcntl.flock
     calls: list[int] = []
 
@@ -54,13 +54,13 @@ def test_a_claim_taken_as_its_holder_lets_go_is_not_shared(
         real_flock(fd, op)
 
     monkeypatch.setattr(fcntl, "flock", flock)
-    b = App(w.core.config).locks.claim("p")
+    b = App(w.app.config).locks.claim("p")
     monkeypatch.setattr(fcntl, "flock", real_flock)
     assert len(calls) == 2  # B found its first file gone, and took a new one
-    path = w.core.state_dir / "claims" / "p.lock"
+    path = w.app.state_dir / "claims" / "p.lock"
     assert b.fd is not None and os.fstat(b.fd).st_ino == path.stat().st_ino
     with pytest.raises(Busy):
-        w.core.locks.claim("p")  # C
+        w.app.locks.claim("p")  # C
     b.release()
 
 
@@ -68,7 +68,7 @@ def test_a_claim_whose_file_keeps_vanishing_is_busy_not_a_hang(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     w = make_world(tmp_path)
-    path = w.core.state_dir / "claims" / "p.lock"
+    path = w.app.state_dir / "claims" / "p.lock"
     real_flock = fcntl.flock
 
     def flock(fd: int, op: int) -> None:
@@ -77,7 +77,7 @@ def test_a_claim_whose_file_keeps_vanishing_is_busy_not_a_hang(
 
     monkeypatch.setattr(fcntl, "flock", flock)
     with pytest.raises(Busy):
-        w.core.locks.claim("p")
+        w.app.locks.claim("p")
 
 
 def test_a_post_another_sender_is_finishing_is_left_to_it(tmp_path: Path) -> None:
@@ -88,9 +88,9 @@ def test_a_post_another_sender_is_finishing_is_left_to_it(tmp_path: Path) -> Non
     w.box.exec_account("x")
     w.reload()
     w.box.deliver("scheduled", "p", post_text("raced", schedule=iso(w.now)))
-    w.core.ledger.delivery("p", "x")
-    w.core.ledger.record("p", "x", "sent", remote_id="id-1")  # the foreground sent it...
-    other = App(w.core.config)
+    w.app.ledger.delivery("p", "x")
+    w.app.ledger.record("p", "x", "sent", remote_id="id-1")  # the foreground sent it...
+    other = App(w.app.config)
     with other.locks.claim("p"):  # ...and holds it while it writes the results and moves it
         result = w.run()
         assert result.sent == [] and w.box.is_in("p", "scheduled")

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from plurspool.plan import Pending, plan
 from tests.daemon_helpers import FAKE_EXEC, Sandbox, World, in_process, iso, post_text
@@ -54,10 +53,10 @@ def test_rate_limited_posts_wait_for_the_window_and_say_why(world: Callable[...,
     assert sorted(result.sent) == ["p0", "p1"]
     assert result.deferred == {"p2": f"rate limit x 2/hour until {iso(w.now + HOUR)}"}
     assert result.wake == w.now + HOUR
-    d = w.core.ledger.deliveries("p2")["x"]
+    d = w.app.ledger.deliveries("p2")["x"]
     assert d.deferred and d.next_at == w.now + HOUR
     assert d.error == f"deferred: rate limit x 2/hour until {iso(w.now + HOUR)}"
-    view = w.core.views.view(w.core.items.find("p2"))
+    view = w.app.views.view(w.app.items.find("p2"))
     assert view["error"] is not None and "rate limit x 2/hour" in view["error"]
     assert view["retry_at"] == iso(w.now + HOUR)
     # A second pass logs nothing new about it.
@@ -118,8 +117,8 @@ def test_a_server_hold_defers_the_accounts_next_posts_until_it_ends(
     assert result.sent == ["p0"] and calls == ["p0"]
     assert result.deferred == {p: f"server rate limit until {iso(until)}" for p in ("p1", "p2")}
     assert result.wake == until
-    assert w.core.ledger.holds(w.now) == {"x": until}
-    view = w.core.views.view(w.core.items.find("p1"))
+    assert w.app.ledger.holds(w.now) == {"x": until}
+    view = w.app.views.view(w.app.items.find("p1"))
     assert view["error"] == f"x: deferred: server rate limit until {iso(until)}"
     assert view["retry_at"] == iso(until)
     assert w.log.getvalue().count(" hold ") == 1
@@ -146,8 +145,8 @@ def test_a_429_that_holds_the_account_is_retried_when_the_hold_ends(
     w.box.deliver("scheduled", "p", post_text("p", schedule=iso(w.now - 1)))
     result = w.run()
     assert result.wake == w.now + 4.5
-    d = w.core.ledger.deliveries("p")["x"]
-    assert d.next_at == w.now + 4.5 and w.core.ledger.holds(w.now) == {"x": w.now + 4.5}
+    d = w.app.ledger.deliveries("p")["x"]
+    assert d.next_at == w.now + 4.5 and w.app.ledger.holds(w.now) == {"x": w.now + 4.5}
 
 
 def test_plan_waits_for_a_server_hold_of_its_account_only() -> None:
@@ -163,7 +162,7 @@ def test_temporary_failure_backs_off_on_the_fake_clock(world: Callable[..., Worl
     w.box.deliver("scheduled", "p", post_text("p", schedule=iso(w.now - 1)))
     result = w.run()
     assert result.sent == [] and "retry in" in result.deferred["p"]
-    d = w.core.ledger.deliveries("p")["x"]
+    d = w.app.ledger.deliveries("p")["x"]
     assert d.status == "pending" and d.attempts == 1 and not d.deferred
     assert d.next_at is not None and 480 <= d.next_at - w.now <= 720  # 10 min ± 20 %
     assert result.wake == d.next_at
@@ -179,8 +178,8 @@ def test_temporary_failure_backs_off_on_the_fake_clock(world: Callable[..., Worl
     assert (
         recs[0]["env"]["PLURSPOOL_IDEMPOTENCY_KEY"] == recs[1]["env"]["PLURSPOOL_IDEMPOTENCY_KEY"]
     )
-    front = yaml.safe_load((w.box.spool / "sent" / "p.md").read_text().split("---\n")[1])
-    assert front["attempts"] == 2 and front["results"]["x"]["id"] == "id-2"
+    sent = w.box.post("sent", "p")
+    assert sent.attempts == 2 and sent.results["x"].id == "id-2"
 
 
 def test_max_lateness_applies_whenever_a_post_is_first_found_due(
@@ -234,14 +233,13 @@ def test_a_finished_post_left_in_scheduled_is_only_moved(world: Callable[..., Wo
     """A crash after the results were written but before the move: no second send."""
     w = world()
     w.box.deliver("scheduled", "p", post_text("p", schedule=iso(w.now - 1)))
-    ledger = w.core.ledger
+    ledger = w.app.ledger
     ledger.delivery("p", "x")
     ledger.begin_attempt("p", "x")
     ledger.record("p", "x", "sent", remote_id="r1", at=w.now)
     assert w.run().sent == ["p"]
     assert w.box.records("x") == []
-    front = yaml.safe_load((w.box.spool / "sent" / "p.md").read_text().split("---\n")[1])
-    assert front["results"]["x"]["id"] == "r1"
+    assert w.box.post("sent", "p").results["x"].id == "r1"
 
 
 def test_fake_exec_records_what_it_was_given(tmp_path: Path) -> None:

@@ -620,22 +620,22 @@ def test_a_killed_process_mid_move_leaves_the_post_in_one_state(tmp_path: Path) 
 def _pass_world(base: Path) -> tuple[App, Path]:
     env = make_env(base)
     config = load(spool=str(base / "spool"), env=env)
-    core = App(config)
-    core.spool.ensure()
+    app = App(config)
+    app.spool.ensure()
     # A minute ago: due at once (`now` would round up to the next whole second).
     due = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    (core.spool.root / "new" / "p.md").write_bytes(
+    (app.spool.root / "new" / "p.md").write_bytes(
         f"---\nschedule: {due}\n---\nCrash me.\n".encode()
     )
-    return core, config.state_dir / "outbox.jsonl"
+    return app, config.state_dir / "outbox.jsonl"
 
 
-def _run_pass(core: App) -> None:
+def _run_pass(app: App) -> None:
     try:
-        Sender(core, NullLog()).run_pass()
+        Sender(app, NullLog()).run_pass()
     finally:
-        if core.ledgers._ledger is not None:
-            core.ledgers._ledger.close()
+        if app.ledgers._ledger is not None:
+            app.ledgers._ledger.close()
 
 
 def test_a_crash_anywhere_in_a_send_pass_loses_nothing_and_sends_once(
@@ -651,13 +651,13 @@ def test_a_crash_anywhere_in_a_send_pass_loses_nothing_and_sends_once(
 
     monkeypatch.setattr(Ledger, "record", record)
     steps: list[str] = []
-    core, _ = _pass_world(tmp_path / "record")
+    app, _ = _pass_world(tmp_path / "record")
     spool_module.crash_hook = steps.append
-    _run_pass(core)
+    _run_pass(app)
     spool_module.crash_hook = None
     assert "ledger-record" in steps and steps.count("renamed") >= 2
     for n in range(len(steps)):
-        core, outbox = _pass_world(tmp_path / f"crash-{n}")
+        app, outbox = _pass_world(tmp_path / f"crash-{n}")
         seen = 0
 
         def crash_nth(name: str, n: int = n) -> None:
@@ -668,14 +668,14 @@ def test_a_crash_anywhere_in_a_send_pass_loses_nothing_and_sends_once(
 
         spool_module.crash_hook = crash_nth
         with pytest.raises(Crash):
-            _run_pass(core)
+            _run_pass(app)
         spool_module.crash_hook = None
-        where = posts_everywhere(core.spool)
+        where = posts_everywhere(app.spool)
         assert list(where) == ["p"] and len(where["p"]) == 1, (n, steps[n], where)
         # A new process takes over and finishes the job.
-        after = App(core.config)
+        after = App(app.config)
         _run_pass(after)
-        _run_pass(App(core.config))
+        _run_pass(App(app.config))
         assert posts_everywhere(after.spool) == {"p": ["sent"]}, (n, steps[n])
         lines = outbox.read_text().splitlines()
         assert len(lines) == 1, (n, steps[n])  # sent once, whatever the crash

@@ -76,17 +76,17 @@ class Queue(RuleBasedStateMachine):
         config.write_text(CONFIG.format(log=self.log))
         self.config = load(config, spool=str(self.tmp / "spool"), env=env)
         self.now = datetime.now(UTC).replace(microsecond=0)
-        self.core = self.new_core()
+        self.app = self.new_app()
         self.model: dict[str, Model] = {}
 
-    def new_core(self) -> App:
-        core = App(self.config, clock=lambda: self.now)
-        core.spool.ensure()
-        return core
+    def new_app(self) -> App:
+        app = App(self.config, clock=lambda: self.now)
+        app.spool.ensure()
+        return app
 
     def teardown(self) -> None:
-        if self.core.ledgers._ledger is not None:
-            self.core.ledgers._ledger.close()
+        if self.app.ledgers._ledger is not None:
+            self.app.ledgers._ledger.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def ids(self, *states: str) -> list[str]:
@@ -94,13 +94,13 @@ class Queue(RuleBasedStateMachine):
         return [i for i, m in self.model.items() if m.state in states]
 
     def path(self, post_id: str) -> Path:
-        return self.core.spool.path(self.model[post_id].state, post_id)
+        return self.app.spool.path(self.model[post_id].state, post_id)
 
     # -- rules -------------------------------------------------------------------------------
 
     @rule(text=WORDS, minutes=st.integers(1, 120), accounts=ACCOUNTS)
     def post(self, text: str, minutes: int, accounts: tuple[str, ...]) -> None:
-        done = self.core.queue.add(text, platforms=accounts, schedule=f"{minutes}m")
+        done = self.app.queue.add(text, platforms=accounts, schedule=f"{minutes}m")
         item, at = done.item, done.at
         assert at == self.now + timedelta(minutes=minutes)
         assert item.id not in self.model
@@ -109,7 +109,7 @@ class Queue(RuleBasedStateMachine):
 
     @rule(text=WORDS, accounts=ACCOUNTS)
     def draft(self, text: str, accounts: tuple[str, ...]) -> None:
-        done = self.core.queue.add(text, platforms=accounts, draft=True)
+        done = self.app.queue.add(text, platforms=accounts, draft=True)
         item, at = done.item, done.at
         assert at is None
         data = item.entry.path.read_bytes()
@@ -119,7 +119,7 @@ class Queue(RuleBasedStateMachine):
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
         post_id = data.draw(st.sampled_from(self.ids("scheduled")))
-        item = self.core.queue.cancel(self.core.items.find(post_id[:10])).item
+        item = self.app.queue.cancel(self.app.items.find(post_id[:10])).item
         assert item.state == "drafts"
         self.model[post_id].state = "drafts"
 
@@ -133,9 +133,9 @@ class Queue(RuleBasedStateMachine):
         want = m.due + timedelta(minutes=minutes)
         if want < self.now:  # exactly now is "due now", not the past
             with pytest.raises(TimeError):
-                self.core.queue.reschedule(self.core.items.find(post_id), text)
+                self.app.queue.reschedule(self.app.items.find(post_id), text)
             return
-        done = self.core.queue.reschedule(self.core.items.find(post_id), text)
+        done = self.app.queue.reschedule(self.app.items.find(post_id), text)
         item, at = done.item, done.at
         assert at == want and item.due == want and item.state == "scheduled"
         m.due = want
@@ -144,8 +144,8 @@ class Queue(RuleBasedStateMachine):
     @rule(data=st.data(), minutes=st.integers(1, 120))
     def schedule(self, data: st.DataObject, minutes: int) -> None:
         post_id = data.draw(st.sampled_from(self.ids("drafts")))
-        found = self.core.items.find(post_id, ("drafts",))
-        done = self.core.queue.schedule(found, f"in {minutes} minutes")
+        found = self.app.items.find(post_id, ("drafts",))
+        done = self.app.queue.schedule(found, f"in {minutes} minutes")
         item, at = done.item, done.at
         assert item.state == "scheduled" and at == self.now + timedelta(minutes=minutes)
         self.model[post_id].state = "scheduled"
@@ -155,7 +155,7 @@ class Queue(RuleBasedStateMachine):
     @rule(data=st.data())
     def now_(self, data: st.DataObject) -> None:
         post_id = data.draw(st.sampled_from(self.ids("scheduled")))
-        item = self.core.queue.make_due(self.core.items.find(post_id)).item
+        item = self.app.queue.make_due(self.app.items.find(post_id)).item
         assert item.due == self.now
         self.model[post_id].due = self.now
 
@@ -163,7 +163,7 @@ class Queue(RuleBasedStateMachine):
     @rule(data=st.data())
     def retry(self, data: st.DataObject) -> None:
         post_id = data.draw(st.sampled_from(self.ids("failed")))
-        item = self.core.queue.retry(self.core.items.find(post_id)).item
+        item = self.app.queue.retry(self.app.items.find(post_id)).item
         assert item.state == "scheduled" and item.due == self.now
         self.model[post_id].state = "scheduled"
         self.model[post_id].due = self.now
@@ -174,14 +174,14 @@ class Queue(RuleBasedStateMachine):
     def edit(self, data: st.DataObject, text: str) -> None:
         post_id = data.draw(st.sampled_from(self.ids("scheduled", "drafts")))
         m = self.model[post_id]
-        item = self.core.items.find(post_id)
-        old = self.core.spool.read(item.entry)
+        item = self.app.items.find(post_id)
+        old = self.app.spool.read(item.entry)
         body = f"edited: {text.strip()}\n".encode()
         new = old[: len(old) - len(m.body)] + body
         before = item.post.schedule if item.post else None
-        stored, _ = self.core.items.validate_edit(item.state, post_id, new, before)
+        stored, _ = self.app.items.validate_edit(item.state, post_id, new, before)
         assert stored == new  # the schedule is absolute already: nothing rewritten
-        saved = self.core.queue.save_edit(item, stored).item
+        saved = self.app.queue.save_edit(item, stored).item
         assert saved.post is not None and saved.post.parts == (f"edited: {text.strip()}",)
         m.body = body
 
@@ -192,13 +192,13 @@ class Queue(RuleBasedStateMachine):
     @rule()
     def restart(self) -> None:
         """A new process: nothing cached, the ledger opened afresh."""
-        if self.core.ledgers._ledger is not None:
-            self.core.ledgers._ledger.close()
-        self.core = self.new_core()
+        if self.app.ledgers._ledger is not None:
+            self.app.ledgers._ledger.close()
+        self.app = self.new_app()
 
     @rule()
     def send_pass(self) -> None:
-        result = Sender(self.core, NullLog()).run_pass()
+        result = Sender(self.app, NullLog()).run_pass()
         due = {
             i
             for i, m in self.model.items()
@@ -220,7 +220,7 @@ class Queue(RuleBasedStateMachine):
 
     @invariant()
     def each_post_in_exactly_one_state(self) -> None:
-        root = self.core.spool.root
+        root = self.app.spool.root
         found: dict[str, list[str]] = {}
         for state in STATES:
             for p in (root / state).iterdir():
@@ -239,7 +239,7 @@ class Queue(RuleBasedStateMachine):
             if m.state == "scheduled":
                 assert post.schedule is not None
                 assert datetime.fromisoformat(post.schedule) == m.due
-            error = self.core.spool.error_path(post_id)
+            error = self.app.spool.error_path(post_id)
             if m.late:
                 assert m.state == "failed" and post.attempts == 0 and not post.results
                 assert "more than max_lateness" in error.read_text()
@@ -268,7 +268,7 @@ class Queue(RuleBasedStateMachine):
 
     @invariant()
     def views_agree(self) -> None:
-        views = {i.id: self.core.views.view(i) for i in self.core.items.in_states(STATES)}
+        views = {i.id: self.app.views.view(i) for i in self.app.items.in_states(STATES)}
         assert set(views) == set(self.model)
         for post_id, v in views.items():
             assert v["state"] == self.model[post_id].state
