@@ -378,7 +378,7 @@ class Ledger:
     # Disposable: what a post file parsed to, keyed by path, inode, size and mtime, and by a
     # fingerprint of the configuration it was validated against. Lets `list` and the daemon's
     # scans skip parsing files that did not change. Per file: its due time and problem as
-    # columns (the daemon's index reads only those), and the record `Core` rebuilds an item from.
+    # columns (the daemon's index reads only those), and the record `Items` rebuilds an item from.
 
     def _cache_table(self) -> None:
         if getattr(self, "_cache_ready", False):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import sqlite3
 import sys
 import textwrap
 import time
@@ -21,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from plurspool import spool as spool_module
-from plurspool.ledger import SCHEMA_VERSION, Ledger
 from tests.daemon_helpers import Sandbox, World, in_process, iso, post_text
 from tests.helpers import ROOT, Run, git, needs_git
 
@@ -358,44 +356,3 @@ def test_retry_schedule_queues_a_failed_post_for_later_and_refuses_a_bad_time(
 
 
 # -- the ledger ------------------------------------------------------------------------------
-
-V3_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE deliveries (
-    post_id TEXT NOT NULL, account TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0, nonce TEXT NOT NULL,
-    material TEXT NOT NULL DEFAULT '{}', in_flight INTEGER NOT NULL DEFAULT 0,
-    remote_id TEXT, url TEXT, error TEXT, next_at REAL, updated REAL NOT NULL,
-    deferred INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (post_id, account)
-);
-CREATE TABLE sends (key TEXT NOT NULL, at REAL NOT NULL);
-CREATE INDEX sends_key_at ON sends (key, at);
-CREATE TABLE holds (account TEXT PRIMARY KEY, until REAL NOT NULL);
-INSERT INTO meta VALUES ('schema', '3');
-INSERT INTO deliveries (post_id, account, status, attempts, nonce, error, updated)
-    VALUES ('p', 'x', 'failed', 1, 'n1', 'x is down', 0),
-           ('p', 'ok', 'sent', 1, 'n2', NULL, 0);
-"""
-
-
-def test_a_v3_ledger_is_upgraded_in_place_and_remembers_retries(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    db = sqlite3.connect(path)  # raw sqlite3: the test is about the file's schema and its upgrade
-    db.executescript(V3_SCHEMA)
-    db.close()
-    ledger = Ledger(path)
-    assert SCHEMA_VERSION == 4
-    rows = ledger.deliveries("p")
-    assert (rows["x"].status, rows["x"].error, rows["ok"].status) == ("failed", "x is down", "sent")
-    key = rows["x"].idempotency_key
-    assert ledger.reopen("p", "t1")
-    ledger.close()
-    ledger = Ledger(path)  # the token outlives the process
-    assert not ledger.reopen("p", "t1")
-    rows = ledger.deliveries("p")
-    assert (rows["x"].status, rows["x"].attempts, rows["ok"].status) == ("pending", 0, "sent")
-    assert rows["x"].idempotency_key == key
-    ledger.close()
-    db = sqlite3.connect(path)
-    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("4",)
-    db.close()

@@ -181,3 +181,45 @@ def test_a_deferral_is_cleared_by_the_next_attempt(tmp_path: Path) -> None:
     ledger.undefer("q")
     d = ledger.delivery("q", "x")
     assert (d.deferred, d.error, d.next_at, d.status) == (False, None, None, "pending")
+
+
+V3_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE deliveries (
+    post_id TEXT NOT NULL, account TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0, nonce TEXT NOT NULL,
+    material TEXT NOT NULL DEFAULT '{}', in_flight INTEGER NOT NULL DEFAULT 0,
+    remote_id TEXT, url TEXT, error TEXT, next_at REAL, updated REAL NOT NULL,
+    deferred INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (post_id, account)
+);
+CREATE TABLE sends (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX sends_key_at ON sends (key, at);
+CREATE TABLE holds (account TEXT PRIMARY KEY, until REAL NOT NULL);
+INSERT INTO meta VALUES ('schema', '3');
+INSERT INTO deliveries (post_id, account, status, attempts, nonce, error, updated)
+    VALUES ('p', 'x', 'failed', 1, 'n1', 'x is down', 0),
+           ('p', 'ok', 'sent', 1, 'n2', NULL, 0);
+"""
+
+
+def test_a_v3_ledger_is_upgraded_in_place_and_remembers_retries(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    db = sqlite3.connect(path)  # raw sqlite3: the test is about the file's schema and its upgrade
+    db.executescript(V3_SCHEMA)
+    db.close()
+    ledger = Ledger(path)
+    assert SCHEMA_VERSION == 4
+    rows = ledger.deliveries("p")
+    assert (rows["x"].status, rows["x"].error, rows["ok"].status) == ("failed", "x is down", "sent")
+    key = rows["x"].idempotency_key
+    assert ledger.reopen("p", "t1")
+    ledger.close()
+    ledger = Ledger(path)  # the token outlives the process
+    assert not ledger.reopen("p", "t1")
+    rows = ledger.deliveries("p")
+    assert (rows["x"].status, rows["x"].attempts, rows["ok"].status) == ("pending", 0, "sent")
+    assert rows["x"].idempotency_key == key
+    ledger.close()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("4",)
+    db.close()
