@@ -27,6 +27,8 @@ from plurspool.platforms.base import Issue, Outcome
 from plurspool.post import Media, parse, render
 from tests.helpers import invoke, png, run_cli, spool_root, state_home, write_config
 from tests.peers.bluesky_pds import Pds, TestAccount, pds  # noqa: F401  (the fixture)
+from tests.platforms.adapters import Adapter, BlueskyAdapter, Posted
+from tests.platforms.contract import Crash, PlatformContract
 from tests.platforms.fakes import Store, job, post
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -254,25 +256,25 @@ def send(
 
 
 @pytest.mark.peers
-def test_plain_post(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
+def test_a_plain_post_is_a_bare_feed_post_under_the_saved_key(
+    tmp_path: Path,
+    pds: Pds,  # noqa: F811
+) -> None:
+    """What the contract (TestBlueskyContract) does not see: the record, and its saved key."""
     me = pds.new_account()
     account = account_for(tmp_path, pds.url, me)
     store = Store()
     out = send(tmp_path, account, "Hello from plurspool", store)
     assert out.status == "sent", out.error
-    assert out.remote_id is not None and out.url is not None
+    assert out.remote_id is not None
     assert out.remote_id.startswith(f"at://{me.did}/app.bsky.feed.post/")
-    key = rkey(out.remote_id)
-    assert key == store.material["rkeys"][0]  # the key saved before the request
-    assert out.url == f"https://bsky.app/profile/{me.handle}/post/{key}"
+    assert rkey(out.remote_id) == store.material["rkeys"][0]  # the key saved before the request
     got = pds.record(out.remote_id)
-    assert got["value"]["text"] == "Hello from plurspool"
     assert got["value"]["$type"] == "app.bsky.feed.post"
     assert "langs" not in got["value"] and "facets" not in got["value"]
     assert "reply" not in got["value"] and "embed" not in got["value"]
     created = datetime.fromisoformat(got["value"]["createdAt"])
     assert abs(created - datetime.now(UTC)) < timedelta(minutes=2)
-    assert len(pds.records(me.did)) == 1
 
 
 @pytest.mark.peers
@@ -354,18 +356,14 @@ def test_image_with_alt_and_sensitive_label(tmp_path: Path, pds: Pds) -> None:  
 
 
 @pytest.mark.peers
-def test_bad_password_is_permanent_and_secret_free(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
+def test_accounts_test_with_a_bad_password_says_so_without_it(
+    tmp_path: Path,
+    pds: Pds,  # noqa: F811
+) -> None:
+    # Sending with it: TestBlueskyContract's bad-credentials test.
     me = pds.new_account()
     canary = "canary-Pa55word-4471"
     account = account_for(tmp_path, pds.url, me, password=canary)
-    store = Store()
-    out = send(tmp_path, account, "never posted", store)
-    assert out.status == "permanent"
-    error = out.error or ""
-    assert "account b" in error and me.handle in error
-    assert "password_file" in error and "app password" in error
-    assert canary not in error
-    assert pds.records(me.did) == []
     with pytest.raises(ConfigError) as info:
         bsky.PLATFORM.test(account, tmp_path / "state")
     assert canary not in str(info.value) + info.value.hint
@@ -418,9 +416,6 @@ def test_crash_after_create_record_is_found_on_retry(
     me = pds.new_account()
     account = account_for(tmp_path, pds.url, me)
     real: Call = xrpc.Client.call
-
-    class Crash(BaseException):
-        pass
 
     def crashing(self: xrpc.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
         out = real(self, nsid, **kwargs)
@@ -582,9 +577,6 @@ def test_crash_in_the_sender_is_checked_on_the_next_pass(
     )
     real: Call = xrpc.Client.call
 
-    class Crash(BaseException):
-        pass
-
     def crashing(self: xrpc.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
         out = real(self, nsid, **kwargs)
         if nsid == "com.atproto.repo.createRecord":
@@ -635,3 +627,37 @@ def test_an_answer_that_uses_up_the_window_holds_the_account(
         assert again.status == "sent" and again.hold is None  # the PDS's own headers: no limit
     finally:
         proxy.close()
+
+
+# --- the platform contract (tests/platforms/contract.py) --------------------------------------
+
+
+@pytest.mark.peers
+class TestBlueskyContract(PlatformContract):
+    """The reference PDS, a fresh account a test."""
+
+    send_checks_length = True
+
+    @pytest.fixture
+    def adapter(self, pds: Pds, tmp_path: Path) -> Iterator[Adapter]:  # noqa: F811
+        made = BlueskyAdapter(pds, tmp_path)
+        yield made
+        made.close()
+
+    def crash_after(self, monkeypatch: pytest.MonkeyPatch, answered: int) -> None:
+        real: Call = xrpc.Client.call
+        created = [0]
+
+        def crashing(self: xrpc.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+            out = real(self, nsid, **kwargs)
+            if nsid == "com.atproto.repo.createRecord":
+                created[0] += 1
+                if created[0] == answered:
+                    raise Crash  # the PDS has the record; we die before we learn it
+            return out
+
+        monkeypatch.setattr(xrpc.Client, "call", crashing)
+
+    def url_of(self, adapter: Adapter, held: Posted) -> str | None:
+        assert isinstance(adapter, BlueskyAdapter)
+        return f"https://bsky.app/profile/{adapter.me.handle}/post/{rkey(held.ref)}"

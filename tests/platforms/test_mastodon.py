@@ -25,6 +25,8 @@ from plurspool.platforms.base import Outcome
 from plurspool.post import Post, parse
 from tests.helpers import ids_in, png, run_cli, spool_root, state_home, write_config
 from tests.peers.mastodon_mock import Mock, User, mastodon_mock
+from tests.platforms.adapters import Adapter, MastodonAdapter, Posted
+from tests.platforms.contract import Crash, PlatformContract
 from tests.platforms.fakes import Store, job
 
 __all__ = ["mastodon_mock"]  # the session fixture, imported for pytest
@@ -38,10 +40,6 @@ needs_cassettes = pytest.mark.skipif(
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-class Crash(BaseException):
-    """A simulated crash: nothing in plurspool catches a BaseException."""
 
 
 def make_post(text: str, **front: Any) -> Post:
@@ -79,9 +77,10 @@ def new_key() -> str:
 
 
 @pytest.mark.peers
-def test_plain_post_and_limits_cached(
+def test_a_status_saves_its_part_and_caches_the_instance_limits(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
 ) -> None:
+    """What the contract (TestMastodonContract) does not see: the material and the cache."""
     store = Store()
     j = job(
         make_post("hello fediverse"),
@@ -93,44 +92,13 @@ def test_plain_post_and_limits_cached(
     )
     out = m.PLATFORM.send(j)
     assert out.status == "sent", out
-    statuses = mastodon_mock.statuses(user)
-    assert [s["id"] for s in statuses] == [out.remote_id]
-    assert out.url == statuses[0]["url"]
-    assert mastodon_mock.source(user, statuses[0]["id"])["text"] == "hello fediverse"
+    [status] = mastodon_mock.statuses(user)
     # Left out of the post, so not sent at all: the server's defaults apply.
-    assert statuses[0]["spoiler_text"] == "" and statuses[0]["in_reply_to_id"] is None
+    assert status["spoiler_text"] == "" and status["in_reply_to_id"] is None
     cached = api.read_cached_limits(state, mastodon_mock.url)
     assert cached is not None and cached[0].known and cached[0].max_characters == 500
     assert store.material["parts"] == [{"id": out.remote_id, "url": out.url}]
     assert store.material["pending"] is None
-
-
-@pytest.mark.peers
-def test_thread_of_three_chains_replies(
-    mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
-) -> None:
-    post = make_post("one\n\n---\n\ntwo\n\n---\n\nthree")
-    out = m.PLATFORM.send(
-        job(
-            post,
-            account(mastodon_mock.url),
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=Store(),
-            key=new_key(),
-        )
-    )
-    assert out.status == "sent", out
-    statuses = list(reversed(mastodon_mock.statuses(user)))
-    assert [mastodon_mock.source(user, s["id"])["text"] for s in statuses] == [
-        "one",
-        "two",
-        "three",
-    ]
-    assert statuses[0]["id"] == out.remote_id
-    assert statuses[0]["in_reply_to_id"] is None
-    assert statuses[1]["in_reply_to_id"] == statuses[0]["id"]
-    assert statuses[2]["in_reply_to_id"] == statuses[1]["id"]
 
 
 @pytest.mark.peers
@@ -1016,3 +984,36 @@ def test_a_used_up_window_holds_the_account_until_it_resets(tmp_path: Path) -> N
             assert not d.events("retry")
     finally:
         box.cleanup()
+
+
+# --- the platform contract (tests/platforms/contract.py) --------------------------------------
+
+
+@pytest.mark.peers
+class TestMastodonContract(PlatformContract):
+    """mastodon-mock, a fresh user a test."""
+
+    @pytest.fixture
+    def adapter(self, mastodon_mock: Mock, tmp_path: Path) -> Iterator[Adapter]:
+        made = MastodonAdapter(mastodon_mock, tmp_path)
+        yield made
+        made.close()
+
+    def crash_after(self, monkeypatch: pytest.MonkeyPatch, answered: int) -> None:
+        real_call = api.Client.call
+        posted = [0]
+
+        def call(self: api.Client, method: str, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+            result = real_call(self, method, *args, **kwargs)
+            if method == "status_post":
+                posted[0] += 1
+                if posted[0] == answered:
+                    raise Crash
+            return result
+
+        monkeypatch.setattr(api.Client, "call", call)
+
+    def url_of(self, adapter: Adapter, held: Posted) -> str | None:
+        assert isinstance(adapter, MastodonAdapter)
+        url: str = adapter.mock.status(adapter.user, held.ref)["url"]
+        return url

@@ -34,6 +34,8 @@ from tests.helpers import (
 from tests.peers.nostr_relays import nostr_relays as nostr_relays  # the fixture
 from tests.peers.nostr_relays import start_local_relay
 from tests.peers.proc import free_port
+from tests.platforms.adapters import Adapter, NostrAdapter
+from tests.platforms.contract import Crash, PlatformContract
 from tests.platforms.fakes import Store, job
 
 NOSTR = Nostr()
@@ -234,7 +236,8 @@ def test_check_refuses_media_private_visibility_and_ambiguous_controls(tmp_path:
 
 
 @pytest.mark.peers
-def test_plain_post_lands_once_on_both_relays(nostr_relays: list[str], tmp_path: Path) -> None:
+def test_a_note_is_the_saved_event_on_both_relays(nostr_relays: list[str], tmp_path: Path) -> None:
+    """What the contract (TestNostrContract) does not see: the event, and what was saved."""
     secret = new_secret()
     store = Store()
     text = f"hello from plurspool {uuid.uuid4()}"
@@ -244,7 +247,6 @@ def test_plain_post_lands_once_on_both_relays(nostr_relays: list[str], tmp_path:
         )
     )
     note = sent(outcome)
-    assert outcome.url is None
     [ev] = stored_events(store)
     assert proto.bech32_decode(note) == ("note", bytes.fromhex(ev["id"]))
     assert abs(ev["created_at"] - time.time()) < 60
@@ -369,10 +371,6 @@ def test_a_duplicate_counts_as_accepted(nostr_relays: list[str], tmp_path: Path)
     assert stored_events(store) == [ev]
     for url in nostr_relays:
         assert len(by_id(url, ev["id"])) == 1
-
-
-class Crash(Exception):
-    pass
 
 
 @pytest.mark.peers
@@ -665,3 +663,30 @@ def test_a_key_cmd_runs_once_a_pass(fake_relay: FakeRelay, tmp_path: Path) -> No
     assert acc.secret("key") == secret.hex()
     assert runs.read_text().splitlines() == ["run"] * 3
     release()
+
+
+# --- the platform contract (tests/platforms/contract.py) --------------------------------------
+
+
+@pytest.mark.peers
+class TestNostrContract(PlatformContract):
+    """Both relays, min_relays = 2: every note must be on each."""
+
+    @pytest.fixture
+    def adapter(self, nostr_relays: list[str], tmp_path: Path) -> Iterator[Adapter]:
+        made = NostrAdapter(nostr_relays, tmp_path)
+        yield made
+        made.close()
+
+    def crash_after(self, monkeypatch: pytest.MonkeyPatch, answered: int) -> None:
+        # Every event of the thread is signed and saved before the first one goes out; each
+        # relay takes the first `answered` of them, then the process dies.
+        from plurspool.platforms import nostr as nostr_mod
+
+        publish = nostr_mod._publish_all
+
+        def publish_then_crash(todo: dict[str, list[dict[str, Any]]], timeout: float) -> Any:
+            publish({url: events[:answered] for url, events in todo.items()}, timeout)
+            raise Crash
+
+        monkeypatch.setattr(nostr_mod, "_publish_all", publish_then_crash)
