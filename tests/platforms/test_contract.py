@@ -297,3 +297,19 @@ def test_every_platform_is_covered() -> None:
 
     # outbox is exec's built-in sibling (a local file, no peer); every other one is here.
     assert sorted(set(ALL) - {"outbox"}) == sorted(PLATFORMS)
+
+
+def test_every_platform_has_a_send_level_contract() -> None:
+    """Each platform's test file subclasses tests/platforms/contract.py's PlatformContract."""
+    import importlib
+
+    from tests.platforms.contract import PlatformContract
+
+    for name in PLATFORMS:
+        module = importlib.import_module(f"tests.platforms.test_{name}")
+        subclasses = [
+            v
+            for v in vars(module).values()
+            if isinstance(v, type) and issubclass(v, PlatformContract) and v is not PlatformContract
+        ]
+        assert subclasses, f"tests/platforms/test_{name}.py has no PlatformContract subclass"
