@@ -177,6 +177,20 @@ class Posted:
     media: tuple[PeerMedia, ...] = ()
 
 
+def thread(posts: list[Posted]) -> list[Posted]:
+    """The posts as one reply chain, first to last; fails unless they form exactly one."""
+    roots = [p for p in posts if p.parent is None]
+    assert len(roots) == 1, f"not one thread: {posts}"
+    chain = roots
+    while len(chain) < len(posts):
+        children = [p for p in posts if p.parent == chain[-1].ref]
+        assert len(children) == 1, f"{chain[-1].ref} has replies {children}"
+        chain.append(children[0])
+    for p in chain[1:]:
+        assert p.root in (None, chain[0].ref), p  # where the peer records a root, it is part 1
+    return chain
+
+
 @dataclass
 class RateLimit:
     """A one-time "too many requests" arranged on the peer.

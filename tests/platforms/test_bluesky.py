@@ -23,10 +23,13 @@ from plurspool.config import Account
 from plurspool.errors import ConfigError
 from plurspool.platforms import bluesky as bsky
 from plurspool.platforms import bluesky_xrpc as xrpc
-from plurspool.platforms.base import Issue, Job, Outcome
+from plurspool.platforms.base import Issue, Outcome
 from plurspool.post import Media, parse, render
 from tests.helpers import invoke, png, run_cli, spool_root, state_home, write_config
 from tests.peers.bluesky_pds import Pds, TestAccount, pds  # noqa: F401  (the fixture)
+from tests.platforms.adapters import Adapter, BlueskyAdapter, Posted
+from tests.platforms.contract import Crash, PlatformContract
+from tests.platforms.fakes import Store, job, post
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -46,44 +49,6 @@ def account_for(tmp_path: Path, url: str, who: TestAccount, password: str | None
     secret.chmod(0o600)
     return load_account(
         tmp_path, f'handle = "{who.handle}"\nservice = "{url}"\npassword_file = "{secret}"\n'
-    )
-
-
-class Ledger:
-    """What the sender's ledger keeps for one delivery: the material, saved by the platform."""
-
-    def __init__(self) -> None:
-        self.material: dict[str, Any] = {}
-        self.saves = 0
-
-    def save(self, material: dict[str, Any]) -> None:
-        self.material = json.loads(json.dumps(material))  # stored as JSON, like the ledger
-        self.saves += 1
-
-
-def job(
-    tmp_path: Path,
-    account: Account,
-    text: str,
-    ledger: Ledger | None = None,
-    *,
-    in_doubt: bool = False,
-    **fields: Any,
-) -> Job:
-    ledger = ledger or Ledger()
-    parts = [p.strip() for p in text.split("\n---\n")]
-    post = parse(render(parts=parts, **fields))
-    return Job(
-        post_id="p1",
-        account=account,
-        post=post,
-        idempotency_key="key-1",
-        in_doubt=in_doubt,
-        spool_root=tmp_path,
-        state_dir=tmp_path / "state",
-        deadline=lambda: 30.0,
-        material=dict(ledger.material),
-        save=ledger.save,
     )
 
 
@@ -246,10 +211,10 @@ def test_check_uses_the_override_text(tmp_path: Path, acct: Account) -> None:
 def test_send_refuses_what_check_refuses_without_a_request(
     tmp_path: Path, acct: Account, calls: list[str]
 ) -> None:
-    ledger = Ledger()
-    out = bsky.PLATFORM.send(job(tmp_path, acct, "a" * 301, ledger))
+    store = Store()
+    out = send(tmp_path, acct, "a" * 301, store)
     assert out.status == "permanent" and "301 graphemes" in (out.error or "")
-    assert calls == [] and ledger.saves == 0
+    assert calls == [] and store.saves == 0
 
 
 def test_module_import_is_cheap() -> None:
@@ -268,41 +233,59 @@ def test_module_import_is_cheap() -> None:
 # --- against the PDS --------------------------------------------------------------------------
 
 
-def send(j: Job) -> Outcome:
+def send(
+    tmp_path: Path,
+    account: Account,
+    text: str,
+    store: Store | None = None,
+    *,
+    in_doubt: bool = False,
+    **fields: Any,
+) -> Outcome:
+    """Send `text` (parts apart at `---` lines) with the post keys `fields` to `account`."""
+    j = job(
+        post(text, **fields),
+        account,
+        spool_root=tmp_path,
+        state_dir=tmp_path / "state",
+        store=store,
+        key="key-1",
+        in_doubt=in_doubt,
+    )
     return bsky.PLATFORM.send(j)
 
 
 @pytest.mark.peers
-def test_plain_post(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
+def test_a_plain_post_is_a_bare_feed_post_under_the_saved_key(
+    tmp_path: Path,
+    pds: Pds,  # noqa: F811
+) -> None:
+    """What the contract (TestBlueskyContract) does not see: the record, and its saved key."""
     me = pds.new_account()
     account = account_for(tmp_path, pds.url, me)
-    ledger = Ledger()
-    out = send(job(tmp_path, account, "Hello from plurspool", ledger))
+    store = Store()
+    out = send(tmp_path, account, "Hello from plurspool", store)
     assert out.status == "sent", out.error
-    assert out.remote_id is not None and out.url is not None
+    assert out.remote_id is not None
     assert out.remote_id.startswith(f"at://{me.did}/app.bsky.feed.post/")
-    key = rkey(out.remote_id)
-    assert key == ledger.material["rkeys"][0]  # the key saved before the request
-    assert out.url == f"https://bsky.app/profile/{me.handle}/post/{key}"
+    assert rkey(out.remote_id) == store.material["rkeys"][0]  # the key saved before the request
     got = pds.record(out.remote_id)
-    assert got["value"]["text"] == "Hello from plurspool"
     assert got["value"]["$type"] == "app.bsky.feed.post"
     assert "langs" not in got["value"] and "facets" not in got["value"]
     assert "reply" not in got["value"] and "embed" not in got["value"]
     created = datetime.fromisoformat(got["value"]["createdAt"])
     assert abs(created - datetime.now(UTC)) < timedelta(minutes=2)
-    assert len(pds.records(me.did)) == 1
 
 
 @pytest.mark.peers
 def test_thread_of_three(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
     me = pds.new_account()
     account = account_for(tmp_path, pds.url, me)
-    ledger = Ledger()
-    out = send(job(tmp_path, account, "one\n---\ntwo\n---\nthree", ledger, language="en"))
+    store = Store()
+    out = send(tmp_path, account, "one\n---\ntwo\n---\nthree", store, language="en")
     assert out.status == "sent", out.error
-    refs = ledger.material["records"]
-    assert [rkey(r["uri"]) for r in refs] == ledger.material["rkeys"]
+    refs = store.material["records"]
+    assert [rkey(r["uri"]) for r in refs] == store.material["rkeys"]
     assert refs[0]["uri"] == out.remote_id
     values = [pds.record(r["uri"])["value"] for r in refs]
     assert [v["text"] for v in values] == ["one", "two", "three"]
@@ -324,7 +307,7 @@ def test_facets_have_utf8_byte_offsets(tmp_path: Path, pds: Pds) -> None:  # noq
         f"Ça marche 🎉👨‍👩‍👧 déjà vu #plurspool, voir https://example.com/café?x=1 "
         f"merci @{friend.handle} et @nobody-zz9.test !"
     )
-    out = send(job(tmp_path, account, text, language="fr"))
+    out = send(tmp_path, account, text, language="fr")
     assert out.status == "sent", out.error
     assert out.remote_id is not None
     value = pds.record(out.remote_id)["value"]
@@ -354,8 +337,7 @@ def test_image_with_alt_and_sensitive_label(tmp_path: Path, pds: Pds) -> None:  
     (tmp_path / "media" / "dot.png").write_bytes(image)
     (tmp_path / "media" / "dot2.png").write_bytes(png(2, 2))
     media = [Media("media/dot.png", "Three rows of purple"), Media("media/dot2.png")]
-    j = job(tmp_path, account, "look\n---\nand more", media=media, sensitive=True, cw="eyes")
-    out = send(j)
+    out = send(tmp_path, account, "look\n---\nand more", media=media, sensitive=True, cw="eyes")
     assert out.status == "sent", out.error
     assert out.remote_id is not None
     value = pds.record(out.remote_id)["value"]
@@ -374,18 +356,14 @@ def test_image_with_alt_and_sensitive_label(tmp_path: Path, pds: Pds) -> None:  
 
 
 @pytest.mark.peers
-def test_bad_password_is_permanent_and_secret_free(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
+def test_accounts_test_with_a_bad_password_says_so_without_it(
+    tmp_path: Path,
+    pds: Pds,  # noqa: F811
+) -> None:
+    # Sending with it: TestBlueskyContract's bad-credentials test.
     me = pds.new_account()
     canary = "canary-Pa55word-4471"
     account = account_for(tmp_path, pds.url, me, password=canary)
-    ledger = Ledger()
-    out = send(job(tmp_path, account, "never posted", ledger))
-    assert out.status == "permanent"
-    error = out.error or ""
-    assert "account b" in error and me.handle in error
-    assert "password_file" in error and "app password" in error
-    assert canary not in error
-    assert pds.records(me.did) == []
     with pytest.raises(ConfigError) as info:
         bsky.PLATFORM.test(account, tmp_path / "state")
     assert canary not in str(info.value) + info.value.hint
@@ -411,8 +389,8 @@ def test_session_is_stored_and_reused(
 ) -> None:
     me = pds.new_account()
     account = account_for(tmp_path, pds.url, me)
-    assert send(job(tmp_path, account, "first")).status == "sent"
-    assert send(job(tmp_path, account, "second")).status == "sent"
+    assert send(tmp_path, account, "first").status == "sent"
+    assert send(tmp_path, account, "second").status == "sent"
     assert calls.count("com.atproto.server.createSession") == 1
     assert calls.count("com.atproto.repo.createRecord") == 2
     path = xrpc.session_path(tmp_path / "state", "b")
@@ -423,7 +401,7 @@ def test_session_is_stored_and_reused(
     stored["accessJwt"] = "not.a-valid.token"
     path.write_text(json.dumps(stored))
     calls.clear()
-    assert send(job(tmp_path, account, "third")).status == "sent"
+    assert send(tmp_path, account, "third").status == "sent"
     assert "com.atproto.server.refreshSession" in calls
     assert "com.atproto.server.createSession" not in calls
     assert len(pds.records(me.did)) == 3
@@ -439,21 +417,18 @@ def test_crash_after_create_record_is_found_on_retry(
     account = account_for(tmp_path, pds.url, me)
     real: Call = xrpc.Client.call
 
-    class Crash(BaseException):
-        pass
-
     def crashing(self: xrpc.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
         out = real(self, nsid, **kwargs)
         if nsid == "com.atproto.repo.createRecord":
             raise Crash  # the PDS has the record; we die before we learn it
         return out
 
-    ledger = Ledger()
+    store = Store()
     monkeypatch.setattr(xrpc.Client, "call", crashing)
     with pytest.raises(Crash):
-        send(job(tmp_path, account, "exactly once", ledger))
+        send(tmp_path, account, "exactly once", store)
     assert len(pds.records(me.did)) == 1
-    assert "records" not in ledger.material  # its outcome was never recorded
+    assert "records" not in store.material  # its outcome was never recorded
 
     seen: list[str] = []
 
@@ -462,13 +437,13 @@ def test_crash_after_create_record_is_found_on_retry(
         return real(self, nsid, **kwargs)
 
     monkeypatch.setattr(xrpc.Client, "call", watching)
-    out = send(job(tmp_path, account, "exactly once", ledger, in_doubt=True))
+    out = send(tmp_path, account, "exactly once", store, in_doubt=True)
     assert out.status == "sent", out.error
     assert "com.atproto.repo.getRecord" in seen
     assert "com.atproto.repo.createRecord" not in seen
     [record] = pds.records(me.did)
     assert record["uri"] == out.remote_id
-    assert rkey(record["uri"]) == ledger.material["rkeys"][0]
+    assert rkey(record["uri"]) == store.material["rkeys"][0]
 
 
 @pytest.mark.peers
@@ -488,7 +463,7 @@ def test_5xx_after_the_write_is_checked_at_once(
         return out
 
     monkeypatch.setattr(xrpc.Client, "call", lossy)
-    out = send(job(tmp_path, account, "written, answer lost"))
+    out = send(tmp_path, account, "written, answer lost")
     assert out.status == "sent", out.error
     [record] = pds.records(me.did)
     assert record["uri"] == out.remote_id
@@ -514,15 +489,15 @@ def test_failed_thread_part_resumes_without_duplicates(
         return real(self, nsid, **kwargs)
 
     monkeypatch.setattr(xrpc.Client, "call", flaky)
-    ledger = Ledger()
-    first = send(job(tmp_path, account, "a\n---\nb\n---\nc", ledger))
+    store = Store()
+    first = send(tmp_path, account, "a\n---\nb\n---\nc", store)
     assert first.status == "temporary"
     assert "part 2 of 3" in (first.error or "") and "Timeout" in (first.error or "")
-    assert len(ledger.material["records"]) == 1
+    assert len(store.material["records"]) == 1
     assert len(pds.records(me.did)) == 1
-    again = send(job(tmp_path, account, "a\n---\nb\n---\nc", ledger))
+    again = send(tmp_path, account, "a\n---\nb\n---\nc", store)
     assert again.status == "sent", again.error
-    refs = ledger.material["records"]
+    refs = store.material["records"]
     assert again.remote_id == refs[0]["uri"]
     assert sorted(r["uri"] for r in pds.records(me.did)) == sorted(r["uri"] for r in refs)
     third = pds.record(refs[2]["uri"])["value"]
@@ -550,7 +525,7 @@ def test_rate_limited_login_is_temporary(tmp_path: Path, pds: Pds) -> None:  # n
     if limited is None:
         pytest.skip("this PDS does not rate-limit (started without --rate-limits)")
     assert "ratelimit-reset" in limited
-    out = send(job(tmp_path, account, "later"))
+    out = send(tmp_path, account, "later")
     assert out.status == "temporary", out.error
     assert "429" in (out.error or "")
     assert out.retry_after is not None and 0 < out.retry_after <= 300
@@ -602,9 +577,6 @@ def test_crash_in_the_sender_is_checked_on_the_next_pass(
     )
     real: Call = xrpc.Client.call
 
-    class Crash(BaseException):
-        pass
-
     def crashing(self: xrpc.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
         out = real(self, nsid, **kwargs)
         if nsid == "com.atproto.repo.createRecord":
@@ -646,12 +618,46 @@ def test_an_answer_that_uses_up_the_window_holds_the_account(
     proxy = RateLimitingProxy(pds.url, "/xrpc/com.atproto.repo.createRecord", wait=5, exhaust=True)
     try:
         me = pds.new_account()
-        out = send(job(tmp_path, account_for(tmp_path, proxy.url, me), "the last one allowed"))
+        out = send(tmp_path, account_for(tmp_path, proxy.url, me), "the last one allowed")
         assert out.status == "sent", out.error
         assert proxy.limit.reset is not None and out.hold is not None
         assert proxy.limit.reset + 1 - out.hold == pytest.approx(time.time(), abs=2)
         assert len(pds.records(me.did)) == 1
-        again = send(job(tmp_path, account_for(tmp_path, proxy.url, me), "window open again"))
+        again = send(tmp_path, account_for(tmp_path, proxy.url, me), "window open again")
         assert again.status == "sent" and again.hold is None  # the PDS's own headers: no limit
     finally:
         proxy.close()
+
+
+# --- the platform contract (tests/platforms/contract.py) --------------------------------------
+
+
+@pytest.mark.peers
+class TestBlueskyContract(PlatformContract):
+    """The reference PDS, a fresh account a test."""
+
+    send_checks_length = True
+
+    @pytest.fixture
+    def adapter(self, pds: Pds, tmp_path: Path) -> Iterator[Adapter]:  # noqa: F811
+        made = BlueskyAdapter(pds, tmp_path)
+        yield made
+        made.close()
+
+    def crash_after(self, monkeypatch: pytest.MonkeyPatch, answered: int) -> None:
+        real: Call = xrpc.Client.call
+        created = [0]
+
+        def crashing(self: xrpc.Client, nsid: str, **kwargs: Any) -> dict[str, Any]:
+            out = real(self, nsid, **kwargs)
+            if nsid == "com.atproto.repo.createRecord":
+                created[0] += 1
+                if created[0] == answered:
+                    raise Crash  # the PDS has the record; we die before we learn it
+            return out
+
+        monkeypatch.setattr(xrpc.Client, "call", crashing)
+
+    def url_of(self, adapter: Adapter, held: Posted) -> str | None:
+        assert isinstance(adapter, BlueskyAdapter)
+        return f"https://bsky.app/profile/{adapter.me.handle}/post/{rkey(held.ref)}"

@@ -1,12 +1,14 @@
-"""One contract, every platform: the same tests run against exec and each real peer on loopback.
+"""One contract, every platform, end to end: the same tests against exec and each real peer.
 
 Each test drives the real CLI (`plurspool post`, `check`, `send --once`, `accounts test`) in a
-subprocess with an isolated HOME/XDG environment, and asserts on what the peer holds, read back
-through the platform's adapter (tests/platforms/adapters.py): a plain post, a thread of three, CW
-and language, media with alt text, over-long text refused by `check`, bad credentials as a clear
-permanent failure, a "too many requests" answer deferring the post until the peer allows it, and
-a crash after the peer answered but before plurspool recorded it, after which the post exists on
-the peer exactly once.
+subprocess in a sandbox (tests/daemon_helpers.Sandbox: isolated env, spool and config), and
+asserts on what the peer holds, read back through the platform's adapter
+(tests/platforms/adapters.py): a plain post, a thread of three, CW and language, media with alt
+text, over-long text refused by `check`, bad credentials as a clear permanent failure, a "too
+many requests" answer deferring the post until the peer allows it, and a crash after the peer
+answered but before plurspool recorded it, after which the post exists on the peer exactly once.
+The same promises at the `Platform.send(job)` level, in process, are tests/platforms/contract.py's,
+subclassed in each platform's test file.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import Any
 import pytest
 
 from plurspool.post import Result, parse
-from tests.helpers import Run, make_env, png, run_cli
+from tests.daemon_helpers import Sandbox
+from tests.helpers import Run, png
 from tests.peers.bluesky_pds import pds as pds  # the session fixtures, used on demand
 from tests.peers.mastodon_mock import mastodon_mock as mastodon_mock
 from tests.peers.nostr_relays import nostr_relays as nostr_relays
@@ -34,62 +37,10 @@ from tests.platforms.adapters import (
     ExecAdapter,
     MastodonAdapter,
     NostrAdapter,
-    Posted,
-    toml,
+    thread,
 )
 
 PLATFORMS = ["exec", "nostr", "mastodon", "bluesky"]
-
-
-class World:
-    """An isolated plurspool (env, spool, config) with one account, `acct`, on one peer."""
-
-    def __init__(self, base: Path, adapter: Adapter) -> None:
-        self.base = base
-        self.adapter = adapter
-        self.env = make_env(base / "env")
-        self.spool = base / "spool"
-        self.env["PLURSPOOL_SPOOL"] = str(self.spool)
-        self.env["PLURSPOOL_CONFIG"] = str(base / "config.toml")
-        self.spool.mkdir(mode=0o700)
-        for d in ("tmp", "new", "drafts", "scheduled", "sent", "failed"):
-            (self.spool / d).mkdir(mode=0o700)
-        self.configure()
-
-    def configure(self) -> None:
-        """(Re)write the config from the adapter's current account section."""
-        text = (
-            f"default_platforms = [{toml(ACCOUNT)}]\n\n[daemon]\n"
-            f'retry_delay = "{RETRY_DELAY:g}s"\n\n'
-            f"[accounts.{ACCOUNT}]\n{self.adapter.section()}"
-        )
-        Path(self.env["PLURSPOOL_CONFIG"]).write_text(text, encoding="utf-8")
-
-    def cli(self, *args: str, env: dict[str, str] | None = None) -> Run:
-        return run_cli(list(args), {**self.env, **(env or {})}, timeout=90.0)
-
-    def post(self, *args: str, env: dict[str, str] | None = None) -> Run:
-        return self.cli("post", "-p", ACCOUNT, "--json", *args, env=env)
-
-    def recorded(self, post_id: str) -> Result:
-        """The account's result as the sent post's frontmatter records it."""
-        post = parse((self.spool / "sent" / f"{post_id}.md").read_bytes())
-        return post.results[ACCOUNT]
-
-    def ids(self, state: str) -> set[str]:
-        return {p.name[:-3] for p in (self.spool / state).iterdir() if p.name.endswith(".md")}
-
-    def draft(self, name: str, body: str, front: str = "") -> Path:
-        path = self.spool / "drafts" / f"{name}.md"
-        path.write_text(f"---\nplatforms: [{ACCOUNT}]\n{front}---\n{body}\n", encoding="utf-8")
-        return path
-
-    def everything_written(self) -> str:
-        """Every file plurspool may have written (spool, state), for secrets that must not be
-        there."""
-        roots = (self.spool, Path(self.env["XDG_STATE_HOME"]))
-        files = [p for root in roots for p in root.rglob("*") if p.is_file()]
-        return "\n".join(p.read_bytes().decode("latin-1") for p in files)  # the ledger too
 
 
 @pytest.fixture(
@@ -113,22 +64,47 @@ def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Adapter]
 
 
 @pytest.fixture
-def world(tmp_path: Path, adapter: Adapter) -> World:
-    return World(tmp_path / "world", adapter)
+def box(tmp_path: Path, adapter: Adapter) -> Iterator[Sandbox]:
+    """An isolated plurspool (env, spool, config) whose one account, `acct`, is on the peer."""
+    made = Sandbox(tmp_path / "box")
+    made.default_platforms.append(ACCOUNT)
+    made.daemon_keys["retry_delay"] = f"{RETRY_DELAY:g}s"
+    configure(made, adapter)
+    try:
+        yield made
+    finally:
+        made.cleanup()
 
 
-def thread(posts: list[Posted]) -> list[Posted]:
-    """The posts as one reply chain, first to last; fails unless they form exactly one."""
-    roots = [p for p in posts if p.parent is None]
-    assert len(roots) == 1, f"not one thread: {posts}"
-    chain = roots
-    while len(chain) < len(posts):
-        children = [p for p in posts if p.parent == chain[-1].ref]
-        assert len(children) == 1, f"{chain[-1].ref} has replies {children}"
-        chain.append(children[0])
-    for p in chain[1:]:
-        assert p.root in (None, chain[0].ref), p  # where the peer records a root, it is part 1
-    return chain
+def configure(box: Sandbox, adapter: Adapter) -> None:
+    """(Re)write the config with the adapter's current account section."""
+    box.accounts[ACCOUNT] = adapter.section()
+    box.write_config()
+
+
+def cli(box: Sandbox, *args: str, env: dict[str, str] | None = None) -> Run:
+    return box.cli(*args, env=env, timeout=90.0)
+
+
+def run_post(box: Sandbox, *args: str, env: dict[str, str] | None = None) -> Run:
+    """`plurspool post -p acct --json ARGS`."""
+    return cli(box, "post", "-p", ACCOUNT, "--json", *args, env=env)
+
+
+def result_of(box: Sandbox, post_id: str) -> Result:
+    """The account's result as the sent post's frontmatter records it."""
+    return parse((box.spool / "sent" / f"{post_id}.md").read_bytes()).results[ACCOUNT]
+
+
+def draft(box: Sandbox, name: str, body: str, front: str = "") -> Path:
+    return box.deliver("drafts", name, f"---\nplatforms: [{ACCOUNT}]\n{front}---\n{body}\n")
+
+
+def everything_written(box: Sandbox) -> str:
+    """Every file plurspool may have written (spool, state), for secrets that must not be there."""
+    roots = (box.spool, Path(box.env["XDG_STATE_HOME"]))
+    files = [p for root in roots for p in root.rglob("*") if p.is_file()]
+    return "\n".join(p.read_bytes().decode("latin-1") for p in files)  # the ledger too
 
 
 def sent_view(run: Run) -> dict[str, Any]:
@@ -151,28 +127,28 @@ def epoch(iso: str) -> float:
 # --- what a post becomes on the peer ----------------------------------------------------------
 
 
-def test_plain_post(world: World, adapter: Adapter) -> None:
+def test_plain_post(box: Sandbox, adapter: Adapter) -> None:
     text = f"plain post {uuid.uuid4().hex[:8]}"
-    view = sent_view(world.post(text))
+    view = sent_view(run_post(box, text))
     [held] = adapter.posts()
     assert held.text == text
     assert (held.parent, held.cw, held.language, held.media) == (None, None, None, ())
     assert remote_ref(adapter, view) == held.ref
-    assert world.ids("sent") == {view["id"]} and world.ids("scheduled") == set()
-    recorded = world.recorded(view["id"])
+    assert box.ids("sent") == {view["id"]} and box.ids("scheduled") == set()
+    recorded = result_of(box, view["id"])
     assert recorded.id == view["results"][ACCOUNT]["id"] and recorded.attempts == 1
 
 
-def test_thread_of_three(world: World, adapter: Adapter) -> None:
-    view = sent_view(world.post("one\n---\ntwo\n---\nthree"))
+def test_thread_of_three(box: Sandbox, adapter: Adapter) -> None:
+    view = sent_view(run_post(box, "one\n---\ntwo\n---\nthree"))
     chain = thread(adapter.posts())
     assert [p.text for p in chain] == ["one", "two", "three"]
     assert remote_ref(adapter, view) == chain[0].ref
 
 
-def test_cw_and_language_on_every_part(world: World, adapter: Adapter) -> None:
+def test_cw_and_language_on_every_part(box: Sandbox, adapter: Adapter) -> None:
     view = sent_view(
-        world.post("--cw", "Spoilers for episode 3", "--lang", "de", "Der Butler\n---\nwar es")
+        run_post(box, "--cw", "Spoilers for episode 3", "--lang", "de", "Der Butler\n---\nwar es")
     )
     chain = thread(adapter.posts())
     assert [p.text for p in chain] == ["Der Butler", "war es"]
@@ -180,56 +156,56 @@ def test_cw_and_language_on_every_part(world: World, adapter: Adapter) -> None:
     assert remote_ref(adapter, view) == chain[0].ref
 
 
-def test_media_with_alt(world: World, adapter: Adapter) -> None:
+def test_media_with_alt(box: Sandbox, adapter: Adapter) -> None:
     image = png(4, 3)
-    (world.spool / "media").mkdir()
-    (world.spool / "media" / "dot.png").write_bytes(image)
+    (box.spool / "media").mkdir()
+    (box.spool / "media" / "dot.png").write_bytes(image)
     alt = "Three rows of purple dots"
     if adapter.media == "refused":
         # No upload of its own: a local file cannot go out, and `check` says so before it tries.
-        world.draft("with-media", "look", f"media:\n  - path: media/dot.png\n    alt: {alt}\n")
-        checked = world.cli("check", "--json")
+        draft(box, "with-media", "look", f"media:\n  - path: media/dot.png\n    alt: {alt}\n")
+        checked = cli(box, "check", "--json")
         assert checked.code == 3, checked.out + checked.err
         [report] = checked.json()
         assert any("media" in p and "media/dot.png" in p for p in report["problems"]), report
-        refused = world.post("--media", f"media/dot.png:{alt}", "look")
+        refused = run_post(box, "--media", f"media/dot.png:{alt}", "look")
         assert refused.code == 3, refused.out + refused.err
         assert adapter.held_anywhere() == 0
-        assert world.ids("scheduled") | world.ids("sent") | world.ids("failed") == set()
+        assert box.ids("scheduled") | box.ids("sent") | box.ids("failed") == set()
         return
-    view = sent_view(world.post("--media", f"media/dot.png:{alt}", "look\n---\nand more"))
+    view = sent_view(run_post(box, "--media", f"media/dot.png:{alt}", "look\n---\nand more"))
     first, second = thread(adapter.posts())
     assert (first.text, second.text) == ("look", "and more")
     [media] = first.media
     assert (media.alt, media.data) == (alt, image)  # the bytes as the peer serves them back
     assert second.media == ()  # the media go with the first part
     if adapter.media == "payload":
-        assert media.path == str(world.spool / "media" / "dot.png")
+        assert media.path == str(box.spool / "media" / "dot.png")
     assert remote_ref(adapter, view) == first.ref
 
 
-def test_overlong_text_is_refused_by_check(world: World, adapter: Adapter) -> None:
-    limit = adapter.max_length(world.env)
+def test_overlong_text_is_refused_by_check(box: Sandbox, adapter: Adapter) -> None:
+    limit = adapter.max_length(box.env)
     if limit is None:
         pytest.skip("exec has no length limit: the command takes any text")
-    fits = world.draft("fits", "w" * limit)
-    long = world.draft("long", "w" * (limit + 1))
-    assert world.cli("check", str(fits)).code == 0
-    checked = world.cli("check", "--json", str(long))
+    fits = draft(box, "fits", "w" * limit)
+    long = draft(box, "long", "w" * (limit + 1))
+    assert cli(box, "check", str(fits)).code == 0
+    checked = cli(box, "check", "--json", str(long))
     assert checked.code == 3, checked.out + checked.err
     [report] = checked.json()
     [problem] = report["problems"]
     assert ACCOUNT in problem and str(limit + 1) in problem and str(limit) in problem
-    refused = world.post("w" * (limit + 1))
+    refused = run_post(box, "w" * (limit + 1))
     assert refused.code == 3, refused.out + refused.err
     assert adapter.held_anywhere() == 0
-    assert world.ids("scheduled") | world.ids("sent") | world.ids("failed") == set()
+    assert box.ids("scheduled") | box.ids("sent") | box.ids("failed") == set()
 
 
-def test_bad_credentials_fail_at_once_and_clearly(world: World, adapter: Adapter) -> None:
+def test_bad_credentials_fail_at_once_and_clearly(box: Sandbox, adapter: Adapter) -> None:
     words = adapter.bad_credentials()
-    world.configure()
-    run = world.post("never posted")
+    configure(box, adapter)
+    run = run_post(box, "never posted")
     assert run.code == 1, run.out + run.err
     view = run.json()
     assert view["state"] == "failed" and view["attempts"] == 1, view  # permanent: no retry
@@ -237,20 +213,20 @@ def test_bad_credentials_fail_at_once_and_clearly(world: World, adapter: Adapter
     assert error.startswith(f"{ACCOUNT}: "), error
     for word in words:
         assert word in error, (word, error)
-    assert (world.spool / "failed" / f"{view['id']}.error").read_text().strip() == error.strip()
+    assert (box.spool / "failed" / f"{view['id']}.error").read_text().strip() == error.strip()
     assert adapter.held_anywhere() == 0
     if adapter.canary is not None:
         assert adapter.canary not in run.out + run.err
-        assert adapter.canary not in world.everything_written()
+        assert adapter.canary not in everything_written(box)
 
 
 @pytest.mark.realtime
-def test_too_many_requests_defers_then_sends(world: World, adapter: Adapter) -> None:
+def test_too_many_requests_defers_then_sends(box: Sandbox, adapter: Adapter) -> None:
     limit = adapter.rate_limit_once()
-    world.configure()
+    configure(box, adapter)
     text = f"paced {uuid.uuid4().hex[:8]}"
     started = time.time()
-    run = world.post(text)
+    run = run_post(box, text)
     assert run.code == 1, run.out + run.err
     view = run.json()
     assert view["state"] == "scheduled", view  # deferred, not failed
@@ -261,17 +237,17 @@ def test_too_many_requests_defers_then_sends(world: World, adapter: Adapter) -> 
     assert retry_at >= int(limit.earliest(started)), (view, limit)
     assert adapter.held_anywhere() == 0
     # A pass that runs before that time leaves it alone.
-    early = world.cli("send", "--once")
+    early = cli(box, "send", "--once")
     assert early.code == 0, early.err
     if time.time() < retry_at:
-        assert world.ids("scheduled") == {view["id"]}
+        assert box.ids("scheduled") == {view["id"]}
         assert adapter.held_anywhere() == 0
     # The first pass after it sends it, once.
     time.sleep(max(0.0, retry_at + 1.0 - time.time()))  # the time itself is the condition
-    later = world.cli("send", "--once")
+    later = cli(box, "send", "--once")
     assert later.code == 0, later.err
-    assert world.ids("sent") == {view["id"]}, later.err
-    done = world.recorded(view["id"])
+    assert box.ids("sent") == {view["id"]}, later.err
+    done = result_of(box, view["id"])
     assert done.attempts == 2 and done.id is not None, done
     [held] = adapter.posts()
     assert held.text == text and adapter.ref_of(done.id) == held.ref
@@ -279,7 +255,7 @@ def test_too_many_requests_defers_then_sends(world: World, adapter: Adapter) -> 
 
 @pytest.mark.parametrize("shape", ["post", "thread"])
 def test_crash_after_the_peer_answered_sends_once(
-    world: World, adapter: Adapter, tmp_path: Path, shape: str
+    box: Sandbox, adapter: Adapter, tmp_path: Path, shape: str
 ) -> None:
     shim = tmp_path / "shim"
     shim.mkdir()
@@ -292,22 +268,22 @@ def test_crash_after_the_peer_answered_sends_once(
         "PLURSPOOL_TEST_CRASH": adapter.platform,
         "PLURSPOOL_TEST_CRASH_AFTER": str(after),
     }
-    died = world.post("\n---\n".join(parts), env=crash)
+    died = run_post(box, "\n---\n".join(parts), env=crash)
     assert died.code == 137, f"the crash shim did not fire: {died.code}\n{died.err}"
-    [post_id] = world.ids("scheduled")
-    assert world.ids("sent") | world.ids("failed") == set()
+    [post_id] = box.ids("scheduled")
+    assert box.ids("sent") | box.ids("failed") == set()
     # The peer has what went out; plurspool never learned of the last one. (Nostr's relays
     # answer in parallel: when one relay's answer kills it, the other may or may not have it.)
     held = adapter.held_anywhere()
     went_out = len(parts) if adapter.thread_requests == 1 else after  # exec: all in one run
     assert held >= 1 if isinstance(adapter, NostrAdapter) else held == went_out, held
     # Restart: the next pass finds what went through and sends only the rest.
-    again = world.cli("send", "--once")
+    again = cli(box, "send", "--once")
     assert again.code == 0, again.err
-    assert world.ids("sent") == {post_id}, again.err
+    assert box.ids("sent") == {post_id}, again.err
     chain = thread(adapter.posts())
     assert [p.text for p in chain] == parts  # each exactly once
-    recorded = world.recorded(post_id)
+    recorded = result_of(box, post_id)
     assert recorded.id is not None and adapter.ref_of(recorded.id) == chain[0].ref
     assert recorded.attempts == 2, recorded  # the one that died counts
     if isinstance(adapter, ExecAdapter):
@@ -321,3 +297,19 @@ def test_every_platform_is_covered() -> None:
 
     # outbox is exec's built-in sibling (a local file, no peer); every other one is here.
     assert sorted(set(ALL) - {"outbox"}) == sorted(PLATFORMS)
+
+
+def test_every_platform_has_a_send_level_contract() -> None:
+    """Each platform's test file subclasses tests/platforms/contract.py's PlatformContract."""
+    import importlib
+
+    from tests.platforms.contract import PlatformContract
+
+    for name in PLATFORMS:
+        module = importlib.import_module(f"tests.platforms.test_{name}")
+        subclasses = [
+            v
+            for v in vars(module).values()
+            if isinstance(v, type) and issubclass(v, PlatformContract) and v is not PlatformContract
+        ]
+        assert subclasses, f"tests/platforms/test_{name}.py has no PlatformContract subclass"

@@ -21,10 +21,13 @@ from plurspool.config import Account
 from plurspool.errors import ConfigError
 from plurspool.platforms import mastodon as m
 from plurspool.platforms import mastodon_api as api
-from plurspool.platforms.base import Job, Outcome
+from plurspool.platforms.base import Outcome
 from plurspool.post import Post, parse
 from tests.helpers import ids_in, png, run_cli, spool_root, state_home, write_config
 from tests.peers.mastodon_mock import Mock, User, mastodon_mock
+from tests.platforms.adapters import Adapter, MastodonAdapter, Posted
+from tests.platforms.contract import Crash, PlatformContract
+from tests.platforms.fakes import Store, job
 
 __all__ = ["mastodon_mock"]  # the session fixture, imported for pytest
 
@@ -37,22 +40,6 @@ needs_cassettes = pytest.mark.skipif(
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-class Store:
-    """Stands in for the ledger's material column: what `job.save` saved last, as JSON."""
-
-    def __init__(self) -> None:
-        self.material: dict[str, Any] = {}
-        self.saves = 0
-
-    def save(self, material: dict[str, Any]) -> None:
-        self.material = json.loads(json.dumps(material))
-        self.saves += 1
-
-
-class Crash(BaseException):
-    """A simulated crash: nothing in plurspool catches a BaseException."""
 
 
 def make_post(text: str, **front: Any) -> Post:
@@ -82,30 +69,6 @@ def user(mastodon_mock: Mock, monkeypatch: pytest.MonkeyPatch) -> Iterator[User]
     mastodon_mock.clear_faults()
 
 
-def job_for(
-    post: Post,
-    acct: Account,
-    tmp_path: Path,
-    state: Path,
-    store: Store,
-    *,
-    key: str,
-    in_doubt: bool = False,
-) -> Job:
-    return Job(
-        post_id="post-1",
-        account=acct,
-        post=post,
-        idempotency_key=key,
-        in_doubt=in_doubt,
-        spool_root=tmp_path / "spool",
-        state_dir=state,
-        deadline=lambda: 60.0,
-        material=dict(store.material),
-        save=store.save,
-    )
-
-
 def new_key() -> str:
     return uuid.uuid4().hex
 
@@ -114,51 +77,28 @@ def new_key() -> str:
 
 
 @pytest.mark.peers
-def test_plain_post_and_limits_cached(
+def test_a_status_saves_its_part_and_caches_the_instance_limits(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
 ) -> None:
+    """What the contract (TestMastodonContract) does not see: the material and the cache."""
     store = Store()
-    job = job_for(
+    j = job(
         make_post("hello fediverse"),
         account(mastodon_mock.url),
-        tmp_path,
-        state,
-        store,
+        spool_root=tmp_path / "spool",
+        state_dir=state,
+        store=store,
         key=new_key(),
     )
-    out = m.PLATFORM.send(job)
+    out = m.PLATFORM.send(j)
     assert out.status == "sent", out
-    statuses = mastodon_mock.statuses(user)
-    assert [s["id"] for s in statuses] == [out.remote_id]
-    assert out.url == statuses[0]["url"]
-    assert mastodon_mock.source(user, statuses[0]["id"])["text"] == "hello fediverse"
+    [status] = mastodon_mock.statuses(user)
     # Left out of the post, so not sent at all: the server's defaults apply.
-    assert statuses[0]["spoiler_text"] == "" and statuses[0]["in_reply_to_id"] is None
+    assert status["spoiler_text"] == "" and status["in_reply_to_id"] is None
     cached = api.read_cached_limits(state, mastodon_mock.url)
     assert cached is not None and cached[0].known and cached[0].max_characters == 500
     assert store.material["parts"] == [{"id": out.remote_id, "url": out.url}]
     assert store.material["pending"] is None
-
-
-@pytest.mark.peers
-def test_thread_of_three_chains_replies(
-    mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
-) -> None:
-    post = make_post("one\n\n---\n\ntwo\n\n---\n\nthree")
-    out = m.PLATFORM.send(
-        job_for(post, account(mastodon_mock.url), tmp_path, state, Store(), key=new_key())
-    )
-    assert out.status == "sent", out
-    statuses = list(reversed(mastodon_mock.statuses(user)))
-    assert [mastodon_mock.source(user, s["id"])["text"] for s in statuses] == [
-        "one",
-        "two",
-        "three",
-    ]
-    assert statuses[0]["id"] == out.remote_id
-    assert statuses[0]["in_reply_to_id"] is None
-    assert statuses[1]["in_reply_to_id"] == statuses[0]["id"]
-    assert statuses[2]["in_reply_to_id"] == statuses[1]["id"]
 
 
 @pytest.mark.peers
@@ -169,7 +109,14 @@ def test_cw_visibility_language_sensitive_round_trip(
         "episode 3 thoughts", cw="Spoilers", visibility="followers", language="de", sensitive=True
     )
     out = m.PLATFORM.send(
-        job_for(post, account(mastodon_mock.url), tmp_path, state, Store(), key=new_key())
+        job(
+            post,
+            account(mastodon_mock.url),
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=Store(),
+            key=new_key(),
+        )
     )
     assert out.status == "sent", out
     s = mastodon_mock.status(user, str(out.remote_id))
@@ -189,7 +136,14 @@ def test_per_account_override(mastodon_mock: Mock, user: User, tmp_path: Path, s
         b"---\nthe long body\n"
     )
     out = m.PLATFORM.send(
-        job_for(post, account(mastodon_mock.url), tmp_path, state, Store(), key=new_key())
+        job(
+            post,
+            account(mastodon_mock.url),
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=Store(),
+            key=new_key(),
+        )
     )
     assert out.status == "sent", out
     s = mastodon_mock.status(user, str(out.remote_id))
@@ -206,7 +160,9 @@ def test_media_with_alt_text(mastodon_mock: Mock, user: User, tmp_path: Path, st
     acct = account(mastodon_mock.url)
     assert m.PLATFORM.check(post, acct, tmp_path / "spool") == []
     store = Store()
-    out = m.PLATFORM.send(job_for(post, acct, tmp_path, state, store, key=new_key()))
+    out = m.PLATFORM.send(
+        job(post, acct, spool_root=tmp_path / "spool", state_dir=state, store=store, key=new_key())
+    )
     assert out.status == "sent", out
     attachments = mastodon_mock.status(user, str(out.remote_id))["media_attachments"]
     assert [(a["type"], a["description"]) for a in attachments] == [
@@ -279,7 +235,16 @@ def test_bad_token_is_a_permanent_failure_without_the_token(
     canary = "CANARY-TOKEN-" + uuid.uuid4().hex
     monkeypatch.setenv("PLURSPOOL_M_TOKEN", canary)
     acct = account(mastodon_mock.url)
-    out = m.PLATFORM.send(job_for(make_post("hi"), acct, tmp_path, state, Store(), key=new_key()))
+    out = m.PLATFORM.send(
+        job(
+            make_post("hi"),
+            acct,
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=Store(),
+            key=new_key(),
+        )
+    )
     assert out.status == "permanent"
     assert out.error is not None and "HTTP 401" in out.error
     assert "token_cmd" in out.error and "PLURSPOOL_M_TOKEN" in out.error
@@ -291,7 +256,16 @@ def test_bad_token_is_a_permanent_failure_without_the_token(
     assert canary not in str(raised.value) + raised.value.hint + repr(raised.value.args)
     # Nothing at all: a clear permanent failure that names where a token comes from.
     monkeypatch.delenv("PLURSPOOL_M_TOKEN")
-    out = m.PLATFORM.send(job_for(make_post("hi"), acct, tmp_path, state, Store(), key=new_key()))
+    out = m.PLATFORM.send(
+        job(
+            make_post("hi"),
+            acct,
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=Store(),
+            key=new_key(),
+        )
+    )
     assert out.status == "permanent" and out.error is not None
     assert "no access token" in out.error and "PLURSPOOL_M_TOKEN" in out.error
 
@@ -304,7 +278,16 @@ def test_network_errors_are_temporary_and_never_show_the_token(
     canary = "CANARY-TOKEN-" + uuid.uuid4().hex
     monkeypatch.setenv("PLURSPOOL_M_TOKEN", canary)
     acct = account(f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    out = m.PLATFORM.send(job_for(make_post("hi"), acct, tmp_path, state, Store(), key=new_key()))
+    out = m.PLATFORM.send(
+        job(
+            make_post("hi"),
+            acct,
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=Store(),
+            key=new_key(),
+        )
+    )
     assert out.status == "temporary" and out.error is not None
     assert out.error.startswith("network error") and canary not in out.error
     with pytest.raises(ConfigError) as raised:
@@ -326,13 +309,31 @@ def test_rate_limit_is_temporary_then_sent_once(
     )
     store, key = Store(), new_key()
     acct = account(mastodon_mock.url)
-    first = m.PLATFORM.send(job_for(make_post("paced"), acct, tmp_path, state, store, key=key))
+    first = m.PLATFORM.send(
+        job(
+            make_post("paced"),
+            acct,
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=store,
+            key=key,
+        )
+    )
     assert first.status == "temporary", first
     assert first.error is not None and "HTTP 429" in first.error
     assert first.retry_after is not None and 250 <= first.retry_after <= 300
     assert mastodon_mock.statuses(user) == []
     assert store.material["pending"] is None  # a 429 created nothing: nothing in doubt
-    second = m.PLATFORM.send(job_for(make_post("paced"), acct, tmp_path, state, store, key=key))
+    second = m.PLATFORM.send(
+        job(
+            make_post("paced"),
+            acct,
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=store,
+            key=key,
+        )
+    )
     assert second.status == "sent", second
     assert [s["id"] for s in mastodon_mock.statuses(user)] == [second.remote_id]
 
@@ -350,8 +351,13 @@ def test_rate_limit_reset_in_iso_8601(
         }
     )
     out = m.PLATFORM.send(
-        job_for(
-            make_post("iso"), account(mastodon_mock.url), tmp_path, state, Store(), key=new_key()
+        job(
+            make_post("iso"),
+            account(mastodon_mock.url),
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=Store(),
+            key=new_key(),
         )
     )
     assert out.status == "temporary" and out.retry_after is not None
@@ -371,8 +377,13 @@ def test_server_errors_are_temporary(
     )
     store = Store()
     out = m.PLATFORM.send(
-        job_for(
-            make_post("later"), account(mastodon_mock.url), tmp_path, state, store, key=new_key()
+        job(
+            make_post("later"),
+            account(mastodon_mock.url),
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=store,
+            key=new_key(),
         )
     )
     assert out.status == "temporary" and out.error is not None and "HTTP 503" in out.error
@@ -389,8 +400,13 @@ def test_422_is_permanent_with_the_servers_message(
     text = ("https://example.com/" + "p" * 100 + " ") * 5 + "q" * 5
     assert m.status_length(text) <= 500 < len(text)
     out = m.PLATFORM.send(
-        job_for(
-            make_post(text), account(mastodon_mock.url), tmp_path, state, Store(), key=new_key()
+        job(
+            make_post(text),
+            account(mastodon_mock.url),
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=Store(),
+            key=new_key(),
         )
     )
     assert out.status == "permanent"
@@ -430,10 +446,22 @@ def test_crash_after_the_peer_answered_then_retry_sends_once(
     post = make_post("exactly once")
     acct = account(mastodon_mock.url)
     with pytest.raises(Crash):
-        m.PLATFORM.send(job_for(post, acct, tmp_path, state, store, key=key))
+        m.PLATFORM.send(
+            job(post, acct, spool_root=tmp_path / "spool", state_dir=state, store=store, key=key)
+        )
     assert len(mastodon_mock.statuses(user)) == 1
     assert store.material["pending"]["part"] == 0  # saved before the request
-    out = m.PLATFORM.send(job_for(post, acct, tmp_path, state, store, key=key, in_doubt=True))
+    out = m.PLATFORM.send(
+        job(
+            post,
+            acct,
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=store,
+            key=key,
+            in_doubt=True,
+        )
+    )
     assert out.status == "sent", out
     statuses = mastodon_mock.statuses(user)
     assert [s["id"] for s in statuses] == [out.remote_id]
@@ -451,7 +479,9 @@ def test_crash_beyond_the_key_lifetime_looks_before_resending(
     post = make_post("one\n\n---\n\ntwo", cw="cw")
     acct = account(mastodon_mock.url)
     with pytest.raises(Crash):
-        m.PLATFORM.send(job_for(post, acct, tmp_path, state, store, key=key))
+        m.PLATFORM.send(
+            job(post, acct, spool_root=tmp_path / "spool", state_dir=state, store=store, key=key)
+        )
     [first] = mastodon_mock.statuses(user)
     # Two hours later the server has forgotten the key: plurspool must find the status instead.
     # Any POST of a status would now fail, which the outcome would show.
@@ -463,12 +493,24 @@ def test_crash_beyond_the_key_lifetime_looks_before_resending(
             "count": 1,
         }
     )
-    out = later.send(job_for(post, acct, tmp_path, state, store, key=key, in_doubt=True))
+    out = later.send(
+        job(
+            post,
+            acct,
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=store,
+            key=key,
+            in_doubt=True,
+        )
+    )
     assert out.status == "temporary" and out.error is not None and "HTTP 500" in out.error
     assert store.material["parts"][0]["id"] == first["id"]  # found, not sent again
     mastodon_mock.clear_faults()
     assert rule
-    out = later.send(job_for(post, acct, tmp_path, state, store, key=key))
+    out = later.send(
+        job(post, acct, spool_root=tmp_path / "spool", state_dir=state, store=store, key=key)
+    )
     assert out.status == "sent" and out.remote_id == first["id"]
     statuses = mastodon_mock.statuses(user)
     assert len(statuses) == 2 and statuses[0]["in_reply_to_id"] == first["id"]
@@ -485,12 +527,12 @@ def test_in_doubt_but_never_arrived_is_sent_after_looking(
     store = Store()
     store.material = {"parts": [], "pending": {"part": 0, "since": time.time() - 7200}}
     out = m.PLATFORM.send(
-        job_for(
+        job(
             make_post("late"),
             account(mastodon_mock.url),
-            tmp_path,
-            state,
-            store,
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=store,
             key=new_key(),
             in_doubt=True,
         )
@@ -517,10 +559,14 @@ def test_a_thread_goes_on_where_it_stopped(
     store, key = Store(), new_key()
     post = make_post("a\n\n---\n\nb\n\n---\n\nc")
     acct = account(mastodon_mock.url)
-    first = m.PLATFORM.send(job_for(post, acct, tmp_path, state, store, key=key))
+    first = m.PLATFORM.send(
+        job(post, acct, spool_root=tmp_path / "spool", state_dir=state, store=store, key=key)
+    )
     assert first.status == "temporary" and len(mastodon_mock.statuses(user)) == 1
     assert len(store.material["parts"]) == 1 and store.material["pending"]["part"] == 1
-    out = m.PLATFORM.send(job_for(post, acct, tmp_path, state, store, key=key))
+    out = m.PLATFORM.send(
+        job(post, acct, spool_root=tmp_path / "spool", state_dir=state, store=store, key=key)
+    )
     assert out.status == "sent"
     chain = list(reversed(mastodon_mock.statuses(user)))
     assert [mastodon_mock.source(user, s["id"])["text"] for s in chain] == ["a", "b", "c"]
@@ -780,10 +826,17 @@ def test_replay_status_with_cw_and_visibility(
     instance = "http://localhost:3000"
     api.write_cached_limits(state, instance, api.Limits(known=True), time.time())
     post = make_post("Toot!", cw="Content warning", visibility="followers", sensitive=False)
-    job = job_for(post, account(instance), tmp_path, state, Store(), key=new_key())
+    j = job(
+        post,
+        account(instance),
+        spool_root=tmp_path / "spool",
+        state_dir=state,
+        store=Store(),
+        key=new_key(),
+    )
     # The request must be byte for byte what Mastodon.py's own test sent to the real server.
     with _replay("test_status_post[Content warning-private].yaml", match_body=True) as cassette:
-        out = m.PLATFORM.send(job)
+        out = m.PLATFORM.send(j)
     assert cassette.play_count == 1
     assert out == Outcome(
         "sent",
@@ -806,7 +859,16 @@ def test_replay_video_upload_waits_until_processed(
     platform = m.MastodonPlatform(sleep=slept.append)
     store = Store()
     with _replay("test_media_post[False].yaml") as cassette:
-        out = platform.send(job_for(post, account(instance), tmp_path, state, store, key=new_key()))
+        out = platform.send(
+            job(
+                post,
+                account(instance),
+                spool_root=tmp_path / "spool",
+                state_dir=state,
+                store=store,
+                key=new_key(),
+            )
+        )
     assert out.status == "sent", out
     assert out.remote_id == "117440819672020662"
     assert cassette.play_count == 3  # upload (202), one poll (200), the status
@@ -819,9 +881,16 @@ def test_replay_422(tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PLURSPOOL_M_TOKEN", "__MASTODON_PY_TEST_ACCESS_TOKEN")
     instance = "http://localhost:3000"
     api.write_cached_limits(state, instance, api.Limits(known=True), time.time())
-    job = job_for(make_post("too long"), account(instance), tmp_path, state, Store(), key=new_key())
+    j = job(
+        make_post("too long"),
+        account(instance),
+        spool_root=tmp_path / "spool",
+        state_dir=state,
+        store=Store(),
+        key=new_key(),
+    )
     with _replay("test_lang_for_errors.yaml"):
-        out = m.PLATFORM.send(job)
+        out = m.PLATFORM.send(j)
     assert out == Outcome(
         "permanent", error="HTTP 422: バリデーションに失敗しました: Text上限は500文字です"
     )
@@ -915,3 +984,36 @@ def test_a_used_up_window_holds_the_account_until_it_resets(tmp_path: Path) -> N
             assert not d.events("retry")
     finally:
         box.cleanup()
+
+
+# --- the platform contract (tests/platforms/contract.py) --------------------------------------
+
+
+@pytest.mark.peers
+class TestMastodonContract(PlatformContract):
+    """mastodon-mock, a fresh user a test."""
+
+    @pytest.fixture
+    def adapter(self, mastodon_mock: Mock, tmp_path: Path) -> Iterator[Adapter]:
+        made = MastodonAdapter(mastodon_mock, tmp_path)
+        yield made
+        made.close()
+
+    def crash_after(self, monkeypatch: pytest.MonkeyPatch, answered: int) -> None:
+        real_call = api.Client.call
+        posted = [0]
+
+        def call(self: api.Client, method: str, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+            result = real_call(self, method, *args, **kwargs)
+            if method == "status_post":
+                posted[0] += 1
+                if posted[0] == answered:
+                    raise Crash
+            return result
+
+        monkeypatch.setattr(api.Client, "call", call)
+
+    def url_of(self, adapter: Adapter, held: Posted) -> str | None:
+        assert isinstance(adapter, MastodonAdapter)
+        url: str = adapter.mock.status(adapter.user, held.ref)["url"]
+        return url

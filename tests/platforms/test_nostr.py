@@ -8,7 +8,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -21,7 +21,7 @@ from plurspool.config import Account
 from plurspool.errors import ConfigError, SendError
 from plurspool.platforms import get
 from plurspool.platforms import nostr_proto as proto
-from plurspool.platforms.base import Job, Outcome
+from plurspool.platforms.base import Outcome
 from plurspool.platforms.nostr import MAX_CONTENT, Nostr
 from plurspool.post import Media, Post, parse
 from tests.helpers import (
@@ -34,6 +34,9 @@ from tests.helpers import (
 from tests.peers.nostr_relays import nostr_relays as nostr_relays  # the fixture
 from tests.peers.nostr_relays import start_local_relay
 from tests.peers.proc import free_port
+from tests.platforms.adapters import Adapter, NostrAdapter
+from tests.platforms.contract import Crash, PlatformContract
+from tests.platforms.fakes import Store, job
 
 NOSTR = Nostr()
 
@@ -64,42 +67,6 @@ def account(
 
 def post(body: str, front: str = "") -> Post:
     return parse(f"---\n{front}---\n{body}\n".encode())
-
-
-class Store:
-    """The ledger's material, as a platform sees it through job.save."""
-
-    def __init__(self) -> None:
-        self.material: dict[str, Any] = {}
-        self.saves = 0
-
-    def save(self, material: dict[str, Any]) -> None:
-        self.material = json.loads(json.dumps(material))
-        self.saves += 1
-
-
-def job(
-    p: Post,
-    acc: Account,
-    tmp_path: Path,
-    store: Store,
-    *,
-    in_doubt: bool = False,
-    deadline: float = 30.0,
-    save: Callable[[dict[str, Any]], None] | None = None,
-) -> Job:
-    return Job(
-        post_id="p1",
-        account=acc,
-        post=p,
-        idempotency_key="k1",
-        in_doubt=in_doubt,
-        spool_root=tmp_path,
-        state_dir=tmp_path,
-        deadline=lambda: deadline,
-        material=json.loads(json.dumps(store.material)),
-        save=save or store.save,
-    )
 
 
 def query(url: str, flt: dict[str, Any], timeout: float = 10.0) -> list[dict[str, Any]]:
@@ -269,15 +236,17 @@ def test_check_refuses_media_private_visibility_and_ambiguous_controls(tmp_path:
 
 
 @pytest.mark.peers
-def test_plain_post_lands_once_on_both_relays(nostr_relays: list[str], tmp_path: Path) -> None:
+def test_a_note_is_the_saved_event_on_both_relays(nostr_relays: list[str], tmp_path: Path) -> None:
+    """What the contract (TestNostrContract) does not see: the event, and what was saved."""
     secret = new_secret()
     store = Store()
     text = f"hello from plurspool {uuid.uuid4()}"
     outcome = NOSTR.send(
-        job(post(text), account(nostr_relays, tmp_path, secret, 2), tmp_path, store)
+        job(
+            post(text), account(nostr_relays, tmp_path, secret, 2), spool_root=tmp_path, store=store
+        )
     )
     note = sent(outcome)
-    assert outcome.url is None
     [ev] = stored_events(store)
     assert proto.bech32_decode(note) == ("note", bytes.fromhex(ev["id"]))
     assert abs(ev["created_at"] - time.time()) < 60
@@ -297,7 +266,11 @@ def test_thread_of_three_with_nip10_tags(nostr_relays: list[str], tmp_path: Path
     secret = new_secret()
     store = Store()
     p = post("one #Thread\n\n---\n\ntwo\n\n---\n\nthree")
-    sent(NOSTR.send(job(p, account(nostr_relays, tmp_path, secret, 2), tmp_path, store)))
+    sent(
+        NOSTR.send(
+            job(p, account(nostr_relays, tmp_path, secret, 2), spool_root=tmp_path, store=store)
+        )
+    )
     e1, e2, e3 = stored_events(store)
     hint, me = nostr_relays[0], proto.public_key(secret)
     assert e1["tags"] == [["t", "thread"]]
@@ -317,7 +290,11 @@ def test_cw_hashtags_and_language(nostr_relays: list[str], tmp_path: Path) -> No
     secret = new_secret()
     store = Store()
     p = post("Spoilers about #Episode3 and #TV", "cw: Episode 3\nlanguage: en\n")
-    sent(NOSTR.send(job(p, account(nostr_relays, tmp_path, secret), tmp_path, store)))
+    sent(
+        NOSTR.send(
+            job(p, account(nostr_relays, tmp_path, secret), spool_root=tmp_path, store=store)
+        )
+    )
     [ev] = stored_events(store)
     assert ev["tags"] == [
         ["content-warning", "Episode 3"],
@@ -339,7 +316,16 @@ def test_sensitive_without_cw_gets_an_empty_content_warning(tmp_path: Path) -> N
     relay = FakeRelay()
     try:
         p = post("hm", "sensitive: true\n")
-        sent(NOSTR.send(job(p, account([relay.url], tmp_path, new_secret()), tmp_path, store)))
+        sent(
+            NOSTR.send(
+                job(
+                    p,
+                    account([relay.url], tmp_path, new_secret()),
+                    spool_root=tmp_path,
+                    store=store,
+                )
+            )
+        )
     finally:
         relay.close()
     assert stored_events(store)[0]["tags"] == [["content-warning", ""]]
@@ -353,7 +339,11 @@ def test_awkward_text_is_hashed_as_both_relays_hash_it(
     store = Store()
     text = 'Grüße 😀 «ç»\nline two\t"quoted" back\\slash \x01 bell\x07 \x08\x0c\r end'
     p = Post(**{**post("x").__dict__, "parts": (text,)})
-    sent(NOSTR.send(job(p, account(nostr_relays, tmp_path, secret, 2), tmp_path, store)))
+    sent(
+        NOSTR.send(
+            job(p, account(nostr_relays, tmp_path, secret, 2), spool_root=tmp_path, store=store)
+        )
+    )
     [ev] = stored_events(store)
     assert ev["content"] == text
     for url in nostr_relays:
@@ -370,18 +360,17 @@ def test_a_duplicate_counts_as_accepted(nostr_relays: list[str], tmp_path: Path)
     secret = new_secret()
     store = Store()
     acc = account(nostr_relays, tmp_path, secret, 2)
-    first = sent(NOSTR.send(job(post("dup"), acc, tmp_path, store)))
+    first = sent(NOSTR.send(job(post("dup"), acc, spool_root=tmp_path, store=store)))
     [ev] = stored_events(store)
     # Forget the progress, as if it had never been recorded: both relays see the event again.
     store.material["relays"] = {}
-    assert sent(NOSTR.send(job(post("dup"), acc, tmp_path, store, in_doubt=True))) == first
+    assert (
+        sent(NOSTR.send(job(post("dup"), acc, spool_root=tmp_path, store=store, in_doubt=True)))
+        == first
+    )
     assert stored_events(store) == [ev]
     for url in nostr_relays:
         assert len(by_id(url, ev["id"])) == 1
-
-
-class Crash(Exception):
-    pass
 
 
 @pytest.mark.peers
@@ -402,14 +391,14 @@ def test_retry_after_a_crash_resends_the_identical_event(
 
     monkeypatch.setattr(nostr_mod, "_publish_all", crash_after_publishing)
     with pytest.raises(Crash):
-        NOSTR.send(job(p, acc, tmp_path, store))
+        NOSTR.send(job(p, acc, spool_root=tmp_path, store=store))
     monkeypatch.setattr(nostr_mod, "_publish_all", publish)
     before = stored_events(store)
     assert all(r["state"] == "sending" for r in store.material["relays"].values())
     for url in nostr_relays:  # it did go out
         assert len(by_author(url, secret)) == 2
     # coincurve signs with fresh aux randomness: a re-signed event would differ in `sig`.
-    note = sent(NOSTR.send(job(p, acc, tmp_path, store, in_doubt=True)))
+    note = sent(NOSTR.send(job(p, acc, spool_root=tmp_path, store=store, in_doubt=True)))
     assert stored_events(store) == before
     assert proto.bech32_decode(note)[1].hex() == before[0]["id"]
     for url in nostr_relays:
@@ -427,7 +416,7 @@ def test_min_relays_with_one_down_then_retry_goes_only_to_it(
     down = f"ws://127.0.0.1:{port}"
     acc = account([fake_relay.url, down], tmp_path, secret, 2)
     p = post("needs two relays")
-    first = NOSTR.send(job(p, acc, tmp_path, store))
+    first = NOSTR.send(job(p, acc, spool_root=tmp_path, store=store))
     assert first.status == "temporary", first
     assert first.error is not None and down in first.error and "connection refused" in first.error
     [ev] = stored_events(store)
@@ -439,7 +428,7 @@ def test_min_relays_with_one_down_then_retry_goes_only_to_it(
     workdir.mkdir()
     with start_local_relay(workdir, port) as late:
         assert late.url == down
-        note = sent(NOSTR.send(job(p, acc, tmp_path, store)))
+        note = sent(NOSTR.send(job(p, acc, spool_root=tmp_path, store=store)))
         assert proto.bech32_decode(note)[1].hex() == ev["id"]
         assert [e["id"] for e in fake_relay.events()] == [ev["id"]]  # nothing resent there
         assert by_id(down, ev["id"]) == [ev]
@@ -459,7 +448,9 @@ def test_a_hanging_relay_times_out_and_the_post_is_kept(
         store = Store()
         acc = account([hang, nostr_relays[0]], tmp_path, secret, 2)
         started = time.monotonic()
-        outcome = NOSTR.send(job(post("hang on"), acc, tmp_path, store, deadline=2.0))
+        outcome = NOSTR.send(
+            job(post("hang on"), acc, spool_root=tmp_path, store=store, deadline=2.0)
+        )
         elapsed = time.monotonic() - started
     finally:
         silent.close()
@@ -477,19 +468,25 @@ def test_refused_by_a_real_relay_is_permanent(nostr_relays: list[str], tmp_path:
     store = Store()
     p = Post(**{**post("x").__dict__, "parts": ("y" * (MAX_CONTENT + 10),)})
     acc = account([nostr_relays[1]], tmp_path, new_secret())
-    outcome = NOSTR.send(job(p, acc, tmp_path, store))
+    outcome = NOSTR.send(job(p, acc, spool_root=tmp_path, store=store))
     assert outcome.status == "permanent", outcome
     assert outcome.error is not None and "refused: invalid" in outcome.error
     [refused] = stored_events(store)
     # Edited after that refusal: no relay can hold the old event, so the new text is signed.
-    note = sent(NOSTR.send(job(post("shorter"), acc, tmp_path, store)))
+    note = sent(NOSTR.send(job(post("shorter"), acc, spool_root=tmp_path, store=store)))
     [ev] = stored_events(store)
     assert ev["content"] == "shorter" and ev["id"] != refused["id"]
     assert proto.bech32_decode(note)[1].hex() == ev["id"]
     # Edited after it landed: the stored event is what goes out again, never a second note.
-    assert sent(NOSTR.send(job(post("edited once more"), acc, tmp_path, store))) == note
+    assert (
+        sent(NOSTR.send(job(post("edited once more"), acc, spool_root=tmp_path, store=store)))
+        == note
+    )
     store.material["relays"] = {}
-    assert sent(NOSTR.send(job(post("edited once more"), acc, tmp_path, store))) == note
+    assert (
+        sent(NOSTR.send(job(post("edited once more"), acc, spool_root=tmp_path, store=store)))
+        == note
+    )
     assert stored_events(store) == [ev]
     assert by_id(nostr_relays[1], refused["id"]) == []
 
@@ -502,14 +499,14 @@ def test_bad_key_fails_with_a_message_free_of_the_key(
     acc = account(nostr_relays, tmp_path, canary)
     store = Store()
     with pytest.raises(ConfigError) as info:
-        NOSTR.send(job(post("never"), acc, tmp_path, store))
+        NOSTR.send(job(post("never"), acc, spool_root=tmp_path, store=store))
     text = f"{info.value.message} {info.value.hint}"
     assert "canary" not in text
     assert "account mynostr" in text and "checksum" in text and "key_file" in text
     assert store.saves == 0
     missing = account(nostr_relays, tmp_path)
     with pytest.raises(ConfigError, match="no nostr key") as info:
-        NOSTR.send(job(post("never"), missing, tmp_path, store))
+        NOSTR.send(job(post("never"), missing, spool_root=tmp_path, store=store))
     assert "PLURSPOOL_MYNOSTR_KEY" in info.value.hint
 
 
@@ -610,11 +607,11 @@ def test_posts_of_a_pass_share_one_connection_and_a_dropped_one_is_replaced(
     acc = account([fake_relay.url], tmp_path, new_secret(), 1)
     try:
         notes = [
-            sent(NOSTR.send(job(post(f"shared {n}"), acc, tmp_path, Store()))) for n in range(3)
+            sent(NOSTR.send(job(post(f"shared {n}"), acc, spool_root=tmp_path))) for n in range(3)
         ]
         assert len(fake_relay.connections) == 1
         fake_relay.drop_all()  # the relay hangs up on the connection we keep
-        notes.append(sent(NOSTR.send(job(post("after the drop"), acc, tmp_path, Store()))))
+        notes.append(sent(NOSTR.send(job(post("after the drop"), acc, spool_root=tmp_path))))
         assert len(fake_relay.connections) == 2
         ids = {proto.bech32_decode(n)[1].hex() for n in notes}
         assert {e["id"] for e in fake_relay.events()} == ids and len(ids) == 4
@@ -666,3 +663,30 @@ def test_a_key_cmd_runs_once_a_pass(fake_relay: FakeRelay, tmp_path: Path) -> No
     assert acc.secret("key") == secret.hex()
     assert runs.read_text().splitlines() == ["run"] * 3
     release()
+
+
+# --- the platform contract (tests/platforms/contract.py) --------------------------------------
+
+
+@pytest.mark.peers
+class TestNostrContract(PlatformContract):
+    """Both relays, min_relays = 2: every note must be on each."""
+
+    @pytest.fixture
+    def adapter(self, nostr_relays: list[str], tmp_path: Path) -> Iterator[Adapter]:
+        made = NostrAdapter(nostr_relays, tmp_path)
+        yield made
+        made.close()
+
+    def crash_after(self, monkeypatch: pytest.MonkeyPatch, answered: int) -> None:
+        # Every event of the thread is signed and saved before the first one goes out; each
+        # relay takes the first `answered` of them, then the process dies.
+        from plurspool.platforms import nostr as nostr_mod
+
+        publish = nostr_mod._publish_all
+
+        def publish_then_crash(todo: dict[str, list[dict[str, Any]]], timeout: float) -> Any:
+            publish({url: events[:answered] for url, events in todo.items()}, timeout)
+            raise Crash
+
+        monkeypatch.setattr(nostr_mod, "_publish_all", publish_then_crash)

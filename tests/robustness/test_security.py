@@ -26,15 +26,15 @@ from pathlib import Path
 
 import pytest
 
-from plurspool.config import load
+from plurspool.config import Account, load
 from plurspool.errors import SendError
 from plurspool.platforms import bluesky, mastodon, mastodon_api
-from plurspool.platforms.base import Job
 from plurspool.platforms.media import media_error, read_media
 from plurspool.post import parse
 from plurspool.spool import KEEP
 from tests.daemon_helpers import DaemonProc, Sandbox, iso, post_text, toml_str
 from tests.helpers import run_cli
+from tests.platforms import fakes
 
 CANARY = "CANARY-7f3e9a-SECRET"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\0" * 40
@@ -190,29 +190,15 @@ def test_media_are_read_beneath_the_root_without_symlinks(media_root: Path) -> N
         read_media(root, "media/missing.png")
 
 
-def _job(root: Path, post_text_: str) -> Job:
-    from plurspool.config import Account
-
-    return Job(
-        post_id="p",
-        account=Account("b", "bluesky", {}),
-        post=parse(post_text_.encode()),
-        idempotency_key="k",
-        in_doubt=False,
-        spool_root=root,
-        state_dir=root.parent / "state",
-        deadline=lambda: 60.0,
-        material={},
-        save=lambda m: None,
-    )
-
-
 @pytest.mark.parametrize("swap", ["file", "directory"])
 def test_media_swapped_for_a_symlink_after_the_check_is_not_read(
     media_root: Path, swap: str
 ) -> None:
     root = media_root
-    job = _job(root, "---\nmedia:\n  - path: media/a.png\n    alt: a dot\n---\nlook\n")
+    post = parse(b"---\nmedia:\n  - path: media/a.png\n    alt: a dot\n---\nlook\n")
+    job = fakes.job(
+        post, Account("b", "bluesky", {}), spool_root=root, state_dir=root.parent / "state"
+    )
     assert [i for i in bluesky._media_issues(job.post, root) if i.level == "error"] == []
     # Between the check and the upload, the file (or its directory) becomes a link to a secret.
     if swap == "file":
