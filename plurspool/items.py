@@ -194,7 +194,18 @@ class Items:
             account = self.config.accounts.get(name)
             if account is None:
                 continue
-            for issue in get(account.platform).check(post, account, self.spool.root):
+            platform = get(account.platform)
+            if post.poll is not None and not platform.polls:
+                out.append(
+                    (
+                        "error",
+                        name,
+                        f"line {post.poll.line}: `poll`: {account.platform} has no polls; "
+                        "send the poll to mastodon accounts only, and the others a post "
+                        "of their own",
+                    )
+                )
+            for issue in platform.check(post, account, self.spool.root):
                 out.append((issue.level, name, issue.message))
         return sorted(out, key=lambda t: t[0] != "error")
 

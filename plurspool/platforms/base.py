@@ -68,6 +68,9 @@ class Platform(Protocol):
     # that first save's transaction instead of a synced write of its own. False for exec and
     # outbox.
     material_first: bool
+    # True when the platform sends a post's `poll` (plurspool(5)); `check` refuses a poll for
+    # an account whose platform has none.
+    polls: bool
 
     def send(self, job: Job) -> Outcome:
         """Send one post (all its thread parts) to one account."""

@@ -309,6 +309,7 @@ def _outcome(exc: XrpcError, client: Client) -> Outcome:
 
 class Bluesky:
     material_first = True  # see base.Platform
+    polls = False
 
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         return issues(post, account, spool_root)

@@ -133,6 +133,7 @@ def _communicate(
 
 class Exec:
     material_first = False  # see base.Platform
+    polls = False
 
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         return []

@@ -28,7 +28,8 @@ from typing import Any, Literal
 from ..config import Account, secret_env_var
 from ..errors import ConfigError
 from ..paths import state_dir as default_state_dir
-from ..post import Post
+from ..post import Poll, Post
+from ..when import duration
 from . import ratelimit
 from .base import Issue, Job, Outcome
 from .mastodon_api import (
@@ -104,10 +105,52 @@ def _timestamp(value: object) -> float | None:
     return ratelimit.parse_time(value) if isinstance(value, str) else None
 
 
+def _poll_issues(poll: Poll, limits: Limits, instance: str, media: bool) -> list[Issue]:
+    """What keeps `poll` from the instance: its configuration.polls, Mastodon's defaults while
+    unknown (plurspool(5), `poll`)."""
+    import regex  # type: ignore[import-untyped]
+
+    whose = f"{instance} allows" if limits.known else "Mastodon allows (by default)"
+    out: list[Issue] = []
+    if len(poll.options) > limits.poll_options:
+        out.append(
+            Issue(
+                "error",
+                f"line {poll.line}: `poll.options` has {len(poll.options)} choices; "
+                f"{whose} {limits.poll_options}",
+            )
+        )
+    for number, (option, line) in enumerate(zip(poll.options, poll.option_lines, strict=True), 1):
+        n = len(regex.findall(r"\X", option))  # Mastodon counts an option's graphemes
+        if n > limits.poll_option_chars:
+            out.append(
+                Issue(
+                    "error",
+                    f"line {line}: option {number} of `poll.options` is {n} characters; "
+                    f"{whose} {limits.poll_option_chars}",
+                )
+            )
+    low, high = limits.poll_min_expiration, limits.poll_max_expiration
+    if not low <= poll.seconds <= high:
+        out.append(
+            Issue(
+                "error",
+                f"line {poll.expires_line}: `poll.expires` is {duration(poll.seconds)}; "
+                f"{whose} {duration(low, coarse=True)} to {duration(high, coarse=True)}",
+            )
+        )
+    if media:
+        out.append(
+            Issue("error", f"line {poll.line}: a Mastodon status carries media or a poll, not both")
+        )
+    return out
+
+
 class MastodonPlatform:
     """The platform object; `clock` and `sleep` are replaceable for tests."""
 
     material_first = True  # see base.Platform
+    polls = True
 
     def __init__(
         self,
@@ -151,6 +194,8 @@ class MastodonPlatform:
                     "per status",
                 )
             )
+        if post.poll is not None:
+            issues += _poll_issues(post.poll, limits, instance, bool(post.media))
         for m in post.media:
             kind = _media_kind(m.path)
             if kind is None:
@@ -326,6 +371,14 @@ class MastodonPlatform:
             args["in_reply_to_id"] = parent
         if media_ids:
             args["media_ids"] = media_ids
+        poll = post.poll
+        if poll is not None and index == 0:
+            args["poll"] = {
+                "options": list(poll.options),
+                "expires_in": poll.seconds,
+                "multiple": bool(poll.multiple),
+                "hide_totals": bool(poll.hide_totals),
+            }
         cw = post.field_for(name, "cw")
         if cw:
             args["spoiler_text"] = cw

@@ -38,6 +38,11 @@ class Limits:
     image_size: int = 16 * MIB
     video_size: int = 99 * MIB
     description_limit: int = 1500
+    # configuration.polls; Mastodon's defaults otherwise (plurspool(5), `poll`)
+    poll_options: int = 4
+    poll_option_chars: int = 50
+    poll_min_expiration: int = 300
+    poll_max_expiration: int = 30 * 86400
     known: bool = False  # read from the instance (now or from the cache)
 
 
@@ -176,6 +181,10 @@ def limits_from_instance(v2: Any = None, v1: Any = None) -> Limits:
             "image_size": (_dig(conf, "media_attachments", "image_size_limit"),),
             "video_size": (_dig(conf, "media_attachments", "video_size_limit"),),
             "description_limit": (_dig(conf, "media_attachments", "description_limit"),),
+            "poll_options": (_dig(conf, "polls", "max_options"),),
+            "poll_option_chars": (_dig(conf, "polls", "max_characters_per_option"),),
+            "poll_min_expiration": (_dig(conf, "polls", "min_expiration"),),
+            "poll_max_expiration": (_dig(conf, "polls", "max_expiration"),),
         }
         for name, candidates in pairs.items():
             for candidate in candidates:

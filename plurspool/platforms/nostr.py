@@ -315,6 +315,7 @@ def _resign_is_safe(material: dict[str, Any]) -> bool:
 
 class Nostr:
     material_first = True  # see base.Platform
+    polls = False
 
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         issues: list[Issue] = []

@@ -19,7 +19,7 @@ import yaml
 from plurspool.errors import PostError
 
 from ..printable import ESCAPE, UNPRINTABLE
-from .model import _SEPARATOR, OVERRIDE_KEYS, Media, Post, Result, _trim
+from .model import _SEPARATOR, CARD_KEYS, OVERRIDE_KEYS, Card, Media, Post, Result, _trim
 from .read import (
     _check_cw,
     _check_language,
@@ -432,7 +432,26 @@ def _post_fields(post: Post) -> dict[str, Any]:
     out.update(_record_dict(post.results, post.attempts))
     if post.retried is not None:
         out["retried"] = post.retried
+    if post.poll is not None:
+        poll = post.poll
+        out["poll"] = {"options": list(poll.options), "expires": poll.expires}
+        for name in ("multiple", "hide_totals"):
+            if getattr(poll, name) is not None:
+                out["poll"][name] = getattr(poll, name)
+    if post.quote is not None:
+        quote = post.quote
+        out["quote"] = quote.default if quote.default is not None else dict(quote.accounts)
+    if post.card is not None:
+        out["card"] = _card_value(post.card)
     return out
+
+
+def _card_value(card: Card) -> str | dict[str, str]:
+    """`card:` as written: auto, off, or the mapping of its resolved fields."""
+    if card.mode != "set":
+        return card.mode
+    fields = {name: getattr(card, name) for name in CARD_KEYS}
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def _rebuild(loaded: _Loaded, want: Post) -> str:

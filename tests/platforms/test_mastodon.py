@@ -141,6 +141,33 @@ def test_plain_post_and_limits_cached(
 
 
 @pytest.mark.peers
+def test_a_poll_arrives_on_the_first_part_with_its_options_expiry_and_multiple(
+    mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
+) -> None:
+    post = parse(
+        b"---\npoll:\n  options: [Tea, Coffee, 'no']\n  expires: 2h\n  multiple: true\n"
+        b"---\nWhich one?\n---\nA second part, without a poll.\n"
+    )
+    store = Store()
+    out = m.PLATFORM.send(
+        job_for(post, account(mastodon_mock.url), tmp_path, state, store, key=new_key())
+    )
+    assert out.status == "sent", out
+    second, first = mastodon_mock.statuses(user)
+    assert first["id"] == out.remote_id and second["in_reply_to_id"] == first["id"]
+    poll = first["poll"]
+    assert [o["title"] for o in poll["options"]] == ["Tea", "Coffee", "no"]
+    assert poll["multiple"] is True
+    expires = datetime.fromisoformat(poll["expires_at"].replace("Z", "+00:00"))
+    created = datetime.fromisoformat(first["created_at"].replace("Z", "+00:00"))
+    assert abs((expires - created).total_seconds() - 7200) < 60
+    assert second["poll"] is None
+    cached = api.read_cached_limits(state, mastodon_mock.url)
+    assert cached is not None and cached[0].poll_options == 4
+    assert cached[0].poll_max_expiration == 2629746  # the mock's configuration.polls
+
+
+@pytest.mark.peers
 def test_thread_of_three_chains_replies(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
 ) -> None:
@@ -675,6 +702,7 @@ def test_recorded_instance_limits() -> None:
         image_size=16 * 1024 * 1024,
         video_size=103809024,
         description_limit=10000,
+        poll_max_expiration=2629746,  # configuration.polls: Mastodon's own month
         known=True,
     )
     code, headers, body = _recorded("test_instance_v1.yaml", "GET", "/api/v1/instance")
