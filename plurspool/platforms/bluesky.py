@@ -36,6 +36,7 @@ post is sent; HTTP goes through httpx, which the SDK depends on.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import struct
 import time
@@ -233,6 +234,16 @@ def issues(post: Post, account: Account, spool_root: Path) -> list[Issue]:
     elif visibility == "unlisted":
         out.append(Issue("warning", "Bluesky has no unlisted posts; it will be public"))
     out.extend(_media_issues(post, spool_root))
+    target = None if post.quote is None else post.quote.target(name)
+    if target is not None and not target.startswith("@") and quote_ref(target) is None:
+        assert post.quote is not None
+        out.append(
+            Issue(
+                "error",
+                f"line {post.quote.line}: `quote`: {target[:60]} is not a Bluesky post; "
+                "write its https://bsky.app/profile/.../post/... URL or at:// URI",
+            )
+        )
     sensitive = post.field_for(name, "sensitive")
     if sensitive and not post.media:
         out.append(Issue("warning", "sensitive: true hides only images on Bluesky; there are none"))
@@ -254,7 +265,44 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_POST_URL = re.compile(r"https://bsky\.app/profile/([^/\s]+)/post/([^/?#\s]+)/?")
+_POST_URI = re.compile(r"at://([^/\s]+)/app\.bsky\.feed\.post/([^/?#\s]+)")
+
+
+def quote_ref(target: str) -> tuple[str, str] | None:
+    """(handle or DID, record key) of a bsky.app post URL or an at:// post URI, else None."""
+    m = _POST_URL.fullmatch(target) or _POST_URI.fullmatch(target)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def _quoted(client: Client, job: Job) -> dict[str, str] | None:
+    """The strong ref (uri, cid) of the post that `job` quotes, or None without a quote."""
+    if job.quote is None:
+        return None
+    target = job.quote.id or job.quote.url or ""
+    ref = quote_ref(target)
+    if ref is None:
+        raise SendError(f"quote: {target} is not a Bluesky post (https://bsky.app/... or at://)")
+    repo, rkey = ref
+    did = repo if repo.startswith("did:") else client.resolve(repo)
+    if did is None:
+        raise SendError(f"quote: the handle {repo} does not resolve")
+    found = client.get_record(did, rkey, "looking up the quoted post")
+    if found is None:
+        raise SendError(f"quote: there is no post {target}")
+    return found
+
+
 def _embed(client: Client, job: Job) -> dict[str, Any] | None:
+    quoted = _quoted(client, job)
+    record = None if quoted is None else {"$type": "app.bsky.embed.record", "record": quoted}
+    media = _images(client, job)
+    if record is not None and media is not None:
+        return {"$type": "app.bsky.embed.recordWithMedia", "record": record, "media": media}
+    return record or media
+
+
+def _images(client: Client, job: Job) -> dict[str, Any] | None:
     if not job.post.media:
         return None
     images = []
@@ -292,7 +340,7 @@ def _record(
         embed = _embed(client, job)
         if embed is not None:
             record["embed"] = embed
-            if job.post.field_for(name, "sensitive"):
+            if job.post.media and job.post.field_for(name, "sensitive"):
                 record["labels"] = {
                     "$type": "com.atproto.label.defs#selfLabels",
                     "values": [{"val": "graphic-media"}],

@@ -29,6 +29,7 @@ TOP_KEYS = (
     "attempts",
     "retried",
     "poll",
+    "quote",
 )
 POLL_KEYS = ("options", "expires", "multiple", "hide_totals")
 CARD_KEYS = ("url", "title", "description", "image")

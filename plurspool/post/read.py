@@ -29,7 +29,7 @@ from .model import (
     _empty_part,
     _split_lines,
 )
-from .rich import read_poll
+from .rich import read_poll, read_quote
 from .tree import (
     _BOM,
     _QUOTE_HINT,
@@ -197,6 +197,8 @@ class _Fields:
                     values["retried"] = self.checked(node, name, _check_retried)
                 case "poll":
                     values["poll"] = read_poll(self, node, self.doc.line(key.start))
+                case "quote":
+                    values["quote"] = read_quote(self, node, self.doc.line(key.start))
                 case _:
                     raise self.unknown(key, TOP_KEYS, "")
         return Post(

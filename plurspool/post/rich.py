@@ -97,7 +97,7 @@ def _error(line: int, message: str, hint: str) -> PostError:
 
 
 def _check_target(value: str, name: str) -> str:
-    """A quote target: an http(s) or at:// URL, or `@ID` of an earlier post."""
+    """A quote target: an http(s), at:// or nostr: URL, or `@ID` of an earlier post."""
     if value.startswith("@"):
         if _ID.fullmatch(value):
             return value
@@ -105,9 +105,12 @@ def _check_target(value: str, name: str) -> str:
             f"{name} must be `@ID` of an earlier post, not {value!r}",
             "write the post's ID (or a unique prefix) after the @, e.g. quote: '@launch-day'",
         )
-    if re.fullmatch(r"(?:https?|at)://[^\s]+", value):
+    if re.fullmatch(r"(?:https?://|at://|nostr:)[^\s]+", value):
         return value
-    raise PostError(f"{name} must be a post's URL or `@ID`, not {value[:60]!r}", _URL_HINT)
+    raise PostError(
+        f"{name} must be a post's URL or `@ID`, not {value[:60]!r}",
+        f"{_URL_HINT}; or, for an earlier post with that ID, write '@{value[:40]}' (quoted)",
+    )
 
 
 def read_quote(fields: _Fields, node: _Node, line: int) -> Quote | None:

@@ -174,3 +174,84 @@ def test_check_refuses_a_poll_beside_media_on_mastodon(env: dict[str, str]) -> N
     )
     assert code == 3
     assert lines == ["m: line 3: a Mastodon status carries media or a poll, not both"]
+
+
+# -- quote: @ID, from an earlier post's recorded results -------------------------------------
+
+
+def sent_post(env: dict[str, str], post_id: str, account: str, url: str) -> None:
+    text = (
+        f"---\nplatforms: [{account}]\nresults:\n  {account}: {{id: '{post_id}-remote', "
+        f"url: '{url}', attempts: 1}}\nattempts: 1\n---\nthe original\n"
+    )
+    (spool_root(env) / "sent" / f"{post_id}.md").write_text(text, encoding="utf-8")
+
+
+def test_quote_of_an_id_is_that_posts_recorded_result_exact_id_first(
+    env: dict[str, str],
+) -> None:
+    from plurspool.app import App
+    from plurspool.config import load
+    from plurspool.platforms.base import Outcome, Quoted
+
+    sent_post(env, "launch", "m", "https://example.social/@me/1")
+    sent_post(env, "launch-day", "m", "https://example.social/@me/2")
+    app = App(load(None, env=env))
+    try:
+        quote = parse(b"---\nquote: '@launch'\n---\nhi\n")
+        assert app.items.quoted(quote, "m") == Quoted(
+            url="https://example.social/@me/1", id="launch-remote"
+        )
+        by_prefix = parse(b"---\nquote: '@launch-d'\n---\nhi\n")
+        assert app.items.quoted(by_prefix, "m") == Quoted(
+            url="https://example.social/@me/2", id="launch-day-remote"
+        )
+        other = app.items.quoted(quote, "b")  # never sent to b
+        assert isinstance(other, Outcome) and other.status == "permanent"
+        assert (
+            other.error
+            == "line 2: `quote: @launch`: launch has not been sent to b (it is in sent/)"
+        )
+    finally:
+        app.close()
+
+
+def test_check_names_a_quote_of_an_unknown_or_unsent_post(env: dict[str, str]) -> None:
+    code, lines = check(env, "p", "---\nquote: '@nowhere'\n---\nhi\n")
+    assert code == 3
+    [line] = lines
+    assert line.startswith("m: line 2: `quote: @nowhere`: ") and "nowhere" in line[30:]
+    later = spool_root(env) / "scheduled" / "later.md"
+    later.write_text("---\nschedule: 2099-01-01T00:00:00Z\n---\nsoon\n", encoding="utf-8")
+    # Not sent yet: a warning in check; the sender waits for it (a temporary failure).
+    code, lines = check(env, "q", "---\nquote: '@later'\n---\nhi\n")
+    assert code == 0 and lines == [
+        "warning: m: line 2: `quote: @later`: later has not been sent to m yet"
+    ]
+
+
+def test_the_sender_gives_the_quoted_posts_result_and_waits_for_one_not_sent_yet(
+    tmp_path: Path,
+) -> None:
+    from tests.daemon_helpers import Sandbox, in_process, post_text
+
+    box = Sandbox(tmp_path / "box")
+    box.exec_account("x")
+    try:
+        world = in_process(box)
+        box.deliver("new", "first", post_text("the original"))
+        box.deliver("new", "quoting", "---\nquote: '@first'\n---\nlook at this\n")
+        box.deliver("scheduled", "later", post_text("soon", schedule="2099-01-01T00:00:00Z"))
+        box.deliver("new", "early", "---\nquote: '@later'\n---\ntoo early\n")
+        world.run()
+        world.tick(1)
+        world.run()
+        assert box.is_in("first", "sent") and box.is_in("quoting", "sent")
+        recorded = parse((box.spool / "sent" / "first.md").read_bytes()).results["x"]
+        [quote] = [r["stdin"]["quote"] for r in box.records("x") if "quote" in r["stdin"]]
+        assert quote == {"url": recorded.url, "id": recorded.id}
+        # Quoting a post not sent yet: nothing goes out, the post waits and retries.
+        assert box.is_in("early", "scheduled")
+        assert "later has not been sent to x yet" in world.row("early", "x").error
+    finally:
+        box.cleanup()
