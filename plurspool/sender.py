@@ -90,6 +90,8 @@ class Sender:
             self._failed_invalid(done, result)
         elif done is not None:
             result.queued.append(done.id)
+            if done.card is not None:
+                self.log.event("card", level="warning", id=done.id, error=done.card)
             self.log.event(
                 "queued",
                 id=done.id,

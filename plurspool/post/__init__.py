@@ -14,6 +14,7 @@ re-dump (and so reformat) the user's metadata.
 from __future__ import annotations
 
 from .model import (
+    CARD_KEYS,
     MEDIA_KEYS,
     OVERRIDE_KEYS,
     POLL_KEYS,
@@ -36,12 +37,14 @@ from .write import (
     recorded,
     render,
     template,
+    with_card,
     with_record,
     with_retried,
     with_schedule,
 )
 
 __all__ = [
+    "CARD_KEYS",
     "MEDIA_KEYS",
     "OVERRIDE_KEYS",
     "POLL_KEYS",
@@ -63,6 +66,7 @@ __all__ = [
     "render",
     "split_parts",
     "template",
+    "with_card",
     "with_record",
     "with_retried",
     "with_schedule",

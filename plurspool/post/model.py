@@ -30,6 +30,7 @@ TOP_KEYS = (
     "retried",
     "poll",
     "quote",
+    "card",
 )
 POLL_KEYS = ("options", "expires", "multiple", "hide_totals")
 CARD_KEYS = ("url", "title", "description", "image")

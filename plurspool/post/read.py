@@ -29,7 +29,7 @@ from .model import (
     _empty_part,
     _split_lines,
 )
-from .rich import read_poll, read_quote
+from .rich import read_card, read_poll, read_quote
 from .tree import (
     _BOM,
     _QUOTE_HINT,
@@ -199,6 +199,8 @@ class _Fields:
                     values["poll"] = read_poll(self, node, self.doc.line(key.start))
                 case "quote":
                     values["quote"] = read_quote(self, node, self.doc.line(key.start))
+                case "card":
+                    values["card"] = read_card(self, node, self.doc.line(key.start))
                 case _:
                     raise self.unknown(key, TOP_KEYS, "")
         return Post(

@@ -183,6 +183,28 @@ def with_record(data: bytes, results: Mapping[str, Result], attempts: int) -> by
     return _first_good(loaded, candidates, want)
 
 
+def with_card(data: bytes, card: Card) -> bytes:
+    """Write the resolved link `card` (plurspool(5), `card`) in place of the `card:` entry,
+    or at the end of the frontmatter; nothing else changes where that can be done."""
+    loaded = _load(data)
+    doc, root = loaded.doc, loaded.root
+    value = _card_value(card)
+    candidates: list[str] = []
+    if doc.fm is None:
+        nl = doc.newline
+        candidates.append(f"---{nl}{_dump({'card': value}, nl)}---{nl}" + doc.text)
+    elif (indent := _block_indent(doc, root)) is not None and (
+        spans := _entry_spans(doc, root, ("card",))
+    ) is not None:
+        text = doc.text
+        for start, end in reversed(spans):
+            text = text[:start] + text[end:]
+        at = spans[0][0] if spans else doc.fm[1]
+        lines = _dump({"card": value}, doc.newline).splitlines(keepends=True)
+        candidates.append(text[:at] + "".join(indent + line for line in lines) + text[at:])
+    return _first_good(loaded, candidates, dataclasses.replace(loaded.post, card=card))
+
+
 def render(
     *,
     parts: Sequence[str],

@@ -331,6 +331,43 @@ def test_a_quote_carries_the_quoted_posts_uri_and_cid(tmp_path: Path, pds: Pds) 
     assert len(pds.records(me.did)) == 3
 
 
+@pytest.mark.peers
+def test_a_link_post_arrives_with_its_card_and_thumb(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
+    me = pds.new_account()
+    account = account_for(tmp_path, pds.url, me)
+    (tmp_path / "media" / "cards").mkdir(parents=True)
+    thumb = png(12, 8)
+    (tmp_path / "media" / "cards" / "p1.jpg").write_bytes(thumb)
+    # The card as intake wrote it back; the URL is not fetched again (nothing serves it).
+    text = (
+        "---\ncard:\n  url: https://example.invalid/page\n  title: The page\n"
+        "  description: What it says\n  image: media/cards/p1.jpg\n---\n"
+        "First part, no link.\n---\nRead https://example.invalid/page today.\n"
+    )
+    post = parse(text.encode())
+    j = dataclasses.replace(job(tmp_path, account, "x"), post=post)
+    out = send(j)
+    assert out.status == "sent", out.error
+    records = sorted(pds.records(me.did), key=lambda r: r["value"]["createdAt"])
+    first, second = (pds.record(r["uri"])["value"] for r in j_refs(records))
+    assert "embed" not in first  # the card goes on the first part with a URL
+    external = second["embed"]["external"]
+    assert second["embed"]["$type"] == "app.bsky.embed.external"
+    assert (external["uri"], external["title"], external["description"]) == (
+        "https://example.invalid/page",
+        "The page",
+        "What it says",
+    )
+    assert external["thumb"]["mimeType"] == "image/png"
+    assert pds.blob(me.did, external["thumb"]["ref"]["$link"]) == thumb
+
+
+def j_refs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records in thread order: the root, then its replies."""
+    root = [r for r in records if "reply" not in r["value"]]
+    return root + [r for r in records if "reply" in r["value"]]
+
+
 def test_check_refuses_a_quote_that_is_not_a_bluesky_post(tmp_path: Path, acct: Account) -> None:
     post = parse(b"---\nquote: https://example.social/@a/1\n---\nhi\n")
     [issue] = bsky.PLATFORM.check(post, acct, tmp_path)

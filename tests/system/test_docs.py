@@ -243,6 +243,7 @@ def test_post_keys_are_in_bold() -> None:
         *post.OVERRIDE_KEYS,
         *post.RESULT_KEYS,
         *post.POLL_KEYS,
+        *post.CARD_KEYS,
     }
     # `.BR cw ", " language` sets several keys in bold on one line: split such spans.
     words = {w for s in spans for w in re.split(r"[,\s]+", s) if w}

@@ -87,6 +87,27 @@ def test_a_bad_poll_is_refused_with_key_and_line(poll: str, line: int, words: st
     assert exc.hint
 
 
+@pytest.mark.parametrize(
+    ("card", "words"),
+    [
+        ("card: maybe", "`card` must be auto, off or a mapping, not 'maybe'"),
+        ("card: yes", "`card` must be auto, off or a mapping, not 'yes'"),
+        ("card: {title: T}", "`card` has no `url`"),
+        ("card: {url: 'ftp://x/'}", "`card.url` must be an http(s) URL"),
+        ("card: {url: 'https://x/', image: /etc/passwd}", "`card.image` is absolute"),
+        ("card: {url: 'https://x/', thumb: a.jpg}", "unknown key `thumb` in `card`"),
+    ],
+)
+def test_a_bad_card_is_refused_with_key_and_line(card: str, words: str) -> None:
+    exc = error_of(f"---\nplatforms: [b]\n{card}\n---\nhttps://x/\n".encode())
+    assert exc.line == 3 and words in exc.message, exc.message
+
+
+def test_card_off_is_the_word_off() -> None:
+    card = parse(b"---\ncard: off\n---\nhttps://x/\n").card
+    assert card is not None and card.mode == "off"
+
+
 def test_edits_written_back_keep_the_poll_byte_for_byte() -> None:
     edited = with_schedule(POLL, "2026-12-01T09:00:00+00:00")
     assert edited.endswith(POLL.removeprefix(b"---\n"))
