@@ -24,6 +24,7 @@ from .spool import STATES, Entry, Refused, Spool, classify, entry_of, utf8_name
 if TYPE_CHECKING:  # post/ (and yaml) load on the first parse: `list` from the cache needs none
     from .config import Config
     from .ledger import LedgerFile
+    from .platforms.base import Outcome, Quoted
     from .post import Post
 
 
@@ -188,14 +189,30 @@ class Items:
     def platform_issues(self, post: Post) -> list[tuple[str, str, str]]:
         """Per-account checks (lengths, media...): (level, account, message), errors first."""
         from .platforms import get
+        from .platforms.base import Outcome
 
         out = []
         for name in self.platforms(post):
             account = self.config.accounts.get(name)
             if account is None:
                 continue
-            for issue in get(account.platform).check(post, account, self.spool.root):
+            platform = get(account.platform)
+            if post.poll is not None and not platform.polls:
+                out.append(
+                    (
+                        "error",
+                        name,
+                        f"line {post.poll.line}: `poll`: {account.platform} has no polls; "
+                        "send the poll to mastodon accounts only, and the others a post "
+                        "of their own",
+                    )
+                )
+            for issue in platform.check(post, account, self.spool.root):
                 out.append((issue.level, name, issue.message))
+            quoted = self.quoted(post, name)
+            if isinstance(quoted, Outcome) and quoted.error:
+                level = "error" if quoted.status == "permanent" else "warning"
+                out.append((level, name, quoted.error))
         return sorted(out, key=lambda t: t[0] != "error")
 
     def post_problem(self, post: Post) -> str | None:
@@ -320,6 +337,37 @@ class Items:
     def find(self, prefix: str, states: tuple[str, ...] = STATES) -> Item:
         """The post whose ID starts with `prefix` (NotFound, or UsageError if several do)."""
         return self.load(self.spool.find(prefix, states))
+
+    def quoted(self, post: Post, account: str) -> Quoted | Outcome | None:
+        """What `post` quotes for `account`: a URL as written, or for `@ID` the recorded
+        result of that earlier post for the same account; an Outcome when it cannot be told
+        (temporary while the quoted post waits to be sent there), None without a quote."""
+        from .platforms.base import Outcome, Quoted
+
+        target = None if post.quote is None else post.quote.target(account)
+        if target is None:
+            return None
+        if not target.startswith("@"):
+            return Quoted(url=target)
+        where = f"line {post.quote.line}: `quote: {target}`" if post.quote else target
+        try:
+            item = self.find(target[1:])
+            from .post import parse
+
+            quoted = parse(self.read(item))
+        except PlurspoolError as exc:
+            return Outcome("permanent", error=f"{where}: {exc.message}")
+        except OSError:
+            return Outcome("temporary", error=f"{where}: the post moved while being read")
+        result = quoted.results.get(account)
+        if result is None or result.error or not (result.id or result.url):
+            still = item.state in ("new", "scheduled")
+            return Outcome(
+                "temporary" if still else "permanent",
+                error=f"{where}: {item.id} has not been sent to {account}"
+                + (" yet" if still else f" (it is in {item.state}/)"),
+            )
+        return Quoted(url=result.url, id=result.id)
 
     def prefix_lengths(self) -> dict[str, int]:
         """How many characters of each ID tell it apart from every other in the spool."""

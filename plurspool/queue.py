@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .items import Item, Items
     from .ledger import Delivery, Ledger
     from .locks import Locks
-    from .post import Media
+    from .post import Media, Post
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Queued:
     id: str
     at: datetime
     path: str
+    card: str | None = None  # why no link card was made, when one was wanted (a warning)
 
 
 @dataclass(frozen=True)
@@ -246,19 +247,63 @@ class Queue:
         """Take one complete file from new/: resolve its time, move it to scheduled/ or
         failed/; None when it is gone or being written to (the next event or rescan takes it)."""
         try:
-            verdict = self.items.judge_new(self.items.load(entry))
+            item = self.items.load(entry)
+            verdict = self.items.judge_new(item)
         except (FileNotFoundError, SpoolError):
             return None
         if verdict.problem is not None:
             return self.fail(entry, verdict.problem, rename=verdict.rename)
         assert verdict.at is not None
         try:
-            if verdict.stamped is not None:
-                entry = self.spool.replace(entry, verdict.stamped)
+            data = verdict.stamped
+            carded, warning = self._card(entry, item.post, data)
+            if carded is not None:
+                data = carded
+            if data is not None:
+                entry = self.spool.replace(entry, data)
             moved = self.spool.move(entry, "scheduled")
         except (Changed, FileNotFoundError):
             return None
-        return Queued(moved.id, verdict.at, str(moved.path))
+        return Queued(moved.id, verdict.at, str(moved.path), warning)
+
+    def _card(
+        self, entry: Entry, post: Post | None, data: bytes | None
+    ) -> tuple[bytes | None, str | None]:
+        """The file with its Bluesky link card resolved and written back (plurspool(5),
+        `card`), or None when none is wanted; with why none was made, when one was."""
+        accounts = [self.items.config.accounts.get(name) for name in self.items.platforms(post)]
+        bluesky = [a.name for a in accounts if a is not None and a.platform == "bluesky"]
+        if not bluesky:
+            return None, None
+        from .platforms.bluesky import card_target
+        from .post import Card, parse, with_card
+
+        if post is None:  # known from the cache only
+            post = parse(data if data is not None else self.spool.read(entry))
+
+        url = card_target(post, bluesky)
+        if url is None:
+            return None, None
+        raw = data if data is not None else self.spool.read(entry)
+        from .platforms.linkcard import CardError, resolve
+
+        try:
+            preview = resolve(url)
+        except CardError as exc:
+            return None, f"no link card for {url[:80]}: {exc}"
+        image = None
+        if preview.thumb is not None:
+            image = self.spool.write_card_image(entry.id, preview.thumb)
+        card = Card("set", preview.url, preview.title, preview.description or None, image)
+        carded = with_card(raw, card)
+        if len(carded) > self.spool.max_size:
+            return None, "no link card: with it written back the post would be too large"
+        note = (
+            None
+            if preview.image_error is None
+            else f"link card without image: {preview.image_error}"
+        )
+        return carded, note
 
     def fail(self, entry: Entry, reason: str, *, rename: bool = False) -> Failed:
         """Move a file to failed/ with its reason; under a new name when `rename`, or when its

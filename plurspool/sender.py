@@ -26,7 +26,7 @@ from .locks import Claim
 from .log import Log
 from .plan import SERVER_LIMIT, Limit, Pending, backoff, plan
 from .platforms import get, release
-from .platforms.base import Job, Outcome
+from .platforms.base import Job, Outcome, Quoted
 from .post import recorded
 from .queue import Failed, Unfinished
 from .spool import Entry, classify
@@ -90,6 +90,8 @@ class Sender:
             self._failed_invalid(done, result)
         elif done is not None:
             result.queued.append(done.id)
+            if done.card is not None:
+                self.log.event("card", level="warning", id=done.id, error=done.card)
             self.log.event(
                 "queued",
                 id=done.id,
@@ -340,6 +342,7 @@ class Sender:
                 ledger.begin_attempt(item.id, name, nonce=d.nonce, material=dict(material))
                 began = True
 
+        quoted = app.items.quoted(item.post, name)
         job = Job(
             post_id=item.id,
             account=account,
@@ -351,13 +354,15 @@ class Sender:
             deadline=self.deadline,
             material=dict(d.material),
             save=save,
+            quote=quoted if isinstance(quoted, Quoted) else None,
         )
         attempts = d.attempts + 1
         self.log.event(
             "sending", id=item.id, account=name, attempt=attempts, in_doubt=in_doubt or None
         )
         try:
-            outcome = platform.send(job)
+            # A quoted `@ID` not sent there (yet): nothing goes out (plurspool(5), `quote`).
+            outcome = quoted if isinstance(quoted, Outcome) else platform.send(job)
         except PlurspoolError as exc:
             error = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
             outcome = Outcome("permanent", error=error)

@@ -588,6 +588,27 @@ class Spool:
             raise Changed(f"{entry.id} left {entry.state}/ meanwhile", "list again")
         return found
 
+    def write_card_image(self, post_id: str, data: bytes) -> str:
+        """Store a link card's thumbnail as media/cards/<ID>.jpg, atomically; its path
+        relative to the root (plurspool(5), `card`)."""
+        relpath = f"media/cards/{post_id}.jpg"
+        folder = self.root / "media" / "cards"
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _os_error("make", folder, exc) from None
+        for d in (folder.parent, folder):  # never written through a link out of the spool
+            if d.is_symlink():
+                raise SpoolError(f"{d} is a symlink", "make it a directory inside the spool")
+        tmp = self._write_tmp(post_id + ".card", data)
+        try:
+            os.replace(tmp, self.root / relpath)
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            raise _os_error("write", self.root / relpath, exc) from None
+        _fsync_dir(folder)
+        return relpath
+
     def error_path(self, post_id: str) -> Path:
         return self.root / "failed" / f"{post_id}.error"
 

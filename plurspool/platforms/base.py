@@ -20,6 +20,15 @@ Status = Literal["sent", "temporary", "permanent"]
 
 
 @dataclass(frozen=True)
+class Quoted:
+    """What a post quotes for one account (plurspool(5), `quote`): the URL, and the remote id
+    when it is an earlier plurspool post's recorded result."""
+
+    url: str | None
+    id: str | None = None
+
+
+@dataclass(frozen=True)
 class Job:
     """One post to send to one account."""
 
@@ -33,6 +42,7 @@ class Job:
     deadline: Callable[[], float]  # seconds left for this send (shrinks on shutdown)
     material: dict[str, Any] = field(default_factory=dict)
     save: Callable[[dict[str, Any]], None] = lambda material: None
+    quote: Quoted | None = None  # resolved by the sender from the post's `quote`
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -68,6 +78,9 @@ class Platform(Protocol):
     # that first save's transaction instead of a synced write of its own. False for exec and
     # outbox.
     material_first: bool
+    # True when the platform sends a post's `poll` (plurspool(5)); `check` refuses a poll for
+    # an account whose platform has none.
+    polls: bool
 
     def send(self, job: Job) -> Outcome:
         """Send one post (all its thread parts) to one account."""

@@ -36,6 +36,7 @@ post is sent; HTTP goes through httpx, which the SDK depends on.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import struct
 import time
@@ -233,6 +234,17 @@ def issues(post: Post, account: Account, spool_root: Path) -> list[Issue]:
     elif visibility == "unlisted":
         out.append(Issue("warning", "Bluesky has no unlisted posts; it will be public"))
     out.extend(_media_issues(post, spool_root))
+    out.extend(_card_issues(post, name, spool_root))
+    target = None if post.quote is None else post.quote.target(name)
+    if target is not None and not target.startswith("@") and quote_ref(target) is None:
+        assert post.quote is not None
+        out.append(
+            Issue(
+                "error",
+                f"line {post.quote.line}: `quote`: {target[:60]} is not a Bluesky post; "
+                "write its https://bsky.app/profile/.../post/... URL or at:// URI",
+            )
+        )
     sensitive = post.field_for(name, "sensitive")
     if sensitive and not post.media:
         out.append(Issue("warning", "sensitive: true hides only images on Bluesky; there are none"))
@@ -247,6 +259,46 @@ def issues(post: Post, account: Account, spool_root: Path) -> list[Issue]:
     return sorted(out, key=lambda i: i.level != "error")
 
 
+def _card_issues(post: Post, name: str, spool_root: Path) -> list[Issue]:
+    card = post.card
+    if card is not None and card.mode == "off":
+        return []
+    index = card_part(post, name)
+    if card is None or card.mode == "auto":
+        if index is None:
+            return []
+        url = first_link(post.parts_for(name)[index]) or ""
+        return [
+            Issue(
+                "warning",
+                f"no link card for {url[:80]} yet: it is fetched when the post is taken in "
+                "from new/ (a failed fetch is logged, and the post goes without one)",
+            )
+        ]
+    out = []
+    if index is None:
+        out.append(
+            Issue(
+                "warning",
+                f"line {card.line}: `card` is not shown: no part has a URL and no images",
+            )
+        )
+    if card.image:
+        try:
+            with os.fdopen(open_media(spool_root, card.image), "rb") as f:
+                head = f.read(16)
+        except OSError as exc:
+            return [
+                *out,
+                Issue("error", f"line {card.line}: `card.image`: {media_error(card.image, exc)}"),
+            ]
+        if image_type(head) is None:
+            out.append(
+                Issue("error", f"line {card.line}: `card.image` {card.image} is not an image")
+            )
+    return out
+
+
 # --- sending ----------------------------------------------------------------------------------
 
 
@@ -254,7 +306,97 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _embed(client: Client, job: Job) -> dict[str, Any] | None:
+_LINK = re.compile(r"https?://[^\s<>\"']+")
+
+
+def first_link(text: str) -> str | None:
+    """The first http(s) URL in `text`, without the punctuation that ends a sentence."""
+    m = _LINK.search(text)
+    return None if m is None else m.group(0).rstrip(".,;:!?)]}")
+
+
+def card_part(post: Post, account: str) -> int | None:
+    """The part that carries the link card: the first with a URL and no images (images go
+    on the first part)."""
+    for index, text in enumerate(post.parts_for(account)):
+        if first_link(text) is not None and not (index == 0 and post.media):
+            return index
+    return None
+
+
+def card_target(post: Post, accounts: list[str]) -> str | None:
+    """The URL whose card intake fetches for these bluesky accounts (the first's text), or
+    None: no such account, `card` not `auto` (the default), or no part to carry it."""
+    if not accounts or (post.card is not None and post.card.mode != "auto"):
+        return None
+    index = card_part(post, accounts[0])
+    return None if index is None else first_link(post.parts_for(accounts[0])[index])
+
+
+_POST_URL = re.compile(r"https://bsky\.app/profile/([^/\s]+)/post/([^/?#\s]+)/?")
+_POST_URI = re.compile(r"at://([^/\s]+)/app\.bsky\.feed\.post/([^/?#\s]+)")
+
+
+def quote_ref(target: str) -> tuple[str, str] | None:
+    """(handle or DID, record key) of a bsky.app post URL or an at:// post URI, else None."""
+    m = _POST_URL.fullmatch(target) or _POST_URI.fullmatch(target)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def _quoted(client: Client, job: Job) -> dict[str, str] | None:
+    """The strong ref (uri, cid) of the post that `job` quotes, or None without a quote."""
+    if job.quote is None:
+        return None
+    target = job.quote.id or job.quote.url or ""
+    ref = quote_ref(target)
+    if ref is None:
+        raise SendError(f"quote: {target} is not a Bluesky post (https://bsky.app/... or at://)")
+    repo, rkey = ref
+    did = repo if repo.startswith("did:") else client.resolve(repo)
+    if did is None:
+        raise SendError(f"quote: the handle {repo} does not resolve")
+    found = client.get_record(did, rkey, "looking up the quoted post")
+    if found is None:
+        raise SendError(f"quote: there is no post {target}")
+    return found
+
+
+def _external(client: Client, job: Job, index: int) -> dict[str, Any] | None:
+    """The resolved link card, on the part that carries it (intake fetched it: nothing is
+    fetched here but its stored thumbnail)."""
+    card = job.post.card
+    if card is None or card.mode != "set" or card_part(job.post, job.account.name) != index:
+        return None
+    external: dict[str, Any] = {
+        "uri": card.url,
+        "title": card.title or "",
+        "description": card.description or "",
+    }
+    if card.image:
+        try:
+            data = read_media(job.spool_root, card.image)
+        except OSError as exc:
+            raise SendError(media_error(card.image, exc)) from None
+        mime = image_type(data[:16])
+        if mime is None:
+            raise SendError(f"{card.image} is not a JPEG, PNG, GIF or WebP image")
+        external["thumb"] = client.upload(data, mime, f"uploading the card's image {card.image}")
+    return {"$type": "app.bsky.embed.external", "external": external}
+
+
+def _embed(client: Client, job: Job, index: int = 0) -> dict[str, Any] | None:
+    card = _external(client, job, index)
+    if index > 0:
+        return card
+    quoted = _quoted(client, job)
+    record = None if quoted is None else {"$type": "app.bsky.embed.record", "record": quoted}
+    media = _images(client, job) or card
+    if record is not None and media is not None:
+        return {"$type": "app.bsky.embed.recordWithMedia", "record": record, "media": media}
+    return record or media
+
+
+def _images(client: Client, job: Job) -> dict[str, Any] | None:
     if not job.post.media:
         return None
     images = []
@@ -288,15 +430,14 @@ def _record(
         record["langs"] = [language]
     if index > 0:
         record["reply"] = {"root": done[0], "parent": done[index - 1]}
-    else:
-        embed = _embed(client, job)
-        if embed is not None:
-            record["embed"] = embed
-            if job.post.field_for(name, "sensitive"):
-                record["labels"] = {
-                    "$type": "com.atproto.label.defs#selfLabels",
-                    "values": [{"val": "graphic-media"}],
-                }
+    embed = _embed(client, job, index)
+    if embed is not None:
+        record["embed"] = embed
+        if index == 0 and job.post.media and job.post.field_for(name, "sensitive"):
+            record["labels"] = {
+                "$type": "com.atproto.label.defs#selfLabels",
+                "values": [{"val": "graphic-media"}],
+            }
     return record
 
 
@@ -309,6 +450,7 @@ def _outcome(exc: XrpcError, client: Client) -> Outcome:
 
 class Bluesky:
     material_first = True  # see base.Platform
+    polls = False
 
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         return issues(post, account, spool_root)

@@ -384,7 +384,8 @@ class Client:
         return did if isinstance(did, str) else None
 
     def get_record(self, did: str, rkey: str, step: str) -> dict[str, str] | None:
-        """The strong ref (uri, cid) of our post `rkey`, or None when it does not exist."""
+        """The strong ref (uri, cid) of the post `rkey` in the repo `did` (ours, or one
+        quoted), or None when it does not exist."""
         try:
             out = self.call(
                 "com.atproto.repo.getRecord",

@@ -31,6 +31,7 @@ _SECRET_VAR = re.compile(r"^PLURSPOOL_.+_(TOKEN|PASSWORD|KEY)$")
 def payload(job: Job) -> dict[str, Any]:
     """The JSON document a command (or the outbox) receives."""
     post, name = job.post, job.account.name
+    quote = {} if job.quote is None else {"quote": {"url": job.quote.url, "id": job.quote.id}}
     return {
         "id": job.post_id,
         "account": name,
@@ -41,6 +42,7 @@ def payload(job: Job) -> dict[str, Any]:
         "visibility": post.field_for(name, "visibility"),
         "sensitive": post.field_for(name, "sensitive"),
         "media": [{"path": str(job.spool_root / m.path), "alt": m.alt} for m in post.media],
+        **quote,  # only for a post with a `quote`, resolved (plurspool(5))
     }
 
 
@@ -133,6 +135,7 @@ def _communicate(
 
 class Exec:
     material_first = False  # see base.Platform
+    polls = False
 
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         return []

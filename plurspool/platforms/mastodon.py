@@ -28,7 +28,8 @@ from typing import Any, Literal
 from ..config import Account, secret_env_var
 from ..errors import ConfigError
 from ..paths import state_dir as default_state_dir
-from ..post import Post
+from ..post import Poll, Post
+from ..when import duration
 from . import ratelimit
 from .base import Issue, Job, Outcome
 from .mastodon_api import (
@@ -104,10 +105,81 @@ def _timestamp(value: object) -> float | None:
     return ratelimit.parse_time(value) if isinstance(value, str) else None
 
 
+def _with_link(text: str, url: str) -> str:
+    """A part with the quoted post's URL on a line of its own at the end."""
+    return f"{text}\n\n{url}"
+
+
+def _local_status(instance: str, url: str | None) -> str | None:
+    """The status id in a URL of this instance's own (`INSTANCE/@user/ID`), else None."""
+    if not url or not url.startswith(instance + "/@"):
+        return None
+    last = url.rstrip("/").rsplit("/", 1)[-1]
+    return last if last.isdigit() else None
+
+
+def _search_status(client: Client, url: str) -> str | None:
+    """The id on this instance of the status at `url` (looked up, fetched if need be), or
+    None; only a status whose own url or uri is `url` counts."""
+    try:
+        _, found = client.call("search_v2", url, resolve=True, result_type="statuses")
+    except Refused as refused:
+        if refused.code in (401, 403, 404):  # e.g. a token without read:search: link it
+            return None
+        raise
+    statuses = found.get("statuses") if isinstance(found, Mapping) else None
+    for status in statuses if isinstance(statuses, list) else []:
+        if isinstance(status, Mapping) and url in (status.get("url"), status.get("uri")):
+            return str(status.get("id"))
+    return None
+
+
+def _poll_issues(poll: Poll, limits: Limits, instance: str, media: bool) -> list[Issue]:
+    """What keeps `poll` from the instance: its configuration.polls, Mastodon's defaults while
+    unknown (plurspool(5), `poll`)."""
+    import regex  # type: ignore[import-untyped]
+
+    whose = f"{instance} allows" if limits.known else "Mastodon allows (by default)"
+    out: list[Issue] = []
+    if len(poll.options) > limits.poll_options:
+        out.append(
+            Issue(
+                "error",
+                f"line {poll.line}: `poll.options` has {len(poll.options)} choices; "
+                f"{whose} {limits.poll_options}",
+            )
+        )
+    for number, (option, line) in enumerate(zip(poll.options, poll.option_lines, strict=True), 1):
+        n = len(regex.findall(r"\X", option))  # Mastodon counts an option's graphemes
+        if n > limits.poll_option_chars:
+            out.append(
+                Issue(
+                    "error",
+                    f"line {line}: option {number} of `poll.options` is {n} characters; "
+                    f"{whose} {limits.poll_option_chars}",
+                )
+            )
+    low, high = limits.poll_min_expiration, limits.poll_max_expiration
+    if not low <= poll.seconds <= high:
+        out.append(
+            Issue(
+                "error",
+                f"line {poll.expires_line}: `poll.expires` is {duration(poll.seconds)}; "
+                f"{whose} {duration(low, coarse=True)} to {duration(high, coarse=True)}",
+            )
+        )
+    if media:
+        out.append(
+            Issue("error", f"line {poll.line}: a Mastodon status carries media or a poll, not both")
+        )
+    return out
+
+
 class MastodonPlatform:
     """The platform object; `clock` and `sleep` are replaceable for tests."""
 
     material_first = True  # see base.Platform
+    polls = True
 
     def __init__(
         self,
@@ -125,7 +197,11 @@ class MastodonPlatform:
         limits = cached[0] if cached else Limits()
         issues: list[Issue] = []
         cw = post.field_for(account.name, "cw")
-        parts = post.parts_for(account.name)
+        parts = list(post.parts_for(account.name))
+        if post.quote is not None and post.quote.target(account.name) and not limits.quotes:
+            # Without the quote API the URL goes at the end of the first part, and Mastodon
+            # counts any URL as the same number of characters, whatever it is.
+            parts[0] = _with_link(parts[0], "https://example.com/")
         for number, part in enumerate(parts, 1):
             n = status_length(part, cw)
             if n <= limits.max_characters:
@@ -151,6 +227,8 @@ class MastodonPlatform:
                     "per status",
                 )
             )
+        if post.poll is not None:
+            issues += _poll_issues(post.poll, limits, instance, bool(post.media))
         for m in post.media:
             kind = _media_kind(m.path)
             if kind is None:
@@ -268,10 +346,40 @@ class MastodonPlatform:
         finally:
             client.close()
 
+    def _quote(self, job: Job, client: Client, material: dict[str, Any]) -> dict[str, str]:
+        """How this post quotes, decided once and saved: {"id": status} through the quote
+        API where the instance has it and the status is found, else {"link": URL} appended."""
+        saved = material.get("quote")
+        if isinstance(saved, dict):
+            return {str(k): str(v) for k, v in saved.items()}
+        assert job.quote is not None
+        instance = _instance(job.account)
+        cached = read_cached_limits(job.state_dir, instance)
+        status_id = None
+        # A status carries a quote, or media or a poll: with those, the quote is a link.
+        alone = not job.post.media and job.post.poll is None
+        if cached is not None and cached[0].quotes and alone:
+            status_id = job.quote.id or _local_status(instance, job.quote.url)
+            if status_id is None and job.quote.url:
+                status_id = _search_status(client, job.quote.url)
+        if status_id is not None:
+            plan = {"id": status_id}
+        elif job.quote.url:
+            plan = {"link": job.quote.url}
+        else:
+            raise Refused(
+                Outcome("permanent", error="the quoted post has no URL recorded to link to")
+            )
+        material["quote"] = plan
+        return plan
+
     def _send_parts(self, job: Job, client: Client) -> Outcome:
         material = dict(job.material)
         done: list[dict[str, Any]] = list(material.get("parts", []))
-        parts = job.parts
+        parts = list(job.parts)
+        quote = self._quote(job, client, material) if job.quote is not None else {}
+        if "link" in quote:
+            parts[0] = _with_link(parts[0], quote["link"])
         for index in range(len(done), len(parts)):
             if index > 0 and job.deadline() <= 0:
                 return Outcome(
@@ -296,10 +404,10 @@ class MastodonPlatform:
             job.save(material)  # before the request: a crash now leaves this part in doubt
             media_ids = self._upload_media(job, client, material) if index == 0 else []
             try:
-                _, data = client.call(
-                    "status_post",
-                    **self._status_args(job, parts[index], parent, media_ids, index),
-                )
+                args = self._status_args(job, parts[index], parent, media_ids, index)
+                if index == 0 and "id" in quote:
+                    args["quoted_status_id"] = quote["id"]
+                _, data = client.call("status_post", **args)
             except Refused as refused:
                 if refused.created_nothing:  # nothing is in doubt any more
                     material["pending"] = None
@@ -326,6 +434,14 @@ class MastodonPlatform:
             args["in_reply_to_id"] = parent
         if media_ids:
             args["media_ids"] = media_ids
+        poll = post.poll
+        if poll is not None and index == 0:
+            args["poll"] = {
+                "options": list(poll.options),
+                "expires_in": poll.seconds,
+                "multiple": bool(poll.multiple),
+                "hide_totals": bool(poll.hide_totals),
+            }
         cw = post.field_for(name, "cw")
         if cw:
             args["spoiler_text"] = cw

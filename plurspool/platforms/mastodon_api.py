@@ -25,6 +25,7 @@ from .base import Abandoned, Outcome, wait_within
 from .options import limits_dir
 
 DEFAULT_LIMIT = 500
+QUOTE_API = 7  # the api_versions.mastodon that brought quoted_status_id (Mastodon 4.5)
 MIB = 1024 * 1024
 USER_AGENT = "plurspool"
 
@@ -38,6 +39,12 @@ class Limits:
     image_size: int = 16 * MIB
     video_size: int = 99 * MIB
     description_limit: int = 1500
+    # configuration.polls; Mastodon's defaults otherwise (plurspool(5), `poll`)
+    poll_options: int = 4
+    poll_option_chars: int = 50
+    poll_min_expiration: int = 300
+    poll_max_expiration: int = 30 * 86400
+    quotes: bool = False  # the quote API (quoted_status_id): api_versions.mastodon 7 and later
     known: bool = False  # read from the instance (now or from the cache)
 
 
@@ -176,6 +183,10 @@ def limits_from_instance(v2: Any = None, v1: Any = None) -> Limits:
             "image_size": (_dig(conf, "media_attachments", "image_size_limit"),),
             "video_size": (_dig(conf, "media_attachments", "video_size_limit"),),
             "description_limit": (_dig(conf, "media_attachments", "description_limit"),),
+            "poll_options": (_dig(conf, "polls", "max_options"),),
+            "poll_option_chars": (_dig(conf, "polls", "max_characters_per_option"),),
+            "poll_min_expiration": (_dig(conf, "polls", "min_expiration"),),
+            "poll_max_expiration": (_dig(conf, "polls", "max_expiration"),),
         }
         for name, candidates in pairs.items():
             for candidate in candidates:
@@ -183,7 +194,9 @@ def limits_from_instance(v2: Any = None, v1: Any = None) -> Limits:
                 if n is not None:
                     found[name] = n
                     break
-    return Limits(**found, known="max_characters" in found)
+    version = _dig(v2, "api_versions", "mastodon")
+    quotes = isinstance(version, int) and not isinstance(version, bool) and version >= QUOTE_API
+    return Limits(**found, quotes=quotes, known="max_characters" in found)
 
 
 # --- the per-instance limits cache ----------------------------------------------------------
@@ -203,7 +216,8 @@ def read_cached_limits(state_dir: Path, instance: str) -> tuple[Limits, float] |
         data = json.loads(cache_path(state_dir, instance).read_bytes())
         fields = {k: int(v) for k, v in data["limits"].items() if k in Limits.__annotations__}
         fields.pop("known", None)
-        return Limits(**fields, known=True), float(data["fetched_at"])
+        quotes = bool(fields.pop("quotes", 0))
+        return Limits(**fields, quotes=quotes, known=True), float(data["fetched_at"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 

@@ -98,18 +98,37 @@ def _digest(parts: Sequence[str], common: list[list[str]], pubkey: str) -> str:
     return hashlib.sha256(data.encode()).hexdigest()
 
 
+def quoting(job: Job) -> tuple[list[str], list[list[str]]]:
+    """The parts to send and the first part's own tags: for a quote (NIP-18), a `q` tag and
+    the `nostr:` reference at the end of the first part, unless it is there already."""
+    parts = list(job.parts)
+    quote = job.quote
+    ref = None if quote is None else proto.event_ref(f"{quote.id or ''} {quote.url or ''}")
+    if ref is None:
+        return parts, []
+    uri = f"nostr:{ref.bech32}"
+    if uri not in parts[0]:
+        parts[0] = f"{parts[0]}\n\n{uri}"
+    tag = ["q", ref.event_id, ref.relay] + ([ref.author] if ref.author else [])
+    return parts, [tag]
+
+
 def build_events(
     secret: bytes,
     parts: Sequence[str],
     common: list[list[str]],
     created_at: int,
     relay_hint: str,
+    first: Sequence[list[str]] = (),
 ) -> list[dict[str, Any]]:
-    """Sign every part of a thread: part 1 is the root, the others reply with NIP-10 tags."""
+    """Sign every part of a thread: part 1 is the root (with the tags `first`), the others
+    reply with NIP-10 tags."""
     events: list[dict[str, Any]] = []
     pubkey = proto.public_key(secret)
     for text in parts:
         tags = [list(t) for t in common]
+        if not events:
+            tags.extend(list(t) for t in first)
         if events:
             root, parent = events[0]["id"], events[-1]["id"]
             tags.append(["e", root, relay_hint, "root"])
@@ -315,6 +334,7 @@ def _resign_is_safe(material: dict[str, Any]) -> bool:
 
 class Nostr:
     material_first = True  # see base.Platform
+    polls = False
 
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         issues: list[Issue] = []
@@ -357,6 +377,16 @@ class Nostr:
                         "relays hash differently; remove them",
                     )
                 )
+        target = None if post.quote is None else post.quote.target(name)
+        if target and not target.startswith("@") and proto.event_ref(target) is None:
+            assert post.quote is not None
+            issues.append(
+                Issue(
+                    "error",
+                    f"line {post.quote.line}: `quote`: {target[:60]} names no Nostr note; "
+                    "write its nostr:note1... or nostr:nevent1... URI",
+                )
+            )
         cw = post.field_for(name, "cw")
         if cw and proto.ambiguous_controls(cw):
             issues.append(Issue("error", "nostr: the cw holds control characters; remove them"))
@@ -403,11 +433,11 @@ class Nostr:
         account = job.account
         relays: list[str] = list(account.options["relays"])
         need = int(account.options["min_relays"])
-        parts = job.parts
+        parts, first = quoting(job)
         material: dict[str, Any] = json.loads(json.dumps(job.material or {}))
         events: list[dict[str, Any]] | None = material.get("events")
         if events:
-            common = _common_tags(job.post, account.name)
+            common = _common_tags(job.post, account.name) + first
             changed = material.get("digest") != _digest(parts, common, material.get("pubkey", ""))
             if changed and not job.in_doubt and _resign_is_safe(material):
                 events = None
@@ -415,11 +445,11 @@ class Nostr:
             secret = load_key(account)
             pubkey = proto.public_key(secret)
             common = _common_tags(job.post, account.name)
-            events = build_events(secret, parts, common, int(time.time()), relays[0])
+            events = build_events(secret, parts, common, int(time.time()), relays[0], first)
             material = {
                 "version": MATERIAL_VERSION,
                 "pubkey": pubkey,
-                "digest": _digest(parts, common, pubkey),
+                "digest": _digest(parts, common + first, pubkey),
                 "events": events,
                 "relays": {},
             }

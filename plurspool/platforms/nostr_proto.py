@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 KIND_TEXT_NOTE = 1
@@ -106,6 +107,45 @@ def nsec(secret: bytes) -> str:
 
 def note(event_id_hex: str) -> str:
     return bech32_encode("note", bytes.fromhex(event_id_hex))
+
+
+_EVENT_REF = re.compile(r"(?:nostr:)?((?:note|nevent)1[02-9ac-hj-np-z]{6,})")
+
+
+@dataclass(frozen=True)
+class EventRef:
+    """A note named by NIP-19 (`note1...`, `nevent1...`), for a NIP-18 quote."""
+
+    bech32: str
+    event_id: str  # hex
+    relay: str = ""
+    author: str = ""  # hex, when the nevent names it
+
+
+def event_ref(text: str) -> EventRef | None:
+    """The first `note1`/`nevent1` reference in `text` (a `nostr:` URI, a web link that
+    holds one, or the bare ID), or None."""
+    for m in _EVENT_REF.finditer(text.lower()):
+        try:
+            hrp, data = bech32_decode(m.group(1))
+        except ValueError:
+            continue
+        if hrp == "note" and len(data) == 32:
+            return EventRef(m.group(1), data.hex())
+        found: dict[int, bytes] = {}
+        while len(data) >= 2:  # NIP-19 TLV: 0 the event id, 1 a relay, 2 the author
+            kind, size = data[0], data[1]
+            found.setdefault(kind, data[2 : 2 + size])
+            data = data[2 + size :]
+        if hrp == "nevent" and len(found.get(0, b"")) == 32:
+            author = found.get(2, b"")
+            return EventRef(
+                m.group(1),
+                found[0].hex(),
+                relay=found.get(1, b"").decode("ascii", "replace"),
+                author=author.hex() if len(author) == 32 else "",
+            )
+    return None
 
 
 # secp256k1's group order: a secret key is an integer in [1, N).

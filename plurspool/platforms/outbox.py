@@ -35,6 +35,7 @@ def outbox_path(account: Account, state_dir: Path) -> Path:
 
 class Outbox:
     material_first = False  # see base.Platform
+    polls = False
 
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         return []

@@ -28,7 +28,12 @@ TOP_KEYS = (
     "results",
     "attempts",
     "retried",
+    "poll",
+    "quote",
+    "card",
 )
+POLL_KEYS = ("options", "expires", "multiple", "hide_totals")
+CARD_KEYS = ("url", "title", "description", "image")
 MEDIA_KEYS = ("path", "alt")
 OVERRIDE_KEYS = ("text", "cw", "language", "visibility", "sensitive")
 RESULT_KEYS = ("id", "url", "error", "attempts", "at")
@@ -72,6 +77,46 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Poll:
+    """A poll on the first part (plurspool(5), `poll`), with the lines its checks name."""
+
+    options: tuple[str, ...]
+    expires: str  # as written, e.g. 1d
+    seconds: int  # `expires` as a duration
+    multiple: bool | None = None
+    hide_totals: bool | None = None
+    # Where they are, for messages; not part of the value (an edit above them moves them).
+    line: int = field(default=0, compare=False)  # of the `poll:` key
+    option_lines: tuple[int, ...] = field(default=(), compare=False)
+    expires_line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a post quotes (plurspool(5), `quote`): a URL or `@ID`, for all accounts or each."""
+
+    default: str | None = None
+    accounts: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
+    line: int = field(default=0, compare=False)
+
+    def target(self, account: str) -> str | None:
+        """The URL or `@ID` that `account` quotes, or None."""
+        return self.accounts.get(account, self.default)
+
+
+@dataclass(frozen=True)
+class Card:
+    """A Bluesky link card (plurspool(5), `card`): `auto`, `off`, or resolved fields."""
+
+    mode: Literal["auto", "off", "set"]
+    url: str | None = None
+    title: str | None = None
+    description: str | None = None
+    image: str | None = None  # a path relative to the spool root
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
 class Post:
     """A parsed, validated post file."""
 
@@ -88,6 +133,9 @@ class Post:
     results: Mapping[str, Result] = field(default_factory=lambda: types.MappingProxyType({}))
     attempts: int = 0
     retried: str | None = None  # the token of the last `plurspool retry`, made on any host
+    poll: Poll | None = None
+    quote: Quote | None = None
+    card: Card | None = None
 
     def parts_for(self, account: str) -> tuple[str, ...]:
         """The thread parts to send to `account`: its override text if any, else the body."""

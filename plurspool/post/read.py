@@ -29,6 +29,7 @@ from .model import (
     _empty_part,
     _split_lines,
 )
+from .rich import read_card, read_poll, read_quote
 from .tree import (
     _BOM,
     _QUOTE_HINT,
@@ -163,6 +164,9 @@ class _Fields:
             "results": {},
             "attempts": 0,
             "retried": None,
+            "poll": None,
+            "quote": None,
+            "card": None,
         }
         for key, node in root.items():
             name = f"`{key.value}`"
@@ -191,6 +195,12 @@ class _Fields:
                     values["attempts"] = self.count(node, name)
                 case "retried":
                     values["retried"] = self.checked(node, name, _check_retried)
+                case "poll":
+                    values["poll"] = read_poll(self, node, self.doc.line(key.start))
+                case "quote":
+                    values["quote"] = read_quote(self, node, self.doc.line(key.start))
+                case "card":
+                    values["card"] = read_card(self, node, self.doc.line(key.start))
                 case _:
                     raise self.unknown(key, TOP_KEYS, "")
         return Post(

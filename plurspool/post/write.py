@@ -19,7 +19,7 @@ import yaml
 from plurspool.errors import PostError
 
 from ..printable import ESCAPE, UNPRINTABLE
-from .model import _SEPARATOR, OVERRIDE_KEYS, Media, Post, Result, _trim
+from .model import _SEPARATOR, CARD_KEYS, OVERRIDE_KEYS, Card, Media, Post, Result, _trim
 from .read import (
     _check_cw,
     _check_language,
@@ -181,6 +181,28 @@ def with_record(data: bytes, results: Mapping[str, Result], attempts: int) -> by
         loaded.post, results=types.MappingProxyType(dict(results)), attempts=attempts
     )
     return _first_good(loaded, candidates, want)
+
+
+def with_card(data: bytes, card: Card) -> bytes:
+    """Write the resolved link `card` (plurspool(5), `card`) in place of the `card:` entry,
+    or at the end of the frontmatter; nothing else changes where that can be done."""
+    loaded = _load(data)
+    doc, root = loaded.doc, loaded.root
+    value = _card_value(card)
+    candidates: list[str] = []
+    if doc.fm is None:
+        nl = doc.newline
+        candidates.append(f"---{nl}{_dump({'card': value}, nl)}---{nl}" + doc.text)
+    elif (indent := _block_indent(doc, root)) is not None and (
+        spans := _entry_spans(doc, root, ("card",))
+    ) is not None:
+        text = doc.text
+        for start, end in reversed(spans):
+            text = text[:start] + text[end:]
+        at = spans[0][0] if spans else doc.fm[1]
+        lines = _dump({"card": value}, doc.newline).splitlines(keepends=True)
+        candidates.append(text[:at] + "".join(indent + line for line in lines) + text[at:])
+    return _first_good(loaded, candidates, dataclasses.replace(loaded.post, card=card))
 
 
 def render(
@@ -432,7 +454,26 @@ def _post_fields(post: Post) -> dict[str, Any]:
     out.update(_record_dict(post.results, post.attempts))
     if post.retried is not None:
         out["retried"] = post.retried
+    if post.poll is not None:
+        poll = post.poll
+        out["poll"] = {"options": list(poll.options), "expires": poll.expires}
+        for name in ("multiple", "hide_totals"):
+            if getattr(poll, name) is not None:
+                out["poll"][name] = getattr(poll, name)
+    if post.quote is not None:
+        quote = post.quote
+        out["quote"] = quote.default if quote.default is not None else dict(quote.accounts)
+    if post.card is not None:
+        out["card"] = _card_value(post.card)
     return out
+
+
+def _card_value(card: Card) -> str | dict[str, str]:
+    """`card:` as written: auto, off, or the mapping of its resolved fields."""
+    if card.mode != "set":
+        return card.mode
+    fields = {name: getattr(card, name) for name in CARD_KEYS}
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def _rebuild(loaded: _Loaded, want: Post) -> str:

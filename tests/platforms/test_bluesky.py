@@ -6,6 +6,7 @@ or the PDS is not installed (tests/peers/install_pds.sh), and fail under $CI.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -23,7 +24,7 @@ from plurspool.config import Account
 from plurspool.errors import ConfigError
 from plurspool.platforms import bluesky as bsky
 from plurspool.platforms import bluesky_xrpc as xrpc
-from plurspool.platforms.base import Issue, Outcome
+from plurspool.platforms.base import Issue, Job, Outcome, Quoted
 from plurspool.post import Media, parse, render
 from tests.helpers import invoke, png, run_cli, spool_root, state_home, write_config
 from tests.peers.bluesky_pds import Pds, TestAccount, pds  # noqa: F401  (the fixture)
@@ -233,6 +234,15 @@ def test_module_import_is_cheap() -> None:
 # --- against the PDS --------------------------------------------------------------------------
 
 
+def bjob(tmp_path: Path, account: Account, text: str, **fields: Any) -> Job:
+    """A Job sending `text` (parts apart at `---` lines) with the post keys `fields`."""
+    return job(post(text, **fields), account, spool_root=tmp_path, state_dir=tmp_path / "state")
+
+
+def send_job(j: Job) -> Outcome:
+    return bsky.PLATFORM.send(j)
+
+
 def send(
     tmp_path: Path,
     account: Account,
@@ -275,6 +285,86 @@ def test_a_plain_post_is_a_bare_feed_post_under_the_saved_key(
     assert "reply" not in got["value"] and "embed" not in got["value"]
     created = datetime.fromisoformat(got["value"]["createdAt"])
     assert abs(created - datetime.now(UTC)) < timedelta(minutes=2)
+
+
+@pytest.mark.peers
+def test_a_quote_carries_the_quoted_posts_uri_and_cid(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
+    me, other = pds.new_account(), pds.new_account()
+    theirs = send_job(bjob(tmp_path, account_for(tmp_path, pds.url, other), "the original"))
+    assert theirs.status == "sent" and theirs.url is not None and theirs.remote_id is not None
+    original = pds.record(theirs.remote_id)
+    account = account_for(tmp_path, pds.url, me)
+    # By the bsky.app URL (a handle to resolve), and by the at:// URI `quote: @ID` records.
+    for target in (Quoted(url=theirs.url), Quoted(url=None, id=theirs.remote_id)):
+        out = send_job(dataclasses.replace(bjob(tmp_path, account, "quoting it"), quote=target))
+        assert out.status == "sent", out.error
+        assert out.remote_id is not None
+        embed = pds.record(out.remote_id)["value"]["embed"]
+        assert embed == {
+            "$type": "app.bsky.embed.record",
+            "record": {"uri": theirs.remote_id, "cid": original["cid"]},
+        }
+    # With images: recordWithMedia, the quote and the images together.
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "a.png").write_bytes(png())
+    with_image = bjob(tmp_path, account, "and a picture", media=[Media("media/a.png", "a dot")])
+    out = send_job(dataclasses.replace(with_image, quote=Quoted(url=theirs.url)))
+    assert out.status == "sent", out.error
+    assert out.remote_id is not None
+    embed = pds.record(out.remote_id)["value"]["embed"]
+    assert embed["$type"] == "app.bsky.embed.recordWithMedia"
+    assert embed["record"]["record"] == {"uri": theirs.remote_id, "cid": original["cid"]}
+    assert embed["media"]["$type"] == "app.bsky.embed.images"
+    assert embed["media"]["images"][0]["alt"] == "a dot"
+    # A post that does not exist fails the send, naming it; nothing is created.
+    gone = f"https://bsky.app/profile/{other.handle}/post/3zzzzzzzzzzzz"
+    out = send_job(dataclasses.replace(bjob(tmp_path, account, "lost"), quote=Quoted(url=gone)))
+    assert out.status == "permanent" and f"there is no post {gone}" in (out.error or "")
+    assert len(pds.records(me.did)) == 3
+
+
+@pytest.mark.peers
+def test_a_link_post_arrives_with_its_card_and_thumb(tmp_path: Path, pds: Pds) -> None:  # noqa: F811
+    me = pds.new_account()
+    account = account_for(tmp_path, pds.url, me)
+    (tmp_path / "media" / "cards").mkdir(parents=True)
+    thumb = png(12, 8)
+    (tmp_path / "media" / "cards" / "p1.jpg").write_bytes(thumb)
+    # The card as intake wrote it back; the URL is not fetched again (nothing serves it).
+    text = (
+        "---\ncard:\n  url: https://example.invalid/page\n  title: The page\n"
+        "  description: What it says\n  image: media/cards/p1.jpg\n---\n"
+        "First part, no link.\n---\nRead https://example.invalid/page today.\n"
+    )
+    post = parse(text.encode())
+    j = dataclasses.replace(bjob(tmp_path, account, "x"), post=post)
+    out = send_job(j)
+    assert out.status == "sent", out.error
+    records = sorted(pds.records(me.did), key=lambda r: r["value"]["createdAt"])
+    first, second = (pds.record(r["uri"])["value"] for r in j_refs(records))
+    assert "embed" not in first  # the card goes on the first part with a URL
+    external = second["embed"]["external"]
+    assert second["embed"]["$type"] == "app.bsky.embed.external"
+    assert (external["uri"], external["title"], external["description"]) == (
+        "https://example.invalid/page",
+        "The page",
+        "What it says",
+    )
+    assert external["thumb"]["mimeType"] == "image/png"
+    assert pds.blob(me.did, external["thumb"]["ref"]["$link"]) == thumb
+
+
+def j_refs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records in thread order: the root, then its replies."""
+    root = [r for r in records if "reply" not in r["value"]]
+    return root + [r for r in records if "reply" in r["value"]]
+
+
+def test_check_refuses_a_quote_that_is_not_a_bluesky_post(tmp_path: Path, acct: Account) -> None:
+    post = parse(b"---\nquote: https://example.social/@a/1\n---\nhi\n")
+    [issue] = bsky.PLATFORM.check(post, acct, tmp_path)
+    assert issue.level == "error"
+    assert issue.message.startswith("line 2: `quote`: https://example.social/@a/1 is not a")
 
 
 @pytest.mark.peers

@@ -4,6 +4,7 @@ answers recorded in Mastodon.py 2.3.3's cassettes (tests/peers/fetch_cassettes.s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -21,7 +22,7 @@ from plurspool.config import Account
 from plurspool.errors import ConfigError
 from plurspool.platforms import mastodon as m
 from plurspool.platforms import mastodon_api as api
-from plurspool.platforms.base import Outcome
+from plurspool.platforms.base import Outcome, Quoted
 from plurspool.post import Post, parse
 from tests.helpers import ids_in, png, run_cli, spool_root, state_home, write_config
 from tests.peers.mastodon_mock import Mock, User, mastodon_mock
@@ -99,6 +100,121 @@ def test_a_status_saves_its_part_and_caches_the_instance_limits(
     assert cached is not None and cached[0].known and cached[0].max_characters == 500
     assert store.material["parts"] == [{"id": out.remote_id, "url": out.url}]
     assert store.material["pending"] is None
+
+
+@pytest.mark.peers
+def test_a_poll_arrives_on_the_first_part_with_its_options_expiry_and_multiple(
+    mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
+) -> None:
+    post = parse(
+        b"---\npoll:\n  options: [Tea, Coffee, 'no']\n  expires: 2h\n  multiple: true\n"
+        b"---\nWhich one?\n---\nA second part, without a poll.\n"
+    )
+    store = Store()
+    out = m.PLATFORM.send(
+        job(
+            post,
+            account(mastodon_mock.url),
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=store,
+            key=new_key(),
+        )
+    )
+    assert out.status == "sent", out
+    second, first = mastodon_mock.statuses(user)
+    assert first["id"] == out.remote_id and second["in_reply_to_id"] == first["id"]
+    poll = first["poll"]
+    assert [o["title"] for o in poll["options"]] == ["Tea", "Coffee", "no"]
+    assert poll["multiple"] is True
+    expires = datetime.fromisoformat(poll["expires_at"].replace("Z", "+00:00"))
+    created = datetime.fromisoformat(first["created_at"].replace("Z", "+00:00"))
+    assert abs((expires - created).total_seconds() - 7200) < 60
+    assert second["poll"] is None
+    cached = api.read_cached_limits(state, mastodon_mock.url)
+    assert cached is not None and cached[0].poll_options == 4
+    assert cached[0].poll_max_expiration == 2629746  # the mock's configuration.polls
+
+
+def send_text(
+    mock: Mock, text: str, tmp_path: Path, state: Path, quote: Quoted | None = None
+) -> Outcome:
+    j = job(
+        make_post(text),
+        account(mock.url),
+        spool_root=tmp_path / "spool",
+        state_dir=state,
+        key=new_key(),
+    )
+    out = m.PLATFORM.send(dataclasses.replace(j, quote=quote))
+    assert out.status == "sent", out
+    return out
+
+
+@pytest.mark.peers
+def test_a_quote_of_an_earlier_post_goes_through_the_quote_api(
+    mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
+) -> None:
+    first = send_text(mastodon_mock, "the original", tmp_path, state)
+    # `quote: @ID`: the earlier post's recorded id and url, for this same account.
+    quoted = Quoted(url=first.url, id=first.remote_id)
+    out = send_text(mastodon_mock, "quoting it", tmp_path, state, quoted)
+    status = mastodon_mock.status(user, str(out.remote_id))
+    assert status["quote"]["quoted_status"]["id"] == first.remote_id
+    assert mastodon_mock.source(user, str(out.remote_id))["text"] == "quoting it"
+    # A URL of a status on the same instance is quoted by its id too. (The mock's own URLs
+    # name it `localhost`: written as a user would, from the instance's address.)
+    url = f"{mastodon_mock.url}/@{user.username}/{first.remote_id}"
+    out = send_text(mastodon_mock, "by URL", tmp_path, state, Quoted(url=url))
+    status = mastodon_mock.status(user, str(out.remote_id))
+    assert status["quote"]["quoted_status"]["id"] == first.remote_id
+
+
+@pytest.mark.peers
+def test_without_the_quote_api_the_url_is_appended_and_counted(
+    mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
+) -> None:
+    # The instance's limits as an instance before Mastodon 4.5 gives them (no quote API).
+    api.write_cached_limits(state, mastodon_mock.url, api.Limits(known=True), time.time())
+    url = "https://elsewhere.example/@someone/1234"
+    out = send_text(mastodon_mock, "quoting it", tmp_path, state, Quoted(url=url))
+    status = mastodon_mock.status(user, str(out.remote_id))
+    assert status["quote"] is None
+    assert mastodon_mock.source(user, str(out.remote_id))["text"] == f"quoting it\n\n{url}"
+    # check counts the URL (as Mastodon does, 23 characters) in the first part's length.
+    api.write_cached_limits(state, "https://example.social", api.Limits(known=True), time.time())
+    fits = make_post("x" * 475, quote=url)
+    assert m.PLATFORM.check(fits, account("https://example.social"), tmp_path) == []
+    over = make_post("x" * 476, quote=url)
+    [issue] = m.PLATFORM.check(over, account("https://example.social"), tmp_path)
+    assert issue.level == "error" and "is 501 characters" in issue.message
+
+
+@pytest.mark.peers
+def test_thread_of_three_chains_replies(
+    mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
+) -> None:
+    post = make_post("one\n\n---\n\ntwo\n\n---\n\nthree")
+    out = m.PLATFORM.send(
+        job(
+            post,
+            account(mastodon_mock.url),
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            key=new_key(),
+        )
+    )
+    assert out.status == "sent", out
+    statuses = list(reversed(mastodon_mock.statuses(user)))
+    assert [mastodon_mock.source(user, s["id"])["text"] for s in statuses] == [
+        "one",
+        "two",
+        "three",
+    ]
+    assert statuses[0]["id"] == out.remote_id
+    assert statuses[0]["in_reply_to_id"] is None
+    assert statuses[1]["in_reply_to_id"] == statuses[0]["id"]
+    assert statuses[2]["in_reply_to_id"] == statuses[1]["id"]
 
 
 @pytest.mark.peers
@@ -721,6 +837,8 @@ def test_recorded_instance_limits() -> None:
         image_size=16 * 1024 * 1024,
         video_size=103809024,
         description_limit=10000,
+        poll_max_expiration=2629746,  # configuration.polls: Mastodon's own month
+        quotes=True,  # api_versions.mastodon 11
         known=True,
     )
     code, headers, body = _recorded("test_instance_v1.yaml", "GET", "/api/v1/instance")

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -21,7 +22,7 @@ from plurspool.config import Account
 from plurspool.errors import ConfigError, SendError
 from plurspool.platforms import get
 from plurspool.platforms import nostr_proto as proto
-from plurspool.platforms.base import Outcome
+from plurspool.platforms.base import Outcome, Quoted
 from plurspool.platforms.nostr import MAX_CONTENT, Nostr
 from plurspool.post import Media, Post, parse
 from tests.helpers import (
@@ -283,6 +284,55 @@ def test_thread_of_three_with_nip10_tags(nostr_relays: list[str], tmp_path: Path
         assert all(verify_nostr_event(e) for e in held.values())
         replies = query(url, {"#e": [e1["id"]]})
         assert sorted(e["id"] for e in replies) == sorted([e2["id"], e3["id"]])
+
+
+@pytest.mark.peers
+def test_a_quote_has_a_nip18_q_tag_and_a_nostr_reference(
+    nostr_relays: list[str], tmp_path: Path
+) -> None:
+    secret = new_secret()
+    acc = account(nostr_relays, tmp_path, secret)
+    original = sent(NOSTR.send(job(post("the original"), acc, spool_root=tmp_path)))
+    _, raw = proto.bech32_decode(original)
+    quoted_id, me = raw.hex(), proto.public_key(secret)
+    # `quote: @ID`: the earlier note's recorded note1 id.
+    store = Store()
+    by_note = Quoted(url=None, id=original)
+    sent(
+        NOSTR.send(
+            replace(
+                job(post("quoting it\n---\nmore"), acc, spool_root=tmp_path, store=store),
+                quote=by_note,
+            )
+        )
+    )
+    first, second = stored_events(store)
+    assert first["content"] == f"quoting it\n\nnostr:{original}"
+    assert ["q", quoted_id, ""] in first["tags"]
+    assert not any(t[0] == "q" for t in second["tags"]) and second["content"] == "more"
+    # A nevent names a relay and the author: the q tag carries both.
+    tlv = bytes([0, 32]) + raw + bytes([1, len(nostr_relays[0])]) + nostr_relays[0].encode()
+    nevent = proto.bech32_encode("nevent", tlv + bytes([2, 32]) + bytes.fromhex(me))
+    store = Store()
+    by_link = Quoted(url=f"https://njump.me/{nevent}")
+    sent(
+        NOSTR.send(
+            replace(job(post("again"), acc, spool_root=tmp_path, store=store), quote=by_link)
+        )
+    )
+    [event] = stored_events(store)
+    assert event["content"] == f"again\n\nnostr:{nevent}"
+    assert ["q", quoted_id, nostr_relays[0], me] in event["tags"]
+    for url in nostr_relays:
+        quotes = query(url, {"#q": [quoted_id]})
+        assert len(quotes) == 2 and all(verify_nostr_event(e) for e in quotes)
+
+
+def test_check_refuses_a_quote_that_names_no_note(tmp_path: Path) -> None:
+    p = post("hi", "quote: https://example.social/@a/1\n")
+    [issue] = NOSTR.check(p, account(["wss://r.example"], tmp_path), tmp_path)
+    assert issue.level == "error"
+    assert issue.message.startswith("line 2: `quote`: https://example.social/@a/1 names no")
 
 
 @pytest.mark.peers

@@ -237,7 +237,14 @@ def test_aliases_are_named() -> None:
 
 def test_post_keys_are_in_bold() -> None:
     spans = bold(page("plurspool.5"))
-    keys = {*post.TOP_KEYS, *post.MEDIA_KEYS, *post.OVERRIDE_KEYS, *post.RESULT_KEYS}
+    keys = {
+        *post.TOP_KEYS,
+        *post.MEDIA_KEYS,
+        *post.OVERRIDE_KEYS,
+        *post.RESULT_KEYS,
+        *post.POLL_KEYS,
+        *post.CARD_KEYS,
+    }
     # `.BR cw ", " language` sets several keys in bold on one line: split such spans.
     words = {w for s in spans for w in re.split(r"[,\s]+", s) if w}
     missing = sorted(k for k in keys if k not in spans and k not in words)

@@ -115,3 +115,34 @@ def test_the_completion_commands_generate_scripts(tmp_path: Path) -> None:
             timeout=30,
         )
         assert r.returncode == 0 and "_PLURSPOOL_COMPLETE" in r.stdout
+
+
+def section(title: str) -> str:
+    """The README's text under `## title`, up to the next `## ` heading."""
+    m = re.search(rf"\n## {re.escape(title)}\n(.*?)(?=\n## )", README, re.S)
+    assert m is not None, f"README lost its section {title!r}"
+    return m.group(1)
+
+
+def test_the_rich_post_examples_pass_check(tmp_path: Path) -> None:
+    """Each post file shown under "Polls, quotes and link cards" is one `check` passes."""
+    from plurspool.post import parse
+    from tests.helpers import invoke, make_env, spool_root, write_config
+
+    env = make_env(tmp_path)
+    write_config(
+        env,
+        '[accounts.mastodon]\ninstance = "https://example.social"\n'
+        '[accounts.bluesky]\nhandle = "me.example.com"\nservice = "https://bsky.social"\n'
+        '[accounts.nostr]\nrelays = ["wss://relay.example.com"]\n',
+    )
+    assert invoke(["init"], env).code == 0
+    examples = re.findall(r"```markdown\n(.*?)```", section("Polls, quotes and link cards"), re.S)
+    assert examples
+    for number, text in enumerate(examples, 1):
+        parse(text.encode())
+        path = spool_root(env) / "drafts" / f"example-{number}.md"
+        path.write_text(text, encoding="utf-8")
+        run = invoke(["check", str(path)], env)
+        problems = [line for line in run.out.splitlines() if ": warning: " not in line]
+        assert run.code == 0 and problems == [], (text, run)

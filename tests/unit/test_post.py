@@ -88,6 +88,13 @@ def as_json(post: Post) -> dict[str, Any]:
             for account, r in post.results.items()
         },
         "attempts": post.attempts,
+        # The richer keys only where a file has them, so that older expectations stay.
+        **({"poll": dataclasses.asdict(post.poll)} if post.poll else {}),
+        **(
+            {"quote": {"default": post.quote.default, "accounts": dict(post.quote.accounts)}}
+            if post.quote
+            else {}
+        ),
     }
 
 
