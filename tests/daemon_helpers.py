@@ -68,6 +68,7 @@ class Sandbox:
     accounts: dict[str, str] = field(default_factory=dict)  # name -> extra TOML lines
     daemon_keys: dict[str, Any] = field(default_factory=dict)
     rate_limits: dict[str, str] = field(default_factory=dict)
+    top: str = ""  # top-level TOML keys, written before any table
     extra: str = ""  # extra TOML appended to the config
     default_platforms: list[str] = field(default_factory=list)
     procs: list[DaemonProc] = field(default_factory=list)
@@ -129,7 +130,7 @@ class Sandbox:
         os.replace(tmp, self.control_path(name))
 
     def write_config(self) -> None:
-        lines = []
+        lines = [self.top] if self.top else []
         if self.default_platforms:
             lines.append(
                 "default_platforms = ["

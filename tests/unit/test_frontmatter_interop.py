@@ -13,9 +13,7 @@ into a datetime: there the test asserts the same instant at the same UTC offset.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plurspool.post import Post, parse
-from tests.helpers import Run, invoke, make_env, png, run_cli, spool_root, state_of, write_config
+from tests.daemon_helpers import Sandbox, toml_str
+from tests.helpers import Run, invoke, png, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -202,18 +201,15 @@ def absolute(post: Post) -> datetime:
 # -- a spool with exec accounts ---------------------------------------------------------------
 
 
-@dataclass
-class World:
-    """A spool whose exec accounts answer as the test tells them (see EXEC)."""
-
-    env: dict[str, str]
-    answers: Path
+class ExecBox(Sandbox):
+    """A Sandbox whose exec accounts answer as the test tells them (see EXEC), in a zone half an
+    hour behind UTC, with a scripted $EDITOR and a picture in media/."""
 
     @property
-    def root(self) -> Path:
-        return spool_root(self.env)
+    def answers(self) -> Path:
+        return self.base / "answers"
 
-    def cli(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Run:
+    def ok(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Run:
         """Run `plurspool ARGS` as a subprocess, as a user does; it must succeed."""
         run = run_cli(list(args), {**self.env, **(env or {})}, input)
         assert run.code == 0, f"{args}: exit {run.code}\nstdout: {run.out}\nstderr: {run.err}"
@@ -231,56 +227,48 @@ class World:
 
     def drop(self, post_id: str, text: str) -> None:
         """Deliver a post into new/ the Maildir way (written in tmp/, renamed), bytes as given."""
-        tmp = self.root / "tmp" / f"{post_id}.md"
-        tmp.write_bytes(text.encode("utf-8"))
-        os.rename(tmp, self.root / "new" / f"{post_id}.md")
+        self.deliver("new", post_id, text)
 
     def path(self, post_id: str, state: str) -> Path:
         """The file of `post_id`, which must be in `state` and nowhere else."""
-        assert state_of(self.root, post_id) == [state], state_of(self.root, post_id)
-        return self.root / state / f"{post_id}.md"
+        assert self.where(post_id) == [state], self.where(post_id)
+        return self.spool / state / f"{post_id}.md"
 
 
-def make_world(base: Path, accounts: Sequence[str] = ACCOUNTS) -> World:
-    env = make_env(base / "env")
-    env["TMPDIR"] = str(base / "tmp")
+def make_world(base: Path, accounts: Sequence[str] = ACCOUNTS) -> ExecBox:
+    world = ExecBox(base)
+    world.env["TMPDIR"] = str(base / "tmp")
     (base / "tmp").mkdir()
-    answers = base / "answers"
-    answers.mkdir()
+    world.answers.mkdir()
     command = base / "account.sh"
     command.write_text(EXEC)
     editor = base / "editor.sh"
     editor.write_text(EDITOR)
-    env["EDITOR"] = f"sh {editor}"
-    lines = [
-        # Half an hour behind UTC: a bare time read as a datetime keeps an offset worth checking.
-        'timezone = "America/St_Johns"',
-        f'default_platforms = ["{accounts[0]}"]',
-    ]
+    world.env["EDITOR"] = f"sh {editor}"
+    # Half an hour behind UTC: a bare time read as a datetime keeps an offset worth checking.
+    world.top = 'timezone = "America/St_Johns"'
+    world.default_platforms = [accounts[0]]
     for name in accounts:
-        lines += [
-            f'[accounts."{name}"]',
-            'platform = "exec"',
-            f'command = ["sh", "{command}", "{answers}"]',
-        ]
-    write_config(env, "\n".join(lines) + "\n")
-    world = World(env, answers)
-    world.cli("init")
-    (world.root / "media").mkdir()
-    (world.root / "media" / "cat.png").write_bytes(png())
+        world.accounts[toml_str(name)] = (
+            f'platform = "exec"\ncommand = ["sh", "{command}", "{world.answers}"]'
+        )
+    world.write_config()
+    world.ok("init")
+    (world.spool / "media").mkdir()
+    (world.spool / "media" / "cat.png").write_bytes(png())
     return world
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
+def world(tmp_path: Path) -> ExecBox:
     return make_world(tmp_path)
 
 
 # -- files written by `post` ------------------------------------------------------------------
 
 
-def test_a_queued_post_with_every_option_reads_alike(world: World) -> None:
-    run = world.cli(
+def test_a_queued_post_with_every_option_reads_alike(world: ExecBox) -> None:
+    run = world.ok(
         "post",
         "-s",
         "2h",
@@ -316,8 +304,8 @@ def test_a_queued_post_with_every_option_reads_alike(world: World) -> None:
         pytest.param(["--cw", "no", "--lang", "no", "-p", "no"], id="yaml-1.1-booleans"),
     ],
 )
-def test_a_draft_reads_alike(world: World, options: list[str]) -> None:
-    run = world.cli("post", "--draft", *options, "--json", "A draft: kept, never sent")
+def test_a_draft_reads_alike(world: ExecBox, options: list[str]) -> None:
+    run = world.ok("post", "--draft", *options, "--json", "A draft: kept, never sent")
     path = world.path(run.json()["id"], "drafts")
     post = assert_reads_alike(path)
     assert post.parts == ("A draft: kept, never sent",)
@@ -326,13 +314,13 @@ def test_a_draft_reads_alike(world: World, options: list[str]) -> None:
         assert (post.cw, post.language, post.platforms) == ("no", "no", ("no",))
 
 
-def test_a_thread_reads_alike(world: World) -> None:
+def test_a_thread_reads_alike(world: ExecBox) -> None:
     text = (
         "First part.\nkey: value, which is text here\n\n---\n\n"
         "# Second part\n> quoted\n----\n\n---\n\n"
         "***\nThird part, after a rule.\n"
     )
-    run = world.cli("post", "-s", "1d", "--json", input=text)
+    run = world.ok("post", "-s", "1d", "--json", input=text)
     post = assert_reads_alike(world.path(run.json()["id"], "scheduled"))
     assert post.parts == (
         "First part.\nkey: value, which is text here",
@@ -341,8 +329,8 @@ def test_a_thread_reads_alike(world: World) -> None:
     )
 
 
-def test_a_draft_whose_body_starts_with_a_rule_reads_alike(world: World) -> None:
-    run = world.cli("post", "--draft", "--json", input="----\nkey: value\n\n---\n\nthe reply\n")
+def test_a_draft_whose_body_starts_with_a_rule_reads_alike(world: ExecBox) -> None:
+    run = world.ok("post", "--draft", "--json", input="----\nkey: value\n\n---\n\nthe reply\n")
     post = assert_reads_alike(world.path(run.json()["id"], "drafts"))
     assert post.parts == ("----\nkey: value", "the reply")
 
@@ -359,9 +347,9 @@ def test_a_draft_whose_body_starts_with_a_rule_reads_alike(world: World) -> None
     ],
 )
 def test_the_template_of_new_saved_with_a_change_reads_alike(
-    world: World, options: list[str], state: str
+    world: ExecBox, options: list[str], state: str
 ) -> None:
-    post_id = world.cli("new", *options).out.strip()
+    post_id = world.ok("new", *options).out.strip()
     post = assert_reads_alike(world.path(post_id, state))
     assert post.cw == "Content warning"
     assert post.parts == ("Written in the editor", "and a reply")
@@ -371,8 +359,8 @@ def test_the_template_of_new_saved_with_a_change_reads_alike(
         assert post.schedule is None
 
 
-def test_the_template_of_new_with_yaml_1_1_account_names_reads_alike(world: World) -> None:
-    post_id = world.cli("new", "-p", "no", "-p", "1").out.strip()
+def test_the_template_of_new_with_yaml_1_1_account_names_reads_alike(world: ExecBox) -> None:
+    post_id = world.ok("new", "-p", "no", "-p", "1").out.strip()
     post = assert_reads_alike(world.path(post_id, "scheduled"))
     assert post.platforms == ("no", "1")
 
@@ -380,7 +368,7 @@ def test_the_template_of_new_with_yaml_1_1_account_names_reads_alike(world: Worl
 # -- what intake and the sender write ---------------------------------------------------------
 
 
-def test_intake_write_back_and_the_results_read_alike(world: World) -> None:
+def test_intake_write_back_and_the_results_read_alike(world: ExecBox) -> None:
     """A relative time written back as an absolute one (queued for later), a post due now sent
     with its results, a CRLF file whose line ends are kept, and a frontmatter written as one
     flow mapping, which plurspool rewrites as block YAML (plurspool(5))."""
@@ -409,7 +397,7 @@ def test_intake_write_back_and_the_results_read_alike(world: World) -> None:
     world.answer("x", out="123\n", post="due")
     world.answer("no", out="https://example.social/@me/109345\n", post="due")
     world.answer("1", out='it\'s: "quoted" #not-a-comment\n', post="due")
-    world.cli("send", "--once")
+    world.ok("send", "--once")
 
     later = assert_reads_alike(world.path("later", "scheduled"))
     absolute(later)
@@ -432,28 +420,28 @@ def test_intake_write_back_and_the_results_read_alike(world: World) -> None:
     assert flow.results["x"].error is None and flow.schedule is not None
 
 
-def test_a_failed_post_and_its_retry_read_alike(world: World) -> None:
+def test_a_failed_post_and_its_retry_read_alike(world: ExecBox) -> None:
     world.drop("bad", "---\nplatforms: [x, 'no']\n---\nThis one fails on x.\n")
     world.answer("x", err='boom: it\'s "broken" #1\n', post="bad")
     world.answer("no", out="no-1\n", post="bad")
-    world.cli("send", "--once")
+    world.ok("send", "--once")
     failed = assert_reads_alike(world.path("bad", "failed"))
     error = failed.results["x"].error
     assert error is not None and error.endswith('boom: it\'s "broken" #1')
     assert failed.results["no"].id == "no-1" and failed.results["no"].error is None
 
-    world.cli("retry", "bad")
+    world.ok("retry", "bad")
     retried = assert_reads_alike(world.path("bad", "scheduled"))
     assert retried.retried is not None and retried.results == failed.results
 
 
-def test_reschedule_schedule_and_edit_read_alike(world: World) -> None:
-    queued = world.cli("post", "-s", "2h", "--json", "Queued.").json()["id"]
-    world.cli("reschedule", queued, "+1h")
+def test_reschedule_schedule_and_edit_read_alike(world: ExecBox) -> None:
+    queued = world.ok("post", "-s", "2h", "--json", "Queued.").json()["id"]
+    world.ok("reschedule", queued, "+1h")
     rescheduled = assert_reads_alike(world.path(queued, "scheduled"))
 
-    draft = world.cli("post", "--draft", "--json", "A draft.").json()["id"]
-    world.cli("schedule", draft, "tomorrow 9am")
+    draft = world.ok("post", "--draft", "--json", "A draft.").json()["id"]
+    world.ok("schedule", draft, "tomorrow 9am")
     absolute(assert_reads_alike(world.path(draft, "scheduled")))
 
     # An edit that writes a relative time: plurspool stores it resolved.
@@ -461,16 +449,16 @@ def test_reschedule_schedule_and_edit_read_alike(world: World) -> None:
     editor.write_text(
         """sed 's/^schedule: .*/schedule: 45m/' "$1" > "$1.edited"\nmv "$1.edited" "$1"\n"""
     )
-    world.cli("edit", queued, env={"EDITOR": f"sh {editor}"})
+    world.ok("edit", queued, env={"EDITOR": f"sh {editor}"})
     edited = assert_reads_alike(world.path(queued, "scheduled"))
     assert absolute(edited) < absolute(rescheduled)
 
 
-def test_a_post_sent_at_once_records_odd_ids_that_read_alike(world: World) -> None:
+def test_a_post_sent_at_once_records_odd_ids_that_read_alike(world: ExecBox) -> None:
     world.answer("x", out="123\n")
     world.answer("no", out="https://example.social/@me/109345?page=1#top\n")
     world.answer("1", out="\"id\": '1', #2: [x]\nsecond line, not recorded\n")
-    post_id = world.cli("post", "-p", "x", "-p", "no", "-p", "1", "--json", "Now.").json()["id"]
+    post_id = world.ok("post", "-p", "x", "-p", "no", "-p", "1", "--json", "Now.").json()["id"]
     post = assert_reads_alike(world.path(post_id, "sent"))
     assert {a: (r.id, r.url) for a, r in post.results.items()} == {
         "x": ("123", None),
@@ -550,7 +538,7 @@ def test_results_with_odd_ids_and_account_names_read_alike(tmp_path: Path) -> No
         )
         for account, out in zip(names, outputs, strict=False):
             world.answer(account, out=out + "\n", post=f"odd{number}")
-    world.cli("send", "--once")
+    world.ok("send", "--once")
     for number, outputs in enumerate(posts):
         post = assert_reads_alike(world.path(f"odd{number}", "sent"))
         for account, out in zip(accounts, outputs, strict=False):
@@ -601,7 +589,7 @@ _examples = itertools.count()
 )
 @given(OUTCOMES)
 def test_generated_answers_are_recorded_in_results_that_read_alike(
-    world: World, outcomes: list[dict[str, tuple[int, str]]]
+    world: ExecBox, outcomes: list[dict[str, tuple[int, str]]]
 ) -> None:
     example = next(_examples)
     ids = [f"g{example}-{number}" for number in range(len(outcomes))]
