@@ -30,6 +30,7 @@ class Done:
 
     item: Item
     at: datetime | None = None
+    card: str | None = None  # why no link card was made, when one was wanted (a warning)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class Queue:
         """Make a post from text: queued (schedule), kept (draft), or queued due now."""
         if schedule is not None and draft:
             raise UsageError("--schedule and --draft exclude each other", "use one of them")
-        from .post import render, split_parts
+        from .post import parse, render, split_parts
 
         if not text.strip():
             raise InvalidInput("the post is empty", "give some text, or pipe it on stdin")
@@ -133,8 +134,12 @@ class Queue:
         )
         items.validate_new(data)
         state = "drafts" if draft else "scheduled"
-        entry = self.spool.deliver(state, new_id(parts[0]), data)
-        return Done(items.load(entry), at)
+        post_id = new_id(parts[0])
+        carded, warning = (
+            (None, None) if draft else self._card(post_id, parse(data), data, lambda: data)
+        )
+        entry = self.spool.deliver(state, post_id, carded if carded is not None else data)
+        return Done(items.load(entry), at, warning)
 
     def add_written(self, state: str, data: bytes, hint_text: str) -> Done:
         """Store a post written with `plurspool new` (already validated) in `state`."""
@@ -256,7 +261,7 @@ class Queue:
         assert verdict.at is not None
         try:
             data = verdict.stamped
-            carded, warning = self._card(entry, item.post, data)
+            carded, warning = self._card(entry.id, item.post, data, lambda: self.spool.read(entry))
             if carded is not None:
                 data = carded
             if data is not None:
@@ -267,10 +272,11 @@ class Queue:
         return Queued(moved.id, verdict.at, str(moved.path), warning)
 
     def _card(
-        self, entry: Entry, post: Post | None, data: bytes | None
+        self, post_id: str, post: Post | None, data: bytes | None, read: Callable[[], bytes]
     ) -> tuple[bytes | None, str | None]:
-        """The file with its Bluesky link card resolved and written back (plurspool(5),
-        `card`), or None when none is wanted; with why none was made, when one was."""
+        """The file (`data`, else `read()`) with its Bluesky link card resolved and written
+        back (plurspool(5), `card`), or None when none is wanted; with why none was made, when
+        one was. Made where a post enters the queue: intake, and `plurspool post`."""
         accounts = [self.items.config.accounts.get(name) for name in self.items.platforms(post)]
         bluesky = [a.name for a in accounts if a is not None and a.platform == "bluesky"]
         if not bluesky:
@@ -278,13 +284,12 @@ class Queue:
         from .platforms.bluesky import card_target
         from .post import Card, parse, with_card
 
-        if post is None:  # known from the cache only
-            post = parse(data if data is not None else self.spool.read(entry))
-
+        raw = data if data is not None else read()
+        if post is None:  # known from the cache only, or not read yet
+            post = parse(raw)
         url = card_target(post, bluesky)
         if url is None:
             return None, None
-        raw = data if data is not None else self.spool.read(entry)
         from .platforms.linkcard import CardError, resolve
 
         try:
@@ -293,7 +298,7 @@ class Queue:
             return None, f"no link card for {url[:80]}: {exc}"
         image = None
         if preview.thumb is not None:
-            image = self.spool.write_card_image(entry.id, preview.thumb)
+            image = self.spool.write_card_image(post_id, preview.thumb)
         card = Card("set", preview.url, preview.title, preview.description or None, image)
         carded = with_card(raw, card)
         if len(carded) > self.spool.max_size:

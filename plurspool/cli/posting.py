@@ -80,6 +80,8 @@ def post(
         media=_parse_media(media),
     )
     item, at = added.item, added.at
+    if added.card is not None:
+        note(f"warning: {added.card}")
     if draft or schedule is not None:
         ctx.out.added(app, item, queued=at is not None)
         return

@@ -4,6 +4,7 @@ and intake still queues the post, its file unchanged but for the card written ba
 
 from __future__ import annotations
 
+import json
 import struct
 import threading
 import time
@@ -257,3 +258,25 @@ def test_card_off_or_a_written_card_is_never_fetched(box: Sandbox, pages: Pages)
     world.run()
     assert pages.seen == []
     assert (box.spool / "scheduled" / "off.md").read_text() == off.format(url=pages.url + "/good")
+
+
+def test_plurspool_post_gives_a_queued_post_its_card_and_warns_when_it_cannot(
+    box: Sandbox, pages: Pages
+) -> None:
+    box.write_config()
+    good = box.cli("post", "--json", "-s", "2099-01-01 09:00", f"Read {pages.url}/good today.")
+    assert good.code == 0, good.err
+    post_id = json.loads(good.out)["id"]
+    card = box.post("scheduled", post_id).card
+    assert card is not None and card.mode == "set" and card.title == "A & B: the page"
+    assert card.image == f"media/cards/{post_id}.jpg"
+    assert (box.spool / card.image).read_bytes().startswith(b"\xff\xd8")
+    assert "warning" not in good.err
+    bad = box.cli("post", "--json", "-s", "2099-01-01 10:00", f"See {pages.url}/binary now.")
+    assert bad.code == 0, bad.err
+    assert "warning: no link card for" in bad.err
+    assert box.post("scheduled", json.loads(bad.out)["id"]).card is None  # queued without one
+    draft = box.cli("post", "--json", "--draft", f"Later {pages.url}/good")
+    assert draft.code == 0, draft.err
+    assert box.post("drafts", json.loads(draft.out)["id"]).card is None
+    assert [p for p, _ in pages.seen].count("/good") == 1  # the draft fetched nothing
