@@ -25,6 +25,7 @@ from .base import Abandoned, Outcome, wait_within
 from .options import limits_dir
 
 DEFAULT_LIMIT = 500
+URL_LENGTH = 23  # what a URL counts when the instance does not say (Mastodon's own constant)
 MIB = 1024 * 1024
 USER_AGENT = "plurspool"
 
@@ -38,6 +39,7 @@ class Limits:
     image_size: int = 16 * MIB
     video_size: int = 99 * MIB
     description_limit: int = 1500
+    characters_reserved_per_url: int = URL_LENGTH
     known: bool = False  # read from the instance (now or from the cache)
 
 
@@ -173,6 +175,7 @@ def limits_from_instance(v2: Any = None, v1: Any = None) -> Limits:
                 _dig(data, "max_toot_chars"),
             ),
             "max_media": (_dig(conf, "statuses", "max_media_attachments"),),
+            "characters_reserved_per_url": (_dig(conf, "statuses", "characters_reserved_per_url"),),
             "image_size": (_dig(conf, "media_attachments", "image_size_limit"),),
             "video_size": (_dig(conf, "media_attachments", "video_size_limit"),),
             "description_limit": (_dig(conf, "media_attachments", "description_limit"),),

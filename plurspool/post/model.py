@@ -28,6 +28,7 @@ TOP_KEYS = (
     "results",
     "attempts",
     "retried",
+    "split",
 )
 MEDIA_KEYS = ("path", "alt")
 OVERRIDE_KEYS = ("text", "cw", "language", "visibility", "sensitive")
@@ -88,6 +89,7 @@ class Post:
     results: Mapping[str, Result] = field(default_factory=lambda: types.MappingProxyType({}))
     attempts: int = 0
     retried: str | None = None  # the token of the last `plurspool retry`, made on any host
+    split: str | None = None  # auto | off; None: as the account's config says
 
     def parts_for(self, account: str) -> tuple[str, ...]:
         """The thread parts to send to `account`: its override text if any, else the body."""

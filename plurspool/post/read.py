@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from plurspool.errors import PostError, did_you_mean
+from plurspool.split import SPLIT_MODES
 
 from .model import (
     MEDIA_KEYS,
@@ -163,6 +164,7 @@ class _Fields:
             "results": {},
             "attempts": 0,
             "retried": None,
+            "split": None,
         }
         for key, node in root.items():
             name = f"`{key.value}`"
@@ -191,6 +193,8 @@ class _Fields:
                     values["attempts"] = self.count(node, name)
                 case "retried":
                     values["retried"] = self.checked(node, name, _check_retried)
+                case "split":
+                    values["split"] = self.checked(node, name, _check_split)
                 case _:
                     raise self.unknown(key, TOP_KEYS, "")
         return Post(
@@ -367,6 +371,16 @@ def _check_language(value: str, name: str) -> str:
     if "_" in value:
         hint = f"write it with a hyphen: {value.replace('_', '-')}"
     raise PostError(f"{name} must be a language tag like en or pt-BR, not {_show(value)}", hint)
+
+
+def _check_split(value: str, name: str) -> str:
+    if value in SPLIT_MODES:
+        return value
+    raise PostError(
+        f"{name} must be one of {', '.join(SPLIT_MODES)}, not {_show(value)}",
+        "write split: auto (an over-long part is split per account) or split: off (it is an "
+        "error); leave it out to follow the config's split",
+    )
 
 
 def _check_visibility(value: str, name: str) -> str:

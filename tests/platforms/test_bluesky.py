@@ -130,13 +130,6 @@ def test_tid_is_13_sortable_chars() -> None:
     assert abs((n >> 10) / 1e6 - now) < 60
 
 
-def test_graphemes_count_user_perceived_characters() -> None:
-    assert bsky.graphemes("e\u0301") == 1  # e + combining acute
-    assert bsky.graphemes("👨‍👩‍👧") == 1  # a ZWJ family
-    assert bsky.graphemes("🇫🇷🇩🇪") == 2  # two flags
-    assert bsky.graphemes("Café 🎉") == 6
-
-
 def test_retry_after_headers() -> None:
     now = 1_800_000_000.0
     assert xrpc.retry_after({"retry-after": "7"}, now) == 7.0

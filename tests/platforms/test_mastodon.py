@@ -240,10 +240,19 @@ def test_check_counts_like_mastodon(tmp_path: Path, state: Path) -> None:
     # The content warning counts towards the limit.
     issues = m.PLATFORM.check(make_post("x" * 490, cw="0123456789!"), acct, spool)
     assert len(issues) == 1 and "501 characters with the content warning" in issues[0].message
-    # Each thread part on its own; each account's override text on its own.
+    # Each thread part on its own; each account's override text on its own. A part that
+    # auto-split cannot break (one 600-character word) is named with its place.
     thread = make_post("short\n\n---\n\n" + "z" * 600)
     [issue] = m.PLATFORM.check(thread, acct, spool)
-    assert issue.message.startswith("part 2 of 2 is 600 characters")
+    assert issue.message.startswith('part 2 of 2: "zzz')
+    assert "is 600 characters; the limit is 500" in issue.message
+    # Words it splits; with split: off an over-long part is reported, not split.
+    words = make_post("short\n\n---\n\n" + "z " * 300)
+    assert m.PLATFORM.check(words, acct, spool) == []
+    off = make_post("short\n\n---\n\n" + "z " * 300, split="off")
+    [issue] = m.PLATFORM.check(off, acct, spool)
+    assert issue.message.startswith("part 2 of 2 is 600 characters; the limit is 500")
+    assert issue.message.endswith("(split: off)")
     over = parse(b"---\noverrides:\n  m: {text: '" + b"o" * 501 + b"'}\n---\nfine\n")
     assert len(m.PLATFORM.check(over, acct, spool)) == 1
     assert m.PLATFORM.check(over, account("https://example.social", "other"), spool) == []
@@ -252,9 +261,11 @@ def test_check_counts_like_mastodon(tmp_path: Path, state: Path) -> None:
         state, "https://example.social", api.Limits(max_characters=1000), time.time()
     )
     assert m.PLATFORM.check(make_post("x" * 600), acct, spool) == []
-    [issue] = m.PLATFORM.check(make_post("x" * 1001), acct, spool)
+    [issue] = m.PLATFORM.check(make_post("x" * 1001, split="off"), acct, spool)
     assert issue.level == "error"
-    assert issue.message == "the text is 1001 characters; https://example.social allows 1000"
+    assert issue.message == (
+        "the text is 1001 characters; https://example.social allows 1000 (split: off)"
+    )
 
 
 def test_check_media_count_and_type(tmp_path: Path, state: Path) -> None:
@@ -915,3 +926,18 @@ def test_a_used_up_window_holds_the_account_until_it_resets(tmp_path: Path) -> N
             assert not d.events("retry")
     finally:
         box.cleanup()
+
+
+def test_the_instances_url_length_is_read_cached_and_counted(tmp_path: Path, state: Path) -> None:
+    v2 = {"configuration": {"statuses": {"max_characters": 100, "characters_reserved_per_url": 40}}}
+    limits = api.limits_from_instance(v2=v2)
+    assert (limits.max_characters, limits.characters_reserved_per_url) == (100, 40)
+    assert api.Limits().characters_reserved_per_url == 23  # until the instance says
+    api.write_cached_limits(state, "https://example.social", limits, time.time())
+    acct = account("https://example.social")
+    measure = m.PLATFORM.measure(make_post("x"), acct, state)
+    url = "https://example.com/" + "a" * 10  # 30 characters, counted as 40
+    assert measure.count(f"{url} " + "y" * 59) == 100
+    assert m.PLATFORM.check(make_post(f"{url} " + "y" * 59), acct, tmp_path) == []
+    [issue] = m.PLATFORM.check(make_post(f"{url} " + "y" * 60, split="off"), acct, tmp_path)
+    assert "is 101 characters" in issue.message

@@ -87,6 +87,8 @@ def as_json(post: Post) -> dict[str, Any]:
             for account, r in post.results.items()
         },
         "attempts": post.attempts,
+        # Only when set, so that the files written before the key existed stay as they were.
+        **({"split": post.split} if post.split is not None else {}),
     }
 
 
