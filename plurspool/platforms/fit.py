@@ -8,8 +8,9 @@ breaks; this module puts the two together with the post's `split` key and the ac
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 from ..split import Measure, NoFixedPoint, Piece, Thread, Unbreakable, graphemes, split_thread
@@ -74,7 +75,17 @@ def thread(post: Post, account: Account, measure: Measure | None) -> Thread:
     """
     if measure is None or measure.limit is None or split_mode(post, account) == "off":
         return as_written(post, account)
-    return split_thread(post.parts_for(account.name), measure, numbering=numbering(account))
+    parts = post.parts_for(account.name)
+    if isinstance(measure, Hashable):  # the platforms' measures are (frozen dataclasses)
+        return _split(parts, measure, numbering(account))
+    return split_thread(parts, measure, numbering=numbering(account))
+
+
+@lru_cache(maxsize=256)
+def _split(parts: tuple[str, ...], measure: Measure, numbering: str) -> Thread:
+    """`split_thread`, remembered: `check` and `--explain` ask for the same thread more than once
+    (the post's problem, its warnings, its parts), and a pass of the sender again."""
+    return split_thread(parts, measure, numbering=numbering)
 
 
 def issues(
