@@ -941,3 +941,35 @@ def test_the_instances_url_length_is_read_cached_and_counted(tmp_path: Path, sta
     assert m.PLATFORM.check(make_post(f"{url} " + "y" * 59), acct, tmp_path) == []
     [issue] = m.PLATFORM.check(make_post(f"{url} " + "y" * 60, split="off"), acct, tmp_path)
     assert "is 101 characters" in issue.message
+
+
+@pytest.mark.peers
+def test_a_long_post_arrives_as_a_numbered_thread_that_fits(
+    mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
+) -> None:
+    """Auto-split (plurspool(5), AUTO-SPLIT): 1,200 characters become a chain of statuses of
+    at most 500 characters as the instance counts them (its limit read from it), numbered."""
+    sentences = [
+        f"Sentence {k} of a thought that goes on for a while, as they do." for k in range(19)
+    ]
+    text = " ".join(sentences)[:1200].rsplit(" ", 1)[0] + " end."
+    text = text + " " + "x" * (1200 - len(text) - 1)
+    assert len(text) == 1200
+    store, key = Store(), new_key()
+    acct = account(mastodon_mock.url)
+    out = m.PLATFORM.send(job_for(make_post(text), acct, tmp_path, state, store, key=key))
+    assert out.status == "sent", out
+    limits = api.read_cached_limits(state, mastodon_mock.url)
+    assert limits is not None and limits[0].max_characters == 500
+    chain = list(reversed(mastodon_mock.statuses(user)))
+    texts = [mastodon_mock.source(user, s["id"])["text"] for s in chain]
+    assert len(texts) == 3
+    assert [t.rsplit(" ", 1)[1] for t in texts] == ["1/3", "2/3", "3/3"]
+    assert all(m.status_length(t) <= 500 for t in texts)
+    assert " ".join(t.rsplit(" ", 1)[0] for t in texts).split() == text.split()
+    assert chain[0]["id"] == out.remote_id
+    assert [s["in_reply_to_id"] for s in chain] == [None, chain[0]["id"], chain[1]["id"]]
+    # A retry of the same post and key splits the same: nothing more is posted.
+    again = m.PLATFORM.send(job_for(make_post(text), acct, tmp_path, state, store, key=key))
+    assert again.status == "sent" and again.remote_id == out.remote_id
+    assert len(mastodon_mock.statuses(user)) == 3
