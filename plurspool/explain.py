@@ -64,20 +64,29 @@ def explain_post(items: Items, post: Post) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def explain(items: Items, paths: list[Path]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """The explanation of every readable post among the files `check` reads for `paths`, by
-    its name (`name_of`)."""
-    from .items import files_of
+Threads = dict[str, dict[str, list[dict[str, Any]]]]
+
+
+def explain_files(items: Items, args: list[str]) -> tuple[Threads, list[dict[str, Any]]]:
+    """`check --explain ARGS`: the explanation of every readable post among the files `check`
+    reads for `args` (paths or IDs), by its name (`name_of`), and `check`'s reports on them.
+
+    Each file is checked and explained in turn: both ask for the same threads, which
+    `fit.thread` remembers for a while.
+    """
+    from .items import check_file, files_of
     from .post import parse
     from .spool import entry_of
 
-    out = {}
-    for path in files_of(items, paths):
+    threads: Threads = {}
+    reports = []
+    for path in files_of(items, resolve(items, args)):
+        reports.append(check_file(items, path))
         try:
             st = os.lstat(path)
             entry = entry_of(path.name.removesuffix(".md"), "new", str(path), st)
             post = parse(items.spool.read(entry))
         except (OSError, PlurspoolError):
-            continue  # `check` reports what keeps it from being read
-        out[name_of(items, path)] = explain_post(items, post)
-    return out
+            continue  # the report says what keeps it from being read
+        threads[name_of(items, path)] = explain_post(items, post)
+    return threads, reports

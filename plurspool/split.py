@@ -29,7 +29,8 @@ SPLIT_MODES = ("auto", "off")  # the post key and config key `split`
 _PARAGRAPH = re.compile(r"[ \t\r]*\n[ \t\r]*\n\s*")
 # Never broken: the whole whitespace-delimited run around a URL or a `nostr:` URI, and a mention or
 # hashtag to the end of its run (hashtags in CJK text have no space inside them to break at).
-_PROTECTED = re.compile(r"\S*(?:[A-Za-z][A-Za-z0-9+.-]*://|nostr:)\S*|[@#＃]\S+")
+_ANCHOR = re.compile(r"://|nostr:|[@#＃](?=\S)")
+_SPACE = re.compile(r"\s")
 # Where UAX #29's look-ahead after a sentence terminator stops (rule SB8), and how far at most.
 _AHEAD = (
     r"[\p{SB=OLetter}\p{SB=Upper}\p{SB=Lower}\p{SB=Sep}\p{SB=CR}\p{SB=LF}"
@@ -198,6 +199,7 @@ class _Text:
         self._protected: list[tuple[int, int]] | None = None
         self._paragraphs: list[int] | None = None
         self._sentence_ok: dict[int, bool] = {}  # by position: asked of uniseg once
+        self._terms: list[tuple[int, int]] | None = None  # where sentences may end
 
     # -- positions ------------------------------------------------------------------------
 
@@ -213,8 +215,26 @@ class _Text:
     def protected(self, at: int) -> bool:
         """Whether a break at `at` would fall inside a URL, mention, hashtag or nostr: URI."""
         if self._protected is None:
-            self._protected = [m.span() for m in _PROTECTED.finditer(self.text)]
+            self._protected = self._protected_spans()
         return any(a < at < b for a, b in self._protected)
+
+    def _protected_spans(self) -> list[tuple[int, int]]:
+        """The runs no break falls inside: the whitespace-delimited run around a `://` or a
+        `nostr:`, and a mention or hashtag from its sign to the end of its run."""
+        text, spans = self.text, list[tuple[int, int]]()
+        for m in _ANCHOR.finditer(text):
+            space = _SPACE.search(text, m.start())
+            end = space.start() if space else len(text)
+            start = m.start()
+            if m.group() in ("://", "nostr:"):
+                while start > 0 and not text[start - 1].isspace():
+                    start -= 1
+            if spans and start < spans[-1][1]:
+                start = min(start, spans[-1][0])
+                spans[-1] = (start, max(end, spans[-1][1]))
+            else:
+                spans.append((start, end))
+        return spans
 
     def paragraph_breaks(self) -> list[int]:
         if self._paragraphs is None:
@@ -276,11 +296,13 @@ class _Text:
             r"[\p{SB=ATerm}\p{SB=STerm}][\p{SB=Close}\p{SB=Extend}\p{SB=Format}]*"
             r"\p{SB=Sp}*|\r\n?|\n|\p{SB=Sep}",
         )
-        found: list[tuple[int, int]] = [
-            (m.start(), m.end())
-            for m in terms.finditer(self.text, start, end)
-            if start < m.end() < end and not self.protected(m.end())
-        ]
+        if self._terms is None:
+            self._terms = [
+                (m.start(), m.end())
+                for m in terms.finditer(self.text)
+                if not self.protected(m.end())
+            ]
+        found = [(t, at) for t, at in self._terms if start < at < end]
         places = [at for _, at in found]
         top = _last_index(places, fits)
         for i in range(top, -1, -1):
@@ -295,15 +317,12 @@ class _Text:
         to the next letter, terminator or paragraph separator (rules SB6 to SB11)."""
         known = self._sentence_ok.get(at)
         if known is None:
-            from uniseg.sentencebreak import sentence_boundaries  # type: ignore[import-untyped]
-
             lo = max(0, term - 1)
             while lo > 0 and not self.bound(lo):
                 lo -= 1
             ahead = _regex("ahead", _AHEAD).search(self.text, at, min(end, at + _SENTENCE_AHEAD))
             hi = ahead.end() if ahead else min(end, at + _SENTENCE_AHEAD)
-            window = self.text[lo:hi]
-            known = bool((at - lo) in set(sentence_boundaries(window)))
+            known = _uax29_sentence_break(self.text[lo:hi], at - lo)
             self._sentence_ok[at] = known
         return known
 
@@ -334,6 +353,24 @@ class _Text:
                     token = text[a:b]
             raise _Stuck(token)
         return found
+
+
+_decided: dict[tuple[str, int], bool] = {}
+
+
+def _uax29_sentence_break(window: str, at: int) -> bool:
+    """Whether uniseg puts a sentence boundary at `at` in `window`. The answer depends on the
+    window alone, and windows are short (a few characters around a full stop) and repeat
+    across texts, so each is asked once a process."""
+    key = (window, at)
+    known = _decided.get(key)
+    if known is None:
+        from uniseg.sentencebreak import sentence_boundaries  # type: ignore[import-untyped]
+
+        if len(_decided) > 50_000:
+            _decided.clear()
+        known = _decided[key] = at in set(sentence_boundaries(window))
+    return known
 
 
 def _last_index(places: Sequence[int], fits: Callable[[int], bool]) -> int:

@@ -34,12 +34,10 @@ def check(ctx: Context, paths: tuple[str, ...], explain: bool) -> None:
 
     items = ctx.app.items
     if explain:
-        from ..explain import explain as explained
-        from ..explain import resolve
+        from ..explain import explain_files
 
-        files = resolve(items, list(paths))
-        reports = check_paths(items, files)
-        ctx.out.explained(explained(items, files), reports)
+        threads, reports = explain_files(items, [str(p) for p in paths])
+        ctx.out.explained(threads, reports)
     else:
         reports = check_paths(items, [Path(p) for p in paths])
         ctx.out.checked(reports)
