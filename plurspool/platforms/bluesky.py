@@ -13,7 +13,8 @@ and on every later attempt (or one in doubt), `com.atproto.repo.getRecord` decid
 is already there: the PDS answers 500, not "exists", when a key is used twice. The parts already
 written are saved too, so a retry resumes the thread where it stopped.
 
-Text. A part may hold 300 graphemes and 3000 UTF-8 bytes. Links, hashtags (and cashtags) become
+Text. A part may hold 300 graphemes and 3000 UTF-8 bytes (`PostMeasure`; a longer one is
+auto-split into several records, `fit.thread`). Links, hashtags (and cashtags) become
 facets with UTF-8 byte offsets, as the official app detects them; `@handle` mentions are resolved
 to DIDs at send time, and one that does not resolve stays plain text. Parts 2..n reply to the
 previous part, with the first as root. Up to 4 images (JPEG, PNG, GIF, WebP; 2,000,000 bytes
