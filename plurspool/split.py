@@ -18,6 +18,7 @@ fall, and the text up to the limit when a sentence has to be broken at a word.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ _AHEAD = (
 )
 _SENTENCE_AHEAD = 24
 _WORD_MARGIN = 64  # characters past the longest prefix that fits, for the word breaker
+_WORD_WINDOW = 256  # characters the word breaker reads first, back from there
 
 _compiled: dict[str, Any] = {}
 
@@ -200,6 +202,7 @@ class _Text:
         self._paragraphs: list[int] | None = None
         self._sentence_ok: dict[int, bool] = {}  # by position: asked of uniseg once
         self._terms: list[tuple[int, int]] | None = None  # where sentences may end
+        self._term_ends: list[int] = []
 
     # -- positions ------------------------------------------------------------------------
 
@@ -279,7 +282,8 @@ class _Text:
 
     def _cut(self, start: int, fits: Callable[[int], bool]) -> int:
         """Where the piece that begins at `start` ends: paragraph, else sentence, else word."""
-        breaks = [p for p in self.paragraph_breaks() if p > start]
+        paragraphs = self.paragraph_breaks()
+        breaks = paragraphs[bisect.bisect_right(paragraphs, start) :]
         found = _last(breaks, fits)
         if found is not None:
             return found
@@ -302,8 +306,10 @@ class _Text:
                 for m in terms.finditer(self.text)
                 if not self.protected(m.end())
             ]
-        found = [(t, at) for t, at in self._terms if start < at < end]
-        places = [at for _, at in found]
+            self._term_ends = [at for _, at in self._terms]
+        ends = self._term_ends
+        found = self._terms[bisect.bisect_right(ends, start) : bisect.bisect_left(ends, end)]
+        places = ends[bisect.bisect_right(ends, start) : bisect.bisect_left(ends, end)]
         top = _last_index(places, fits)
         for i in range(top, -1, -1):
             term, at = found[i]
@@ -333,18 +339,32 @@ class _Text:
         text = self.text
         # uniseg reads only what can matter: the text up to a little past the longest prefix
         # (at grapheme boundaries) that fits.
-        bounds = [b for b in range(start + 1, end + 1) if self.bound(b)]
+        reach = 1024  # grows until a prefix in reach does not fit: a long part costs no more
+        while True:
+            stop = min(end, start + reach)
+            bounds = [b for b in range(start + 1, stop + 1) if self.bound(b)]
+            if stop == end or not bounds or not fits(bounds[-1]):
+                break
+            reach *= 4
         longest = _last(bounds, fits)
         stop = min(end, (longest or start) + _WORD_MARGIN)
-        places = []
-        for b in word_boundaries(text[start:stop]):
-            at = start + b
-            if not start < at < end or self.protected(at):
-                continue
-            left, right = text[at - 1], text[at]
-            if left.isspace() or right.isspace() or (left.isalnum() and right.isalnum()):
-                places.append(at)
-        found = _last(places, fits)
+        # The last word boundary is most often a few words before `stop`: uniseg reads that
+        # much first, and all of it only when no boundary falls there. (Its rules look a
+        # character or two around a boundary, but regional-indicator pairs from the start of
+        # their run: so a boundary must also be one of the whole text's grapheme boundaries.)
+        found = None
+        for lo in (max(start, stop - _WORD_WINDOW), start):
+            places = []
+            for b in word_boundaries(text[lo:stop]):
+                at = lo + b
+                if not start < at < end or at == lo or self.protected(at) or not self.bound(at):
+                    continue
+                left, right = text[at - 1], text[at]
+                if left.isspace() or right.isspace() or (left.isalnum() and right.isalnum()):
+                    places.append(at)
+            found = _last(places, fits)
+            if found is not None or lo == start:
+                break
         if found is None:
             rest = text[start:end]
             token = rest.split(maxsplit=1)[0] if rest.split() else rest

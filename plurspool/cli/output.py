@@ -154,7 +154,13 @@ class JsonOutput:
     def explained(
         self, threads: dict[str, dict[str, list[dict[str, Any]]]], reports: list[dict[str, Any]]
     ) -> None:
-        emit_json(threads)  # the problems: exit status 3 (`check --json` lists them)
+        import json
+
+        # On one line: for 1,000 long posts, indenting costs a quarter of the run.
+        # The problems: exit status 3 (`check --json` lists them).
+        text = json.dumps(threads, ensure_ascii=False)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode("utf-8", "backslashreplace") + b"\n")
 
     def daemon_status(self, status: Status) -> None:
         emit_json(status.as_dict())
