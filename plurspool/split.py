@@ -27,11 +27,11 @@ from typing import Any, Protocol
 SPLIT_MODES = ("auto", "off")  # the post key and config key `split`
 
 # Blank lines end a paragraph; the break is where the first of them starts.
-_PARAGRAPH = re.compile(r"[ \t\r]*\n[ \t\r]*\n\s*")
+_PARAGRAPH = r"[ \t\r]*\n[ \t\r]*\n\s*"
 # Never broken: the whole whitespace-delimited run around a URL or a `nostr:` URI, and a mention or
 # hashtag to the end of its run (hashtags in CJK text have no space inside them to break at).
-_ANCHOR = re.compile(r"://|nostr:|[@#＃](?=\S)")
-_SPACE = re.compile(r"\s")
+_ANCHOR = r"://|nostr:|[@#＃](?=\S)"
+_SPACE = r"\s"
 # Where UAX #29's look-ahead after a sentence terminator stops (rule SB8), and how far at most.
 _AHEAD = (
     r"[\p{SB=OLetter}\p{SB=Upper}\p{SB=Lower}\p{SB=Sep}\p{SB=CR}\p{SB=LF}"
@@ -42,6 +42,15 @@ _WORD_MARGIN = 64  # characters past the longest prefix that fits, for the word 
 _WORD_WINDOW = 256  # characters the word breaker reads first, back from there
 
 _compiled: dict[str, Any] = {}
+_compiled_re: dict[str, re.Pattern[str]] = {}
+
+
+def _re(pattern: str) -> re.Pattern[str]:
+    """A pattern compiled on first use: the config loads this module with every command."""
+    found = _compiled_re.get(pattern)
+    if found is None:
+        found = _compiled_re[pattern] = re.compile(pattern)
+    return found
 
 
 def _regex(name: str, pattern: str) -> Any:
@@ -225,8 +234,8 @@ class _Text:
         """The runs no break falls inside: the whitespace-delimited run around a `://` or a
         `nostr:`, and a mention or hashtag from its sign to the end of its run."""
         text, spans = self.text, list[tuple[int, int]]()
-        for m in _ANCHOR.finditer(text):
-            space = _SPACE.search(text, m.start())
+        for m in _re(_ANCHOR).finditer(text):
+            space = _re(_SPACE).search(text, m.start())
             end = space.start() if space else len(text)
             start = m.start()
             if m.group() in ("://", "nostr:"):
@@ -241,7 +250,7 @@ class _Text:
 
     def paragraph_breaks(self) -> list[int]:
         if self._paragraphs is None:
-            self._paragraphs = [m.start() for m in _PARAGRAPH.finditer(self.text)]
+            self._paragraphs = [m.start() for m in _re(_PARAGRAPH).finditer(self.text)]
         return self._paragraphs
 
     def trim_end(self, start: int, end: int) -> int:
