@@ -973,3 +973,37 @@ def test_a_long_post_arrives_as_a_numbered_thread_that_fits(
     again = m.PLATFORM.send(job_for(make_post(text), acct, tmp_path, state, store, key=key))
     assert again.status == "sent" and again.remote_id == out.remote_id
     assert len(mastodon_mock.statuses(user)) == 3
+
+
+@pytest.mark.peers
+def test_a_retry_splits_with_the_limits_its_first_attempt_used(
+    mastodon_mock: Mock, user: User, tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The instance's limit read anew between two attempts must not move the breaks: the parts
+    already posted and the ones still to come belong to one split."""
+    real_call = api.Client.call
+    posts = [0]
+
+    def call(self: api.Client, method: str, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+        if method == "status_post":
+            posts[0] += 1
+            if posts[0] == 2:
+                raise api.Refused(Outcome("temporary", error="network error: injected"))
+        return real_call(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(api.Client, "call", call)
+    text = " ".join(f"Sentence {k} goes on for a while, as they do." for k in range(24))
+    store, key = Store(), new_key()
+    acct = account(mastodon_mock.url)
+    first = m.PLATFORM.send(job_for(make_post(text), acct, tmp_path, state, store, key=key))
+    assert first.status == "temporary" and len(mastodon_mock.statuses(user)) == 1
+    assert store.material["split_limits"]["max_characters"] == 500
+    # Meanwhile the instance is said to allow 5,000: the whole text would fit in one status.
+    api.write_cached_limits(state, mastodon_mock.url, api.Limits(max_characters=5000), time.time())
+    out = m.PLATFORM.send(job_for(make_post(text), acct, tmp_path, state, store, key=key))
+    assert out.status == "sent", out
+    chain = list(reversed(mastodon_mock.statuses(user)))
+    texts = [mastodon_mock.source(user, s["id"])["text"] for s in chain]
+    n = len(texts)
+    assert n == 3 and [t.rsplit(" ", 1)[1] for t in texts] == [f"{i}/{n}" for i in (1, 2, 3)]
+    assert [s["in_reply_to_id"] for s in chain] == [None, chain[0]["id"], chain[1]["id"]]
