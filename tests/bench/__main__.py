@@ -307,7 +307,7 @@ def bench_explain(quick: bool) -> list[Row]:
                 stats(xs, "s", 1.0),
                 "",
                 "≤ 2 s for 1,000",
-                med <= 2.0 * count / 1000,
+                None if quick else med <= 2.0,  # 100 posts are mostly the start-up
             )
         ]
     finally:
