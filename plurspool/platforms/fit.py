@@ -20,18 +20,25 @@ if TYPE_CHECKING:
     from ..post import Post
     from .base import Issue
 
-DEFAULT_SPLIT = "auto"
-DEFAULT_NUMBERING = "{i}/{n}"
+
+def _setting(account: Account, key: str) -> str:
+    """An account's `split` or `thread_numbering`: the config fills both in for every account
+    it loads; an account made otherwise has the key table's default."""
+    value = account.options.get(key)
+    if value is None:
+        from ..config.keys import BY_NAME
+
+        value = BY_NAME[key].default
+    return str(value)
 
 
 def split_mode(post: Post, account: Account) -> str:
-    """`auto` or `off`: the post's own `split`, else the account's (which the config fills in
-    from the top-level key)."""
-    return post.split or str(account.options.get("split", DEFAULT_SPLIT))
+    """`auto` or `off`: the post's own `split`, else the account's."""
+    return post.split or _setting(account, "split")
 
 
 def numbering(account: Account) -> str:
-    return str(account.options.get("thread_numbering", DEFAULT_NUMBERING))
+    return _setting(account, "thread_numbering")
 
 
 @dataclass(frozen=True)
