@@ -585,6 +585,12 @@ DEFAULT_STATES = ("new", "drafts", "scheduled")
 
 def check_paths(items: Items, paths: list[Path]) -> list[dict[str, Any]]:
     """Check the given files (directories: their *.md), or new/, drafts/ and scheduled/."""
+    return [check_file(items, f) for f in files_of(items, paths)]
+
+
+def files_of(items: Items, paths: list[Path]) -> list[Path]:
+    """The files `check` reads: `paths`, directories by their files, or by default new/,
+    drafts/ and scheduled/."""
     files: list[Path] = []
     if not paths:
         files = [e.path for s in DEFAULT_STATES for e in items.spool.entries(s)]
@@ -593,7 +599,7 @@ def check_paths(items: Items, paths: list[Path]) -> list[dict[str, Any]]:
             files.extend(sorted(q for q in p.iterdir() if classify(q.name) != "ignore"))
         else:
             files.append(p)
-    return [check_file(items, f) for f in files]
+    return files
 
 
 def _state_of(items: Items, path: Path) -> str | None:

@@ -20,16 +20,26 @@ def stats(ctx: Context) -> None:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path(), metavar="[PATH|ID]...")
+@click.option(
+    "--explain", is_flag=True, help="Show each account's parts as sent, with count and limit."
+)
 @format_option
 @pass_context
-def check(ctx: Context, paths: tuple[str, ...]) -> None:
+def check(ctx: Context, paths: tuple[str, ...], explain: bool) -> None:
     """Validate posts; default new/, drafts/ and scheduled/. Changes nothing; exit 3 on problems."""
     from pathlib import Path
 
     from ..items import check_paths
 
-    reports = check_paths(ctx.app.items, [Path(p) for p in paths])
-    ctx.out.checked(reports)
+    items = ctx.app.items
+    if explain:
+        from ..explain import explain_files
+
+        threads, reports = explain_files(items, [str(p) for p in paths])
+        ctx.out.explained(threads, reports)
+    else:
+        reports = check_paths(items, [Path(p) for p in paths])
+        ctx.out.checked(reports)
     if any(r["problems"] for r in reports):
         sys.exit(EXIT_INVALID)

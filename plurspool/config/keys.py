@@ -302,6 +302,28 @@ def parse_platform(value: object, key: str, ctx: Ctx) -> str:
     return name
 
 
+def parse_split(value: object, key: str, ctx: Ctx) -> str:
+    from ..split import SPLIT_MODES
+
+    hint = f"use one of: {', '.join(SPLIT_MODES)}"
+    if not isinstance(value, str) or value not in SPLIT_MODES:
+        shown = toml_value(value) if isinstance(value, str | bool | int) else type_name(value)
+        raise ctx.error(key, f"{shown} is not a split mode", f'{hint} (in quotes: "off")')
+    return value
+
+
+def parse_numbering(value: object, key: str, ctx: Ctx) -> str:
+    from ..split import check_numbering
+
+    hint = 'a format with {i} (the part\'s place) and {n} (how many), like "{i}/{n}"; "" for none'
+    if not isinstance(value, str):
+        raise ctx.error(key, f"expected a string, not {type_name(value)}", hint)
+    problem = check_numbering(value)
+    if problem is not None:
+        raise ctx.error(key, problem, hint)
+    return value
+
+
 def parse_names(value: object, key: str, ctx: Ctx) -> tuple[str, ...]:
     # Checked against the accounts once they are known, in load().
     return tuple(dict.fromkeys(parse_str_list(value, key, ctx)))
@@ -356,6 +378,22 @@ _GENERAL: tuple[Key, ...] = (
         "1MiB",
         'Largest post file read from the spool: bytes, or "512KiB", "1MiB".',
         parse_size,
+    ),
+    Key(
+        "split",
+        "auto | off",
+        "auto",
+        "auto: a thread part longer than an account's limit is split into several parts for"
+        " that account; off: it is an error. A post's own `split` key wins.",
+        parse_split,
+    ),
+    Key(
+        "thread_numbering",
+        "format",
+        "{i}/{n}",
+        "Appended after a space to every part of a thread that auto-split changed: {i} is the"
+        ' part\'s place, {n} the number of parts; "" for none. It counts toward the limit.',
+        parse_numbering,
     ),
     Key(
         "daemon.poll_interval",
@@ -436,6 +474,22 @@ _GENERAL: tuple[Key, ...] = (
         parse_platform,
         default_doc="NAME",
     ),
+    Key(
+        "accounts.NAME.split",
+        "auto | off",
+        None,
+        "The top-level split, for this account only.",
+        parse_split,
+        default_doc="the top-level split",
+    ),
+    Key(
+        "accounts.NAME.thread_numbering",
+        "format",
+        None,
+        "The top-level thread_numbering, for this account only.",
+        parse_numbering,
+        default_doc="the top-level thread_numbering",
+    ),
 )
 
 # The platforms' own keys come last; `options` imports this module's parsers when asked for
@@ -443,6 +497,13 @@ _GENERAL: tuple[Key, ...] = (
 _ACCOUNT_KEYS = options.account_keys()
 KEYS: tuple[Key, ...] = (*_GENERAL, *(key for p in PLATFORMS for key in _ACCOUNT_KEYS[p]))
 BY_NAME = {k.name: k for k in KEYS if k.platform is None}
+
+
+# Keys every account takes, whatever its platform; each falls back to the top-level key of its
+# name. (`platform` is one too, but chooses the others, so it is read first.)
+COMMON_ACCOUNT_KEYS = {
+    k.leaf: k for k in _GENERAL if k.name.startswith("accounts.NAME.") and k.leaf != "platform"
+}
 
 
 def platform_keys(platform: str) -> dict[str, Key]:

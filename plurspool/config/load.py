@@ -22,7 +22,16 @@ from ..paths import config_file, default_spool, expand_user, state_dir
 from ..platforms import PLATFORMS
 from ..platforms import options as platform_options
 from ..platforms.options import SECRET_KINDS
-from .keys import BY_NAME, KEYS, Ctx, RateLimit, platform_keys, toml_value, type_name
+from .keys import (
+    BY_NAME,
+    COMMON_ACCOUNT_KEYS,
+    KEYS,
+    Ctx,
+    RateLimit,
+    platform_keys,
+    toml_value,
+    type_name,
+)
 from .secrets import read_secret
 
 BUILTIN_ACCOUNT = "outbox"
@@ -172,7 +181,11 @@ def _section(raw: Mapping[str, Any], prefix: str, ctx: Ctx) -> dict[str, Any]:
     return out
 
 
-def _account(name: str, raw: object, ctx: Ctx, state: Path) -> Account:
+def _account(
+    name: str, raw: object, ctx: Ctx, state: Path, inherited: Mapping[str, Any]
+) -> Account:
+    """One [accounts.NAME] table; `inherited`: the top-level values of the keys every account
+    takes (COMMON_ACCOUNT_KEYS), for those it does not set."""
     prefix = f"accounts.{name}"
     if not _ACCOUNT_NAME.fullmatch(name):
         raise ctx.error(
@@ -191,15 +204,15 @@ def _account(name: str, raw: object, ctx: Ctx, state: Path) -> Account:
             f'add platform = "..." under [{prefix}]: one of {", ".join(PLATFORMS)}',
         )
     keys = platform_keys(platform)
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = dict(inherited)
     for leaf, value in table.items():
         if leaf == "platform":
             continue
-        if leaf not in keys:
-            raise _unknown_key(
-                ctx, f"{prefix}.{leaf}", ["platform", *keys], f" for a {platform} account"
-            )
-        options[leaf] = keys[leaf].parse(value, f"{prefix}.{leaf}", ctx)
+        key = keys.get(leaf) or COMMON_ACCOUNT_KEYS.get(leaf)
+        if key is None:
+            known = ["platform", *COMMON_ACCOUNT_KEYS, *keys]
+            raise _unknown_key(ctx, f"{prefix}.{leaf}", known, f" for a {platform} account")
+        options[leaf] = key.parse(value, f"{prefix}.{leaf}", ctx)
     for leaf, key in keys.items():
         if leaf in options:
             continue
@@ -260,9 +273,12 @@ def _build(
     daemon = DaemonConfig(**_section(daemon_raw, "daemon.", ctx))
 
     state = state_dir(environ)
-    accounts = {name: _account(name, value, ctx, state) for name, value in accounts_raw.items()}
+    inherited = {leaf: top[leaf] for leaf in COMMON_ACCOUNT_KEYS}
+    accounts = {
+        name: _account(name, value, ctx, state, inherited) for name, value in accounts_raw.items()
+    }
     if not accounts:
-        builtin: dict[str, Any] = {}
+        builtin: dict[str, Any] = dict(inherited)
         platform_options.fill_defaults("outbox", builtin, state)
         accounts[BUILTIN_ACCOUNT] = Account(BUILTIN_ACCOUNT, "outbox", MappingProxyType(builtin))
 

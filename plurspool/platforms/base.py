@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from ..config import Account
 from ..post import Post
+from ..split import Measure
 
 Status = Literal["sent", "temporary", "permanent"]
 
@@ -44,9 +46,15 @@ class Job:
     save: Callable[[dict[str, Any]], None] = lambda material: None
     quote: Quoted | None = None  # resolved by the sender from the post's `quote`
 
-    @property
+    @cached_property
     def parts(self) -> tuple[str, ...]:
-        return self.post.parts_for(self.account.name)
+        """The thread parts this account gets: as written, or auto-split to fit its limit
+        (`fit.thread`), the same on every attempt. Raises split.Unbreakable when they cannot
+        fit (`check` refuses such a post before it is queued)."""
+        from . import fit, get
+
+        measure = get(self.account.platform).measure(self.post, self.account, self.state_dir)
+        return fit.thread(self.post, self.account, measure).texts
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,11 @@ class Platform(Protocol):
 
     def send(self, job: Job) -> Outcome:
         """Send one post (all its thread parts) to one account."""
+        ...
+
+    def measure(self, post: Post, account: Account, state_dir: Path) -> Measure | None:
+        """How the account's server counts a thread part of this post, None when it has no
+        limit (plurspool(5), AUTO-SPLIT). Offline: cached limits only."""
         ...
 
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:

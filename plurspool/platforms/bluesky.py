@@ -13,7 +13,8 @@ and on every later attempt (or one in doubt), `com.atproto.repo.getRecord` decid
 is already there: the PDS answers 500, not "exists", when a key is used twice. The parts already
 written are saved too, so a retry resumes the thread where it stopped.
 
-Text. A part may hold 300 graphemes and 3000 UTF-8 bytes. Links, hashtags (and cashtags) become
+Text. A part may hold 300 graphemes and 3000 UTF-8 bytes (`PostMeasure`; a longer one is
+auto-split into several records, `fit.thread`). Links, hashtags (and cashtags) become
 facets with UTF-8 byte offsets, as the official app detects them; `@handle` mentions are resolved
 to DIDs at send time, and one that does not resolve stays plain text. Parts 2..n reply to the
 previous part, with the first as root. Up to 4 images (JPEG, PNG, GIF, WebP; 2,000,000 bytes
@@ -41,6 +42,7 @@ import secrets
 import struct
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,8 @@ from typing import Any
 from ..config import Account
 from ..errors import ConfigError, SendError
 from ..post import Post
+from ..split import Measure, graphemes
+from . import fit
 from .base import Issue, Job, Outcome
 from .bluesky_xrpc import POST_NSID, Client, XrpcError
 from .media import media_error, open_media, read_media
@@ -78,18 +82,34 @@ def new_tids(count: int, *, now_ns: Callable[[], int] = time.time_ns) -> list[st
 # --- text -------------------------------------------------------------------------------------
 
 
-def graphemes(text: str) -> int:
-    """Extended grapheme clusters in `text`, as Bluesky counts them."""
-    import regex  # type: ignore[import-untyped]
+@dataclass(frozen=True)
+class PostMeasure:
+    """A post's text as Bluesky counts it (`split.Measure`): at most 300 graphemes and 3000
+    UTF-8 bytes, the `CW:` line included."""
 
-    return len(regex.findall(r"\X", text))
+    cw: str | None
+    limit: int = MAX_GRAPHEMES
+
+    def sent(self, text: str) -> str:
+        """The record's text for a part: with the `CW:` line when the post has a cw."""
+        return f"CW: {self.cw}\n\n{text}" if self.cw else text
+
+    def count(self, text: str) -> int:
+        return graphemes(self.sent(text))
+
+    def fits(self, text: str) -> bool:
+        sent = self.sent(text)
+        if len(sent.encode("utf-8")) > MAX_BYTES:
+            return False
+        # A grapheme holds at least one code point: a short text needs no count.
+        return len(sent) <= self.limit or graphemes(sent) <= self.limit
 
 
-def part_texts(post: Post, account: str) -> list[str]:
-    """The text of each part as sent: with the `CW:` line when the post has a cw."""
-    cw = post.field_for(account, "cw")
-    parts = post.parts_for(account)
-    return [f"CW: {cw}\n\n{p}" if cw else p for p in parts]
+def part_texts(post: Post, account: Account) -> list[str]:
+    """The text of each record of the thread as sent: split to fit (plurspool(5),
+    AUTO-SPLIT), with the `CW:` line when the post has a cw."""
+    measure = PostMeasure(post.field_for(account.name, "cw"))
+    return [measure.sent(p) for p in fit.thread(post, account, measure).texts]
 
 
 def facets(text: str, resolve: Callable[[str], str | None]) -> list[dict[str, Any]]:
@@ -198,19 +218,31 @@ def issues(post: Post, account: Account, spool_root: Path) -> list[Issue]:
     """Everything that keeps `post` from being sent to `account` as it is, and warnings."""
     name = account.name
     out: list[Issue] = []
-    texts = part_texts(post, name)
     cw = post.field_for(name, "cw")
+    measure = PostMeasure(cw)
+    with_cw = " (with its CW line)" if cw else ""
     fix = f"shorten it, split it with a --- line, or give {name} its own text in overrides"
+
+    def describe(where: str, text: str) -> str:
+        sent = measure.sent(text)
+        count, size = graphemes(sent), len(sent.encode("utf-8"))
+        if count <= MAX_GRAPHEMES and size > MAX_BYTES:
+            return f"{where} is {size} bytes long in UTF-8{with_cw}; Bluesky allows {MAX_BYTES}"
+        return f"{where} is {count} graphemes long{with_cw}; Bluesky allows {MAX_GRAPHEMES}"
+
+    texts = [measure.sent(p) for p in post.parts_for(name)]
+    if fit.split_mode(post, account) == "auto":
+        out.extend(fit.issues(post, account, measure, describe))
+        texts = []  # every part of the split thread fits
     for i, text in enumerate(texts, 1):
         where = f"part {i} of {len(texts)}" if len(texts) > 1 else "the text"
-        with_cw = " (with its CW line)" if cw else ""
         count = graphemes(text)
         if count > MAX_GRAPHEMES:
             out.append(
                 Issue(
                     "error",
                     f"{where} is {count} graphemes long{with_cw}; Bluesky allows "
-                    f"{MAX_GRAPHEMES}: {fix}",
+                    f"{MAX_GRAPHEMES} (split: off): {fix}",
                 )
             )
         size = len(text.encode("utf-8"))
@@ -219,7 +251,7 @@ def issues(post: Post, account: Account, spool_root: Path) -> list[Issue]:
                 Issue(
                     "error",
                     f"{where} is {size} bytes long in UTF-8{with_cw}; Bluesky allows "
-                    f"{MAX_BYTES}: {fix}",
+                    f"{MAX_BYTES} (split: off): {fix}",
                 )
             )
     visibility = post.field_for(name, "visibility")
@@ -452,6 +484,9 @@ class Bluesky:
     material_first = True  # see base.Platform
     polls = False
 
+    def measure(self, post: Post, account: Account, state_dir: Path) -> Measure:
+        return PostMeasure(post.field_for(account.name, "cw"))
+
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         return issues(post, account, spool_root)
 
@@ -483,7 +518,7 @@ class Bluesky:
         ]
         if errors:
             return Outcome("permanent", error="; ".join(errors))
-        texts = part_texts(job.post, job.account.name)
+        texts = part_texts(job.post, job.account)
         material = dict(job.material)
         rkeys = [str(k) for k in material.get("rkeys") or []]
         # Keys fixed by an earlier attempt: its records may exist, so look before creating.

@@ -22,6 +22,8 @@ from typing import Any
 
 from ..config import Account
 from ..post import Post, recorded
+from ..split import Measure
+from . import fit
 from .base import Issue, Job, Outcome
 
 EX_TEMPFAIL = 75
@@ -137,8 +139,11 @@ class Exec:
     material_first = False  # see base.Platform
     polls = False
 
+    def measure(self, post: Post, account: Account, state_dir: Path) -> Measure | None:
+        return fit.max_length(account)
+
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
-        return []
+        return fit.issues(post, account, fit.max_length(account), fit.describe_max_length(account))
 
     def test(self, account: Account, state_dir: Path) -> dict[str, Any]:
         import shutil

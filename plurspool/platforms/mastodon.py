@@ -18,9 +18,10 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -29,11 +30,13 @@ from ..config import Account, secret_env_var
 from ..errors import ConfigError
 from ..paths import state_dir as default_state_dir
 from ..post import Poll, Post
+from ..split import NoFixedPoint, Unbreakable, graphemes
 from ..when import duration
-from . import ratelimit
+from . import fit, ratelimit
 from .base import Issue, Job, Outcome
 from .mastodon_api import (
     MIB,
+    URL_LENGTH,
     Client,
     Limits,
     Refused,
@@ -61,11 +64,51 @@ VISIBILITY = {
 }
 
 
-def status_length(text: str, cw: str | None = None) -> int:
-    """Characters as Mastodon counts them: graphemes, URLs as 23, @user@domain as @user, CW too."""
-    from mastodon import Mastodon
+# How Mastodon shortens a remote mention for counting: `@user@domain` counts as `@user`.
+_REMOTE_MENTION = re.compile(r"(^|[^/\w])@(([a-z0-9_]+)@[a-z0-9.\-]+[a-z0-9]+)", re.IGNORECASE)
 
-    return int(Mastodon.get_status_length(text, cw or ""))
+
+def status_length(text: str, cw: str | None = None, url_length: int = URL_LENGTH) -> int:
+    """Characters as Mastodon counts a status: graphemes of the text and the CW, each http(s)
+    URL as `url_length` (the instance's characters_reserved_per_url), @user@domain as @user."""
+    countable = text
+    if "://" in text:
+        # Mastodon.py's port of the URL pattern Mastodon counts with (twitter-text's).
+        from mastodon._url_regex import url_regex
+
+        countable = url_regex.sub(lambda m: m.group(2) + "x" * url_length, countable)
+    if "@" in countable:
+        countable = _REMOTE_MENTION.sub(r"\1@\3", countable)
+    return graphemes(countable) + (graphemes(cw) if cw else 0)
+
+
+@dataclass(frozen=True)
+class StatusMeasure:
+    """A status as `account`'s instance counts it (`split.Measure`), its CW included."""
+
+    limit: int
+    url_length: int
+    cw: str | None
+
+    def count(self, text: str) -> int:
+        return status_length(text, self.cw, self.url_length)
+
+    def fits(self, text: str) -> bool:
+        return self.count(text) <= self.limit
+
+
+def limits_for(account: Account, state_dir: Path) -> Limits:
+    """The instance's limits as cached in `state_dir`, else Mastodon's defaults."""
+    cached = read_cached_limits(state_dir, _instance(account))
+    return cached[0] if cached else Limits()
+
+
+def measure_with(post: Post, account: Account, limits: Limits) -> StatusMeasure:
+    return StatusMeasure(
+        limits.max_characters,
+        limits.characters_reserved_per_url,
+        post.field_for(account.name, "cw"),
+    )
 
 
 # --- the platform ---------------------------------------------------------------------------
@@ -191,22 +234,24 @@ class MastodonPlatform:
 
     # -- check ---------------------------------------------------------------------------
 
+    def measure(self, post: Post, account: Account, state_dir: Path) -> StatusMeasure:
+        return measure_with(post, account, limits_for(account, state_dir))
+
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         instance = _instance(account)
-        cached = read_cached_limits(default_state_dir(os.environ), instance)
-        limits = cached[0] if cached else Limits()
-        issues: list[Issue] = []
+        limits = limits_for(account, default_state_dir(os.environ))
         cw = post.field_for(account.name, "cw")
-        parts = list(post.parts_for(account.name))
+        measure = measure_with(post, account, limits)
+        parts = None
         if post.quote is not None and post.quote.target(account.name) and not limits.quotes:
             # Without the quote API the URL goes at the end of the first part, and Mastodon
             # counts any URL as the same number of characters, whatever it is.
-            parts[0] = _with_link(parts[0], "https://example.com/")
-        for number, part in enumerate(parts, 1):
-            n = status_length(part, cw)
-            if n <= limits.max_characters:
-                continue
-            where = "the text" if len(parts) == 1 else f"part {number} of {len(parts)}"
+            written = list(post.parts_for(account.name))
+            written[0] = _with_link(written[0], "https://example.com/")
+            parts = tuple(written)
+
+        def describe(where: str, text: str) -> str:
+            n = measure.count(text)
             counted = " with the content warning" if cw else ""
             if limits.known:
                 limit = f"{instance} allows {limits.max_characters}"
@@ -215,10 +260,12 @@ class MastodonPlatform:
                     f"the limit is {limits.max_characters} until {instance}'s own is known "
                     f"(`plurspool accounts test {account.name}` reads it)"
                 )
-            # An assumed limit must not fail a post the instance may well accept: it warns,
-            # and the instance's own answer decides at send time.
-            level: Literal["error", "warning"] = "error" if limits.known else "warning"
-            issues.append(Issue(level, f"{where} is {n} characters{counted}; {limit}"))
+            return f"{where} is {n} characters{counted}; {limit}"
+
+        # An assumed limit must not fail a post the instance may well accept: it warns, and
+        # the instance's own answer decides at send time.
+        level: Literal["error", "warning"] = "error" if limits.known else "warning"
+        issues = fit.issues(post, account, measure, describe, level=level, parts=parts)
         if len(post.media) > limits.max_media:
             issues.append(
                 Issue(
@@ -376,10 +423,33 @@ class MastodonPlatform:
     def _send_parts(self, job: Job, client: Client) -> Outcome:
         material = dict(job.material)
         done: list[dict[str, Any]] = list(material.get("parts", []))
-        parts = list(job.parts)
         quote = self._quote(job, client, material) if job.quote is not None else {}
+        written = list(job.post.parts_for(job.account.name))
         if "link" in quote:
-            parts[0] = _with_link(parts[0], quote["link"])
+            written[0] = _with_link(written[0], quote["link"])
+        # The limits the thread was split with are saved with the first part, and a retry
+        # splits with them again: a limit read anew meanwhile must not move its breaks.
+        saved = material.get("split_limits")
+        if isinstance(saved, dict):
+            limits = Limits(
+                max_characters=int(saved["max_characters"]),
+                characters_reserved_per_url=int(saved["characters_reserved_per_url"]),
+            )
+        else:
+            limits = limits_for(job.account, job.state_dir)
+        material["split_limits"] = {
+            "max_characters": limits.max_characters,
+            "characters_reserved_per_url": limits.characters_reserved_per_url,
+        }
+        try:
+            measure = measure_with(job.post, job.account, limits)
+            parts = fit.thread(job.post, job.account, measure, written).texts
+        except (Unbreakable, NoFixedPoint) as exc:
+            if limits.known:
+                return Outcome("permanent", error=f"cannot split the thread to fit: {exc}")
+            # An assumed limit must not fail a post the instance may well take (as in `check`):
+            # the parts go as written, and the instance's own answer decides.
+            parts = tuple(written)
         for index in range(len(done), len(parts)):
             if index > 0 and job.deadline() <= 0:
                 return Outcome(

@@ -26,6 +26,7 @@ from .options import limits_dir
 
 DEFAULT_LIMIT = 500
 QUOTE_API = 7  # the api_versions.mastodon that brought quoted_status_id (Mastodon 4.5)
+URL_LENGTH = 23  # what a URL counts when the instance does not say (Mastodon's own constant)
 MIB = 1024 * 1024
 USER_AGENT = "plurspool"
 
@@ -45,6 +46,7 @@ class Limits:
     poll_min_expiration: int = 300
     poll_max_expiration: int = 30 * 86400
     quotes: bool = False  # the quote API (quoted_status_id): api_versions.mastodon 7 and later
+    characters_reserved_per_url: int = URL_LENGTH
     known: bool = False  # read from the instance (now or from the cache)
 
 
@@ -180,6 +182,7 @@ def limits_from_instance(v2: Any = None, v1: Any = None) -> Limits:
                 _dig(data, "max_toot_chars"),
             ),
             "max_media": (_dig(conf, "statuses", "max_media_attachments"),),
+            "characters_reserved_per_url": (_dig(conf, "statuses", "characters_reserved_per_url"),),
             "image_size": (_dig(conf, "media_attachments", "image_size_limit"),),
             "video_size": (_dig(conf, "media_attachments", "video_size_limit"),),
             "description_limit": (_dig(conf, "media_attachments", "description_limit"),),

@@ -42,6 +42,8 @@ from typing import Any
 from ..config import Account, secret_env_var
 from ..errors import ConfigError, SendError
 from ..post import Post
+from ..split import Measure, NoFixedPoint, Unbreakable
+from . import fit
 from . import nostr_proto as proto
 from .base import Issue, Job, Outcome
 
@@ -336,9 +338,13 @@ class Nostr:
     material_first = True  # see base.Platform
     polls = False
 
+    def measure(self, post: Post, account: Account, state_dir: Path) -> Measure | None:
+        return fit.max_length(account)
+
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
-        issues: list[Issue] = []
         name = account.name
+        measure = fit.max_length(account)
+        issues = fit.issues(post, account, measure, fit.describe_max_length(account))
         if post.media:
             paths = ", ".join(m.path for m in post.media)
             issues.append(
@@ -357,7 +363,10 @@ class Nostr:
             )
         elif visibility == "unlisted":
             issues.append(Issue("warning", "nostr: notes are public; `unlisted` is not honoured"))
-        parts = post.parts_for(name)
+        try:
+            parts = fit.thread(post, account, measure).texts
+        except (Unbreakable, NoFixedPoint):  # said above
+            parts = post.parts_for(name)
         for number, text in enumerate(parts, 1):
             which = f"part {number}" if len(parts) > 1 else "the text"
             if len(text) > MAX_CONTENT:

@@ -44,6 +44,18 @@ def account_keys() -> dict[str, tuple[Key, ...]]:
         parse_secret_cmd,
     )
 
+    def max_length(platform: str) -> Key:
+        return Key(
+            "accounts.NAME.max_length",
+            "integer",
+            None,
+            "Longest thread part, in graphemes; a longer one is split (see split).",
+            parse_int(1),
+            platform=platform,
+            default_doc="no limit",
+            example=500,
+        )
+
     def secret_keys(platform: str) -> tuple[Key, Key]:
         what, store = SECRET_KINDS[platform], _SECRET_EXAMPLES[platform]
         env = f"PLURSPOOL_<NAME>_{what.upper()}"
@@ -122,6 +134,7 @@ def account_keys() -> dict[str, tuple[Key, ...]]:
             parse_int(1),
             platform="nostr",
         ),
+        max_length("nostr"),
     )
     exec_ = (
         Key(
@@ -142,6 +155,7 @@ def account_keys() -> dict[str, tuple[Key, ...]]:
             parse_duration,
             platform="exec",
         ),
+        max_length("exec"),
     )
     outbox = (
         Key(

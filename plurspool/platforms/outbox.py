@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config import Account
 from ..post import Post
+from ..split import Measure
 from .base import Issue, Job, Outcome
 from .exec import payload
 from .options import default_outbox
@@ -36,6 +37,9 @@ def outbox_path(account: Account, state_dir: Path) -> Path:
 class Outbox:
     material_first = False  # see base.Platform
     polls = False
+
+    def measure(self, post: Post, account: Account, state_dir: Path) -> Measure | None:
+        return None
 
     def check(self, post: Post, account: Account, spool_root: Path) -> list[Issue]:
         return []

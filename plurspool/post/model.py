@@ -31,6 +31,7 @@ TOP_KEYS = (
     "poll",
     "quote",
     "card",
+    "split",
 )
 POLL_KEYS = ("options", "expires", "multiple", "hide_totals")
 CARD_KEYS = ("url", "title", "description", "image")
@@ -136,6 +137,7 @@ class Post:
     poll: Poll | None = None
     quote: Quote | None = None
     card: Card | None = None
+    split: str | None = None  # auto | off; None: as the account's config says
 
     def parts_for(self, account: str) -> tuple[str, ...]:
         """The thread parts to send to `account`: its override text if any, else the body."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from plurspool.errors import PostError, did_you_mean
+from plurspool.split import SPLIT_MODES
 
 from .model import (
     MEDIA_KEYS,
@@ -167,6 +168,7 @@ class _Fields:
             "poll": None,
             "quote": None,
             "card": None,
+            "split": None,
         }
         for key, node in root.items():
             name = f"`{key.value}`"
@@ -201,6 +203,8 @@ class _Fields:
                     values["quote"] = read_quote(self, node, self.doc.line(key.start))
                 case "card":
                     values["card"] = read_card(self, node, self.doc.line(key.start))
+                case "split":
+                    values["split"] = self.checked(node, name, _check_split)
                 case _:
                     raise self.unknown(key, TOP_KEYS, "")
         return Post(
@@ -377,6 +381,16 @@ def _check_language(value: str, name: str) -> str:
     if "_" in value:
         hint = f"write it with a hyphen: {value.replace('_', '-')}"
     raise PostError(f"{name} must be a language tag like en or pt-BR, not {_show(value)}", hint)
+
+
+def _check_split(value: str, name: str) -> str:
+    if value in SPLIT_MODES:
+        return value
+    raise PostError(
+        f"{name} must be one of {', '.join(SPLIT_MODES)}, not {_show(value)}",
+        "write split: auto (an over-long part is split per account) or split: off (it is an "
+        "error); leave it out to follow the config's split",
+    )
 
 
 def _check_visibility(value: str, name: str) -> str:

@@ -49,3 +49,20 @@ def generate(spool: Path, count: int, *, start: datetime | None = None, seed: in
         name = f"b{n:07d}-bench.md"
         with open(sched / name, "w") as f:
             f.write(post_text(rng, due, n))
+
+
+def long_post_text(n: int, length: int) -> str:
+    """A draft of about `length` characters of prose: paragraphs of one to eight sentences, as
+    people write long posts, different for each `n`."""
+    rng = random.Random(n)
+    paragraphs, size = [], 0
+    while size < length:
+        sentences = []
+        for _ in range(rng.randint(1, 8)):
+            words = rng.choices(WORDS, k=rng.randint(5, 24))
+            sentences.append(" ".join(words).capitalize() + rng.choice(".....!?"))
+        paragraph = " ".join(sentences)
+        paragraphs.append(paragraph)
+        size += len(paragraph) + 2
+    body = "\n\n".join(paragraphs)[:length].rsplit(" ", 1)[0] + "."
+    return f"---\nlanguage: en\n---\n{body}\n"

@@ -96,13 +96,6 @@ def test_tid_is_13_sortable_chars() -> None:
     assert abs((n >> 10) / 1e6 - now) < 60
 
 
-def test_graphemes_count_user_perceived_characters() -> None:
-    assert bsky.graphemes("e\u0301") == 1  # e + combining acute
-    assert bsky.graphemes("👨‍👩‍👧") == 1  # a ZWJ family
-    assert bsky.graphemes("🇫🇷🇩🇪") == 2  # two flags
-    assert bsky.graphemes("Café 🎉") == 6
-
-
 def test_retry_after_headers() -> None:
     now = 1_800_000_000.0
     assert xrpc.retry_after({"retry-after": "7"}, now) == 7.0
@@ -751,3 +744,35 @@ class TestBlueskyContract(PlatformContract):
     def url_of(self, adapter: Adapter, held: Posted) -> str | None:
         assert isinstance(adapter, BlueskyAdapter)
         return f"https://bsky.app/profile/{adapter.me.handle}/post/{rkey(held.ref)}"
+
+
+@pytest.mark.peers
+def test_a_long_post_arrives_as_a_thread_of_records_that_fit(
+    tmp_path: Path,
+    pds: Pds,  # noqa: F811
+) -> None:
+    """Auto-split (plurspool(5), AUTO-SPLIT): 700 graphemes (with accents, emoji and a family
+    that count one each) become a reply chain of records of at most 300 graphemes."""
+    from plurspool.split import graphemes
+
+    me = pds.new_account()
+    account = account_for(tmp_path, pds.url, me)
+    words = ["Café", "naïve", "👨‍👩‍👧", "e\u0301te\u0301", "thread", "#plurspool", "words."]
+    text = " ".join(words[k % len(words)] for k in range(200))
+    text = text[: text.index(" ", 690)] if graphemes(text) > 700 else text
+    text += " " + "z" * (700 - graphemes(text) - 1)
+    assert graphemes(text) == 700
+    store = Store()
+    out = send(tmp_path, account, text, store)
+    assert out.status == "sent", out.error
+    refs = store.material["records"]
+    values = [pds.record(r["uri"])["value"] for r in refs]
+    n = len(values)
+    assert n == 3 and refs[0]["uri"] == out.remote_id
+    texts = [v["text"] for v in values]
+    assert all(graphemes(t) <= 300 and len(t.encode()) <= 3000 for t in texts)
+    assert [t.rsplit(" ", 1)[1] for t in texts] == [f"{i}/{n}" for i in range(1, n + 1)]
+    assert " ".join(t.rsplit(" ", 1)[0] for t in texts).split() == text.split()
+    for i in range(1, n):
+        assert values[i]["reply"] == {"root": refs[0], "parent": refs[i - 1]}
+    assert len(pds.records(me.did)) == n

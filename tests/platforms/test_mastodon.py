@@ -185,7 +185,7 @@ def test_without_the_quote_api_the_url_is_appended_and_counted(
     api.write_cached_limits(state, "https://example.social", api.Limits(known=True), time.time())
     fits = make_post("x" * 475, quote=url)
     assert m.PLATFORM.check(fits, account("https://example.social"), tmp_path) == []
-    over = make_post("x" * 476, quote=url)
+    over = make_post("x" * 476, quote=url, split="off")
     [issue] = m.PLATFORM.check(over, account("https://example.social"), tmp_path)
     assert issue.level == "error" and "is 501 characters" in issue.message
 
@@ -312,10 +312,19 @@ def test_check_counts_like_mastodon(tmp_path: Path, state: Path) -> None:
     # The content warning counts towards the limit.
     issues = m.PLATFORM.check(make_post("x" * 490, cw="0123456789!"), acct, spool)
     assert len(issues) == 1 and "501 characters with the content warning" in issues[0].message
-    # Each thread part on its own; each account's override text on its own.
+    # Each thread part on its own; each account's override text on its own. A part that
+    # auto-split cannot break (one 600-character word) is named with its place.
     thread = make_post("short\n\n---\n\n" + "z" * 600)
     [issue] = m.PLATFORM.check(thread, acct, spool)
-    assert issue.message.startswith("part 2 of 2 is 600 characters")
+    assert issue.message.startswith('part 2 of 2: "zzz')
+    assert "is 600 characters; the limit is 500" in issue.message
+    # Words it splits; with split: off an over-long part is reported, not split.
+    words = make_post("short\n\n---\n\n" + "z " * 300)
+    assert m.PLATFORM.check(words, acct, spool) == []
+    off = make_post("short\n\n---\n\n" + "z " * 300, split="off")
+    [issue] = m.PLATFORM.check(off, acct, spool)
+    assert issue.message.startswith("part 2 of 2 is 600 characters; the limit is 500")
+    assert issue.message.endswith("(split: off)")
     over = parse(b"---\noverrides:\n  m: {text: '" + b"o" * 501 + b"'}\n---\nfine\n")
     assert len(m.PLATFORM.check(over, acct, spool)) == 1
     assert m.PLATFORM.check(over, account("https://example.social", "other"), spool) == []
@@ -324,9 +333,11 @@ def test_check_counts_like_mastodon(tmp_path: Path, state: Path) -> None:
         state, "https://example.social", api.Limits(max_characters=1000), time.time()
     )
     assert m.PLATFORM.check(make_post("x" * 600), acct, spool) == []
-    [issue] = m.PLATFORM.check(make_post("x" * 1001), acct, spool)
+    [issue] = m.PLATFORM.check(make_post("x" * 1001, split="off"), acct, spool)
     assert issue.level == "error"
-    assert issue.message == "the text is 1001 characters; https://example.social allows 1000"
+    assert issue.message == (
+        "the text is 1001 characters; https://example.social allows 1000 (split: off)"
+    )
 
 
 def test_check_media_count_and_type(tmp_path: Path, state: Path) -> None:
@@ -766,11 +777,20 @@ def test_an_overlong_post_with_an_unknown_limit_fails_with_the_instances_answer(
     env = _cli_env(env, mastodon_mock.url, f'token_cmd = "echo {u.token}"')
     root = spool_root(env)
     assert run_cli(["init"], env).code == 0
-    (root / "new" / "long.md").write_text("---\nplatforms: [m]\n---\n" + "w" * 501 + "\n")
+    head = "---\nplatforms: [m]\nsplit: off\n---\n"
+    (root / "new" / "long.md").write_text(head + "w" * 501 + "\n")
     run = run_cli(["send", "--once"], env)
     assert run.code == 0, run.err
     assert ids_in(root, "failed") == {"long"}
     assert "HTTP 422" in (root / "failed" / "long.error").read_text()
+    assert mastodon_mock.statuses(u) == []
+    # With auto-split, once a send has read (and cached) the instance's limit, a word longer
+    # than it is refused at intake, saying why; nothing is posted.
+    (root / "new" / "word.md").write_text("---\nplatforms: [m]\n---\n" + "w" * 501 + "\n")
+    run = run_cli(["send", "--once"], env)
+    assert run.code == 0, run.err
+    assert ids_in(root, "failed") == {"long", "word"}
+    assert "no break can fall inside it" in (root / "failed" / "word.error").read_text()
     assert mastodon_mock.statuses(u) == []
 
 
@@ -1135,3 +1155,120 @@ class TestMastodonContract(PlatformContract):
         assert isinstance(adapter, MastodonAdapter)
         url: str = adapter.mock.status(adapter.user, held.ref)["url"]
         return url
+
+
+def test_the_instances_url_length_is_read_cached_and_counted(tmp_path: Path, state: Path) -> None:
+    v2 = {"configuration": {"statuses": {"max_characters": 100, "characters_reserved_per_url": 40}}}
+    limits = api.limits_from_instance(v2=v2)
+    assert (limits.max_characters, limits.characters_reserved_per_url) == (100, 40)
+    assert api.Limits().characters_reserved_per_url == 23  # until the instance says
+    api.write_cached_limits(state, "https://example.social", limits, time.time())
+    acct = account("https://example.social")
+    measure = m.PLATFORM.measure(make_post("x"), acct, state)
+    url = "https://example.com/" + "a" * 10  # 30 characters, counted as 40
+    assert measure.count(f"{url} " + "y" * 59) == 100
+    assert m.PLATFORM.check(make_post(f"{url} " + "y" * 59), acct, tmp_path) == []
+    [issue] = m.PLATFORM.check(make_post(f"{url} " + "y" * 60, split="off"), acct, tmp_path)
+    assert "is 101 characters" in issue.message
+
+
+@pytest.mark.peers
+def test_a_long_post_arrives_as_a_numbered_thread_that_fits(
+    mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
+) -> None:
+    """Auto-split (plurspool(5), AUTO-SPLIT): 1,200 characters become a chain of statuses of
+    at most 500 characters as the instance counts them (its limit read from it), numbered."""
+    sentences = [
+        f"Sentence {k} of a thought that goes on for a while, as they do." for k in range(19)
+    ]
+    text = " ".join(sentences)[:1200].rsplit(" ", 1)[0] + " end."
+    text = text + " " + "x" * (1200 - len(text) - 1)
+    assert len(text) == 1200
+    store, key = Store(), new_key()
+    acct = account(mastodon_mock.url)
+    out = m.PLATFORM.send(
+        job(
+            make_post(text),
+            acct,
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=store,
+            key=key,
+        )
+    )
+    assert out.status == "sent", out
+    limits = api.read_cached_limits(state, mastodon_mock.url)
+    assert limits is not None and limits[0].max_characters == 500
+    chain = list(reversed(mastodon_mock.statuses(user)))
+    texts = [mastodon_mock.source(user, s["id"])["text"] for s in chain]
+    assert len(texts) == 3
+    assert [t.rsplit(" ", 1)[1] for t in texts] == ["1/3", "2/3", "3/3"]
+    assert all(m.status_length(t) <= 500 for t in texts)
+    assert " ".join(t.rsplit(" ", 1)[0] for t in texts).split() == text.split()
+    assert chain[0]["id"] == out.remote_id
+    assert [s["in_reply_to_id"] for s in chain] == [None, chain[0]["id"], chain[1]["id"]]
+    # A retry of the same post and key splits the same: nothing more is posted.
+    again = m.PLATFORM.send(
+        job(
+            make_post(text),
+            acct,
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=store,
+            key=key,
+        )
+    )
+    assert again.status == "sent" and again.remote_id == out.remote_id
+    assert len(mastodon_mock.statuses(user)) == 3
+
+
+@pytest.mark.peers
+def test_a_retry_splits_with_the_limits_its_first_attempt_used(
+    mastodon_mock: Mock, user: User, tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The instance's limit read anew between two attempts must not move the breaks: the parts
+    already posted and the ones still to come belong to one split."""
+    real_call = api.Client.call
+    posts = [0]
+
+    def call(self: api.Client, method: str, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+        if method == "status_post":
+            posts[0] += 1
+            if posts[0] == 2:
+                raise api.Refused(Outcome("temporary", error="network error: injected"))
+        return real_call(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(api.Client, "call", call)
+    text = " ".join(f"Sentence {k} goes on for a while, as they do." for k in range(24))
+    store, key = Store(), new_key()
+    acct = account(mastodon_mock.url)
+    first = m.PLATFORM.send(
+        job(
+            make_post(text),
+            acct,
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=store,
+            key=key,
+        )
+    )
+    assert first.status == "temporary" and len(mastodon_mock.statuses(user)) == 1
+    assert store.material["split_limits"]["max_characters"] == 500
+    # Meanwhile the instance is said to allow 5,000: the whole text would fit in one status.
+    api.write_cached_limits(state, mastodon_mock.url, api.Limits(max_characters=5000), time.time())
+    out = m.PLATFORM.send(
+        job(
+            make_post(text),
+            acct,
+            spool_root=tmp_path / "spool",
+            state_dir=state,
+            store=store,
+            key=key,
+        )
+    )
+    assert out.status == "sent", out
+    chain = list(reversed(mastodon_mock.statuses(user)))
+    texts = [mastodon_mock.source(user, s["id"])["text"] for s in chain]
+    n = len(texts)
+    assert n == 3 and [t.rsplit(" ", 1)[1] for t in texts] == [f"{i}/{n}" for i in (1, 2, 3)]
+    assert [s["in_reply_to_id"] for s in chain] == [None, chain[0]["id"], chain[1]["id"]]

@@ -9,7 +9,10 @@ PLURSPOOL_IDEMPOTENCY_KEY, as plurspool-config(5) ACCOUNTS asks of one), both No
 mastodon-mock on 127.0.0.1 (started here unless $PLURSPOOL_TEST_NOSTR_RELAYS /
 $PLURSPOOL_TEST_MASTODON_URL name running ones), while posts keep arriving in new/: single posts
 and threads, due now, at a time a few seconds ahead, or in a relative time that intake resolves,
-each to a random set of accounts.
+each to a random set of accounts. A third of them are long enough for auto-split (plurspool(5),
+AUTO-SPLIT) to break each part into several on every account (the exec and Nostr accounts have a
+`max_length` of 200, Mastodon its 500), and the first systematic sample is one of those: a crash
+between two parts of a split thread must not duplicate a part either.
 
 Two kinds of kill:
 - random: the daemon is SIGKILLed after a random delay, or a few milliseconds after a random
@@ -68,6 +71,8 @@ else:
 """
 
 EVENTS = ("queued", "sending", "sent", "done")
+MAX_LENGTH = 200  # the exec and Nostr accounts' max_length, in graphemes
+LONG_SENTENCES = 14  # a long post's part is some 600 characters: over Mastodon's 500 too
 
 
 @dataclass
@@ -76,7 +81,9 @@ class Spec:
 
     id: str
     accounts: list[str]
-    tags: list[str]  # one hashtag per thread part, unique to this post
+    # One hashtag per thread part, unique to this post, then (in a long post) one per sentence
+    # of each part, so that every piece auto-split makes of it is counted on the peers.
+    tags: list[str]
 
 
 @dataclass
@@ -143,6 +150,7 @@ class Campaign:
         argv = [sys.executable, str(script), str(self.store)]
         self.box.accounts["ex"] = (
             'platform = "exec"\ncommand = ' + json.dumps(argv) + '\ntimeout = "30s"\n'
+            f"max_length = {MAX_LENGTH}\n"
         )
         self.accounts = ["ex"]
         self.relays = relays or []
@@ -157,6 +165,7 @@ class Campaign:
             self.box.accounts["ns"] = (
                 f'platform = "nostr"\nrelays = {json.dumps(self.relays)}\n'
                 f"key_file = {json.dumps(str(key))}\nmin_relays = 1\n"
+                f"max_length = {MAX_LENGTH}\n"
             )
             self.accounts.append("ns")
         self.mastodon = mastodon
@@ -202,9 +211,14 @@ class Campaign:
     # -- posts -----------------------------------------------------------------------------
 
     def deliver(
-        self, accounts: list[str] | None = None, parts: int | None = None, when: str | None = None
+        self,
+        accounts: list[str] | None = None,
+        parts: int | None = None,
+        when: str | None = None,
+        long: bool | None = None,
     ) -> Spec:
-        """Write one post into new/ as a careful writer does (tmp/, fsync, rename)."""
+        """Write one post into new/ as a careful writer does (tmp/, fsync, rename); a `long` one
+        is split by auto-split on every account."""
         self.n += 1
         post_id = f"c{self.seed}-{self.n:04d}"
         if accounts is None:
@@ -223,11 +237,22 @@ class Campaign:
             front.append("schedule: 2s")
         elif roll < 0.6:
             front.append("schedule: now")
-        body = "\n\n---\n\n".join(
-            f"Campaign post {self.n}, part {i + 1} #{t}" for i, t in enumerate(tags)
-        )
+        if long is None:
+            long = self.rng.random() < 0.3
+        sentences: list[str] = []
+        texts = []
+        for i, t in enumerate(tags):
+            text = f"Campaign post {self.n}, part {i + 1} #{t}"
+            if long:
+                # Distinct from the part tags, none a prefix of another: counted on Mastodon
+                # by substring.
+                mine = [f"cms{self.seed}n{self.n}p{i}k{k:02d}" for k in range(LONG_SENTENCES)]
+                text += "".join(f" A sentence that goes on, #{s}." for s in mine)
+                sentences += mine
+            texts.append(text)
+        body = "\n\n---\n\n".join(texts)
         self.box.deliver("new", post_id, "---\n" + "\n".join(front) + "\n---\n" + body + "\n")
-        spec = Spec(post_id, accounts, tags)
+        spec = Spec(post_id, accounts, tags + sentences)
         self.specs[post_id] = spec
         self.figures.posts += 1
         return spec
@@ -267,11 +292,12 @@ class Campaign:
         for s in range(samples):
             accounts = list(self.accounts) if s == 0 else None
             parts = 2 if s == 1 else (1 if s == 0 else None)
-            shape = (accounts, parts)
+            long = s == 0  # the first sample: split on every account
             n = 1
             while True:
-                spec = self.deliver(*shape, when="")
-                shape = (spec.accounts, len(spec.tags))
+                spec = self.deliver(accounts, parts, when="", long=long)
+                accounts = spec.accounts
+                parts = sum(1 for t in spec.tags if not t.startswith("cms"))
                 killed_at = self._forked_pass(n, spec.id)
                 if killed_at is None:
                     break  # the pass got through: every point of this post's life was tried
@@ -280,7 +306,7 @@ class Campaign:
                 self._finish(spec.id)
                 n += 1
             self._finish(spec.id)
-            self.say(f"sample {s + 1}: {n - 1} kill points, accounts {','.join(shape[0] or [])}")
+            self.say(f"sample {s + 1}: {n - 1} kill points, accounts {','.join(accounts or [])}")
             self.say(
                 "  "
                 + " | ".join(p.replace(str(self.box.spool), "") for p in self.points[-(n - 1) :])

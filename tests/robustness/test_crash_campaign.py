@@ -2,8 +2,9 @@
 
 The real daemon against the exec peer, both Nostr relays and mastodon-mock, SIGKILLed 30 times
 at random points of intake and sending, then a post to every account killed before each of its
-mutating steps in turn. Nothing may be lost or duplicated on any peer, and every success a peer
-shows must be recorded.
+mutating steps in turn: a post that auto-split breaks into a thread on every account, so that
+kills fall between two parts of a split thread too. Nothing may be lost or duplicated on any
+peer, and every success a peer shows must be recorded.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def test_thirty_kills_lose_and_duplicate_nothing(
     # Every step of a post to three accounts: intake 8, exec 6, nostr 6, mastodon 8 (before
     # and after each ledger write, around the platform's send; for nostr and mastodon the
     # in-flight mark is written with their first save), finishing 7.
-    assert figures.systematic_kills >= 35
+    assert figures.systematic_kills >= 40  # more for the split thread's parts
     assert figures.posts >= KILLS
     assert figures.lost == [], f"seed {seed}"
     assert figures.duplicates == [], f"seed {seed}"

@@ -146,3 +146,37 @@ def test_the_rich_post_examples_pass_check(tmp_path: Path) -> None:
         run = invoke(["check", str(path)], env)
         problems = [line for line in run.out.splitlines() if ": warning: " not in line]
         assert run.code == 0 and problems == [], (text, run)
+
+
+def test_the_threads_example_explains_a_split_post(tmp_path: Path) -> None:
+    """README's `check --explain` example, run as written on a post to an account it splits."""
+    import os
+    import subprocess
+    import sys
+
+    example = re.search(r"### Threads that fit\n.*?```sh\n(.*?)\n```", README, re.S)
+    assert example is not None
+    env = {
+        "HOME": str(tmp_path),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "TZ": "UTC",
+    }
+    config = tmp_path / "config" / "plurspool" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[accounts.log]\nplatform = "exec"\ncommand = ["true"]\nmax_length = 60\n')
+    text = "A first sentence of the launch. " * 6
+    draft = subprocess.run(
+        ["plurspool", "post", "--draft", text], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert draft.returncode == 0, draft.stderr
+    [made] = (tmp_path / "data" / "plurspool" / "spool" / "drafts").glob("*.md")
+    made.rename(made.with_name("launch-day.md"))
+    r = subprocess.run(
+        ["sh", "-c", example.group(1)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("== drafts/launch-day.md\n-- log, part 1 of 6: 35 of 60\n")
+    assert r.stdout.count("A first sentence of the launch.") == 6

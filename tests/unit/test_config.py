@@ -309,6 +309,19 @@ BAD: list[tuple[str, str, str]] = [
     ("rate_limits.NAME", '[rate_limits]\nmastodon = "0/hour"\n', "rate_limits.mastodon"),
     ("rate_limits.NAME", "[rate_limits]\nmastodon = 30\n", "rate_limits.mastodon"),
     ("rate_limits.NAME", '[rate_limits]\nmastodn = "30/hour"\n', "rate_limits.mastodn"),
+    ("split", "split = false\n", "split"),
+    ("split", 'split = "no"\n', "split"),
+    ("thread_numbering", "thread_numbering = 1\n", "thread_numbering"),
+    ("thread_numbering", 'thread_numbering = "{i}/{total}"\n', "thread_numbering"),
+    ("thread_numbering", 'thread_numbering = "{i"\n', "thread_numbering"),
+    ("accounts.NAME.split", account("exec", 'split = "never"\n'), "accounts.acc.split"),
+    (
+        "accounts.NAME.thread_numbering",
+        account("nostr", 'thread_numbering = "{n}.{x}"\n'),
+        "accounts.acc.thread_numbering",
+    ),
+    ("accounts.NAME.max_length", account("nostr", "max_length = 0\n"), "accounts.acc.max_length"),
+    ("accounts.NAME.max_length", account("exec", 'max_length = "9"\n'), "accounts.acc.max_length"),
     ("accounts.NAME.platform", '[accounts.a]\nplatform = "myspace"\n', "accounts.a.platform"),
     ("accounts.NAME.platform", "[accounts.work]\n", "accounts.work.platform"),
     (
@@ -382,6 +395,23 @@ def test_bad_value_is_an_error_naming_the_key(
     err = error_of(tmp_path, env, text)
     assert err.message.startswith(f"{tmp_path / 'config.toml'}: {named}: "), err.message
     assert err.hint, f"no hint for {err.message}"
+
+
+def test_split_and_numbering_default_and_are_overridden_per_account(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    text = (
+        'thread_numbering = "({i} of {n})"\n'
+        '[accounts.log]\nplatform = "exec"\ncommand = ["true"]\nmax_length = 280\n'
+        'split = "off"\nthread_numbering = ""\n'
+        '[accounts.other]\nplatform = "exec"\ncommand = ["true"]\n'
+    )
+    cfg = load_text(tmp_path, env, text)
+    log, other = cfg.accounts["log"].options, cfg.accounts["other"].options
+    assert (log["split"], log["thread_numbering"], log["max_length"]) == ("off", "", 280)
+    assert (other["split"], other["thread_numbering"]) == ("auto", "({i} of {n})")
+    assert "max_length" not in other
+    assert load_text(tmp_path, env, "").accounts["outbox"].options["split"] == "auto"
 
 
 def test_every_key_of_the_table_has_a_bad_value_test() -> None:

@@ -95,6 +95,8 @@ def as_json(post: Post) -> dict[str, Any]:
             if post.quote
             else {}
         ),
+        # Only when set, so that the files written before the key existed stay as they were.
+        **({"split": post.split} if post.split is not None else {}),
     }
 
 
