@@ -74,7 +74,7 @@ def explain_files(items: Items, args: list[str]) -> tuple[Threads, list[dict[str
     Each file is checked and explained in turn: both ask for the same threads, which
     `fit.thread` remembers for a while.
     """
-    from .items import check_file, files_of
+    from .checking import check_file, files_of
     from .post import parse
     from .spool import entry_of
 

@@ -30,7 +30,7 @@ def check(ctx: Context, paths: tuple[str, ...], explain: bool) -> None:
     """Validate posts; default new/, drafts/ and scheduled/. Changes nothing; exit 3 on problems."""
     from pathlib import Path
 
-    from ..items import check_paths
+    from ..checking import check_paths
 
     items = ctx.app.items
     if explain:
