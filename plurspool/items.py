@@ -12,7 +12,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -400,6 +400,10 @@ class Items:
         # Files hold whole seconds: round up, so a post never goes out before its time.
         return at if not at.microsecond else at.replace(microsecond=0) + timedelta(seconds=1)
 
+    def skip_dates(self, post: Post) -> frozenset[date]:
+        """A recurring post's `skip:` as local dates (checked when it was read)."""
+        return frozenset(date.fromisoformat(d) for d in post.skip)
+
     def stamp(self, at: datetime) -> str:
         """How a resolved time is written into a post file: local time with its offset."""
         return when.iso_local(at, self.config.timezone)
@@ -500,8 +504,10 @@ class Items:
             except TimeError as exc:
                 line = f"line {post.schedule_line}: " if post.schedule_line else ""
                 return Verdict(f"{line}{exc.message}. {exc.hint}".strip())
-            if now - at > self.config.daemon.max_lateness:
+            if now - at > self.config.daemon.max_lateness and post.repeat is None:
                 return Verdict(self.too_late(item.id, at, now))
+        if post.repeat is not None:
+            return self._judge_template(item, post, at if post.schedule is not None else None)
         stamped = None
         if post.schedule is None or not when.has_offset(post.schedule):
             from .post import with_schedule
@@ -515,6 +521,37 @@ class Items:
                     f"{spool.max_size}-byte limit (max_post_size); shorten it"
                 )
         return Verdict(at=at, stamped=stamped)
+
+    def _judge_template(self, item: Item, post: Post, start: datetime | None) -> Verdict:
+        """Intake of a recurring post (plurspool(5), `repeat`): its rule normalised and its
+        first occurrence written back; one that a `schedule:` in the past started is taken up
+        at its first occurrence within max_lateness."""
+        from . import repeat
+        from .post import with_repeat, with_schedule
+
+        assert post.repeat is not None
+        tz, now = self.config.timezone, self.clock()
+        skips = self.skip_dates(post)
+        try:
+            rule, first = repeat.first(post.repeat, start, now, tz, skips)
+        except PostError as exc:
+            return Verdict(post_error_text(exc))
+        earliest = now - self.config.daemon.max_lateness
+        if first is not None and first < earliest:
+            first = repeat.next_after(rule, first, tz, earliest - timedelta(seconds=1), skips)
+        if first is None:
+            return Verdict(
+                f"`repeat: {post.repeat}` has no occurrence left after {when.echo(now, tz)}; "
+                "change its UNTIL or COUNT, or its `schedule:`"
+            )
+        data = self.spool.read(item.entry)
+        stamped = with_repeat(with_schedule(data, self.stamp(first)), rule)
+        if len(stamped) > self.spool.max_size:
+            return Verdict(
+                f"with its rule and time written back it would be {len(stamped)} bytes, over "
+                f"the {self.spool.max_size}-byte limit (max_post_size); shorten it"
+            )
+        return Verdict(at=first, stamped=stamped if stamped != data else None)
 
     def too_late(self, post_id: str, at: datetime, now: datetime) -> str:
         """Why a post found more than max_lateness after its time (in new/ or first found due

@@ -31,6 +31,9 @@ TOP_KEYS = (
     "poll",
     "quote",
     "card",
+    "repeat",
+    "skip",
+    "skipped",
 )
 POLL_KEYS = ("options", "expires", "multiple", "hide_totals")
 CARD_KEYS = ("url", "title", "description", "image")
@@ -136,6 +139,9 @@ class Post:
     poll: Poll | None = None
     quote: Quote | None = None
     card: Card | None = None
+    repeat: str | None = None  # the rule as written (plurspool(5), `repeat`)
+    skip: tuple[str, ...] = ()  # local dates, YYYY-MM-DD
+    skipped: tuple[str, ...] = ()  # missed occurrences, UTC with Z
 
     def parts_for(self, account: str) -> tuple[str, ...]:
         """The thread parts to send to `account`: its override text if any, else the body."""

@@ -95,6 +95,8 @@ def as_json(post: Post) -> dict[str, Any]:
             if post.quote
             else {}
         ),
+        **({"repeat": post.repeat, "skip": list(post.skip)} if post.repeat else {}),
+        **({"skipped": list(post.skipped)} if post.skipped else {}),
     }
 
 
