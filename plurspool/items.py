@@ -36,11 +36,12 @@ class Summary:
     preview: str
     attempts: int
     results: tuple[tuple[str, str | None, str | None], ...]  # (account, id, url) succeeded
+    repeat: str | None = None  # a recurring post's rule, as written
 
     @classmethod
     def of(cls, post: Post) -> Summary:
         ok = tuple((a, r.id, r.url) for a, r in post.results.items() if r.error is None)
-        return cls(post.platforms, post.preview, post.attempts, ok)
+        return cls(post.platforms, post.preview, post.attempts, ok, post.repeat)
 
     def to_json(self) -> list[Any]:
         return [
@@ -48,16 +49,18 @@ class Summary:
             self.preview,
             self.attempts,
             [list(r) for r in self.results],
+            self.repeat,
         ]
 
     @classmethod
     def from_json(cls, raw: list[Any]) -> Summary:
-        platforms, preview, attempts, results = raw
+        platforms, preview, attempts, results, repeat = raw
         return cls(
             tuple(platforms) if platforms is not None else None,
             preview,
             attempts,
             tuple((a, i, u) for a, i, u in results),
+            repeat,
         )
 
 
