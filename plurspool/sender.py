@@ -660,6 +660,9 @@ def send_one(app: App, post_id: str, *, verbose: bool = False, wait: float = 120
     from .log import NullLog
 
     sender = Sender(app, Log(verbose=True) if verbose else NullLog())
-    sender.run_pass(only=post_id)
+    result = sender.run_pass(only=post_id)
+    # A recurring post's template sends a copy of itself (plurspool(5), `repeat`): that is
+    # the post sent.
+    post_id = next((i for i in result.repeated if i != post_id), post_id)
     app.locks.wait_for_claim(post_id, wait)
     return app.views.view(app.items.find(post_id))

@@ -3,8 +3,13 @@ words, `skip` (next and named occurrence, errors), `cancel` into drafts/."""
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 
+import pytest
+
+from tests.daemon_helpers import Sandbox, iso, wait_for
 from tests.helpers import read_post, run_cli, spool_root, write_config
 
 CONFIG = """
@@ -88,3 +93,28 @@ def test_cancel_moves_the_template_to_drafts(env: dict[str, str]) -> None:
     assert run.code == 0, run.err
     assert not path.exists()
     assert read_post(spool_root(env) / "drafts" / "weekly.md").repeat is not None
+
+
+@pytest.mark.realtime
+def test_the_daemon_sends_an_occurrence_on_time_and_moves_the_template_on(
+    tmp_path: Path,
+) -> None:
+    box = Sandbox(tmp_path)
+    box.exec_account("x")
+    box.write_config()
+    d = box.start()
+    try:
+        d.wait_event("started", timeout=30)
+        due = float(math.ceil(time.time() + 3))
+        text = f"---\nschedule: {iso(due)}\nrepeat: FREQ=HOURLY;COUNT=2\n---\nHourly\n"
+        box.deliver("new", "hourly", text)
+        copy = "hourly--" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(due))
+        wait_for(lambda: box.is_in(copy, "sent"), 20, "the first occurrence sent")
+        (rec,) = box.records("x")
+        assert rec["stdin"]["id"] == copy and 0.0 <= rec["t"] - due < 1.0
+        template = box.post("scheduled", "hourly")
+        assert template.schedule == iso(due + 3600).replace("Z", "+00:00")
+        assert "hourly--" not in " ".join(box.ids("scheduled"))  # no second copy waits
+    finally:
+        assert d.stop() == 0
+        box.cleanup()

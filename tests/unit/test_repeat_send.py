@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from plurspool.errors import SpoolError
+from plurspool.sender import send_one
 from tests.daemon_helpers import Sandbox, World, in_process
 
 START = datetime(2026, 3, 26, 7, 0, tzinfo=UTC)  # 08:00 in Berlin, three days before DST
@@ -150,3 +151,13 @@ def test_a_rule_whose_end_has_passed_is_refused_at_intake(w: World) -> None:
     w.box.deliver("new", "over", text)
     assert w.run().failed == ["over"]
     assert "no occurrence left" in (w.box.spool / "failed" / "over.error").read_text()
+
+
+def test_now_on_a_template_sends_one_occurrence_now_and_keeps_the_next(w: World) -> None:
+    take_in(w)
+    w.clock[0] += timedelta(minutes=10)
+    w.app.queue.make_due(w.app.items.find("daily"))
+    view = send_one(w.app, "daily")
+    assert (view["id"], view["state"]) == ("daily--20260326T071000Z", "sent")
+    assert sent_texts(w) == [("daily--20260326T071000Z", "Good morning")]
+    assert w.box.post("scheduled", "daily").schedule == "2026-03-26T09:00:00+01:00"
