@@ -264,12 +264,32 @@ def _check(parts: dict[str, str]) -> str:
             f"`repeat`: UNTIL={parts['UNTIL']} is not a date or time",
             "write e.g. UNTIL=20261231T230000Z (UTC), 20261231T230000 (local) or 20261231",
         )
+    never = PostError(
+        f"`repeat: {text}` never happens",
+        "check its BYMONTH, BYMONTHDAY, BYDAY and BYSETPOS parts",
+    )
     try:
         rule = rrulestr(_render(_bare(parts)), dtstart=datetime(2026, 1, 1))
-        next(iter(rule), None)
-    except (ValueError, TypeError, IndexError) as exc:
+    except (ValueError, TypeError, IndexError, OverflowError) as exc:
         raise PostError(f"`repeat: {text}` is not a valid RRULE: {exc}", EXAMPLES) from None
+    if _no_such_day(parts):
+        raise never  # dateutil would search up to the year 9999 for it, seconds of CPU
+    if next(iter(rule), None) is None:
+        raise PostError(
+            f"`repeat: {text}` never happens",
+            "check its BYMONTH, BYMONTHDAY, BYDAY and BYSETPOS parts",
+        )
     return text
+
+
+def _no_such_day(parts: dict[str, str]) -> bool:
+    """BYMONTHDAY names no day that any of the rule's months has (February 30th)."""
+    if "BYMONTHDAY" not in parts:
+        return False
+    longest = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+    months = [int(m) for m in parts.get("BYMONTH", "1,2,3,4,5,6,7,8,9,10,11,12").split(",")]
+    most = max(longest[m - 1] for m in months)
+    return all(abs(int(d)) > most for d in parts["BYMONTHDAY"].split(","))
 
 
 def _render(parts: dict[str, str]) -> str:
@@ -381,20 +401,23 @@ def _instants(
     from dateutil.rrule import rrulestr
 
     until = _until(parts["UNTIL"], tz) if "UNTIL" in parts else None
+    # A COUNT (in a rule not normalised: written into scheduled/ by hand) counts from `anchor`.
+    left = int(parts["COUNT"]) if "COUNT" in parts else -1
     anchor = anchor.astimezone(UTC)
     wall = anchor.astimezone(tz).replace(tzinfo=None)
-    if until is not None and anchor > until:
+    if (until is not None and anchor > until) or left == 0:
         return
     if wall.date() not in skip:
         yield anchor
+    left -= 1
     last = anchor
     for naive in rrulestr(_render(_bare(parts)), dtstart=wall):
         at = _place(naive, tz)
-        if until is not None and at > until:
+        if (until is not None and at > until) or left == 0:
             return
         if at <= last:  # the anchor itself, or an hourly time that a gap moved past
             continue
-        last = at
+        last, left = at, left - 1
         if naive.date() not in skip:
             yield at
 

@@ -69,6 +69,7 @@ def test_rules_and_aliases_parse_to_one_canonical_rrule(text: str, rule: str) ->
         ("DTSTART=20260101;FREQ=DAILY", "takes no DTSTART"),
         ("BYDAY=MO", "has no FREQ"),
         ("every month on friday", "does not fit"),
+        ("FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30", "never happens"),
     ],
 )
 def test_bad_rules_say_what_is_wrong(text: str, says: str) -> None:
@@ -211,3 +212,10 @@ def test_the_rule_in_words(text: str, words: str) -> None:
 def test_occurrence_ids_name_the_utc_instant() -> None:
     when = at("Europe/Berlin", "2026-12-01 09:00")
     assert repeat.occurrence_id("weekly", when) == "weekly--20261201T080000Z"
+
+
+def test_a_count_left_in_a_rule_counts_from_where_it_restarts() -> None:
+    tz = ZoneInfo("UTC")
+    start = at("UTC", "2026-05-01 09:00")
+    got = list(repeat.occurrences("FREQ=DAILY;COUNT=3", start, tz, {date(2026, 5, 2)}))
+    assert got == [start, at("UTC", "2026-05-03 09:00")]  # the skipped 2nd still counts
