@@ -3,10 +3,13 @@ occurrence, never two, at most one after downtime, crash-safe, and the template'
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from plurspool.errors import SpoolError
 from plurspool.sender import send_one
@@ -161,3 +164,65 @@ def test_now_on_a_template_sends_one_occurrence_now_and_keeps_the_next(w: World)
     assert (view["id"], view["state"]) == ("daily--20260326T071000Z", "sent")
     assert sent_texts(w) == [("daily--20260326T071000Z", "Good morning")]
     assert w.box.post("scheduled", "daily").schedule == "2026-03-26T09:00:00+01:00"
+
+
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("tick"), st.sampled_from([600, 3600, 6 * 3600, 86400, 3 * 86400])),
+        st.tuples(st.just("due"), st.sampled_from([0, 1800, 3 * 3600])),  # seconds late
+        st.tuples(st.just("crash"), st.sampled_from(["copy", "template", "move"])),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=STEPS)
+def test_whatever_the_clock_and_crashes_do_no_occurrence_goes_out_twice(
+    steps: list[tuple[str, object]],
+) -> None:
+    """Passes under a clock moved by hours to days or to the template's time (or later), some
+    cut short by a crash at one of the writes of `Queue.repeat`: every post sent is an
+    occurrence (09:00 in Berlin), sent once, at most one a pass, and the template always names
+    an occurrence."""
+    with tempfile.TemporaryDirectory() as tmp:
+        box = Sandbox(Path(tmp))
+        box.exec_account("x")
+        box.top = 'timezone = "Europe/Berlin"\n'
+        box.daemon_keys["max_lateness"] = "2h"
+        w = in_process(box)
+        w.clock[0] = START
+        take_in(w)
+        spool = w.app.spool
+        real = {"deliver": spool.deliver, "replace": spool.replace, "move": spool.move}
+        seen = 0
+        for kind, arg in [*steps, ("tick", 0)]:
+            broken = {"copy": "deliver", "template": "replace", "move": "move"}.get(str(arg))
+            if kind == "crash" and broken is not None:
+
+                def crash(*args: object, **kw: object) -> object:
+                    raise SpoolError("power cut", "")
+
+                setattr(spool, broken, crash)
+            elif kind == "due":
+                assert isinstance(arg, int)
+                at_next(w, late=arg)
+            else:
+                assert isinstance(arg, int)
+                w.tick(arg)
+            w.run()
+            for name, fn in real.items():
+                setattr(spool, name, fn)
+            ids = [post_id for post_id, _ in sent_texts(w)]
+            assert len(ids) - seen <= 1  # at most one occurrence a pass
+            seen = len(ids)
+            assert len(ids) == len(set(ids))  # never one twice
+        tz = w.app.config.timezone
+        for post_id in ids:
+            stamp = datetime.strptime(post_id.split("--")[1], "%Y%m%dT%H%M%SZ")
+            local = stamp.replace(tzinfo=UTC).astimezone(tz)
+            assert (local.hour, local.minute) == (9, 0), post_id
+        template = w.box.post("scheduled", "daily")
+        assert template.schedule is not None and "T09:00:00+0" in template.schedule
