@@ -368,42 +368,41 @@ class Queue:
         from . import repeat
         from .post import with_schedule, with_skip
 
-        post = item.post
-        if item.state not in ("scheduled", "drafts") or post is None or post.repeat is None:
-            raise InvalidInput(
-                f"{item.id} is not a recurring post (no `repeat:` in scheduled/ or drafts/)",
-                "`plurspool cancel ID` takes a single post out of the queue",
-            )
-        if item.due is None:
-            raise InvalidInput(f"{item.id} has no next occurrence", "")
+        at = self.items.resolve(text, allow_past=True) if text is not None else None
         tz = self.config.timezone
-        rule = repeat.parse(post.repeat)
-        skips = self.items.skip_dates(post)
-        target = item.due
-        if text is not None:
-            at = self.items.resolve(text, allow_past=True)
-            found = repeat.next_after(rule, item.due, tz, at - timedelta(seconds=1), skips)
-            if found is None or found.astimezone(tz).date() != at.astimezone(tz).date():
-                raise InvalidInput(
-                    f"{item.id} has no occurrence on {at.astimezone(tz):%Y-%m-%d}",
-                    "`plurspool show ID` lists the next occurrences",
-                )
-            target = found
-        day = target.astimezone(tz).date()
-        dates = sorted({*post.skip, day.isoformat()})
         with self.locks.claim(item.id):
-            entry = self._fresh(item)
-            data = with_skip(self.spool.read(entry), dates)
-            following = None
-            if target == item.due:
-                following = repeat.next_after(rule, item.due, tz, item.due, {*skips, day})
+            fresh = self.items.load(self._fresh(item))  # as it is now, under the claim
+            post, due = fresh.post, fresh.due
+            if fresh.state not in ("scheduled", "drafts") or post is None or post.repeat is None:
+                raise InvalidInput(
+                    f"{item.id} is not a recurring post (no `repeat:` in scheduled/ or drafts/)",
+                    "`plurspool cancel ID` takes a single post out of the queue",
+                )
+            if due is None:
+                raise InvalidInput(f"{item.id} has no next occurrence", "")
+            rule = repeat.parse(post.repeat)
+            skips = self.items.skip_dates(post)
+            target: datetime | None = due
+            if at is not None:
+                target = repeat.next_after(rule, due, tz, at - timedelta(seconds=1), skips)
+                if target is None or target.astimezone(tz).date() != at.astimezone(tz).date():
+                    raise InvalidInput(
+                        f"{item.id} has no occurrence on {at.astimezone(tz):%Y-%m-%d}",
+                        f"its rule is {repeat.describe(rule, tz)}, its next occurrence "
+                        f"{self.items.stamp(due)}",
+                    )
+            assert target is not None
+            day = target.astimezone(tz).date()
+            data = with_skip(self.spool.read(fresh.entry), sorted({*post.skip, day.isoformat()}))
+            if target == due:
+                following = repeat.next_after(rule, due, tz, due, {*skips, day})
                 if following is None:
                     raise InvalidInput(
                         f"{item.id}'s occurrence on {day} is its last one",
                         f"`plurspool cancel {item.id}` stops it",
                     )
                 data = with_schedule(data, self.items.stamp(following))
-            entry = self.spool.replace(entry, data)
+            entry = self.spool.replace(fresh.entry, data)
         return Done(self.items.load(entry), target)
 
     def fail(self, entry: Entry, reason: str, *, rename: bool = False) -> Failed:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plurspool.errors import SpoolError
+from plurspool.errors import InvalidInput, SpoolError
 from plurspool.sender import send_one
 from tests.daemon_helpers import Sandbox, World, in_process
 
@@ -226,3 +226,19 @@ def test_whatever_the_clock_and_crashes_do_no_occurrence_goes_out_twice(
             assert (local.hour, local.minute) == (9, 0), post_id
         template = w.box.post("scheduled", "daily")
         assert template.schedule is not None and "T09:00:00+0" in template.schedule
+
+
+def test_skip_moves_the_template_on_and_refuses_its_last_occurrence(w: World) -> None:
+    text = (
+        "---\nschedule: 2026-03-26T09:00:00+01:00\nrepeat: FREQ=DAILY;COUNT=2\n"
+        "platforms: [x]\n---\nTwice\n"
+    )
+    take_in(w, text, "twice")
+    done = w.app.queue.skip(w.app.items.find("twice"))
+    assert done.at == datetime(2026, 3, 26, 8, tzinfo=UTC)
+    post = w.box.post("scheduled", "twice")
+    assert (post.skip, post.schedule) == (("2026-03-26",), "2026-03-27T09:00:00+01:00")
+    before = (w.box.spool / "scheduled" / "twice.md").read_bytes()
+    with pytest.raises(InvalidInput, match="is its last one"):
+        w.app.queue.skip(w.app.items.find("twice"))
+    assert (w.box.spool / "scheduled" / "twice.md").read_bytes() == before
