@@ -462,7 +462,9 @@ class Daemon:
                                 inotify = self.watcher.watch_scheduled()  # else poll from now on
                                 next_rescan = 0.0  # what changed while it was not watched
                                 result.soonest(time.time())
-                        for post_id in result.sent + result.failed + result.queued:
+                        for post_id in [*result.sent, *result.failed, *result.queued]:
+                            index.refresh(post_id)
+                        for post_id in result.repeated:  # a template and its occurrence
                             index.refresh(post_id)
                         result.soonest(index.next_due())
                         result.soonest(wake_new)

@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +35,12 @@ class Summary:
     preview: str
     attempts: int
     results: tuple[tuple[str, str | None, str | None], ...]  # (account, id, url) succeeded
+    repeat: str | None = None  # a recurring post's rule, as written
 
     @classmethod
     def of(cls, post: Post) -> Summary:
         ok = tuple((a, r.id, r.url) for a, r in post.results.items() if r.error is None)
-        return cls(post.platforms, post.preview, post.attempts, ok)
+        return cls(post.platforms, post.preview, post.attempts, ok, post.repeat)
 
     def to_json(self) -> list[Any]:
         return [
@@ -47,16 +48,18 @@ class Summary:
             self.preview,
             self.attempts,
             [list(r) for r in self.results],
+            self.repeat,
         ]
 
     @classmethod
     def from_json(cls, raw: list[Any]) -> Summary:
-        platforms, preview, attempts, results = raw
+        platforms, preview, attempts, results, repeat = raw
         return cls(
             tuple(platforms) if platforms is not None else None,
             preview,
             attempts,
             tuple((a, i, u) for a, i, u in results),
+            repeat,
         )
 
 
@@ -399,6 +402,10 @@ class Items:
         # Files hold whole seconds: round up, so a post never goes out before its time.
         return at if not at.microsecond else at.replace(microsecond=0) + timedelta(seconds=1)
 
+    def skip_dates(self, post: Post) -> frozenset[date]:
+        """A recurring post's `skip:` as local dates (checked when it was read)."""
+        return frozenset(date.fromisoformat(d) for d in post.skip)
+
     def stamp(self, at: datetime) -> str:
         """How a resolved time is written into a post file: local time with its offset."""
         return when.iso_local(at, self.config.timezone)
@@ -499,8 +506,10 @@ class Items:
             except TimeError as exc:
                 line = f"line {post.schedule_line}: " if post.schedule_line else ""
                 return Verdict(f"{line}{exc.message}. {exc.hint}".strip())
-            if now - at > self.config.daemon.max_lateness:
+            if now - at > self.config.daemon.max_lateness and post.repeat is None:
                 return Verdict(self.too_late(item.id, at, now))
+        if post.repeat is not None:
+            return self._judge_template(item, post, at if post.schedule is not None else None)
         stamped = None
         if post.schedule is None or not when.has_offset(post.schedule):
             from .post import with_schedule
@@ -514,6 +523,37 @@ class Items:
                     f"{spool.max_size}-byte limit (max_post_size); shorten it"
                 )
         return Verdict(at=at, stamped=stamped)
+
+    def _judge_template(self, item: Item, post: Post, start: datetime | None) -> Verdict:
+        """Intake of a recurring post (plurspool(5), `repeat`): its rule normalised and its
+        first occurrence written back; one that a `schedule:` in the past started is taken up
+        at its first occurrence within max_lateness."""
+        from . import repeat
+        from .post import with_repeat, with_schedule
+
+        assert post.repeat is not None
+        tz, now = self.config.timezone, self.clock()
+        skips = self.skip_dates(post)
+        try:
+            rule, first = repeat.first(post.repeat, start, now, tz, skips)
+        except PostError as exc:
+            return Verdict(post_error_text(exc))
+        earliest = now - self.config.daemon.max_lateness
+        if first is not None and first < earliest:
+            first = repeat.next_after(rule, first, tz, earliest - timedelta(seconds=1), skips)
+        if first is None:
+            return Verdict(
+                f"`repeat: {post.repeat}` has no occurrence left after {when.echo(now, tz)}; "
+                "change its UNTIL or COUNT, or its `schedule:`"
+            )
+        data = self.spool.read(item.entry)
+        stamped = with_repeat(with_schedule(data, self.stamp(first)), rule)
+        if len(stamped) > self.spool.max_size:
+            return Verdict(
+                f"with its rule and time written back it would be {len(stamped)} bytes, over "
+                f"the {self.spool.max_size}-byte limit (max_post_size); shorten it"
+            )
+        return Verdict(at=first, stamped=stamped if stamped != data else None)
 
     def too_late(self, post_id: str, at: datetime, now: datetime) -> str:
         """Why a post found more than max_lateness after its time (in new/ or first found due

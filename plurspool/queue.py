@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from . import when
@@ -41,6 +41,18 @@ class Queued:
     at: datetime
     path: str
     card: str | None = None  # why no link card was made, when one was wanted (a warning)
+
+
+@dataclass(frozen=True)
+class Repeated:
+    """A recurring post's template after its due occurrences were seen to: `copy`, the ID of
+    the occurrence put in scheduled/ (None when none may go out), the occurrences `skipped`,
+    and the template's next time (None: it has no more and went to sent/)."""
+
+    id: str
+    copy: str | None
+    skipped: tuple[datetime, ...]
+    next: datetime | None
 
 
 @dataclass(frozen=True)
@@ -309,6 +321,94 @@ class Queue:
             else f"link card without image: {preview.image_error}"
         )
         return carded, note
+
+    def repeat(self, item: Item) -> Repeated | None:
+        """A recurring post's template found due (plurspool(5), `repeat`): its occurrence
+        written into scheduled/ as a post of its own, `<ID>--<UTC stamp>`, then the template
+        moved on to its next occurrence (or to sent/ when none is left); occurrences missed
+        for good are added to `skipped:`. None when it is gone, changed or not due.
+
+        The copy is written first and the template changed after: a crash in between leaves
+        the copy, which the next look finds and never writes again (sent once).
+        """
+        from . import repeat
+        from .post import occurrence, with_schedule, with_skipped
+
+        with self.locks.claim(item.id):
+            entry = self.spool.stat_entry("scheduled", item.id)
+            if entry is None or entry.key != item.entry.key:
+                return None
+            post, due, now = item.post, item.due, self.now()
+            if post is None or post.repeat is None or due is None or due > now:
+                return None
+            tz = self.config.timezone
+            rule = repeat.parse(post.repeat)
+            plan = repeat.due(
+                rule, due, tz, now, self.config.daemon.max_lateness, self.items.skip_dates(post)
+            )
+            data = self.spool.read(entry)
+            copy = None
+            if plan.send is not None:
+                copy = repeat.occurrence_id(item.id, plan.send)
+                if not self.spool.exists_anywhere(copy):
+                    self.spool.deliver(
+                        "scheduled", copy, occurrence(data, self.items.stamp(plan.send))
+                    )
+            skipped = [
+                at for at in plan.skipped
+                if not self.spool.exists_anywhere(repeat.occurrence_id(item.id, at))
+            ]  # fmt: skip
+            if skipped:
+                data = with_skipped(data, [*post.skipped, *(when.iso_utc(at) for at in skipped)])
+            if plan.next is not None:
+                data = with_schedule(data, self.items.stamp(plan.next))
+            entry = self.spool.replace(entry, data)
+            if plan.next is None:
+                self.spool.move(entry, "sent")
+        return Repeated(item.id, copy, tuple(skipped), plan.next)
+
+    def skip(self, item: Item, text: str | None = None) -> Done:
+        """Leave out the next occurrence of a recurring post, or the one at the time `text`:
+        its local date goes into `skip:` (and the template moves on when it was the next)."""
+        from . import repeat
+        from .post import with_schedule, with_skip
+
+        at = self.items.resolve(text, allow_past=True) if text is not None else None
+        tz = self.config.timezone
+        with self.locks.claim(item.id):
+            fresh = self.items.load(self._fresh(item))  # as it is now, under the claim
+            post, due = fresh.post, fresh.due
+            if fresh.state not in ("scheduled", "drafts") or post is None or post.repeat is None:
+                raise InvalidInput(
+                    f"{item.id} is not a recurring post (no `repeat:` in scheduled/ or drafts/)",
+                    "`plurspool cancel ID` takes a single post out of the queue",
+                )
+            if due is None:
+                raise InvalidInput(f"{item.id} has no next occurrence", "")
+            rule = repeat.parse(post.repeat)
+            skips = self.items.skip_dates(post)
+            target: datetime | None = due
+            if at is not None:
+                target = repeat.next_after(rule, due, tz, at - timedelta(seconds=1), skips)
+                if target is None or target.astimezone(tz).date() != at.astimezone(tz).date():
+                    raise InvalidInput(
+                        f"{item.id} has no occurrence on {at.astimezone(tz):%Y-%m-%d}",
+                        f"its rule is {repeat.describe(rule, tz)}, its next occurrence "
+                        f"{self.items.stamp(due)}",
+                    )
+            assert target is not None
+            day = target.astimezone(tz).date()
+            data = with_skip(self.spool.read(fresh.entry), sorted({*post.skip, day.isoformat()}))
+            if target == due:
+                following = repeat.next_after(rule, due, tz, due, {*skips, day})
+                if following is None:
+                    raise InvalidInput(
+                        f"{item.id}'s occurrence on {day} is its last one",
+                        f"`plurspool cancel {item.id}` stops it",
+                    )
+                data = with_schedule(data, self.items.stamp(following))
+            entry = self.spool.replace(fresh.entry, data)
+        return Done(self.items.load(entry), target)
 
     def fail(self, entry: Entry, reason: str, *, rename: bool = False) -> Failed:
         """Move a file to failed/ with its reason; under a new name when `rename`, or when its

@@ -45,6 +45,7 @@ class PassResult:
     failed: list[str] = field(default_factory=list)
     deferred: dict[str, str] = field(default_factory=dict)
     invalid: dict[str, str] = field(default_factory=dict)
+    repeated: list[str] = field(default_factory=list)  # templates moved on, their copies
     wake: float | None = None  # epoch seconds; None when nothing is queued
 
     def soonest(self, t: float | None) -> None:
@@ -147,7 +148,7 @@ class Sender:
         items: dict[str, Item] = {}
         known: dict[str, dict[str, Delivery]] = {}
         ledger = app.ledger
-        for item in due:
+        for item in self._occurrences(due, result):
             assert item.due is not None
             if item.post is None:
                 continue  # changed since it was listed: the next pass sees the new version
@@ -199,6 +200,42 @@ class Sender:
                 self.finisher.close()  # every post of the pass finished before it ends
                 self.finisher = None
             release()  # connections kept for the posts of this pass
+
+    def _occurrences(self, due: Iterable[Item], result: PassResult) -> list[Item]:
+        """The due posts, each recurring post's template replaced by the occurrence it puts
+        in scheduled/ (plurspool(5), `repeat`), which is sent like any post."""
+        app = self.app
+        out = []
+        for item in due:
+            if item.post is None or item.post.repeat is None:
+                out.append(item)
+                continue
+            try:
+                done = app.queue.repeat(item)
+            except Busy:
+                result.soonest(app.clock().timestamp() + BUSY_RETRY)
+                continue
+            except (PlurspoolError, FileNotFoundError) as exc:
+                error = exc.message if isinstance(exc, PlurspoolError) else str(exc)
+                self.log.event("error", level="error", id=item.id, error=error)
+                continue
+            if done is None:
+                continue
+            result.repeated.append(item.id)
+            for at in done.skipped:
+                self.log.event("skipped", level="warning", id=item.id, at=when.iso_utc(at))
+            following = when.iso_utc(done.next) if done.next is not None else None
+            self.log.event("repeat", id=item.id, occurrence=done.copy, next=following)
+            if done.next is not None:
+                result.soonest(done.next.timestamp())
+            if done.copy is not None:
+                result.repeated.append(done.copy)
+                entry = app.spool.stat_entry("scheduled", done.copy)
+                if entry is not None:
+                    copy = app.items.load(entry)
+                    if copy.valid and copy.due is not None:
+                        out.append(copy)
+        return out
 
     def _defer(
         self, post_id: str, account: str, why: str, until: float, d: Delivery | None
@@ -623,6 +660,9 @@ def send_one(app: App, post_id: str, *, verbose: bool = False, wait: float = 120
     from .log import NullLog
 
     sender = Sender(app, Log(verbose=True) if verbose else NullLog())
-    sender.run_pass(only=post_id)
+    result = sender.run_pass(only=post_id)
+    # A recurring post's template sends a copy of itself (plurspool(5), `repeat`): that is
+    # the post sent.
+    post_id = next((i for i in result.repeated if i != post_id), post_id)
     app.locks.wait_for_claim(post_id, wait)
     return app.views.view(app.items.find(post_id))

@@ -46,6 +46,7 @@ COMMANDS = {
     "schedule": "Move a draft into the queue at WHEN.",
     "send": "The daemon: send posts when they are due (one pass with --once).",
     "show": "Show one post in full, with its state and results or error.",
+    "skip": "Skip the next occurrence of a recurring post, or WHEN's.",
     "stats": "Totals by state and account, what is due when, a chart by day.",
 }
 

@@ -33,6 +33,13 @@ class Remote(TypedDict):
     url: str | None
 
 
+class Repeat(TypedDict):
+    """A recurring post's rule: the RRULE as its file holds it, and in words."""
+
+    rule: str
+    words: str
+
+
 class PostView(TypedDict):
     """A post as `list`, `show` and `post` print it in JSON (plurspool(1), JSON OUTPUT)."""
 
@@ -46,6 +53,7 @@ class PostView(TypedDict):
     error: str | None
     results: dict[str, Remote]
     retry_at: str | None
+    repeat: Repeat | None
 
 
 class ShownPost(PostView):
@@ -216,7 +224,19 @@ class Views:
             "retry_at": when.iso_utc(datetime.fromtimestamp(max(retry_at), UTC))
             if retry_at and item.state == "scheduled"
             else None,
+            "repeat": self._repeat(summary.repeat) if summary and summary.repeat else None,
         }
+
+    def _repeat(self, rule: str) -> Repeat:
+        """A recurring rule and its words ("every Monday at 09:00"; plurspool(5), `repeat`)."""
+        from .errors import PostError
+        from .repeat import describe, parse
+
+        try:
+            words = describe(parse(rule), self.items.config.timezone)
+        except PostError:
+            words = rule  # an invalid post: its problem says why
+        return {"rule": rule, "words": words}
 
     def show(self, item: Item) -> ShownPost:
         """A post as `show --format json` prints it: its view, text and parts."""

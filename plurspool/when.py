@@ -359,6 +359,11 @@ def _parse_iso(s: str, original: str, tz: tzinfo) -> datetime | None:
     return _attach(parsed, tz, original)
 
 
+def time_of_day(text: str) -> time | None:
+    """A bare time of day ("9am", "at 14:30", "noon") or None; raises TimeError on a bad one."""
+    return _time_of_day(" ".join(text.lower().split()), text)
+
+
 def _time_of_day(s: str, original: str) -> time | None:
     """A bare time of day ("9am", "at 14:30", "noon"), or None if `s` is something else."""
     named = s.removeprefix("at ").strip()

@@ -27,6 +27,7 @@ QUEUE_COMMANDS = (
     "now",
     "retry",
     "schedule",
+    "skip",
     "stats",
     "check",
 )
@@ -89,6 +90,7 @@ for _command in (
     queue.show,
     queue.cancel,
     queue.reschedule,
+    queue.skip,
     queue.schedule,
     queue.now,
     queue.retry,

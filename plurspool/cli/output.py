@@ -228,7 +228,10 @@ class TextOutput:
                 status += " (invalid)" if item.problem else " (deferred)"
             elif v["retry_at"]:
                 status += " (retrying)"
-            row = [item.id, local(app, item.due), status, ",".join(v["platforms"]), v["preview"]]
+            text = v["preview"]
+            if v["repeat"] is not None:  # a recurring post's template: its rule in words
+                text = f"({v['repeat']['words']}) {text}"
+            row = [item.id, local(app, item.due), status, ",".join(v["platforms"]), text]
             if everything:
                 row.insert(1, item.state)
             rows.append(row)
@@ -255,7 +258,12 @@ class TextOutput:
         if item.due:
             # Only what is still to be sent is "in 2h" or "due now"; a sent post was due.
             due = f" ({until(app, item.due)})" if item.state in ("new", "scheduled") else ""
-            _echo(f"when:      {echo_time(app, item.due)}{due}")
+            label = "next:      " if v["repeat"] is not None else "when:      "
+            _echo(f"{label}{echo_time(app, item.due)}{due}")
+        if v["repeat"] is not None:
+            _echo(f"repeat:    {v['repeat']['words']} ({v['repeat']['rule']})")
+        if item.post is not None and item.post.skip:
+            _echo(f"skip:      {', '.join(item.post.skip)}")
         _echo(f"accounts:  {', '.join(v['platforms'])}")
         _echo(f"attempts:  {v['attempts']}")
         for account, r in v["results"].items():

@@ -1,4 +1,4 @@
-"""The queue commands: list, show, cancel, reschedule, schedule, now and retry."""
+"""The queue commands: list, show, cancel, reschedule, schedule, skip, now and retry."""
 
 from __future__ import annotations
 
@@ -140,6 +140,24 @@ def schedule(ctx: Context, post_id: str, when_words: tuple[str, ...]) -> None:
     app = ctx.app
     done = app.queue.schedule(app.items.find(post_id, SCHEDULE_STATES), _when_text(when_words)).item
     ctx.out.changed(app, [done], "queued")
+
+
+SKIP_STATES = ("scheduled", "drafts")
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@id_argument(SKIP_STATES)
+@click.argument("when_words", nargs=-1, type=click.UNPROCESSED, metavar="[WHEN]")
+@format_option
+@pass_context
+def skip(ctx: Context, post_id: str, when_words: tuple[str, ...]) -> None:
+    """Skip the next occurrence of a recurring post, or the one on WHEN's date."""
+    app = ctx.app
+    text = _when_text(when_words) or None
+    done = app.queue.skip(app.items.find(post_id, SKIP_STATES), text)
+    assert done.at is not None
+    note(f"skipped {app.items.stamp(done.at)}")
+    ctx.out.changed(app, [done.item], "next")
 
 
 NOW_STATES = ("scheduled",)

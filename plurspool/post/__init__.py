@@ -34,13 +34,17 @@ from .read import has_conflict_markers, parse
 from .write import (
     RECORD_MAX,
     TEMPLATE,
+    occurrence,
     recorded,
     render,
     template,
     with_card,
     with_record,
+    with_repeat,
     with_retried,
     with_schedule,
+    with_skip,
+    with_skipped,
 )
 
 __all__ = [
@@ -61,6 +65,7 @@ __all__ = [
     "Quote",
     "Result",
     "has_conflict_markers",
+    "occurrence",
     "parse",
     "recorded",
     "render",
@@ -68,6 +73,9 @@ __all__ = [
     "template",
     "with_card",
     "with_record",
+    "with_repeat",
     "with_retried",
     "with_schedule",
+    "with_skip",
+    "with_skipped",
 ]

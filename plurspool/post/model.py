@@ -32,6 +32,9 @@ TOP_KEYS = (
     "quote",
     "card",
     "split",
+    "repeat",
+    "skip",
+    "skipped",
 )
 POLL_KEYS = ("options", "expires", "multiple", "hide_totals")
 CARD_KEYS = ("url", "title", "description", "image")
@@ -138,6 +141,9 @@ class Post:
     quote: Quote | None = None
     card: Card | None = None
     split: str | None = None  # auto | off; None: as the account's config says
+    repeat: str | None = None  # the rule as written (plurspool(5), `repeat`)
+    skip: tuple[str, ...] = ()  # local dates, YYYY-MM-DD
+    skipped: tuple[str, ...] = ()  # missed occurrences, UTC with Z
 
     def parts_for(self, account: str) -> tuple[str, ...]:
         """The thread parts to send to `account`: its override text if any, else the body."""

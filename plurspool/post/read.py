@@ -151,6 +151,25 @@ class _Fields:
         except PostError as exc:
             raise self.doc.error(node.start, exc.message, exc.hint) from None
 
+    def texts(
+        self, node: _Node, name: str, check: Callable[[str, str], str], example: str
+    ) -> tuple[str, ...]:
+        """A list of text items (a single one may stand alone), each checked."""
+        if isinstance(node, _Scalar):
+            return () if node.null else (self.checked(node, name, check) or "",)
+        if not isinstance(node, _Seq):
+            raise self.doc.error(
+                node.start, f"{name} must be a list, not {_kind(node)}", f"write [{example}]"
+            )
+        out = []
+        for item in node.items:
+            if not isinstance(item, _Scalar) or item.null:
+                raise self.doc.error(
+                    item.start, f"each item of {name} must be like {example}", f"write [{example}]"
+                )
+            out.append(self.checked(item, name, check) or "")
+        return tuple(out)
+
     def post(self, root: _Map) -> Post:
         values: dict[str, Any] = {
             "schedule": None,
@@ -169,6 +188,9 @@ class _Fields:
             "quote": None,
             "card": None,
             "split": None,
+            "repeat": None,
+            "skip": (),
+            "skipped": (),
         }
         for key, node in root.items():
             name = f"`{key.value}`"
@@ -205,6 +227,14 @@ class _Fields:
                     values["card"] = read_card(self, node, self.doc.line(key.start))
                 case "split":
                     values["split"] = self.checked(node, name, _check_split)
+                case "repeat":
+                    values["repeat"] = self.checked(node, name, _check_repeat)
+                case "skip":
+                    values["skip"] = self.texts(node, name, _check_skip_date, "2026-12-25")
+                case "skipped":
+                    values["skipped"] = self.texts(
+                        node, name, _check_skipped, "2026-12-25T08:00:00Z"
+                    )
                 case _:
                     raise self.unknown(key, TOP_KEYS, "")
         return Post(
@@ -357,6 +387,36 @@ def _check_schedule_field(value: str, name: str) -> str:
         raise PostError(f"{name} is empty", "leave it out to send as soon as possible")
     if "\n" in value or "\r" in value:
         raise PostError(f"{name} must be on one line", "write the time on the `schedule:` line")
+    return value
+
+
+def _check_repeat(value: str, name: str) -> str:
+    from plurspool import repeat
+
+    repeat.parse(value)  # PostError naming what is wrong
+    return value
+
+
+def _check_skip_date(value: str, name: str) -> str:
+    import datetime
+
+    try:
+        datetime.date.fromisoformat(value.strip())
+    except ValueError:
+        raise PostError(
+            f"{name}: {_show(value)} is not a date", "write local dates as [2026-12-25, ...]"
+        ) from None
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        raise PostError(f"{name}: {_show(value)} is not a date like 2026-12-25", "")
+    return value.strip()
+
+
+def _check_skipped(value: str, name: str) -> str:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", value):
+        raise PostError(
+            f"{name}: {_show(value)} is not a UTC time like 2026-12-25T08:00:00Z",
+            "plurspool writes this key itself; remove the line",
+        )
     return value
 
 

@@ -119,8 +119,61 @@ def with_retried(data: bytes, token: str) -> bytes:
     return _with_key(data, "retried", token, first=False)
 
 
+def with_repeat(data: bytes, rule: str) -> bytes:
+    """Set `repeat` to the normalised `rule`, changing no other byte where possible."""
+    return _with_key(data, "repeat", rule, first=False)
+
+
+def with_skip(data: bytes, dates: Sequence[str]) -> bytes:
+    """Set `skip` to the local `dates` (YYYY-MM-DD), on one line."""
+    return _with_entries(data, {"skip": list(dates) or None})
+
+
+def with_skipped(data: bytes, instants: Sequence[str]) -> bytes:
+    """Set `skipped` to the missed occurrences `instants` (UTC, Z), on one line."""
+    return _with_entries(data, {"skipped": list(instants) or None})
+
+
+def occurrence(data: bytes, schedule: str) -> bytes:
+    """A recurring post's template as one occurrence: without `repeat`, `skip` and
+    `skipped`, due at `schedule`; nothing else changes where possible."""
+    bare = _with_entries(data, {"repeat": None, "skip": None, "skipped": None})
+    return with_schedule(bare, schedule)
+
+
+def _with_entries(data: bytes, entries: Mapping[str, list[str] | None]) -> bytes:
+    """Replace (or add at the end) the top-level entries `entries`, flow lists on one line;
+    None removes one."""
+    loaded = _load(data)
+    doc, root = loaded.doc, loaded.root
+    fields = {k: v for k, v in entries.items() if v is not None}
+    candidates: list[str] = []
+    if doc.fm is None:
+        nl = doc.newline
+        head = f"---{nl}{_dump(fields, nl, flow_lists=True)}---{nl}" if fields else ""
+        candidates.append(head + doc.text)
+    elif (indent := _block_indent(doc, root)) is not None and (
+        spans := _entry_spans(doc, root, tuple(entries))
+    ) is not None:
+        text = doc.text
+        for start, end in reversed(spans):
+            text = text[:start] + text[end:]
+        at = spans[0][0] if spans else doc.fm[1]
+        lines = _dump(fields, doc.newline, flow_lists=True).splitlines(keepends=True)
+        candidates.append(text[:at] + "".join(indent + line for line in lines) + text[at:])
+    want = loaded.post
+    if "repeat" in entries:
+        assert entries["repeat"] is None  # only removed here; set by with_repeat
+        want = dataclasses.replace(want, repeat=None)
+    if "skip" in entries:
+        want = dataclasses.replace(want, skip=tuple(entries["skip"] or ()))
+    if "skipped" in entries:
+        want = dataclasses.replace(want, skipped=tuple(entries["skipped"] or ()))
+    return _first_good(loaded, candidates, want)
+
+
 def _with_key(
-    data: bytes, key: Literal["schedule", "retried"], value: str, *, first: bool
+    data: bytes, key: Literal["schedule", "retried", "repeat"], value: str, *, first: bool
 ) -> bytes:
     """Set the top-level text key `key` to `value` in place; a new entry goes at the start of
     the frontmatter (`first`) or at its end."""
@@ -145,6 +198,8 @@ def _with_key(
         candidates.append(doc.text[:at] + line + doc.text[at:])
     if key == "schedule":
         want = dataclasses.replace(loaded.post, schedule=value)
+    elif key == "repeat":
+        want = dataclasses.replace(loaded.post, repeat=value)
     else:
         want = dataclasses.replace(loaded.post, retried=value)
     return _first_good(loaded, candidates, want)
@@ -465,6 +520,11 @@ def _post_fields(post: Post) -> dict[str, Any]:
         out["quote"] = quote.default if quote.default is not None else dict(quote.accounts)
     if post.card is not None:
         out["card"] = _card_value(post.card)
+    if post.repeat is not None:
+        out["repeat"] = post.repeat
+    for name in ("skip", "skipped"):
+        if getattr(post, name):
+            out[name] = list(getattr(post, name))
     return out
 
 

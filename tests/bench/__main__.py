@@ -609,39 +609,11 @@ def bench_idle(quick: bool, seconds: float) -> list[Row]:
 
 
 def bench_pass(quick: bool) -> list[Row]:
-    """CPU of one daemon pass woken by one changed file, with a small and a large queue.
-
-    Each pass is triggered by renaming a not-yet-due post into scheduled/, then awaited: the
-    daemon's main thread must have run and gone back to sleep. CPU is summed over all threads
-    (the inotify thread's work is part of a pass) from schedstat, at nanosecond resolution.
-    """
+    """CPU of one daemon pass woken by one changed file (`_pass_costs`), with a small and a
+    large queue."""
     sizes = (1000, 5000) if quick else (1000, 100_000)
     k = 30 if quick else 200
-    per: dict[int, list[float]] = {}
-    for size in sizes:
-        sb = filled(size)
-        daemon = sb.daemon()
-        triggers = []
-        try:
-            settle(daemon.pid)
-            far = (datetime.now(UTC) + timedelta(days=400)).isoformat(timespec="seconds")
-            costs = []
-            for i in range(k):
-                before = _cpu_ns(daemon.pid)
-                text = f"---\nschedule: {far}\n---\nt {i}\n"
-                triggers.append(sb.drop("scheduled", f"trigger{i}", text))
-
-                def passed(b: int = before, pid: int = daemon.pid) -> bool:
-                    return _cpu_ns(pid) > b and _main_sleeping(pid)
-
-                wait_for(passed, 10, 0.0002)
-                time.sleep(0.005)  # let the last bookkeeping of the pass finish
-                costs.append((_cpu_ns(daemon.pid) - before) / 1e9)
-            per[size] = costs
-        finally:
-            stop(daemon)
-            for p in triggers:  # the spool is shared with the other benchmarks
-                p.unlink(missing_ok=True)
+    per = {size: _pass_costs(filled(size), k) for size in sizes}
     small, large = sizes
     ratio = statistics.median(per[large]) / statistics.median(per[small])
     return [
@@ -656,7 +628,72 @@ def bench_pass(quick: bool) -> list[Row]:
     ]
 
 
-BENCHES = ("startup", "list", "explain", "latency", "throughput", "pass", "idle", "atd")
+def _pass_costs(sb: Sandbox, k: int) -> list[float]:
+    """CPU seconds of `k` daemon passes over `sb`'s spool, each woken by one not-yet-due post
+    renamed into scheduled/ and awaited: the daemon's main thread must have run and gone back
+    to sleep. CPU is summed over all threads (the inotify thread's work is part of a pass) from
+    schedstat, at nanosecond resolution."""
+    daemon = sb.daemon()
+    triggers = []
+    try:
+        settle(daemon.pid)
+        far = (datetime.now(UTC) + timedelta(days=400)).isoformat(timespec="seconds")
+        costs = []
+        for i in range(k):
+            before = _cpu_ns(daemon.pid)
+            text = f"---\nschedule: {far}\n---\nt {i}\n"
+            triggers.append(sb.drop("scheduled", f"trigger{i}", text))
+
+            def passed(b: int = before, pid: int = daemon.pid) -> bool:
+                return _cpu_ns(pid) > b and _main_sleeping(pid)
+
+            wait_for(passed, 10, 0.0002)
+            time.sleep(0.005)  # let the last bookkeeping of the pass finish
+            costs.append((_cpu_ns(daemon.pid) - before) / 1e9)
+        return costs
+    finally:
+        stop(daemon)
+        for p in triggers:  # the spool may be shared with the other benchmarks
+            p.unlink(missing_ok=True)
+
+
+def bench_repeat(quick: bool) -> list[Row]:
+    """CPU of one daemon pass (as `bench_pass` measures it) with 10 and with 1,000 recurring
+    posts' templates not yet due: a template costs what any queued post costs until it is due."""
+    k = 30 if quick else 200
+    per: dict[int, list[float]] = {}
+    for size in (10, 1000):
+        sb = Sandbox()
+        try:
+            generate(sb.spool, size, repeat="FREQ=DAILY;BYHOUR=9;BYMINUTE=0")
+            sb.run("list", "--format", "json")  # the parse cache a running system would have
+            per[size] = _pass_costs(sb, k)
+        finally:
+            sb.close()
+    ratio = statistics.median(per[1000]) / statistics.median(per[10])
+    return [
+        Row("one daemon pass, 10 recurring posts not yet due", stats(per[10]), "", "", None),
+        Row(
+            "one daemon pass, 1,000 recurring posts not yet due",
+            f"{stats(per[1000])} = {ratio:.2f}× 10",
+            "",
+            "≤ 2× the 10 pass",
+            ratio <= 2.0,
+        ),
+    ]
+
+
+BENCHES = (
+    "startup",
+    "list",
+    "explain",
+    "latency",
+    "throughput",
+    "pass",
+    "repeat",
+    "idle",
+    "atd",
+)
 
 
 def main() -> int:
@@ -690,6 +727,7 @@ def main() -> int:
         "latency": lambda: bench_latency(args.quick),
         "throughput": lambda: bench_throughput(args.quick),
         "pass": lambda: bench_pass(args.quick),
+        "repeat": lambda: bench_repeat(args.quick),
         "idle": lambda: bench_idle(args.quick, idle),
         "atd": lambda: (
             probe.rows()

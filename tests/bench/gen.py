@@ -16,9 +16,12 @@ WORDS = _TEXT.split()
 LANGS = ("en", "de", "fr", "pt-BR", None)
 
 
-def post_text(rng: random.Random, due: datetime, n: int) -> str:
-    """One post file: frontmatter like people write it, a body of a few sentences."""
+def post_text(rng: random.Random, due: datetime, n: int, repeat: str | None = None) -> str:
+    """One post file: frontmatter like people write it, a body of a few sentences; with
+    `repeat`, a recurring post's template (its rule as intake writes it)."""
     lines = ["---", f"schedule: {due.isoformat(timespec='seconds')}"]
+    if repeat is not None:
+        lines.append(f'repeat: "{repeat}"')
     if n % 3 == 0:
         lines.append("platforms: [outbox]")
     lang = LANGS[n % len(LANGS)]
@@ -36,8 +39,16 @@ def post_text(rng: random.Random, due: datetime, n: int) -> str:
     return "\n".join(lines) + "\n" + body + "\n"
 
 
-def generate(spool: Path, count: int, *, start: datetime | None = None, seed: int = 1) -> None:
-    """Write `count` scheduled posts, due from `start` (default: in a day) over the next weeks."""
+def generate(
+    spool: Path,
+    count: int,
+    *,
+    start: datetime | None = None,
+    seed: int = 1,
+    repeat: str | None = None,
+) -> None:
+    """Write `count` scheduled posts, due from `start` (default: in a day) over the next weeks
+    (recurring posts' templates with the rule `repeat`)."""
     rng = random.Random(seed)
     base = start or datetime.now(UTC) + timedelta(days=1)
     for d in ("tmp", "new", "drafts", "scheduled", "sent", "failed"):
@@ -48,7 +59,7 @@ def generate(spool: Path, count: int, *, start: datetime | None = None, seed: in
         due = base + timedelta(seconds=rng.randint(0, 60 * 86400))
         name = f"b{n:07d}-bench.md"
         with open(sched / name, "w") as f:
-            f.write(post_text(rng, due, n))
+            f.write(post_text(rng, due, n, repeat))
 
 
 def long_post_text(n: int, length: int) -> str:

@@ -29,6 +29,8 @@ FIGURES = [
     "100 posts due at once → sent to a local relay",
     "one daemon pass, 1,000 posts not yet due",
     "one daemon pass, 5,000 posts not yet due",
+    "one daemon pass, 10 recurring posts not yet due",
+    "one daemon pass, 1,000 recurring posts not yet due",
     "idle daemon, 5,000 posts, 5 s",
     "atd: job due at a minute → ran",
 ]

@@ -97,6 +97,8 @@ def as_json(post: Post) -> dict[str, Any]:
         ),
         # Only when set, so that the files written before the key existed stay as they were.
         **({"split": post.split} if post.split is not None else {}),
+        **({"repeat": post.repeat, "skip": list(post.skip)} if post.repeat else {}),
+        **({"skipped": list(post.skipped)} if post.skipped else {}),
     }
 
 
