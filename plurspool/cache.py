@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .config import Config
 
-CACHE_FORMAT = 3  # bump when what the parse cache or a listing holds changes
+CACHE_FORMAT = 4  # bump when what the parse cache or a listing holds changes
 # (path, file key, due, problem, record): one row of the parse cache
 CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str]
 
@@ -39,6 +39,7 @@ def fingerprint(config: Config) -> str:
             CACHE_FORMAT,
             str(c.timezone),
             c.default_platforms,
+            sorted((q.name, q.accounts) for q in c.queues.values()),
             c.max_post_size,
             accounts,
         )

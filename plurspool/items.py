@@ -10,19 +10,19 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import when
+from . import slots, when
 from .cache import CacheRow, fingerprint
 from .errors import InvalidInput, PlurspoolError, PostError, TimeError
 from .spool import STATES, Entry, Refused, Spool, classify, entry_of, utf8_name
 
 if TYPE_CHECKING:  # post/ (and yaml) load on the first parse: `list` from the cache needs none
-    from .config import Config
+    from .config import Config, QueueConfig
     from .ledger import LedgerFile
     from .platforms.base import Outcome, Quoted
     from .post import Post
@@ -36,11 +36,12 @@ class Summary:
     preview: str
     attempts: int
     results: tuple[tuple[str, str | None, str | None], ...]  # (account, id, url) succeeded
+    queue: str | None = None  # the queue whose slot it holds
 
     @classmethod
     def of(cls, post: Post) -> Summary:
         ok = tuple((a, r.id, r.url) for a, r in post.results.items() if r.error is None)
-        return cls(post.platforms, post.preview, post.attempts, ok)
+        return cls(post.platforms, post.preview, post.attempts, ok, post.queue)
 
     def to_json(self) -> list[Any]:
         return [
@@ -48,16 +49,18 @@ class Summary:
             self.preview,
             self.attempts,
             [list(r) for r in self.results],
+            self.queue,
         ]
 
     @classmethod
     def from_json(cls, raw: list[Any]) -> Summary:
-        platforms, preview, attempts, results = raw
+        platforms, preview, attempts, results, queue = raw
         return cls(
             tuple(platforms) if platforms is not None else None,
             preview,
             attempts,
             tuple((a, i, u) for a, i, u in results),
+            queue,
         )
 
 
@@ -113,6 +116,7 @@ class Verdict:
     rename: bool = False  # refused because its ID is taken: kept in failed/ under a new name
     at: datetime | None = None
     stamped: bytes | None = None  # the file with its time written back, if that is needed
+    queue: str | None = None  # the queue whose free slot it was given
 
 
 class Items:
@@ -224,9 +228,13 @@ class Items:
         return "; ".join(errors) or None
 
     def platforms(self, post: Post | Summary | None) -> tuple[str, ...]:
-        """The accounts a post goes to: its own `platforms`, else default_platforms."""
+        """The accounts a post goes to: its own `platforms`, else its queue's `accounts`, else
+        default_platforms."""
         if post is not None and post.platforms is not None:
             return post.platforms
+        queue = self.config.queues.get(post.queue) if post is not None and post.queue else None
+        if queue is not None and queue.accounts is not None:
+            return queue.accounts
         return self.config.default_platforms
 
     def in_states(self, states: Sequence[str]) -> list[Item]:
@@ -382,6 +390,20 @@ class Items:
         dues = [due for _, due, _ in self.due_index("scheduled") if due is not None]
         return datetime.fromtimestamp(max(dues), UTC) if dues else None
 
+    # -- queues (plurspool(1), QUEUES) -------------------------------------------------------
+
+    def queued(self, name: str) -> list[Item]:
+        """The posts of scheduled/ holding a slot of the queue `name`, soonest first."""
+        items = self.in_states(["scheduled"])
+        mine = [i for i in items if i.summary and i.summary.queue == name and i.due]
+        return sorted(mine, key=lambda i: (i.due, i.id))
+
+    def free_slot(self, queue: QueueConfig, taken: Iterable[datetime] | None = None) -> datetime:
+        """The queue's earliest slot after now that no post of it is due at (`taken`: those
+        instants, when the caller has them)."""
+        busy = set(taken) if taken is not None else {i.due for i in self.queued(queue.name)}
+        return next(t for t in queue.slots.after(self.clock()) if t not in busy)
+
     # -- times -----------------------------------------------------------------------------
 
     def resolve(
@@ -494,6 +516,9 @@ class Items:
             )
         now = self.clock()
         at = now
+        spec = None if post.schedule is None else slots.queue_spec(post.schedule)
+        if spec is not None:
+            return self._judge_queued(item, spec)
         if post.schedule is not None:
             try:
                 at = self.resolve(post.schedule, allow_past=True)
@@ -515,6 +540,28 @@ class Items:
                     f"{spool.max_size}-byte limit (max_post_size); shorten it"
                 )
         return Verdict(at=at, stamped=stamped)
+
+    def _judge_queued(self, item: Item, spec: str) -> Verdict:
+        """Intake's verdict on `schedule: queue[:NAME]`: the queue's first free slot, written
+        back with `queue: NAME`. Intake holds the queue lock while it asks (Queue.intake)."""
+        from .post import with_queue, with_schedule
+
+        post = item.post
+        assert post is not None
+        line = f"line {post.schedule_line}: " if post.schedule_line else ""
+        try:
+            queue = self.config.queue(spec)
+        except InvalidInput as exc:
+            return Verdict(f"{line}{exc.message}; {exc.hint}")
+        at = self.free_slot(queue)
+        data = with_schedule(self.spool.read(item.entry), self.stamp(at))
+        stamped = with_queue(data, queue.name)
+        if len(stamped) > self.spool.max_size:
+            return Verdict(
+                f"with its slot written back it would be {len(stamped)} bytes, over the "
+                f"{self.spool.max_size}-byte limit (max_post_size); shorten it"
+            )
+        return Verdict(at=at, stamped=stamped, queue=queue.name)
 
     def too_late(self, post_id: str, at: datetime, now: datetime) -> str:
         """Why a post found more than max_lateness after its time (in new/ or first found due
@@ -690,6 +737,12 @@ def _post_problems(
             late = items.first_due_too_late(item, seen)
         if late is not None:
             problems.append(late)
+    elif post.schedule is not None and (spec := slots.queue_spec(post.schedule)) is not None:
+        try:
+            items.config.queue(spec)  # a draft takes its slot when it is scheduled
+        except InvalidInput as exc:
+            line = f"line {post.schedule_line}: " if post.schedule_line else ""
+            problems.append(f"{line}{exc.message}; {exc.hint}")
     elif post.schedule is not None:
         line = f"line {post.schedule_line}: " if post.schedule_line else ""
         try:

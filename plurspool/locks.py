@@ -12,6 +12,8 @@ the daemon's lock in its state dir (`DaemonLock`) and a platform's session file
   one at the name; filelock keeps its file in place on release and gives no handle on the
   descriptor it locked; its locks are also thread-local by default, and a claim taken by the
   sender is let go of by its finisher thread;
+- the queue lock (`Locks.queue_lock`) is a filelock in the state dir, held by one `Locks`
+  object at a time however often it is entered (a reflow inside a cancel);
 - "is a daemon running" and "wait for a claim" take a *shared* lock on a file that must not be
   created when it is missing (a probe that made a file, or took the exclusive lock a starting
   daemon wants, would be a lock of its own); filelock only takes exclusive locks on files it
@@ -32,6 +34,8 @@ from .errors import Busy, DaemonError
 
 CLAIM_TRIES = 20  # opens of a claim's lock file that its holders let go of under our hands
 LOCK_NAME = "daemon.lock"  # the daemon's lock in its state dir (plurspool(1), FILES)
+QUEUE_LOCK = "queues.lock"  # held while a queue slot is chosen and taken (plurspool(1), FILES)
+QUEUE_WAIT = 30.0  # seconds to wait for another plurspool choosing a slot
 LOCK_TRIES = 5  # tries, 10 ms apart, to lock the spool root while others may only be looking
 
 
@@ -194,6 +198,31 @@ class Locks:
     def __init__(self, root: Path, state_dir: Path) -> None:
         self.root = root
         self.state_dir = state_dir
+        self._queue_lock: Any = None
+
+    @contextlib.contextmanager
+    def queue_lock(self) -> Iterator[None]:
+        """Hold the spool's queue lock: whoever chooses a slot holds it until the post is in
+        scheduled/ at that slot, so two posts never get one slot. Re-entrant; raises Busy
+        after QUEUE_WAIT seconds."""
+        from filelock import FileLock, Timeout
+
+        if self._queue_lock is None:
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = str(self.state_dir / QUEUE_LOCK)
+            self._queue_lock = FileLock(path, timeout=QUEUE_WAIT, thread_local=False)
+        lock = self._queue_lock
+        try:
+            lock.acquire()
+        except Timeout:
+            raise Busy(
+                f"another plurspool has held the queue lock for {QUEUE_WAIT:.0f} s",
+                "try again; `plurspool daemon status` shows whether the daemon is stuck",
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     @property
     def lock_path(self) -> Path:

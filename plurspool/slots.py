@@ -170,6 +170,15 @@ class Slots:
         return out
 
 
+def queue_spec(schedule: str) -> str | None:
+    """The queue a `schedule:` value asks for: "" for `queue` (the default queue), NAME for
+    `queue:NAME`, None when it is a time (plurspool(5), `schedule`)."""
+    word, colon, name = schedule.strip().partition(":")
+    if word.strip().lower() != "queue":
+        return None
+    return name.strip() if colon else ""
+
+
 def parse_rules(slots: Sequence[str]) -> tuple[Slot, ...]:
     """The `slots` list; SlotError naming the bad entry."""
     if not slots:

@@ -18,6 +18,7 @@ from plurspool.errors import PostError
 VISIBILITIES = ("public", "unlisted", "followers", "direct")
 TOP_KEYS = (
     "schedule",
+    "queue",
     "platforms",
     "cw",
     "language",
@@ -136,6 +137,7 @@ class Post:
     poll: Poll | None = None
     quote: Quote | None = None
     card: Card | None = None
+    queue: str | None = None  # the queue whose slot the post holds (written back at intake)
 
     def parts_for(self, account: str) -> tuple[str, ...]:
         """The thread parts to send to `account`: its override text if any, else the body."""

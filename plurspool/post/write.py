@@ -25,6 +25,7 @@ from .read import (
     _check_language,
     _check_media_path,
     _check_platforms,
+    _check_queue,
     _check_retried,
     _check_schedule_value,
     _check_visibility,
@@ -113,6 +114,12 @@ def with_schedule(data: bytes, value: str) -> bytes:
     return _with_key(data, "schedule", value, first=True)
 
 
+def with_queue(data: bytes, name: str) -> bytes:
+    """Set `queue` to `name` (see plurspool(5)), changing no other byte where possible."""
+    _check_queue(name, "`queue`")
+    return _with_key(data, "queue", name, first=False)
+
+
 def with_retried(data: bytes, token: str) -> bytes:
     """Set `retried` to `token` (see plurspool(5)), changing no other byte where possible."""
     _check_retried(token, "`retried`")
@@ -120,7 +127,7 @@ def with_retried(data: bytes, token: str) -> bytes:
 
 
 def _with_key(
-    data: bytes, key: Literal["schedule", "retried"], value: str, *, first: bool
+    data: bytes, key: Literal["schedule", "retried", "queue"], value: str, *, first: bool
 ) -> bytes:
     """Set the top-level text key `key` to `value` in place; a new entry goes at the start of
     the frontmatter (`first`) or at its end."""
@@ -145,6 +152,8 @@ def _with_key(
         candidates.append(doc.text[:at] + line + doc.text[at:])
     if key == "schedule":
         want = dataclasses.replace(loaded.post, schedule=value)
+    elif key == "queue":
+        want = dataclasses.replace(loaded.post, queue=value)
     else:
         want = dataclasses.replace(loaded.post, retried=value)
     return _first_good(loaded, candidates, want)
@@ -215,6 +224,7 @@ def render(
     visibility: str | None = None,
     sensitive: bool | None = None,
     media: Sequence[Media] = (),
+    queue: str | None = None,
 ) -> bytes:
     """A new post file holding only the keys given; `parse` reads it back to the same values.
 
@@ -228,6 +238,8 @@ def render(
     if schedule is not None:
         _check_schedule_value(schedule)
         fields["schedule"] = schedule
+    if queue is not None:
+        fields["queue"] = _check_queue(queue, "`queue`")
     if platforms is not None:
         fields["platforms"] = list(_check_platforms(list(platforms)))
     if cw is not None:
@@ -435,6 +447,8 @@ def _post_fields(post: Post) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if post.schedule is not None:
         out["schedule"] = post.schedule
+    if post.queue is not None:
+        out["queue"] = post.queue
     if post.platforms is not None:
         out["platforms"] = list(post.platforms)
     for name in ("cw", "language", "visibility", "sensitive"):

@@ -1,0 +1,87 @@
+"""The queue commands from the command line: `post --queue`, `schedule ID queue`, exit codes
+and what they print (plurspool(1), `post`, `schedule`, `queue`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from plurspool.post import parse
+from tests.helpers import Run, invoke, make_env, spool_root, write_config
+
+CONFIG = """timezone = "UTC"
+[queues.default]
+slots = ["daily 00:00"]
+[queues.noon]
+slots = ["daily 12:00"]
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    env = make_env(tmp_path)
+    write_config(env, CONFIG)
+    return env
+
+
+def ok(run: Run) -> Run:
+    assert run.code == 0, f"exit {run.code}\nstdout: {run.out}\nstderr: {run.err}"
+    return run
+
+
+def midnights(n: int) -> list[str]:
+    """The next `n` UTC midnights, as `scheduled_at` shows them."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return [(today + timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ") for d in range(1, n + 1)]
+
+
+def test_post_queue_takes_the_free_slots_in_turn(env: dict[str, str]) -> None:
+    first = ok(invoke(["post", "-q", "--json", "one"], env)).json()
+    second = ok(invoke(["post", "--queue", "default", "--json", "two"], env)).json()
+    third = ok(invoke(["post", "-q", "--json"], env, input="three\n")).json()
+    assert [v["scheduled_at"] for v in (first, second, third)] == midnights(3)
+    assert all(v["state"] == "scheduled" for v in (first, second, third))
+    path = spool_root(env) / "scheduled" / f"{first['id']}.md"
+    assert parse(path.read_bytes()).queue == "default"
+
+
+def test_post_q_with_only_text_queues_the_text(env: dict[str, str]) -> None:
+    run = ok(invoke(["post", "-q", "Hello queue", "--json"], env))
+    v = run.json()
+    assert v["preview"] == "Hello queue" and v["scheduled_at"] == midnights(1)[0]
+
+
+def test_next_moves_the_later_posts(env: dict[str, str]) -> None:
+    a = ok(invoke(["post", "-q", "noon", "--json", "a"], env)).json()
+    b = ok(invoke(["post", "-q", "noon", "--next", "--json", "b"], env)).json()
+    listed = ok(invoke(["list", "--json"], env)).json()
+    when = {v["id"]: v["scheduled_at"] for v in listed}
+    assert when[b["id"]] == a["scheduled_at"]
+    assert when[a["id"]] > when[b["id"]]
+
+
+def test_unknown_queue_is_exit_3(env: dict[str, str]) -> None:
+    run = invoke(["post", "-q", "nope", "text"], env)
+    assert run.code == 3
+    assert "no queue named 'nope'" in run.err
+    assert "configured queues: default, noon" in run.err
+    assert list((spool_root(env) / "scheduled").glob("*.md")) == []
+
+
+def test_schedule_a_draft_into_a_queue(env: dict[str, str]) -> None:
+    draft = ok(invoke(["post", "--draft", "--json", "later"], env)).json()
+    run = ok(invoke(["schedule", draft["id"], "queue:noon", "--json"], env))
+    (v,) = run.json()
+    assert v["state"] == "scheduled"
+    assert v["scheduled_at"].endswith("T12:00:00Z")
+    again = ok(invoke(["post", "--draft", "--json", "again"], env)).json()
+    assert invoke(["schedule", again["id"], "queue:nope"], env).code == 3
+
+
+def test_queue_and_schedule_exclude_each_other(env: dict[str, str]) -> None:
+    run = invoke(["post", "-q", "default", "-s", "2h", "text"], env)
+    assert run.code == 2
+    assert "exclude each other" in run.err
+    assert invoke(["post", "--next", "text"], env).code == 2
