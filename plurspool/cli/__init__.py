@@ -27,6 +27,7 @@ QUEUE_COMMANDS = (
     "now",
     "retry",
     "schedule",
+    "queue",
     "stats",
     "check",
 )
@@ -92,6 +93,7 @@ for _command in (
     queue.schedule,
     queue.now,
     queue.retry,
+    queue.queue_,
     report.stats,
     report.check,
     daemon.send,

@@ -85,3 +85,41 @@ def test_queue_and_schedule_exclude_each_other(env: dict[str, str]) -> None:
     assert run.code == 2
     assert "exclude each other" in run.err
     assert invoke(["post", "--next", "text"], env).code == 2
+
+
+def test_queue_lists_slots_free_or_taken(env: dict[str, str]) -> None:
+    held = ok(invoke(["post", "-q", "noon", "--json", "held"], env)).json()
+    rows = ok(invoke(["queue", "--days", "3", "--json"], env)).json()
+    assert all(set(r) == {"queue", "at", "local", "id"} for r in rows)
+    assert [r["queue"] for r in rows[:2]] in (["default", "noon"], ["noon", "default"])
+    assert {r["queue"] for r in rows} == {"default", "noon"}
+    assert len(rows) in (5, 6, 7)  # 3 days of two daily slots, give or take one of today's
+    ats = [r["at"] for r in rows]
+    assert ats == sorted(ats)
+    noon = [r for r in rows if r["queue"] == "noon"]
+    assert noon[0] == {
+        "queue": "noon",
+        "at": held["scheduled_at"],
+        "local": held["scheduled_at"].replace("Z", "+00:00"),
+        "id": held["id"],
+    }
+    assert all(r["id"] is None for r in rows if r is not noon[0])
+    only = ok(invoke(["queue", "noon", "--json"], env)).json()
+    assert {r["queue"] for r in only} == {"noon"} and len(only) in (7, 8)
+
+
+def test_queue_text_fits_80_columns(env: dict[str, str]) -> None:
+    long = "a very long post text that makes a very long ID for the queue listing"
+    post_id = ok(invoke(["post", "-q", "noon", "--json", long], env)).json()["id"]
+    out = ok(invoke(["queue", "--days", "2"], env)).out
+    lines = out.splitlines()
+    assert lines and all(len(line) <= 80 for line in lines)
+    taken = [line for line in lines if "noon" in line and "(free)" not in line]
+    assert len(taken) == 1 and taken[0].split()[2] == "12:00" and taken[0].endswith(post_id)
+    assert sum("(free)" in line for line in lines) == len(lines) - 1
+
+
+def test_queue_unknown_name_is_exit_3(env: dict[str, str]) -> None:
+    run = invoke(["queue", "nope"], env)
+    assert run.code == 3
+    assert "no queue named 'nope'" in run.err
