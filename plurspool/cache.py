@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from .config import Config
 
 CACHE_FORMAT = 4  # bump when what the parse cache or a listing holds changes
-# (path, file key, due, problem, record): one row of the parse cache
-CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str]
+# (path, file key, due, problem, record, queue): one row of the parse cache
+CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str, str | None]
 
 
 def fingerprint(config: Config) -> str:

@@ -7,6 +7,7 @@ the first of its two instants. No I/O here: the caller passes the clock's time i
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -131,11 +132,29 @@ class Slots:
     rules: tuple[Slot, ...]
     tz: tzinfo
 
+    @functools.cached_property
+    def _seconds(self) -> tuple[tuple[int, ...], ...]:
+        """Per weekday, the slots' wall times as seconds after midnight, sorted, distinct."""
+        return tuple(
+            tuple(sorted({r.at.hour * 3600 + r.at.minute * 60 + r.at.second for r in days}))
+            for days in ([r for r in self.rules if wd in r.days] for wd in range(7))
+        )
+
     def on(self, day: date) -> list[datetime]:
         """The slot instants of a local calendar day, soonest first, without duplicates (two
         wall times can meet after a gap moved one)."""
-        wd = day.weekday()
-        return sorted({instant(day, r.at, self.tz) for r in self.rules if wd in r.days})
+        seconds = self._seconds[day.weekday()]
+        if not seconds:
+            return []
+        midnight = datetime.combine(day, time(), tzinfo=self.tz)
+        off = midnight.utcoffset()
+        after = datetime.combine(day + timedelta(days=1), time(), tzinfo=self.tz)
+        if off is not None and off == midnight.replace(hour=12).utcoffset() == after.utcoffset():
+            # No change of offset that day: plain arithmetic (a queue of 10k posts walks 10k).
+            base = datetime.combine(day, time(), tzinfo=UTC) - off
+            return [base + timedelta(seconds=s) for s in seconds]
+        ats = (time(s // 3600, s // 60 % 60, s % 60) for s in seconds)
+        return sorted({instant(day, at, self.tz) for at in ats})
 
     def after(self, start: datetime) -> Iterator[datetime]:
         """Every slot instant later than `start`, soonest first (endless)."""

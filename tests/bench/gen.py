@@ -49,3 +49,14 @@ def generate(spool: Path, count: int, *, start: datetime | None = None, seed: in
         name = f"b{n:07d}-bench.md"
         with open(sched / name, "w") as f:
             f.write(post_text(rng, due, n))
+
+
+def generate_queued(spool: Path, queue: str, dues: list[datetime], *, seed: int = 2) -> None:
+    """Write a post of the queue `queue` in scheduled/ at each of `dues` (as intake leaves them)."""
+    rng = random.Random(seed)
+    sched = spool / "scheduled"
+    sched.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for n, due in enumerate(dues):
+        text = post_text(rng, due, n).replace("\n---\n", f"\nqueue: {queue}\n---\n", 1)
+        with open(sched / f"q{n:07d}-bench.md", "w") as f:
+            f.write(text)

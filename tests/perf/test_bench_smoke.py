@@ -22,6 +22,7 @@ FIGURES = [
     "`plurspool --help`",
     '`post --schedule "tomorrow 9am"`',
     "`list --format json`, 5,000 posts",
+    "`post --queue`, a queue of 1,000 posts",
     "rename into new/ → in scheduled/",
     "due time → exec peer ran",
     "due time → Nostr relay received EVENT",
