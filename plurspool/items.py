@@ -406,10 +406,54 @@ class Items:
         return sorted(mine, key=lambda i: (i.due, i.id))
 
     def free_slot(self, queue: QueueConfig) -> datetime:
-        """The queue's earliest slot after now that no post of it in scheduled/ is due at;
-        from the parse cache's columns, so that a queue of 10k posts parses none."""
-        busy = {d for _, d, _, q in self.index("scheduled") if q == queue.name}
-        return next(t for t in queue.slots.after(self.clock()) if t.timestamp() not in busy)
+        """The queue's earliest slot after now that no post of it in scheduled/ is due at."""
+        busy = self.queue_dues(queue.name)
+        free = next(t for t in queue.slots.stamps_after(self.clock()) if t not in busy)
+        return datetime.fromtimestamp(free, UTC)
+
+    def queue_dues(self, name: str) -> set[float]:
+        """The due times of the posts of queue `name` in scheduled/, from the parse cache's
+        columns where files did not change (as `index`, which it is, for one queue).
+
+        `post --queue` pays this on a queue of 10k posts: a file that did not change costs
+        one lstat and a dict lookup, as `Views._match`; the others are parsed and cached.
+        """
+        fp = self.fingerprint()
+        rows = {r[0]: r for r in self.ledgers.ledger.cached_dues(fp)}
+        busy: set[float] = set()
+        misses: list[Entry] = []
+        euid, isreg, max_size = os.geteuid(), stat.S_ISREG, self.spool.max_size
+        with self.spool.scandir("scheduled") as it:
+            for de in it:
+                row = rows.get(de.path)
+                if row is not None:
+                    try:
+                        st = de.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if (
+                        (st.st_ino, st.st_size, st.st_mtime_ns) == row[1:4]
+                        and st.st_nlink == 1
+                        and st.st_uid == euid
+                        and isreg(st.st_mode)
+                        and st.st_size <= max_size
+                    ):
+                        if row[6] == name and row[4] is not None:
+                            busy.add(row[4])
+                        continue
+                found = Spool.scan_one("scheduled", de)
+                if found is not None:
+                    misses.append(found[1])
+        store: list[CacheRow] = []
+        for entry in misses:
+            item = self._load(entry)
+            if self.cacheable(entry) and (item.summary or item.problem):
+                store.append(self._row(item))
+            if item.summary and item.summary.queue == name and item.due is not None:
+                busy.add(item.due.timestamp())
+        if store:
+            self.ledgers.ledger.cache(fp, store, [])
+        return busy
 
     # -- times -----------------------------------------------------------------------------
 

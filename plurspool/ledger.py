@@ -427,7 +427,7 @@ class Ledger:
         if not rows and not drop:
             return
         self._cache_table()
-        with self._tx() as db:
+        with self._tx(synced=False) as db:  # disposable: no fsync of its own
             db.executemany(
                 "INSERT OR REPLACE INTO parse_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(p, *k, fingerprint, due, problem, rec, q) for p, k, due, problem, rec, q in rows],

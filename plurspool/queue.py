@@ -142,10 +142,14 @@ class Queue:
 
         if queue is not None:
             q = self.config.queue(queue)
-            items.validate_new(make(None, q.name))  # before the lock: a bad post waits for none
+            if first:  # checked before later posts move for it
+                items.validate_new(make(None, q.name))
             with self.locks.queue_lock():
                 slot = self._insert_first(q) if first else items.free_slot(q)
-                entry = self.spool.deliver("scheduled", new_id(parts[0]), make(slot, q.name))
+                data = make(slot, q.name)
+                if not first:
+                    items.validate_new(data)
+                entry = self.spool.deliver("scheduled", new_id(parts[0]), data)
             return Done(items.load(entry), slot)
         at = items.resolve(schedule) if schedule is not None else None
         if not draft and at is None:

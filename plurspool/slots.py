@@ -143,6 +143,10 @@ class Slots:
     def on(self, day: date) -> list[datetime]:
         """The slot instants of a local calendar day, soonest first, without duplicates (two
         wall times can meet after a gap moved one)."""
+        return [datetime.fromtimestamp(t, UTC) for t in self._stamps(day)]
+
+    def _stamps(self, day: date) -> list[float]:
+        """`on` as POSIX timestamps (whole seconds, exact as floats)."""
         seconds = self._seconds[day.weekday()]
         if not seconds:
             return []
@@ -151,27 +155,33 @@ class Slots:
         after = datetime.combine(day + timedelta(days=1), time(), tzinfo=self.tz)
         if off is not None and off == midnight.replace(hour=12).utcoffset() == after.utcoffset():
             # No change of offset that day: plain arithmetic (a queue of 10k posts walks 10k).
-            base = datetime.combine(day, time(), tzinfo=UTC) - off
-            return [base + timedelta(seconds=s) for s in seconds]
+            base = (datetime.combine(day, time(), tzinfo=UTC) - off).timestamp()
+            return [base + s for s in seconds]
         ats = (time(s // 3600, s // 60 % 60, s % 60) for s in seconds)
-        return sorted({instant(day, at, self.tz) for at in ats})
+        return sorted({instant(day, at, self.tz).timestamp() for at in ats})
 
     def after(self, start: datetime) -> Iterator[datetime]:
         """Every slot instant later than `start`, soonest first (endless)."""
+        for t in self.stamps_after(start):
+            yield datetime.fromtimestamp(t, UTC)
+
+    def stamps_after(self, start: datetime) -> Iterator[float]:
+        """`after` as POSIX timestamps: a walk over 10k taken slots makes no datetime."""
         if not self.rules:
             return
         day = start.astimezone(self.tz).date() - timedelta(days=1)
-        pending: list[datetime] = []
-        last: datetime | None = None
+        first = start.timestamp()
+        pending: list[float] = []
+        last: float | None = None
         while True:
-            todays = self.on(day)
+            todays = self._stamps(day)
             # A gap moves a slot forward by at most the gap: nothing of a later day comes
             # before today's first slot, so what is pending before it is final.
             cut = todays[0] if todays else None
             keep = []
             for t in pending:
                 if cut is None or t < cut:
-                    if t > start and (last is None or t > last):
+                    if t > first and (last is None or t > last):
                         last = t
                         yield t
                 else:
