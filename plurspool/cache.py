@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from .config import Config
 
 CACHE_FORMAT = 4  # bump when what the parse cache or a listing holds changes
-# (path, file key, due, problem, record, queue): one row of the parse cache
-CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str, str | None]
+# (path, file key, due, problem, record): one row of the parse cache
+CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str]
 
 
 def fingerprint(config: Config) -> str:
@@ -48,7 +48,8 @@ def fingerprint(config: Config) -> str:
 
 
 class Listing:
-    """A state's `list --format json` lines, soonest first, and the files they were made from.
+    """A state's `list --format json` lines, soonest first, and the files they were made from
+    (or, as `queues-scheduled`, the queue of each file in scheduled/: `Items.queue_dues`).
 
     Disposable and per host (in the state directory): checked against each file's inode, size
     and mtime, and against the configuration's fingerprint. One read loads it: a header line,

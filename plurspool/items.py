@@ -8,6 +8,7 @@ on a file in new/ are judged here, without changing anything.
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import slots, when
-from .cache import CacheRow, fingerprint
+from .cache import CacheRow, Listing, fingerprint
 from .errors import InvalidInput, PlurspoolError, PostError, TimeError
 from .spool import STATES, Entry, Refused, Spool, classify, entry_of, utf8_name
 
@@ -286,16 +287,10 @@ class Items:
     def _row(self, item: Item) -> CacheRow:
         """An item as the parse cache stores it."""
         due = item.due.timestamp() if item.due else None
-        queue = item.summary.queue if item.summary else None
-        return (item.entry.fspath, item.entry.key, due, item.problem, record(item), queue)
+        return (item.entry.fspath, item.entry.key, due, item.problem, record(item))
 
     def due_index(self, state: str = "scheduled") -> Iterator[tuple[Entry, float | None, bool]]:
-        """(entry, due time, valid) for every post in a state, for the daemon's heap."""
-        for entry, due, valid, _ in self.index(state):
-            yield entry, due, valid
-
-    def index(self, state: str) -> Iterator[tuple[Entry, float | None, bool, str | None]]:
-        """(entry, due time, valid, queue) for every post in a state.
+        """(entry, due time, valid) for every post in a state, for the daemon's heap.
 
         From the parse cache where files did not change; a miss is parsed (and cached) but
         not kept in memory: 100k scheduled posts must not mean 100k parsed posts held. Cache
@@ -312,14 +307,13 @@ class Items:
                     drop.append(row[0])
             elif row[1:4] == e.key and self.cacheable(e):
                 del entries[row[0]]
-                yield e, row[4], not row[5], row[6]
+                yield e, row[4], not row[5]
         store: list[CacheRow] = []
         for e in entries.values():
             item = self._load(e)
             if self.cacheable(e) and (item.summary or item.problem):
                 store.append(self._row(item))
-            queue = item.summary.queue if item.summary else None
-            yield e, item.due.timestamp() if item.due else None, item.valid, queue
+            yield e, item.due.timestamp() if item.due else None, item.valid
         if store or drop:
             self.ledgers.ledger.cache(fp, store, drop)
 
@@ -412,47 +406,63 @@ class Items:
         return datetime.fromtimestamp(free, UTC)
 
     def queue_dues(self, name: str) -> set[float]:
-        """The due times of the posts of queue `name` in scheduled/, from the parse cache's
-        columns where files did not change (as `index`, which it is, for one queue).
+        """The due times of the posts of queue `name` in scheduled/.
 
-        `post --queue` pays this on a queue of 10k posts: a file that did not change costs
-        one lstat and a dict lookup, as `Views._match`; the others are parsed and cached.
+        `post --queue` pays this on a queue of 10k posts, so it answers the way `list` does
+        (`Views._match`): a per-host snapshot of scheduled/ (a `Listing` whose lines are each
+        file's queue) is checked with one lstat and a dict lookup per file; only the files it
+        does not know are read (from the parse cache, else parsed), and it is rewritten then.
         """
         fp = self.fingerprint()
-        rows = {r[0]: r for r in self.ledgers.ledger.cached_dues(fp)}
+        path = self.ledgers.path.parent / "queues-scheduled"
+        snap = Listing.read(path, fp)
+        pos = snap.pos if snap is not None else {}
+        queues = snap.lines.split(b"\n") if snap is not None else []
+        want = name.encode()
         busy: set[float] = set()
+        kept: list[tuple[float, str, bytes, tuple[int, int, int]]] = []
         misses: list[Entry] = []
         euid, isreg, max_size = os.geteuid(), stat.S_ISREG, self.spool.max_size
+        keys = snap.keys if snap is not None else None
         with self.spool.scandir("scheduled") as it:
             for de in it:
-                row = rows.get(de.path)
-                if row is not None:
+                i = pos.get(de.name)
+                if i is not None and keys is not None and snap is not None:
                     try:
                         st = de.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue
+                    j = 3 * i
                     if (
-                        (st.st_ino, st.st_size, st.st_mtime_ns) == row[1:4]
+                        st.st_ino == keys[j]
+                        and st.st_size == keys[j + 1]
+                        and st.st_mtime_ns == keys[j + 2]
                         and st.st_nlink == 1
                         and st.st_uid == euid
                         and isreg(st.st_mode)
                         and st.st_size <= max_size
                     ):
-                        if row[6] == name and row[4] is not None:
-                            busy.add(row[4])
+                        due = snap.dues[i]
+                        if queues[i] == want:
+                            busy.add(due)
+                        kept.append(
+                            (due, de.name[:-3], queues[i], (keys[j], keys[j + 1], keys[j + 2]))
+                        )
                         continue
                 found = Spool.scan_one("scheduled", de)
                 if found is not None:
                     misses.append(found[1])
-        store: list[CacheRow] = []
-        for entry in misses:
-            item = self._load(entry)
-            if self.cacheable(entry) and (item.summary or item.problem):
-                store.append(self._row(item))
-            if item.summary and item.summary.queue == name and item.due is not None:
-                busy.add(item.due.timestamp())
-        if store:
-            self.ledgers.ledger.cache(fp, store, [])
+        # A few (the post made just before) are parsed: opening the ledger would cost more.
+        few = len(misses) <= 20
+        for item in [self.load(e) for e in misses] if few else self.items_of(misses, [], False):
+            queue = item.summary.queue if item.summary is not None else None
+            due = item.due.timestamp() if item.due is not None else math.inf
+            if queue == name:
+                busy.add(due)
+            if self.cacheable(item.entry):
+                kept.append((due, item.id, (queue or "").encode(), item.entry.key))
+        if misses or len(kept) != len(pos):
+            Listing.write(path, fp, kept)
         return busy
 
     # -- times -----------------------------------------------------------------------------

@@ -377,9 +377,8 @@ class Ledger:
     # -- parse cache -----------------------------------------------------------------------
     # Disposable: what a post file parsed to, keyed by path, inode, size and mtime, and by a
     # fingerprint of the configuration it was validated against. Lets `list` and the daemon's
-    # scans skip parsing files that did not change. Per file: its due time, problem and queue as
-    # columns (the daemon's index and a queue's free slot read only those), and the record
-    # `Items` rebuilds an item from.
+    # scans skip parsing files that did not change. Per file: its due time and problem as
+    # columns (the daemon's index reads only those), and the record `Items` rebuilds an item from.
 
     def _cache_table(self) -> None:
         if getattr(self, "_cache_ready", False):
@@ -387,14 +386,14 @@ class Ledger:
         row = self._db.execute(
             "SELECT sql FROM sqlite_master WHERE type='table' AND name='parse_cache'"
         ).fetchone()
-        if row is None or " queue " not in row[0]:  # missing, or an earlier layout: a write (an
+        if row is None or " line " in row[0]:  # missing, or an earlier layout: a write (an
             with self._tx() as db:  # fsync) only then, not on every `list`
                 db.execute("DROP TABLE IF EXISTS post_cache")
                 db.execute("DROP TABLE IF EXISTS parse_cache")
                 db.execute(
                     "CREATE TABLE parse_cache (path TEXT PRIMARY KEY, ino INTEGER, "
                     "size INTEGER, mtime_ns INTEGER, fp TEXT, due REAL, problem TEXT, "
-                    "rec TEXT, queue TEXT) WITHOUT ROWID"
+                    "rec TEXT) WITHOUT ROWID"
                 )
         self._cache_ready = True
 
@@ -407,11 +406,11 @@ class Ledger:
         return {r[0]: ((r[1], r[2], r[3]), r[4]) for r in rows}
 
     def cached_dues(self, fingerprint: str) -> Iterator[tuple[Any, ...]]:
-        """(path, ino, size, mtime_ns, due, has a problem, queue) under this fingerprint,
-        streamed: the daemon's scan of 100k posts never holds them all at once."""
+        """(path, ino, size, mtime_ns, due, has a problem) under this fingerprint, streamed:
+        the daemon's scan of 100k posts never holds them all at once."""
         self._cache_table()
         yield from self._db.execute(
-            "SELECT path, ino, size, mtime_ns, due, problem IS NOT NULL, queue FROM parse_cache "
+            "SELECT path, ino, size, mtime_ns, due, problem IS NOT NULL FROM parse_cache "
             "WHERE fp=?",
             (fingerprint,),
         )
@@ -419,18 +418,17 @@ class Ledger:
     def cache(
         self,
         fingerprint: str,
-        rows: list[tuple[str, tuple[int, int, int], float | None, str | None, str, str | None]],
+        rows: list[tuple[str, tuple[int, int, int], float | None, str | None, str]],
         drop: list[str],
     ) -> None:
-        """Store parses (path, file key, due, problem, record, queue); forget paths that are
-        gone."""
+        """Store parses (path, file key, due, problem, record); forget paths that are gone."""
         if not rows and not drop:
             return
         self._cache_table()
-        with self._tx(synced=False) as db:  # disposable: no fsync of its own
+        with self._tx() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO parse_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(p, *k, fingerprint, due, problem, rec, q) for p, k, due, problem, rec, q in rows],
+                "INSERT OR REPLACE INTO parse_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(p, *k, fingerprint, due, problem, rec) for p, k, due, problem, rec in rows],
             )
             db.executemany("DELETE FROM parse_cache WHERE path=?", [(p,) for p in drop])
 

@@ -201,3 +201,19 @@ def test_concurrent_post_queue_and_intake_never_share_a_slot(world: World) -> No
     assert len(got) == 40
     assert len(set(got)) == 40
     assert got == [*PM_SLOTS, *got[9:]] and got[-1] == at("2026-12-17T15:00:00+01:00")
+
+
+def test_free_slot_sees_files_added_or_changed_by_hand(world: World) -> None:
+    """The per-host snapshot of scheduled/ that makes `post --queue` fast never hides a post
+    that arrived (a sync) or changed in place (an edit) since it was written."""
+    world.app.queue.add("first", queue="pm")  # writes the snapshot
+    synced = f"---\nschedule: {PM_SLOTS[1].isoformat()}\nqueue: pm\n---\nfrom a sync\n"
+    world.box.deliver("scheduled", "synced", synced)
+    assert world.app.queue.add("third", queue="pm").at == PM_SLOTS[2]
+    # In place, same name and inode: the second slot's post moves to the fourth.
+    path = world.box.spool / "scheduled" / "synced.md"
+    with open(path, "r+", encoding="utf-8") as f:
+        f.write(synced.replace(PM_SLOTS[1].isoformat(), PM_SLOTS[3].isoformat()))
+    assert world.app.queue.add("into the gap", queue="pm").at == PM_SLOTS[1]
+    assert world.app.queue.add("after", queue="pm").at == PM_SLOTS[4]
+    assert dues(world, "pm") == PM_SLOTS[:5]
