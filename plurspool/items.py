@@ -471,6 +471,12 @@ class Items:
         self, text: str, *, current: datetime | None = None, allow_past: bool = False
     ) -> datetime:
         """A time as the user wrote it → an aware UTC datetime (plurspool(1), TIME FORMATS)."""
+        if slots.queue_spec(text) is not None:
+            raise TimeError(
+                f"{text.strip()!r} asks for a queue slot, which is given only by "
+                "`post --queue`, `schedule ID queue[:NAME]` and intake from new/",
+                "use one of those, or write a time",
+            )
         latest = self.latest_due() if text.strip().lower().startswith("random:") else None
         at = when.parse_when(
             text,

@@ -123,3 +123,10 @@ def test_queue_unknown_name_is_exit_3(env: dict[str, str]) -> None:
     run = invoke(["queue", "nope"], env)
     assert run.code == 3
     assert "no queue named 'nope'" in run.err
+
+
+def test_a_queue_is_no_time(env: dict[str, str]) -> None:
+    run = invoke(["post", "-s", "queue", "text"], env)
+    assert run.code == 3
+    assert "'queue' asks for a queue slot" in run.err
+    assert "post --queue" in run.err

@@ -217,3 +217,17 @@ def test_free_slot_sees_files_added_or_changed_by_hand(world: World) -> None:
     assert world.app.queue.add("into the gap", queue="pm").at == PM_SLOTS[1]
     assert world.app.queue.add("after", queue="pm").at == PM_SLOTS[4]
     assert dues(world, "pm") == PM_SLOTS[:5]
+
+
+def test_intake_across_the_spring_gap_writes_the_moved_slot(tmp_path: Path) -> None:
+    box = Sandbox(tmp_path)
+    box.exec_account("x")
+    box.top = 'timezone = "Europe/Berlin"'
+    box.extra = '[queues.night]\nslots = ["daily 02:30"]\n'
+    w = in_process(box)
+    w.clock[0] = datetime(2026, 3, 28, 12, tzinfo=UTC)
+    w.box.deliver("new", "n1", post_text("in the gap", schedule="queue:night"))
+    w.box.deliver("new", "n2", post_text("the day after", schedule="queue:night"))
+    w.run()
+    assert w.box.post("scheduled", "n1").schedule == "2026-03-29T03:30:00+02:00"
+    assert w.box.post("scheduled", "n2").schedule == "2026-03-30T02:30:00+02:00"
