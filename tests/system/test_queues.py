@@ -130,3 +130,16 @@ def test_a_queue_is_no_time(env: dict[str, str]) -> None:
     assert run.code == 3
     assert "'queue' asks for a queue slot" in run.err
     assert "post --queue" in run.err
+
+
+def test_check_reports_an_unknown_queue_as_intake_would(env: dict[str, str]) -> None:
+    new = spool_root(env) / "new"
+    new.mkdir(parents=True, exist_ok=True)
+    (new / "a.md").write_text("---\nschedule: queue:later\n---\nhello\n", encoding="utf-8")
+    (new / "b.md").write_text("---\nschedule: queue:noon\n---\nhello\n", encoding="utf-8")
+    run = invoke(["check", "--json"], env)
+    assert run.code == 3
+    problems = {Path(r["path"]).name: r["problems"] for r in run.json()}
+    assert problems["b.md"] == []
+    assert len(problems["a.md"]) == 1
+    assert problems["a.md"][0].startswith("line 2: no queue named 'later'; configured queues:")

@@ -231,3 +231,12 @@ def test_intake_across_the_spring_gap_writes_the_moved_slot(tmp_path: Path) -> N
     w.run()
     assert w.box.post("scheduled", "n1").schedule == "2026-03-29T03:30:00+02:00"
     assert w.box.post("scheduled", "n2").schedule == "2026-03-30T02:30:00+02:00"
+
+
+def test_reschedule_into_a_queue(world: World) -> None:
+    world.app.queue.add("holds the first", queue="pm")
+    timed = world.app.queue.add("timed", schedule="2026-12-10T10:00:00+01:00").item
+    done = world.app.queue.reschedule(timed, "queue:pm")
+    assert done.at == PM_SLOTS[1]
+    post = world.box.post("scheduled", timed.id)
+    assert (post.schedule, post.queue) == ("2026-12-04T18:00:00+01:00", "pm")
