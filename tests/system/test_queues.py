@@ -3,13 +3,14 @@ and what they print (plurspool(1), `post`, `schedule`, `queue`)."""
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from plurspool.post import parse
-from tests.helpers import Run, invoke, make_env, spool_root, write_config
+from tests.helpers import BIN, Run, invoke, make_env, spool_root, write_config
 
 CONFIG = """timezone = "UTC"
 [queues.default]
@@ -143,3 +144,23 @@ def test_check_reports_an_unknown_queue_as_intake_would(env: dict[str, str]) -> 
     assert problems["b.md"] == []
     assert len(problems["a.md"]) == 1
     assert problems["a.md"][0].startswith("line 2: no queue named 'later'; configured queues:")
+
+
+@pytest.mark.slow
+def test_concurrent_processes_never_share_a_slot(env: dict[str, str]) -> None:
+    """Processes racing for the queue's slots: `send --once` taking in 12 `schedule: queue`
+    files, while 6 `post --queue` run at the same time."""
+    new = spool_root(env) / "new"
+    new.mkdir(parents=True, exist_ok=True)
+    for n in range(12):
+        (new / f"f{n:02d}.md").write_text(f"---\nschedule: queue\n---\nfile {n}\n")
+    procs = [subprocess.Popen([str(BIN / "plurspool"), "send", "--once"], env=env)]
+    procs += [
+        subprocess.Popen([str(BIN / "plurspool"), "post", "-q", f"cli {n}"], env=env)
+        for n in range(6)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 7
+    listed = ok(invoke(["list", "--json"], env)).json()
+    assert len(listed) == 18
+    times = [v["scheduled_at"] for v in listed]
+    assert sorted(times) == midnights(18)
