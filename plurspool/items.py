@@ -117,7 +117,6 @@ class Verdict:
     rename: bool = False  # refused because its ID is taken: kept in failed/ under a new name
     at: datetime | None = None
     stamped: bytes | None = None  # the file with its time written back, if that is needed
-    queue: str | None = None  # the queue whose free slot it was given
 
 
 class Items:
@@ -628,7 +627,7 @@ class Items:
                 f"with its slot written back it would be {len(stamped)} bytes, over the "
                 f"{self.spool.max_size}-byte limit (max_post_size); shorten it"
             )
-        return Verdict(at=at, stamped=stamped, queue=queue.name)
+        return Verdict(at=at, stamped=stamped)
 
     def too_late(self, post_id: str, at: datetime, now: datetime) -> str:
         """Why a post found more than max_lateness after its time (in new/ or first found due
