@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 from array import array
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .config import Config
 
-CACHE_FORMAT = 4  # bump when what the parse cache or a listing holds changes
+CACHE_FORMAT = 5  # bump when what the parse cache or a listing holds changes
 # (path, file key, due, problem, record): one row of the parse cache
 CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str]
 
@@ -39,6 +40,7 @@ def fingerprint(config: Config) -> str:
             CACHE_FORMAT,
             str(c.timezone),
             c.default_platforms,
+            sorted((q.name, q.accounts) for q in c.queues.values()),
             c.max_post_size,
             accounts,
         )
@@ -47,7 +49,8 @@ def fingerprint(config: Config) -> str:
 
 
 class Listing:
-    """A state's `list --format json` lines, soonest first, and the files they were made from.
+    """A state's `list --format json` lines, soonest first, and the files they were made from
+    (or, as `queues-scheduled`, the queue of each file in scheduled/: `Items.queue_dues`).
 
     Disposable and per host (in the state directory): checked against each file's inode, size
     and mtime, and against the configuration's fingerprint. One read loads it: a header line,
@@ -140,3 +143,45 @@ class Listing:
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)  # a full disk costs the next `list` some speed, nothing else
+
+
+Kept = tuple[float, str, bytes, tuple[int, int, int]]  # (due, ID, line, key) of a listing row
+
+
+def known_queues(
+    snap: Listing | None, entries: Iterable[os.DirEntry[str]], name: str, max_size: int
+) -> tuple[set[float], list[Kept], list[os.DirEntry[str]]]:
+    """From a `queues-scheduled` listing (a line per file: its queue), the due times of the
+    posts of queue `name` among `entries` (scheduled/), the rows still true, and the entries
+    the listing does not know as they are now (to be read): one lstat and a lookup a file."""
+    pos = snap.pos if snap is not None else {}
+    queues = snap.lines.split(b"\n") if snap is not None else []
+    want = name.encode()
+    busy: set[float] = set()
+    kept: list[Kept] = []
+    unknown: list[os.DirEntry[str]] = []
+    euid, isreg = os.geteuid(), stat.S_ISREG
+    for de in entries:
+        i = pos.get(de.name)
+        if i is not None and snap is not None:
+            try:
+                st = de.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            keys, j = snap.keys, 3 * i
+            if (
+                st.st_ino == keys[j]
+                and st.st_size == keys[j + 1]
+                and st.st_mtime_ns == keys[j + 2]
+                and st.st_nlink == 1
+                and st.st_uid == euid
+                and isreg(st.st_mode)
+                and st.st_size <= max_size
+            ):
+                due = snap.dues[i]
+                if queues[i] == want:
+                    busy.add(due)
+                kept.append((due, de.name[:-3], queues[i], (keys[j], keys[j + 1], keys[j + 2])))
+                continue
+        unknown.append(de)
+    return busy, kept, unknown

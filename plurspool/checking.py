@@ -12,9 +12,9 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import when
-from .errors import PlurspoolError, PostError, TimeError
-from .items import Item, Items, post_error_text
+from . import slots, when
+from .errors import InvalidInput, PlurspoolError, PostError, TimeError
+from .items import Item, Items
 from .spool import classify, entry_of
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def check_file(items: Items, path: Path) -> dict[str, Any]:
     try:
         post = parse(data)
     except PostError as exc:
-        problems.append(post_error_text(exc))
+        problems.append(exc.one_line())
         return report
     item = items.item_from_bytes(entry, data)
     _post_problems(items, item, post, problems, report["warnings"], in_spool=state is not None)
@@ -137,6 +137,12 @@ def _post_problems(
             late = items.first_due_too_late(item, seen)
         if late is not None:
             problems.append(late)
+    elif post.schedule is not None and (spec := slots.queue_spec(post.schedule)) is not None:
+        try:
+            items.config.queue(spec)  # a draft takes its slot when it is scheduled
+        except InvalidInput as exc:
+            line = f"line {post.schedule_line}: " if post.schedule_line else ""
+            problems.append(f"{line}{exc.message}; {exc.hint}")
     elif post.schedule is not None:
         line = f"line {post.schedule_line}: " if post.schedule_line else ""
         try:

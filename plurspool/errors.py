@@ -73,6 +73,12 @@ class PostError(InvalidInput):
         super().__init__(message, hint)
         self.line = line
 
+    def one_line(self) -> str:
+        """The message, `line N: ` first when the line is known (and not said yet)."""
+        if self.line and not self.message.startswith(f"line {self.line}:"):
+            return f"line {self.line}: {self.message}"
+        return self.message
+
 
 class NotFound(PlurspoolError):
     """No post matches an ID, or an ID prefix is ambiguous."""

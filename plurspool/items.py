@@ -8,6 +8,7 @@ and lateness are judged here, without changing anything; `checking` words them f
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -15,13 +16,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import when
-from .cache import CacheRow, fingerprint
+from . import slots, when
+from .cache import CacheRow, Listing, fingerprint, known_queues
 from .errors import InvalidInput, PlurspoolError, PostError, TimeError
 from .spool import STATES, Entry, Refused, Spool, classify, utf8_name
 
 if TYPE_CHECKING:  # post/ (and yaml) load on the first parse: `list` from the cache needs none
-    from .config import Config
+    from .config import Config, QueueConfig
     from .ledger import LedgerFile
     from .platforms.base import Outcome, Quoted
     from .post import Post
@@ -36,11 +37,12 @@ class Summary:
     attempts: int
     results: tuple[tuple[str, str | None, str | None], ...]  # (account, id, url) succeeded
     repeat: str | None = None  # a recurring post's rule, as written
+    queue: str | None = None  # the queue whose slot it holds
 
     @classmethod
     def of(cls, post: Post) -> Summary:
         ok = tuple((a, r.id, r.url) for a, r in post.results.items() if r.error is None)
-        return cls(post.platforms, post.preview, post.attempts, ok, post.repeat)
+        return cls(post.platforms, post.preview, post.attempts, ok, post.repeat, post.queue)
 
     def to_json(self) -> list[Any]:
         return [
@@ -49,17 +51,19 @@ class Summary:
             self.attempts,
             [list(r) for r in self.results],
             self.repeat,
+            self.queue,
         ]
 
     @classmethod
     def from_json(cls, raw: list[Any]) -> Summary:
-        platforms, preview, attempts, results, repeat = raw
+        platforms, preview, attempts, results, repeat, queue = raw
         return cls(
             tuple(platforms) if platforms is not None else None,
             preview,
             attempts,
             tuple((a, i, u) for a, i, u in results),
             repeat,
+            queue,
         )
 
 
@@ -159,7 +163,7 @@ class Items:
         try:
             post = parse(data)
         except PostError as exc:
-            return Item(entry, None, post_error_text(exc), None)
+            return Item(entry, None, exc.one_line(), None)
         problem = self.post_problem(post)
         due = None
         if post.schedule is not None:
@@ -226,9 +230,13 @@ class Items:
         return "; ".join(errors) or None
 
     def platforms(self, post: Post | Summary | None) -> tuple[str, ...]:
-        """The accounts a post goes to: its own `platforms`, else default_platforms."""
+        """The accounts a post goes to: its own `platforms`, else its queue's `accounts`, else
+        default_platforms."""
         if post is not None and post.platforms is not None:
             return post.platforms
+        queue = self.config.queues.get(post.queue) if post is not None and post.queue else None
+        if queue is not None and queue.accounts is not None:
+            return queue.accounts
         return self.config.default_platforms
 
     def in_states(self, states: Sequence[str]) -> list[Item]:
@@ -384,12 +392,57 @@ class Items:
         dues = [due for _, due, _ in self.due_index("scheduled") if due is not None]
         return datetime.fromtimestamp(max(dues), UTC) if dues else None
 
+    # -- queues (plurspool(1), QUEUES) -------------------------------------------------------
+
+    def queued(self, name: str) -> list[Item]:
+        """The posts of scheduled/ holding a slot of the queue `name`, soonest first."""
+        items = self.in_states(["scheduled"])
+        mine = [i for i in items if i.summary and i.summary.queue == name and i.due]
+        return sorted(mine, key=lambda i: (i.due, i.id))
+
+    def free_slot(self, queue: QueueConfig) -> datetime:
+        """The queue's earliest slot after now that no post of it in scheduled/ is due at."""
+        busy = self.queue_dues(queue.name)
+        free = next(t for t in queue.slots.stamps_after(self.clock()) if t not in busy)
+        return datetime.fromtimestamp(free, UTC)
+
+    def queue_dues(self, name: str) -> set[float]:
+        """The due times of the posts of queue `name` in scheduled/: `post --queue` pays this on
+        a queue of 10k posts, so it answers the way `list` does, from a per-host snapshot of
+        scheduled/ (`known_queues`); only the files it does not know are read, and it is
+        rewritten then."""
+        fp = self.fingerprint()
+        path = self.ledgers.path.parent / "queues-scheduled"
+        snap = Listing.read(path, fp)
+        with self.spool.scandir("scheduled") as it:
+            busy, kept, unknown = known_queues(snap, it, name, self.spool.max_size)
+        found = (Spool.scan_one("scheduled", de) for de in unknown)
+        misses = [one[1] for one in found if one is not None]
+        # A few (the post made just before) are parsed: opening the ledger would cost more.
+        few = len(misses) <= 20
+        for item in [self.load(e) for e in misses] if few else self.items_of(misses, [], False):
+            queue = item.summary.queue if item.summary is not None else None
+            due = item.due.timestamp() if item.due is not None else math.inf
+            if queue == name:
+                busy.add(due)
+            if self.cacheable(item.entry):
+                kept.append((due, item.id, (queue or "").encode(), item.entry.key))
+        if misses or snap is None or len(kept) != len(snap.pos):
+            Listing.write(path, fp, kept)
+        return busy
+
     # -- times -----------------------------------------------------------------------------
 
     def resolve(
         self, text: str, *, current: datetime | None = None, allow_past: bool = False
     ) -> datetime:
         """A time as the user wrote it → an aware UTC datetime (plurspool(1), TIME FORMATS)."""
+        if slots.queue_spec(text) is not None:
+            raise TimeError(
+                f"{text.strip()!r} asks for a queue slot, which is given only by "
+                "`post --queue`, `schedule ID queue[:NAME]` and intake from new/",
+                "use one of those, or write a time",
+            )
         latest = self.latest_due() if text.strip().lower().startswith("random:") else None
         at = when.parse_when(
             text,
@@ -500,6 +553,15 @@ class Items:
             )
         now = self.clock()
         at = now
+        spec = None if post.schedule is None else slots.queue_spec(post.schedule)
+        if spec is not None and post.repeat is not None:
+            line = f"line {post.schedule_line}: " if post.schedule_line else ""
+            return Verdict(
+                f"{line}a recurring post (`repeat`) cannot take a queue's slot; give it a time "
+                "(its first occurrence) or leave `schedule` out"
+            )
+        if spec is not None:
+            return self._judge_queued(item, spec)
         if post.schedule is not None:
             try:
                 at = self.resolve(post.schedule, allow_past=True)
@@ -537,7 +599,7 @@ class Items:
         try:
             rule, first = repeat.first(post.repeat, start, now, tz, skips)
         except PostError as exc:
-            return Verdict(post_error_text(exc))
+            return Verdict(exc.one_line())
         earliest = now - self.config.daemon.max_lateness
         if first is not None and first < earliest:
             first = repeat.next_after(rule, first, tz, earliest - timedelta(seconds=1), skips)
@@ -554,6 +616,28 @@ class Items:
                 f"the {self.spool.max_size}-byte limit (max_post_size); shorten it"
             )
         return Verdict(at=first, stamped=stamped if stamped != data else None)
+
+    def _judge_queued(self, item: Item, spec: str) -> Verdict:
+        """Intake's verdict on `schedule: queue[:NAME]`: the queue's first free slot, written
+        back with `queue: NAME`. Intake holds the queue lock while it asks (Queue.intake)."""
+        from .post import with_queue, with_schedule
+
+        post = item.post
+        assert post is not None
+        line = f"line {post.schedule_line}: " if post.schedule_line else ""
+        try:
+            queue = self.config.queue(spec)
+        except InvalidInput as exc:
+            return Verdict(f"{line}{exc.message}; {exc.hint}")
+        at = self.free_slot(queue)
+        data = with_schedule(self.spool.read(item.entry), self.stamp(at))
+        stamped = with_queue(data, queue.name)
+        if len(stamped) > self.spool.max_size:
+            return Verdict(
+                f"with its slot written back it would be {len(stamped)} bytes, over the "
+                f"{self.spool.max_size}-byte limit (max_post_size); shorten it"
+            )
+        return Verdict(at=at, stamped=stamped)
 
     def too_late(self, post_id: str, at: datetime, now: datetime) -> str:
         """Why a post found more than max_lateness after its time (in new/ or first found due
@@ -603,17 +687,10 @@ def record(item: Item) -> str:
     )
 
 
-def post_error_text(exc: PostError) -> str:
-    """A post error as one line, `line N: ` first when the line is known (and not said yet)."""
-    if exc.line and not exc.message.startswith(f"line {exc.line}:"):
-        return f"line {exc.line}: {exc.message}"
-    return exc.message
-
-
 def _parse_or_invalid(data: bytes) -> Post:
     from .post import parse
 
     try:
         return parse(data)
     except PostError as exc:
-        raise InvalidInput(post_error_text(exc), exc.hint) from None
+        raise InvalidInput(exc.one_line(), exc.hint) from None

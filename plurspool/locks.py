@@ -12,6 +12,9 @@ the daemon's lock in its state dir (`DaemonLock`) and a platform's session file
   one at the name; filelock keeps its file in place on release and gives no handle on the
   descriptor it locked; its locks are also thread-local by default, and a claim taken by the
   sender is let go of by its finisher thread;
+- the queue lock (`Locks.queue_lock`) is on the hot path of `post --queue`, which must stay
+  within 1.5× of `post -s` (filelock's import alone costs 15 ms); it is re-entrant in one
+  `Locks` object (a reflow inside a cancel) through a thread lock around the flock;
 - "is a daemon running" and "wait for a claim" take a *shared* lock on a file that must not be
   created when it is missing (a probe that made a file, or took the exclusive lock a starting
   daemon wants, would be a lock of its own); filelock only takes exclusive locks on files it
@@ -23,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +36,8 @@ from .errors import Busy, DaemonError
 
 CLAIM_TRIES = 20  # opens of a claim's lock file that its holders let go of under our hands
 LOCK_NAME = "daemon.lock"  # the daemon's lock in its state dir (plurspool(1), FILES)
+QUEUE_LOCK = "queues.lock"  # held while a queue slot is chosen and taken (plurspool(1), FILES)
+QUEUE_WAIT = 30.0  # seconds to wait for another plurspool choosing a slot
 LOCK_TRIES = 5  # tries, 10 ms apart, to lock the spool root while others may only be looking
 
 
@@ -194,6 +200,42 @@ class Locks:
     def __init__(self, root: Path, state_dir: Path) -> None:
         self.root = root
         self.state_dir = state_dir
+        self._queue_held = threading.RLock()
+        self._queue_fd: int | None = None  # the flocked queues.lock while it is held
+
+    @contextlib.contextmanager
+    def queue_lock(self) -> Iterator[None]:
+        """Hold the spool's queue lock: whoever chooses a slot holds it until the post is in
+        scheduled/ at that slot, so two posts never get one slot. Re-entrant; raises Busy
+        after QUEUE_WAIT seconds."""
+        with self._queue_held:
+            if self._queue_fd is not None:  # entered again in this thread
+                yield
+                return
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = self.state_dir / QUEUE_LOCK
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(path, flags, 0o600)
+            deadline = time.monotonic() + QUEUE_WAIT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        os.close(fd)
+                        raise Busy(
+                            f"another plurspool has held the queue lock for {QUEUE_WAIT:.0f} s",
+                            "try again; `plurspool daemon status` shows whether the daemon is "
+                            "stuck",
+                        ) from None
+                    time.sleep(0.005)
+            self._queue_fd = fd
+            try:
+                yield
+            finally:
+                self._queue_fd = None
+                os.close(fd)  # lets go of the flock
 
     @property
     def lock_path(self) -> Path:

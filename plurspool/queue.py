@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from . import when
+from . import slots, when
 from .errors import InvalidInput, NotFound, SpoolError, UsageError
 from .spool import Changed, Entry, Spool, new_id
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .items import Item, Items
+    from .config import Config, QueueConfig
+    from .items import Item, Items, Summary
     from .ledger import Delivery, Ledger
     from .locks import Locks
-    from .post import Media, Post
+    from .post import Card, Media, Post
 
 
 @dataclass(frozen=True)
@@ -121,29 +121,59 @@ class Queue:
         visibility: str | None = None,
         sensitive: bool | None = None,
         media: Sequence[Media] = (),
+        queue: str | None = None,
+        first: bool = False,
     ) -> Done:
-        """Make a post from text: queued (schedule), kept (draft), or queued due now."""
-        if schedule is not None and draft:
-            raise UsageError("--schedule and --draft exclude each other", "use one of them")
+        """Make a post from text: queued (schedule), kept (draft), queued in the first free
+        slot of `queue` ("" for the default one; `first`: the first slot, moving the later
+        posts of the queue one slot later), or queued due now."""
+        if sum(x is not None for x in (schedule, queue)) + draft > 1:
+            raise UsageError(
+                "--schedule, --queue and --draft exclude each other", "use one of them"
+            )
+        if first and queue is None:
+            raise UsageError("--next goes with --queue", "add --queue [NAME]")
         from .post import parse, render, split_parts
 
         if not text.strip():
             raise InvalidInput("the post is empty", "give some text, or pipe it on stdin")
         parts = list(split_parts(text))  # an empty thread part is a PostError (exit 3)
         items = self.items
+
+        def make(at: datetime | None, queue: str | None = None) -> bytes:
+            return render(
+                parts=parts,
+                schedule=items.stamp(at) if at else None,
+                platforms=list(platforms) or None,
+                cw=cw,
+                language=language,
+                visibility=visibility,
+                sensitive=sensitive,
+                media=media,
+                queue=queue,
+            )
+
+        if queue is not None:
+            q = self.config.queue(queue)
+            if first:  # checked before later posts move for it
+                items.validate_new(make(None, q.name))
+            post_id = new_id(parts[0])
+            # The card is fetched (up to 10 s) before the queue is locked, written in under it.
+            card, warning = self._find_card(post_id, parse(make(None, q.name)))
+            with self.locks.queue_lock():
+                slot = self._insert_first(q) if first else items.free_slot(q)
+                data = make(slot, q.name)
+                if not first:
+                    items.validate_new(data)
+                if card is not None:
+                    carded, warning = self._carded(data, card, warning)
+                    data = carded if carded is not None else data
+                entry = self.spool.deliver("scheduled", post_id, data)
+            return Done(items.load(entry), slot, warning)
         at = items.resolve(schedule) if schedule is not None else None
         if not draft and at is None:
             at = self.now()
-        data = render(
-            parts=parts,
-            schedule=items.stamp(at) if at else None,
-            platforms=list(platforms) or None,
-            cw=cw,
-            language=language,
-            visibility=visibility,
-            sensitive=sensitive,
-            media=media,
-        )
+        data = make(at)
         items.validate_new(data)
         state = "drafts" if draft else "scheduled"
         post_id = new_id(parts[0])
@@ -167,8 +197,10 @@ class Queue:
             raise InvalidInput(
                 f"{item.id} is in {item.state}/, not queued", "only queued posts can be cancelled"
             )
-        with self.locks.claim(item.id):
-            entry = self.spool.move(self._fresh(item), "drafts")
+        with self.locks.queue_lock():
+            with self.locks.claim(item.id):
+                entry = self.spool.move(self._fresh(item), "drafts")
+            self._reflow(item)
         return Done(self.items.load(entry))
 
     def reschedule(self, item: Item, text: str) -> Done:
@@ -179,6 +211,8 @@ class Queue:
                 "can be rescheduled",
                 "use `plurspool retry` for failed posts",
             )
+        if slots.queue_spec(text) is not None:
+            return self._to_queue(item, text, item.state)
         at = self.items.resolve(text, current=item.due)
         return Done(self._set_time(item, at, item.state), at)
 
@@ -188,6 +222,8 @@ class Queue:
             raise InvalidInput(
                 f"{item.id} is in {item.state}/, not drafts/", "use `reschedule` for queued posts"
             )
+        if slots.queue_spec(text) is not None:
+            return self._to_queue(item, text, "scheduled")
         at = self.items.resolve(text)
         return Done(self._set_time(item, at, "scheduled"), at)
 
@@ -199,7 +235,10 @@ class Queue:
                 "`schedule ID now` queues a draft; `retry ID` a failed post",
             )
         at = self.now()
-        return Done(self._set_time(item, at, "scheduled"), at)
+        with self.locks.queue_lock():
+            done = Done(self._set_time(item, at, "scheduled"), at)
+            self._reflow(item)
+        return done
 
     def retry(self, item: Item, text: str | None = None) -> Done:
         """Move a failed post back to the queue, due now (or at the time `text`); accounts
@@ -234,10 +273,68 @@ class Queue:
                 )
             return Done(self.items.load(self.spool.replace(entry, data)))
 
+    # -- queues (plurspool(1), QUEUES): every slot is chosen under the queue lock ------------
+
+    def _to_queue(self, item: Item, text: str, state: str) -> Done:
+        """Give a post the first free slot of the queue `text` names (`queue[:NAME]`)."""
+        q = self.config.queue(slots.queue_spec(text))
+        with self.locks.queue_lock():
+            at = self.items.free_slot(q)
+            return Done(self._set_time(item, at, state, queue=q.name), at)
+
+    def _insert_first(self, q: QueueConfig) -> datetime:
+        """The first slot after now, freed by moving every post of the queue at or after it
+        one slot later, in order (the latest first, so that no two ever share a slot)."""
+        it = q.slots.after(self.now())
+        first = slot = next(it)
+        moves = []
+        for item in self.items.queued(q.name):
+            assert item.due is not None
+            if item.due < first:
+                continue
+            bound = max(item.due, slot)
+            while slot <= bound:
+                slot = next(it)
+            moves.append((item, slot))
+        for item, at in reversed(moves):
+            self._set_time(item, at, "scheduled")
+        return first
+
+    def _reflow(self, gone: Item) -> None:
+        """After `gone` left its queue early, move every later post of that queue one slot
+        earlier, when the queue reflows (the earliest first: each one's slot is free)."""
+        name = gone.summary.queue if gone.summary else None
+        q = self.config.queues.get(name) if name else None
+        if q is None or not q.reflow or gone.due is None or gone.due <= self.now():
+            return
+        floor = gone.due - timedelta(seconds=1)  # slots are whole seconds: `gone.due` is one
+        it = q.slots.after(floor)
+        slot = next(it)
+        for item in self.items.queued(q.name):
+            assert item.due is not None
+            if item.due <= gone.due:
+                continue
+            last = None
+            while slot < item.due:
+                if slot > floor:
+                    last = slot
+                slot = next(it)
+            if last is not None:
+                self._set_time(item, last, "scheduled")
+                floor = last
+            else:
+                floor = item.due
+
     def _set_time(
-        self, item: Item, at: datetime, state: str, *, retried: str | None = None
+        self,
+        item: Item,
+        at: datetime,
+        state: str,
+        *,
+        retried: str | None = None,
+        queue: str | None = None,
     ) -> Item:
-        from .post import with_retried, with_schedule
+        from .post import with_queue, with_retried, with_schedule
 
         with self.locks.claim(item.id):
             ledger = self._ledger()
@@ -247,6 +344,8 @@ class Queue:
             data = with_schedule(self.spool.read(entry), self.items.stamp(at))
             if retried is not None:
                 data = with_retried(data, retried)
+            if queue is not None:
+                data = with_queue(data, queue)
             entry = self.spool.replace(entry, data)
             if state != entry.state:
                 entry = self.spool.move(entry, state)
@@ -262,9 +361,20 @@ class Queue:
 
     def intake(self, entry: Entry) -> Queued | Failed | None:
         """Take one complete file from new/: resolve its time, move it to scheduled/ or
-        failed/; None when it is gone or being written to (the next event or rescan takes it)."""
+        failed/; None when it is gone or being written to (the next event or rescan takes it).
+        A file asking for a queue slot is judged and moved under the queue lock."""
         try:
             item = self.items.load(entry)
+        except (FileNotFoundError, SpoolError):
+            return None
+        post = item.post
+        if post is not None and post.schedule and slots.queue_spec(post.schedule) is not None:
+            with self.locks.queue_lock():
+                return self._intake(entry, item)
+        return self._intake(entry, item)
+
+    def _intake(self, entry: Entry, item: Item) -> Queued | Failed | None:
+        try:
             verdict = self.items.judge_new(item)
         except (FileNotFoundError, SpoolError):
             return None
@@ -289,17 +399,28 @@ class Queue:
         """The file (`data`, else `read()`) with its Bluesky link card resolved and written
         back (plurspool(5), `card`), or None when none is wanted; with why none was made, when
         one was. Made where a post enters the queue: intake, and `plurspool post`."""
-        accounts = [self.items.config.accounts.get(name) for name in self.items.platforms(post)]
-        bluesky = [a.name for a in accounts if a is not None and a.platform == "bluesky"]
-        if not bluesky:
+        if not self._to_bluesky(post):
             return None, None
-        from .platforms.bluesky import card_target
-        from .post import Card, parse, with_card
-
         raw = data if data is not None else read()
         if post is None:  # known from the cache only, or not read yet
+            from .post import parse
+
             post = parse(raw)
-        url = card_target(post, bluesky)
+        card, note = self._find_card(post_id, post)
+        return (None, note) if card is None else self._carded(raw, card, note)
+
+    def _to_bluesky(self, post: Post | Summary | None) -> list[str]:
+        accounts = [self.items.config.accounts.get(name) for name in self.items.platforms(post)]
+        return [a.name for a in accounts if a is not None and a.platform == "bluesky"]
+
+    def _find_card(self, post_id: str, post: Post) -> tuple[Card | None, str | None]:
+        """The link card of `post`'s first URL (fetched: up to 10 s), its image stored under
+        media/cards/; None with why not, when one was wanted but could not be made."""
+        from .platforms.bluesky import card_target
+        from .post import Card
+
+        bluesky = self._to_bluesky(post)
+        url = card_target(post, bluesky) if bluesky else None
         if url is None:
             return None, None
         from .platforms.linkcard import CardError, resolve
@@ -312,14 +433,20 @@ class Queue:
         if preview.thumb is not None:
             image = self.spool.write_card_image(post_id, preview.thumb)
         card = Card("set", preview.url, preview.title, preview.description or None, image)
-        carded = with_card(raw, card)
-        if len(carded) > self.spool.max_size:
-            return None, "no link card: with it written back the post would be too large"
         note = (
             None
             if preview.image_error is None
             else f"link card without image: {preview.image_error}"
         )
+        return card, note
+
+    def _carded(self, raw: bytes, card: Card, note: str | None) -> tuple[bytes | None, str | None]:
+        """`raw` with `card` written back, or None when that would make it too large."""
+        from .post import with_card
+
+        carded = with_card(raw, card)
+        if len(carded) > self.spool.max_size:
+            return None, "no link card: with it written back the post would be too large"
         return carded, note
 
     def repeat(self, item: Item) -> Repeated | None:

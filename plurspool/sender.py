@@ -115,7 +115,8 @@ class Sender:
         result = PassResult()
         app = self.app
         if only is None:
-            for entry in app.spool.entries("new"):
+            # In file-name order: queue posts get their slots in that order (plurspool(5)).
+            for entry in sorted(app.spool.entries("new"), key=lambda e: e.id):
                 if self.stopping():
                     break
                 self.intake(entry, result)

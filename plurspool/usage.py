@@ -41,6 +41,7 @@ COMMANDS = {
     "new": "Write a new post in $VISUAL/$EDITOR; queued when saved valid.",
     "now": "Make a post due now: the daemon sends it, or this command does.",
     "post": "Post TEXT (or stdin): send now, queue (-s) or keep (--draft).",
+    "queue": "List a queue's slots of the next days, free or taken.",
     "reschedule": "Change a post's send time; +1h or -30m move it from the old one.",
     "retry": "Move failed posts back to the queue; no account gets it twice.",
     "schedule": "Move a draft into the queue at WHEN.",

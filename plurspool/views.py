@@ -1,4 +1,5 @@
-"""What the user sees of posts: a post as JSON (`view`), `list`'s fast path, `stats`.
+"""What the user sees of posts: a post as JSON (`view`), `list`'s fast path, `stats`, the slots
+of the queues (`slots`).
 
 A post view is what `list --format json` prints a line of and `show --format json` prints;
 `Listing` keeps each state's lines, per host, so that a `list` of 100k unchanged posts parses
@@ -77,6 +78,15 @@ class Stats(TypedDict):
     buckets: dict[str, int]
     next: list[PostView]
     days: list[Day]
+
+
+class SlotView(TypedDict):
+    """One slot of `queue --format json` (plurspool(1), JSON OUTPUT)."""
+
+    queue: str
+    at: str  # UTC, Z
+    local: str  # the queue's zone, with its offset
+    id: str | None  # the post holding it; None when free
 
 
 def sort_key(item: Item) -> tuple[float, str]:
@@ -246,6 +256,28 @@ class Views:
             "text": "\n\n---\n\n".join(post.parts) if post else None,
             "parts": list(post.parts) if post else [],
         }
+
+    def slots(self, name: str | None, days: int) -> list[SlotView]:
+        """The slots of the queue `name` (every queue for None) in the next `days` days, soonest
+        first, each with the post holding it."""
+        config = self.items.config
+        queues = [config.queue(name)] if name is not None else list(config.queues.values())
+        if not queues:
+            config.queue(None)  # an error naming how to configure one
+        now = self.items.clock()
+        out: list[tuple[datetime, SlotView]] = []
+        for q in queues:
+            held = {i.due: i.id for i in self.items.queued(q.name)}
+            for t in q.slots.between(now, now + timedelta(days=days)):
+                view: SlotView = {
+                    "queue": q.name,
+                    "at": when.iso_utc(t),
+                    "local": when.iso_local(t, q.slots.tz),
+                    "id": held.get(t),
+                }
+                out.append((t, view))
+        out.sort(key=lambda row: (row[0], row[1]["queue"]))
+        return [view for _, view in out]
 
     def stats(self) -> Stats:
         """Totals by state and account, due buckets, the next posts (plurspool(1), JSON OUTPUT)."""

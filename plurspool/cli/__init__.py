@@ -28,6 +28,7 @@ QUEUE_COMMANDS = (
     "retry",
     "schedule",
     "skip",
+    "queue",
     "stats",
     "check",
 )
@@ -94,6 +95,7 @@ for _command in (
     queue.schedule,
     queue.now,
     queue.retry,
+    queue.queue_,
     report.stats,
     report.check,
     daemon.send,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..listing import ListedPosts
     from ..service import Status
     from ..setup import Initialised
-    from ..views import PostView, Stats
+    from ..views import PostView, SlotView, Stats
 
 ID_SHORT = 8  # characters of an ID that `list` keeps at least: all the random part of a new one
 
@@ -60,6 +60,9 @@ class Output(Protocol):
 
     def changed(self, app: App, items: Sequence[Item], verb: str) -> None:
         """A queue change: the posts changed, and what became of each."""
+
+    def slots(self, rows: list[SlotView]) -> None:
+        """`queue`: the slots of the next days, free or taken."""
 
     def stats(self, app: App, data: Stats) -> None:
         """`stats`."""
@@ -139,6 +142,9 @@ class JsonOutput:
 
     def post(self, app: App, item: Item) -> None:
         emit_json(app.views.show(item))
+
+    def slots(self, rows: list[SlotView]) -> None:
+        emit_json(rows)
 
     def changed(self, app: App, items: Sequence[Item], verb: str) -> None:
         emit_json([app.views.view(i) for i in items])
@@ -279,6 +285,15 @@ class TextOutput:
                 if len(post.parts) > 1:
                     _echo(f"--- part {n}/{len(post.parts)}")
                 _echo(part)
+
+    def slots(self, rows: list[SlotView]) -> None:
+        # "Fri 2026-12-04 09:00 +01:00  default       abcd1234-hello…": within 80 columns.
+        for row in rows:
+            t = datetime.fromisoformat(row["local"])
+            clock = t.strftime("%H:%M:%S" if t.second else "%H:%M")
+            offset = row["local"][19:]
+            who = cut(row["id"], 36) if row["id"] is not None else "(free)"
+            _echo(f"{t:%a %Y-%m-%d} {clock} {offset:6}  {cut(row['queue'], 12):12}  {who}")
 
     def changed(self, app: App, items: Sequence[Item], verb: str) -> None:
         for item in items:

@@ -30,6 +30,19 @@ if TYPE_CHECKING:
 @click.option(
     "-s", "--schedule", metavar="WHEN", help="Queue for this time instead of sending now."
 )
+@click.option(
+    "-q",
+    "--queue",
+    "queue",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[NAME]",
+    help="Queue in the first free slot of the queue NAME (default: `default`).",
+)
+@click.option(
+    "--next", "first", is_flag=True, help="With --queue: the first slot; later posts move on."
+)
 @click.option("--draft", is_flag=True, help="Keep it in drafts/; never sent until scheduled.")
 @click.option("--cw", metavar="TEXT", help="Content warning.")
 @click.option("--lang", "language", metavar="LANG", help="Language tag, e.g. en or pt-BR.")
@@ -48,6 +61,8 @@ def post(
     text: str | None,
     platforms: tuple[str, ...],
     schedule: str | None,
+    queue: str | None,
+    first: bool,
     draft: bool,
     cw: str | None,
     language: str | None,
@@ -55,19 +70,22 @@ def post(
     sensitive: bool | None,
     media: tuple[str, ...],
 ) -> None:
-    """Make a post from TEXT (or stdin): send it now, queue it (-s), or keep it (--draft).
+    """Make a post from TEXT (or stdin): send it now, queue it (-s, -q), or keep it (--draft).
 
     A line holding only `---` starts the next part of a thread. Without --schedule or --draft
     the post is sent at once, in the foreground, through the same path as the daemon, and each
     account's result is printed.
     """
+    app = ctx.app
+    if queue and text is None and queue not in app.config.queues:
+        # `post -q "some text"`: click took the text for the queue's name.
+        queue, text = "", queue
     if text is None:
         if sys.stdin.isatty():
             note("reading the post from stdin; end with Ctrl-D")
         text = sys.stdin.read()
     if schedule is not None and draft:
         raise UsageError("--schedule and --draft exclude each other", "use one of them")
-    app = ctx.app
     added = app.queue.add(
         text,
         platforms=platforms,
@@ -78,11 +96,13 @@ def post(
         visibility=visibility,
         sensitive=sensitive,
         media=_parse_media(media),
+        queue=queue,
+        first=first,
     )
     item, at = added.item, added.at
     if added.card is not None:
         note(f"warning: {added.card}")
-    if draft or schedule is not None:
+    if draft or schedule is not None or queue is not None:
         ctx.out.added(app, item, queued=at is not None)
         return
     send_foreground(ctx, item.id)

@@ -1,4 +1,4 @@
-"""The queue commands: list, show, cancel, reschedule, schedule, skip, now and retry."""
+"""The queue commands: list, show, cancel, reschedule, schedule, skip, now, retry and queue."""
 
 from __future__ import annotations
 
@@ -212,3 +212,20 @@ def retry(ctx: Context, ids: tuple[str, ...], all_: bool, schedule: str | None) 
         note(f"plurspool: {p}")
     if problems:
         sys.exit(EXIT_INVALID)
+
+
+@click.command("queue")
+@click.argument("name", required=False)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 366),
+    default=7,
+    show_default=True,
+    help="How many days of slots to show.",
+)
+@format_option
+@pass_context
+def queue_(ctx: Context, name: str | None, days: int) -> None:
+    """List the slots of the queue NAME (default: every queue) in the next days, free or
+    taken, in the queue's local time."""
+    ctx.out.slots(ctx.app.views.slots(name, days))

@@ -11,12 +11,22 @@ from ..paths import config_file, config_path, default_spool, state_dir
 from ..platforms import PLATFORMS
 from ..platforms.options import SECRET_KINDS
 from .keys import KEYS, ON_FAILURE_FIELDS, Key, RateLimit, parse_rate
-from .load import BUILTIN_ACCOUNT, Account, Config, DaemonConfig, defaults, load
+from .load import (
+    BUILTIN_ACCOUNT,
+    DEFAULT_QUEUE,
+    Account,
+    Config,
+    DaemonConfig,
+    QueueConfig,
+    defaults,
+    load,
+)
 from .reference import default_config_text, reference_markdown, reference_roff
 from .secrets import forget_secrets, secret_env_var
 
 __all__ = [
     "BUILTIN_ACCOUNT",
+    "DEFAULT_QUEUE",
     "KEYS",
     "ON_FAILURE_FIELDS",
     "PLATFORMS",
@@ -25,6 +35,7 @@ __all__ = [
     "Config",
     "DaemonConfig",
     "Key",
+    "QueueConfig",
     "RateLimit",
     "config_file",
     "config_path",

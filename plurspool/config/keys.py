@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import when
+from .. import slots, when
 from ..errors import ConfigError, TimeError
 from ..paths import expand_user
 from ..platforms import PLATFORMS, options
@@ -324,6 +324,32 @@ def parse_numbering(value: object, key: str, ctx: Ctx) -> str:
     return value
 
 
+def parse_bool(value: object, key: str, ctx: Ctx) -> bool:
+    if not isinstance(value, bool):
+        raise ctx.error(
+            key, f"expected true or false, not {type_name(value)}", "write true or false"
+        )
+    return value
+
+
+def parse_slots(value: object, key: str, ctx: Ctx) -> tuple[slots.Slot, ...]:
+    if value == []:
+        raise ctx.error(key, "the slot list is empty", slots.SLOT_HINT)
+    try:
+        return slots.parse_rules(parse_str_list(value, key, ctx))
+    except slots.SlotError as e:
+        raise ctx.error(key, e.message, e.hint) from None
+
+
+def parse_window(value: object, key: str, ctx: Ctx) -> str:
+    text = parse_str(value, key, ctx)
+    try:
+        slots.window_slots(text, 1)
+    except slots.SlotError as e:
+        raise ctx.error(key, e.message, e.hint) from None
+    return text
+
+
 def parse_names(value: object, key: str, ctx: Ctx) -> tuple[str, ...]:
     # Checked against the accounts once they are known, in load().
     return tuple(dict.fromkeys(parse_str_list(value, key, ctx)))
@@ -465,6 +491,64 @@ _GENERAL: tuple[Key, ...] = (
         parse_rate_value,
         default_doc="no limit",
         example="30/hour",
+    ),
+    Key(
+        "queues.NAME.slots",
+        "list of slots",
+        None,
+        'The slots of the queue NAME: days then a local time, like ["mon-fri 09:00",'
+        ' "sat,sun 11:30"]; days are a range (mon-fri, fri-mon wraps), a list (sat,sun) or'
+        " daily. Set this or window.",
+        parse_slots,
+        default_doc="unset",
+        example=["mon-fri 09:00", "sat,sun 11:30"],
+    ),
+    Key(
+        "queues.NAME.window",
+        "string",
+        None,
+        'Instead of slots: per_day slots every day, evenly spaced over "HH:MM-HH:MM" (the'
+        " first at its start, the last at its end).",
+        parse_window,
+        default_doc="unset",
+        example="15:00-21:00",
+    ),
+    Key(
+        "queues.NAME.per_day",
+        "integer",
+        None,
+        "With window: how many slots a day.",
+        parse_int(1),
+        default_doc="required with window",
+        example=3,
+    ),
+    Key(
+        "queues.NAME.timezone",
+        "time zone",
+        None,
+        "The zone the queue's slots are wall-clock times in.",
+        parse_timezone,
+        default_doc="timezone",
+        example="Europe/Berlin",
+    ),
+    Key(
+        "queues.NAME.accounts",
+        "list of accounts",
+        None,
+        "The accounts of posts added to the queue that name none.",
+        parse_names,
+        default_doc="default_platforms",
+        example=["mastodon"],
+    ),
+    Key(
+        "queues.NAME.reflow",
+        "boolean",
+        None,
+        "When a post leaves the queue early (cancel, now, delete), every later post of the"
+        " queue moves one slot earlier.",
+        parse_bool,
+        default_doc="false",
+        example=True,
     ),
     Key(
         "accounts.NAME.platform",

@@ -17,11 +17,12 @@ from types import MappingProxyType
 from typing import Any
 
 from .. import when
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError, InvalidInput, did_you_mean
 from ..paths import config_file, default_spool, expand_user, state_dir
 from ..platforms import PLATFORMS
 from ..platforms import options as platform_options
 from ..platforms.options import SECRET_KINDS
+from ..slots import SlotError, Slots, window_slots
 from .keys import (
     BY_NAME,
     COMMON_ACCOUNT_KEYS,
@@ -35,9 +36,11 @@ from .keys import (
 from .secrets import read_secret
 
 BUILTIN_ACCOUNT = "outbox"
+DEFAULT_QUEUE = "default"  # the queue of `post --queue` and `schedule: queue` without a name
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _REDACTED = "<set>"
-_TABLES = ("daemon", "rate_limits", "accounts")
+_TABLES = ("daemon", "rate_limits", "accounts", "queues")
+_QUEUE_PREFIX = "queues.NAME."
 
 
 @dataclass(frozen=True, repr=False)
@@ -89,6 +92,16 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class QueueConfig:
+    """A `[queues.NAME]` table: its slots (in its zone), accounts and whether it reflows."""
+
+    name: str
+    slots: Slots
+    accounts: tuple[str, ...] | None
+    reflow: bool
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything the configuration decides, validated."""
 
@@ -102,6 +115,21 @@ class Config:
     accounts: Mapping[str, Account]
     max_post_size: int
     state_dir: Path
+    queues: Mapping[str, QueueConfig] = field(default_factory=lambda: MappingProxyType({}))
+
+    def queue(self, name: str | None) -> QueueConfig:
+        """The queue called `name` (`default` for None); an InvalidInput naming the known ones
+        otherwise (plurspool(1): an unknown queue is a check error)."""
+        name = name or DEFAULT_QUEUE
+        try:
+            return self.queues[name]
+        except KeyError:
+            known = ", ".join(self.queues) or "none"
+            raise InvalidInput(
+                f"no queue named {name!r}",
+                f"configured queues: {known}; add [queues.{name}] to the config"
+                + _where_hint(self.path),
+            ) from None
 
     def account(self, name: str) -> Account:
         """The account called `name`; a ConfigError listing the known ones otherwise."""
@@ -233,6 +261,53 @@ def _account(
     return Account(name=name, platform=platform, options=MappingProxyType(options))
 
 
+def _queue(
+    name: str, raw: object, ctx: Ctx, tz: tzinfo, accounts: Mapping[str, Any]
+) -> QueueConfig:
+    prefix = f"queues.{name}"
+    if not _ACCOUNT_NAME.fullmatch(name):
+        raise ctx.error(
+            prefix, "bad queue name", "use only letters, digits, '-' and '_' in queue names"
+        )
+    table = _table(raw, prefix, ctx)
+    keys = {k.name.removeprefix(_QUEUE_PREFIX): k for k in KEYS if k.name.startswith(_QUEUE_PREFIX)}
+    values: dict[str, Any] = {}
+    for leaf, value in table.items():
+        if leaf not in keys:
+            raise _unknown_key(ctx, f"{prefix}.{leaf}", list(keys), f" in [{prefix}]")
+        values[leaf] = keys[leaf].parse(value, f"{prefix}.{leaf}", ctx)
+    if ("slots" in values) == ("window" in values):
+        raise ctx.error(
+            prefix,
+            "set either slots or window" + (", not both" if "slots" in values else ""),
+            'e.g. slots = ["mon-fri 09:00"], or window = "15:00-21:00" with per_day = 3',
+        )
+    if "window" in values:
+        if "per_day" not in values:
+            raise ctx.error(f"{prefix}.per_day", "missing", "with window, add per_day = N")
+        try:
+            rules = window_slots(values["window"], values["per_day"])
+        except SlotError as e:
+            raise ctx.error(f"{prefix}.per_day", e.message, e.hint) from None
+    else:
+        if "per_day" in values:
+            raise ctx.error(
+                f"{prefix}.per_day", "only goes with window", "remove it, or use window"
+            )
+        rules = values["slots"]
+    for account in values.get("accounts") or ():
+        if account not in accounts:
+            raise ctx.error(
+                f"{prefix}.accounts",
+                f"no account named {account!r}",
+                f"configured accounts: {', '.join(accounts)}",
+            )
+    zone = when.local_zone(values["timezone"]) if "timezone" in values else tz
+    return QueueConfig(
+        name, Slots(rules, zone), values.get("accounts"), values.get("reflow", False)
+    )
+
+
 def load(
     path: Path | None = None,
     *,
@@ -268,7 +343,9 @@ def _build(
     """Validate the config file's tables (`raw`, read from `used`) into a Config."""
     ctx = Ctx(file=used, env=environ)
 
-    daemon_raw, rates_raw, accounts_raw = (_table(raw.pop(t, {}), t, ctx) for t in _TABLES)
+    daemon_raw, rates_raw, accounts_raw, queues_raw = (
+        _table(raw.pop(t, {}), t, ctx) for t in _TABLES
+    )
     top = _section(raw, "", ctx)
     daemon = DaemonConfig(**_section(daemon_raw, "daemon.", ctx))
 
@@ -313,10 +390,12 @@ def _build(
         spool_path = default_spool(environ)
 
     tz_name: str | None = top["timezone"]
+    tz = when.local_zone(tz_name)
+    queues = {name: _queue(name, v, ctx, tz, accounts) for name, v in queues_raw.items()}
     return Config(
         path=used,
         spool=spool_path.absolute(),
-        timezone=when.local_zone(tz_name),
+        timezone=tz,
         timezone_name=tz_name,
         default_platforms=defaults,
         daemon=daemon,
@@ -324,4 +403,5 @@ def _build(
         accounts=MappingProxyType(accounts),
         max_post_size=top["max_post_size"],
         state_dir=state,
+        queues=MappingProxyType(queues),
     )

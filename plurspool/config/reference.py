@@ -81,6 +81,12 @@ def default_config_text() -> str:
             out += [*_commented(key), ""]
     rate = BY_NAME["rate_limits.NAME"]
     out += ["[rate_limits]", *_commented(rate)[:-1], f"#mastodon = {toml_value(rate.example)}", ""]
+    out += ["# Queues: [queues.NAME]; `post --queue` uses the one named default.", ""]
+    out.append("#[queues.default]")
+    for key in KEYS:
+        if key.name.startswith("queues."):
+            out += _commented(key)
+    out.append("")
     out += ["# Accounts: [accounts.NAME]; platform defaults to NAME.", ""]
     for platform in PLATFORMS:
         out.append(f"#[accounts.{platform}]")

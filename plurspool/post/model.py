@@ -18,6 +18,7 @@ from plurspool.errors import PostError
 VISIBILITIES = ("public", "unlisted", "followers", "direct")
 TOP_KEYS = (
     "schedule",
+    "queue",
     "platforms",
     "cw",
     "language",
@@ -144,6 +145,7 @@ class Post:
     repeat: str | None = None  # the rule as written (plurspool(5), `repeat`)
     skip: tuple[str, ...] = ()  # local dates, YYYY-MM-DD
     skipped: tuple[str, ...] = ()  # missed occurrences, UTC with Z
+    queue: str | None = None  # the queue whose slot the post holds (written back at intake)
 
     def parts_for(self, account: str) -> tuple[str, ...]:
         """The thread parts to send to `account`: its override text if any, else the body."""

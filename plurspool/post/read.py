@@ -191,6 +191,7 @@ class _Fields:
             "repeat": None,
             "skip": (),
             "skipped": (),
+            "queue": None,
         }
         for key, node in root.items():
             name = f"`{key.value}`"
@@ -199,6 +200,8 @@ class _Fields:
                     values["schedule"] = self.checked(node, name, _check_schedule_field)
                     if values["schedule"] is not None:
                         values["schedule_line"] = self.doc.line(node.start)
+                case "queue":
+                    values["queue"] = self.checked(node, name, _check_queue)
                 case "platforms":
                     values["platforms"] = self.platforms(node)
                 case "cw":
@@ -418,6 +421,15 @@ def _check_skipped(value: str, name: str) -> str:
             "plurspool writes this key itself; remove the line",
         )
     return value
+
+
+def _check_queue(value: str, name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", value.strip()):
+        raise PostError(
+            f"{name} must be a queue name (letters, digits, '-', '_'), not {_show(value)}",
+            "plurspool writes this key at intake; write `schedule: queue:NAME` instead",
+        )
+    return value.strip()
 
 
 def _check_retried(value: str, name: str) -> str:

@@ -25,6 +25,7 @@ from .read import (
     _check_language,
     _check_media_path,
     _check_platforms,
+    _check_queue,
     _check_retried,
     _check_schedule_value,
     _check_visibility,
@@ -113,6 +114,12 @@ def with_schedule(data: bytes, value: str) -> bytes:
     return _with_key(data, "schedule", value, first=True)
 
 
+def with_queue(data: bytes, name: str) -> bytes:
+    """Set `queue` to `name` (see plurspool(5)), changing no other byte where possible."""
+    _check_queue(name, "`queue`")
+    return _with_key(data, "queue", name, first=False)
+
+
 def with_retried(data: bytes, token: str) -> bytes:
     """Set `retried` to `token` (see plurspool(5)), changing no other byte where possible."""
     _check_retried(token, "`retried`")
@@ -173,7 +180,7 @@ def _with_entries(data: bytes, entries: Mapping[str, list[str] | None]) -> bytes
 
 
 def _with_key(
-    data: bytes, key: Literal["schedule", "retried", "repeat"], value: str, *, first: bool
+    data: bytes, key: Literal["schedule", "retried", "repeat", "queue"], value: str, *, first: bool
 ) -> bytes:
     """Set the top-level text key `key` to `value` in place; a new entry goes at the start of
     the frontmatter (`first`) or at its end."""
@@ -200,6 +207,8 @@ def _with_key(
         want = dataclasses.replace(loaded.post, schedule=value)
     elif key == "repeat":
         want = dataclasses.replace(loaded.post, repeat=value)
+    elif key == "queue":
+        want = dataclasses.replace(loaded.post, queue=value)
     else:
         want = dataclasses.replace(loaded.post, retried=value)
     return _first_good(loaded, candidates, want)
@@ -270,6 +279,7 @@ def render(
     visibility: str | None = None,
     sensitive: bool | None = None,
     media: Sequence[Media] = (),
+    queue: str | None = None,
 ) -> bytes:
     """A new post file holding only the keys given; `parse` reads it back to the same values.
 
@@ -283,6 +293,8 @@ def render(
     if schedule is not None:
         _check_schedule_value(schedule)
         fields["schedule"] = schedule
+    if queue is not None:
+        fields["queue"] = _check_queue(queue, "`queue`")
     if platforms is not None:
         fields["platforms"] = list(_check_platforms(list(platforms)))
     if cw is not None:
@@ -490,6 +502,8 @@ def _post_fields(post: Post) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if post.schedule is not None:
         out["schedule"] = post.schedule
+    if post.queue is not None:
+        out["queue"] = post.queue
     if post.platforms is not None:
         out["platforms"] = list(post.platforms)
     for name in ("cw", "language", "visibility", "sensitive"):

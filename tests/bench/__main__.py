@@ -314,6 +314,48 @@ def bench_explain(quick: bool) -> list[Row]:
         sb.close()
 
 
+QUEUE_CONFIG = """timezone = "UTC"
+[queues.default]
+window = "00:00-23:45"
+per_day = 96
+"""
+
+
+def bench_queue(quick: bool) -> list[Row]:
+    """`post --queue` on a queue holding `size` posts against `post -s` on the same spool."""
+    from plurspool.slots import Slots, window_slots
+
+    from .gen import generate_queued
+
+    size = 1000 if quick else 10_000
+    n = 3 if quick else 9
+    sb = Sandbox(QUEUE_CONFIG)
+    try:
+        slots = Slots(window_slots("00:00-23:45", 96), UTC)
+        it = slots.after(datetime.now(UTC) + timedelta(hours=1))
+        generate_queued(sb.spool, "default", [next(it) for _ in range(size)])
+        sb.run("list")  # the parse cache, as any earlier command leaves it
+        queue: list[float] = []
+        plain: list[float] = []
+        for _ in range(n):  # interleaved, so that a busy moment costs both alike
+            plain += sb.time_cmd([PLURSPOOL, "post", "-s", "2h", "a timed post"], 1)
+            queue += sb.time_cmd([PLURSPOOL, "post", "--queue", "a queued post"], 1)
+        taken = sb.run("list", "--format", "json").stdout.count('"scheduled"')
+        assert taken == size + 2 * n, taken
+        ratio = statistics.median(queue) / statistics.median(plain)
+        return [
+            Row(
+                f"`post --queue`, a queue of {size:,} posts",
+                f"{stats(queue)} = {ratio:.2f}× `post -s`",
+                f"`post -s`: {stats(plain)}",
+                "≤ 1.5× `post -s`",
+                ratio <= 1.5 or quick,
+            )
+        ]
+    finally:
+        sb.close()
+
+
 def at_available() -> str | None:
     """Why `at` cannot be used here, or None."""
     if os.geteuid() != 0:
@@ -687,6 +729,7 @@ BENCHES = (
     "startup",
     "list",
     "explain",
+    "queue",
     "latency",
     "throughput",
     "pass",
@@ -724,6 +767,7 @@ def main() -> int:
         "startup": lambda: bench_startup(args.quick),
         "list": lambda: bench_list(args.quick),
         "explain": lambda: bench_explain(args.quick),
+        "queue": lambda: bench_queue(args.quick),
         "latency": lambda: bench_latency(args.quick),
         "throughput": lambda: bench_throughput(args.quick),
         "pass": lambda: bench_pass(args.quick),

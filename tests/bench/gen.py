@@ -77,3 +77,14 @@ def long_post_text(n: int, length: int) -> str:
         size += len(paragraph) + 2
     body = "\n\n".join(paragraphs)[:length].rsplit(" ", 1)[0] + "."
     return f"---\nlanguage: en\n---\n{body}\n"
+
+
+def generate_queued(spool: Path, queue: str, dues: list[datetime], *, seed: int = 2) -> None:
+    """Write a post of the queue `queue` in scheduled/ at each of `dues` (as intake leaves them)."""
+    rng = random.Random(seed)
+    sched = spool / "scheduled"
+    sched.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for n, due in enumerate(dues):
+        text = post_text(rng, due, n).replace("\n---\n", f"\nqueue: {queue}\n---\n", 1)
+        with open(sched / f"q{n:07d}-bench.md", "w") as f:
+            f.write(text)

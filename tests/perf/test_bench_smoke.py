@@ -23,6 +23,7 @@ FIGURES = [
     '`post --schedule "tomorrow 9am"`',
     "`list --format json`, 5,000 posts",
     "`check --explain`, 100 posts of 2,000 characters",
+    "`post --queue`, a queue of 1,000 posts",
     "rename into new/ → in scheduled/",
     "due time → exec peer ran",
     "due time → Nostr relay received EVENT",

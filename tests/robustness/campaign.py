@@ -373,7 +373,6 @@ class Campaign:
     def verify(self) -> Figures:
         """Count every post on every peer and in the spool; fill in the figures."""
         from plurspool.errors import PostError
-        from plurspool.items import post_error_text
         from plurspool.post import Result, parse
 
         f = self.figures
@@ -401,7 +400,7 @@ class Campaign:
             try:
                 results = parse(data).results
             except PostError as exc:
-                f.problems.append(f"{post_id}: unreadable in {state}/: {post_error_text(exc)}")
+                f.problems.append(f"{post_id}: unreadable in {state}/: {exc.one_line()}")
                 continue
             if state == "failed":
                 error = (self.box.spool / "failed" / f"{post_id}.error").read_text()

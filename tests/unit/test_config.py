@@ -322,6 +322,37 @@ BAD: list[tuple[str, str, str]] = [
     ),
     ("accounts.NAME.max_length", account("nostr", "max_length = 0\n"), "accounts.acc.max_length"),
     ("accounts.NAME.max_length", account("exec", 'max_length = "9"\n'), "accounts.acc.max_length"),
+    ("queues.NAME.slots", "[queues.q]\nslots = []\n", "queues.q.slots"),
+    ("queues.NAME.slots", '[queues.q]\nslots = ["mon-fri"]\n', "queues.q.slots"),
+    ("queues.NAME.slots", '[queues.q]\nslots = ["noday 09:00"]\n', "queues.q.slots"),
+    ("queues.NAME.slots", '[queues.q]\nslots = "mon 09:00"\n', "queues.q.slots"),
+    ("queues.NAME.slots", '[queues.q]\nslots = ["daily 24:00"]\n', "queues.q.slots"),
+    ("queues.NAME.window", '[queues.q]\nwindow = "21:00-15:00"\nper_day = 2\n', "queues.q.window"),
+    ("queues.NAME.window", '[queues.q]\nwindow = "15:00"\nper_day = 2\n', "queues.q.window"),
+    ("queues.NAME.per_day", '[queues.q]\nwindow = "15:00-21:00"\n', "queues.q.per_day"),
+    (
+        "queues.NAME.per_day",
+        '[queues.q]\nwindow = "15:00-21:00"\nper_day = 0\n',
+        "queues.q.per_day",
+    ),
+    (
+        "queues.NAME.per_day",
+        '[queues.q]\nslots = ["daily 9:00"]\nper_day = 2\n',
+        "queues.q.per_day",
+    ),
+    ("queues.NAME.reflow", '[queues.q]\nslots = ["daily 9:00"]\nreflow = 1\n', "queues.q.reflow"),
+    (
+        "queues.NAME.timezone",
+        '[queues.q]\nslots = ["daily 9:00"]\ntimezone = "Mars/B"\n',
+        "queues.q.timezone",
+    ),
+    (
+        "queues.NAME.accounts",
+        '[queues.q]\nslots = ["daily 9:00"]\naccounts = ["x"]\n',
+        "queues.q.accounts",
+    ),
+    ("queues.NAME.slots", "[queues.q]\nper_day = 2\n", "queues.q"),
+    ("queues.NAME.slots", '[queues.q]\nslots = ["daily 9:00"]\nslot = 1\n', "queues.q.slot"),
     ("accounts.NAME.platform", '[accounts.a]\nplatform = "myspace"\n', "accounts.a.platform"),
     ("accounts.NAME.platform", "[accounts.work]\n", "accounts.work.platform"),
     (
@@ -734,3 +765,39 @@ def test_reference_roff_is_lint_clean() -> None:
     )
     assert proc.stderr == ""
     assert proc.returncode == 0
+
+
+# --- queues (plurspool-config(5), QUEUES) -----------------------------------------------------
+
+
+def test_queues_read_slots_and_windows(tmp_path: Path, env: dict[str, str]) -> None:
+    from datetime import UTC, datetime
+
+    cfg = load_text(
+        tmp_path,
+        env,
+        'timezone = "UTC"\n'
+        '[accounts.m]\nplatform = "exec"\ncommand = ["true"]\n'
+        '[queues.default]\nslots = ["mon-fri 09:00", "sat,sun 11:30"]\n'
+        '[queues.evening]\nwindow = "15:00-21:00"\nper_day = 3\ntimezone = "Asia/Kolkata"\n'
+        'accounts = ["m"]\nreflow = true\n',
+    )
+    assert list(cfg.queues) == ["default", "evening"]
+    assert cfg.queue(None) is cfg.queues["default"]
+    evening = cfg.queue("evening")
+    assert evening.accounts == ("m",) and evening.reflow and not cfg.queues["default"].reflow
+    day = evening.slots.between(
+        datetime(2026, 12, 4, tzinfo=UTC), datetime(2026, 12, 5, tzinfo=UTC)
+    )
+    assert [t.strftime("%H:%M") for t in day] == ["09:30", "12:30", "15:30"]  # +05:30
+
+
+def test_unknown_queue_names_the_known_ones(tmp_path: Path, env: dict[str, str]) -> None:
+    from plurspool.errors import InvalidInput
+
+    cfg = load_text(tmp_path, env, '[queues.main]\nslots = ["daily 9:00"]\n')
+    with pytest.raises(InvalidInput) as info:
+        cfg.queue("mian")
+    assert info.value.message == "no queue named 'mian'"
+    assert "configured queues: main" in info.value.hint
+    assert info.value.exit_code == 3
