@@ -233,6 +233,7 @@ def check_invariants(out: Outcome, hostile: dict[str, bytes], valid: dict[str, s
             assert sent_ids.count(name) == 1
 
 
+@pytest.mark.slow
 def test_named_attacks_next_to_valid_posts(tmp_path: Path) -> None:
     marker = tmp_path / "PWNED"
     hostile = {name: data for name, (data, _, _) in NAMED.items()}
@@ -459,6 +460,7 @@ def test_the_daemon_survives_a_batch_of_attacks_and_sends_the_valid_posts(box: S
     wait_for(lambda: d.proc.returncode == 0, 5, "exit status")
 
 
+@pytest.mark.slow
 def test_file_names_that_are_not_utf8_are_refused_with_a_reason(tmp_path: Path) -> None:
     """A name the file system holds as bytes (Latin-1 "café.md"): listed, checked and failed
     with a clear reason, never a traceback; its bytes stay as they were."""

@@ -260,6 +260,7 @@ def test_card_off_or_a_written_card_is_never_fetched(box: Sandbox, pages: Pages)
     assert (box.spool / "scheduled" / "off.md").read_text() == off.format(url=pages.url + "/good")
 
 
+@pytest.mark.slow
 def test_plurspool_post_gives_a_queued_post_its_card_and_warns_when_it_cannot(
     box: Sandbox, pages: Pages
 ) -> None:

@@ -106,6 +106,7 @@ def test_a_late_copy_of_a_finished_post_is_a_problem_and_never_goes_out(
     assert box.ids("scheduled") == set()
 
 
+@pytest.mark.slow
 def test_new_files_are_judged_by_intakes_rule(box: Sandbox) -> None:
     """Every file in new/ that intake refuses is a problem, in the same words; every file it
     takes is fine: a few minutes late is within max_lateness."""
@@ -160,6 +161,7 @@ def test_scheduled_files_found_due_too_late_are_judged_by_the_senders_rule(box: 
     assert box.ids("sent") == {"a-bit-late"}
 
 
+@pytest.mark.realtime
 def test_a_cancelled_post_whose_time_has_passed_is_a_fine_draft(box: Sandbox) -> None:
     """The README tour: post, cancel; drafts are never sent, so their time cannot be late."""
     run = box.cli("post", "--json", "-s", "2s", "Good morning")
@@ -242,6 +244,7 @@ def test_the_hook_refuses_a_new_post_whose_id_is_queued(box: Sandbox) -> None:
     assert subjects(box, repo) == ["queue the launch"]
 
 
+@pytest.mark.slow
 @needs_git
 def test_the_hook_refuses_a_keep_mine_merge_of_a_post_sent_elsewhere(
     box: Sandbox, tmp_path: Path

@@ -233,6 +233,7 @@ def at_columns(line: str, start: int) -> str:
     return ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("state", ["scheduled", "all"])
 def test_list_fits_80_columns_by_display_width(env: dict[str, str], state: str) -> None:
     import wcwidth
@@ -471,6 +472,7 @@ def test_usage_errors_exit_2(env: dict[str, str]) -> None:
     assert "exclude each other" in run_cli(["post", "--draft", "-s", "1h", "x"], env).err
 
 
+@pytest.mark.slow
 def test_invalid_times_exit_3_and_name_the_time(env: dict[str, str]) -> None:
     run = run_cli(["post", "-s", "2020-01-01T00:00:00Z", "x"], env)
     assert run.code == 3
@@ -535,6 +537,7 @@ def test_a_bad_config_is_a_clear_message_not_a_traceback(
         assert "Traceback" not in run.err and run.out == ""
 
 
+@pytest.mark.slow
 def test_json_goes_to_stdout_and_messages_to_stderr(env: dict[str, str]) -> None:
     run = ok(run_cli(["post", "-s", "1h", "--json", "streams"], env))
     v = run.json()
@@ -560,6 +563,7 @@ command = ["false"]
 """
 
 
+@pytest.mark.slow
 def test_resolved_times_are_echoed_on_stderr_with_json_too(env: dict[str, str]) -> None:
     write_config(env, OUTBOX_AND_FAILING)
 
@@ -583,6 +587,7 @@ def test_resolved_times_are_echoed_on_stderr_with_json_too(env: dict[str, str]) 
     assert run.out == v["id"] + "\n" and run.err.startswith("rescheduled for ")
 
 
+@pytest.mark.slow
 def test_show_of_a_sent_or_failed_post_is_not_due_now(env: dict[str, str]) -> None:
     write_config(env, OUTBOX_AND_FAILING)
     sent = ok(run_cli(["post", "-p", "outbox", "--json", "sent at once"], env)).json()
@@ -651,6 +656,7 @@ def complete(env: dict[str, str], line: str) -> list[str]:
     return [line.split(",", 1)[1] for line in proc.stdout.splitlines() if line]
 
 
+@pytest.mark.slow
 def test_shell_completion_completes_post_ids_from_the_right_states(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -735,6 +741,7 @@ def test_aliases_are_installed_and_work(env: dict[str, str]) -> None:
     assert ok(run_cli(["--help"], env, prog="plur-send")).out.startswith("Usage: plur-send")
 
 
+@pytest.mark.slow
 def test_alias_help_and_version_name_the_alias(env: dict[str, str], tmp_path: Path) -> None:
     version = ok(run_cli(["--version"], env)).out
     for prog, command in (("plur-post", "post"), ("plur-send", "send")):
@@ -763,6 +770,7 @@ def test_alias_help_and_version_name_the_alias(env: dict[str, str], tmp_path: Pa
     assert wrong.code == 2 and "Usage: plur-post [OPTIONS] [TEXT]" in wrong.err
 
 
+@pytest.mark.slow
 def test_text_output_never_writes_a_posts_escape_sequences_to_the_terminal(
     env: dict[str, str],
 ) -> None:

@@ -131,6 +131,7 @@ command = ["true"]
 """
 
 
+@pytest.mark.slow
 def test_list_from_its_listing_loads_no_yaml_and_no_platform_module(tmp_path: Path) -> None:
     # The listing answers without reading a post, and the config checks every platform's
     # options without importing the modules that send: neither PyYAML nor a sender loads.
@@ -161,6 +162,7 @@ def test_list_from_its_listing_loads_no_yaml_and_no_platform_module(tmp_path: Pa
     assert proc.stderr.strip() == "['plurspool.platforms.options']"
 
 
+@pytest.mark.slow
 def test_a_listing_is_checked_again_when_mastodon_learns_an_instances_limits(
     tmp_path: Path,
 ) -> None:

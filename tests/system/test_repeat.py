@@ -35,6 +35,7 @@ def queued(env: dict[str, str]) -> Path:
     return root / "scheduled" / "weekly.md"
 
 
+@pytest.mark.slow
 def test_list_and_show_give_the_next_occurrence_and_the_rule_in_words(
     env: dict[str, str],
 ) -> None:
@@ -58,6 +59,7 @@ def test_list_and_show_give_the_next_occurrence_and_the_rule_in_words(
     )
 
 
+@pytest.mark.slow
 def test_skip_the_next_and_a_named_occurrence(env: dict[str, str]) -> None:
     path = queued(env)
     run = run_cli(["skip", "weekly", "--json"], env)
@@ -73,6 +75,7 @@ def test_skip_the_next_and_a_named_occurrence(env: dict[str, str]) -> None:
     assert post.schedule == "2099-03-09T09:00:00+01:00"  # the next one is still the next
 
 
+@pytest.mark.slow
 def test_skip_refuses_a_date_without_occurrence_and_a_post_that_does_not_recur(
     env: dict[str, str],
 ) -> None:

@@ -246,6 +246,7 @@ class Crash(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_an_error_file_left_by_a_crash_in_retry_is_never_shown_and_goes_once_sent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -319,6 +320,7 @@ def test_a_post_synced_in_two_days_late_fails_while_the_daemon_runs(tmp_path: Pa
 # -- retry --schedule ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_retry_schedule_queues_a_failed_post_for_later_and_refuses_a_bad_time(
     tmp_path: Path,
 ) -> None:

@@ -222,6 +222,7 @@ def test_shell_completion_scripts_generate(shell: str, tmp_path: Path) -> None:
     ['[daemon]\nshutdown_timout = "5s"\n', 'spool = "unterminated\n'],
     ids=["typo", "invalid-toml"],
 )
+@pytest.mark.slow
 def test_daemon_commands_work_while_the_config_is_broken(tmp_path: Path, broken: str) -> None:
     """The running daemon keeps its config; stop/status/logs/health find it from the state
     directory (its spool came from the config), restart refuses before stopping anything."""
