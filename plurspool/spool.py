@@ -593,13 +593,13 @@ class Spool:
         relative to the root (plurspool(5), `card`)."""
         relpath = f"media/cards/{post_id}.jpg"
         folder = self.root / "media" / "cards"
-        try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _os_error("make", folder, exc) from None
-        for d in (folder.parent, folder):  # never written through a link out of the spool
+        for d in (folder.parent, folder):  # never made or written through a link
             if d.is_symlink():
                 raise SpoolError(f"{d} is a symlink", "make it a directory inside the spool")
+            try:
+                d.mkdir(mode=0o700, exist_ok=True)
+            except OSError as exc:
+                raise _os_error("make", d, exc) from None
         tmp = self._write_tmp(post_id + ".card", data)
         try:
             os.replace(tmp, self.root / relpath)

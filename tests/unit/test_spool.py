@@ -683,3 +683,22 @@ def test_a_crash_anywhere_in_a_send_pass_loses_nothing_and_sends_once(
         assert post.parts == ("Crash me.",)
         assert post.results["outbox"].id == json.loads(lines[0])["idempotency_key"], (n, steps[n])
         assert tmp_files(after.spool) == [] or steps[n] in ("written", "tmp-fsynced")
+
+
+@pytest.mark.parametrize("link", ["media", "media/cards"])
+def test_a_card_image_is_never_made_or_written_through_a_symlink(
+    spool: Spool, tmp_path: Path, link: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    if link == "media/cards":
+        (spool.root / "media").mkdir()
+    (spool.root / link).symlink_to(outside)
+    with pytest.raises(SpoolError, match="is a symlink"):
+        spool.write_card_image("p1", b"\xff\xd8jpeg")
+    assert list(outside.iterdir()) == []  # not even an empty cards/ out there
+    assert list((spool.root / "tmp").iterdir()) == []
+    spool_dir = spool.root / "media" / "cards"
+    (spool.root / link).unlink()
+    assert spool.write_card_image("p1", b"\xff\xd8jpeg") == "media/cards/p1.jpg"
+    assert (spool_dir / "p1.jpg").read_bytes() == b"\xff\xd8jpeg"
