@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from plurspool.errors import SpoolError
 from plurspool.ledger import SCHEMA_VERSION, Ledger
-from plurspool.plan import Pending
 
 HOUR = 3600.0
 T0 = 1_900_000_000.0  # a fixed "now" in epoch seconds
-
-
-def pending(
-    post_id: str,
-    due: float,
-    accounts: Mapping[str, float | None] | None = None,
-    keys: Mapping[str, tuple[str, ...]] | None = None,
-) -> Pending:
-    accounts = accounts if accounts is not None else {"x": None}
-    keys = keys if keys is not None else {a: (a,) for a in accounts}
-    return Pending(post_id, due, accounts, keys)
 
 
 # -- ledger ----------------------------------------------------------------------------------

@@ -127,3 +127,11 @@ def test_backoff_doubles_is_capped_and_jittered() -> None:
     assert backoff(20, 60, 3600, 0.5) == pytest.approx(3600)
     assert backoff(1, 60, 3600, 0.0) == pytest.approx(48)
     assert backoff(1, 60, 3600, 0.999999) == pytest.approx(72, rel=1e-4)
+
+
+def test_plan_waits_for_a_server_hold_of_its_account_only() -> None:
+    p = pending("p", T0 - 5, {"a": None, "b": None})
+    decisions, wake = plan([p], {}, {}, T0, {"a": T0 + 30, "b": T0})
+    assert decisions[0].send == ["b"]  # a hold that has ended holds nothing
+    assert decisions[0].wait == {"a": (T0 + 30, "server rate limit")}
+    assert wake == T0 + 30

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from plurspool.plan import Pending, plan
 from tests.daemon_helpers import FAKE_EXEC, Sandbox, World, in_process, iso, post_text
 
 HOUR = 3600.0
 T0 = 1_900_000_000.0  # a fixed "now" in epoch seconds
-
-
-def pending(
-    post_id: str,
-    due: float,
-    accounts: Mapping[str, float | None] | None = None,
-    keys: Mapping[str, tuple[str, ...]] | None = None,
-) -> Pending:
-    accounts = accounts if accounts is not None else {"x": None}
-    keys = keys if keys is not None else {a: (a,) for a in accounts}
-    return Pending(post_id, due, accounts, keys)
 
 
 # -- one pass of the sender, with a fake clock -----------------------------------------------
@@ -147,14 +135,6 @@ def test_a_429_that_holds_the_account_is_retried_when_the_hold_ends(
     assert result.wake == w.now + 4.5
     d = w.app.ledger.deliveries("p")["x"]
     assert d.next_at == w.now + 4.5 and w.app.ledger.holds(w.now) == {"x": w.now + 4.5}
-
-
-def test_plan_waits_for_a_server_hold_of_its_account_only() -> None:
-    p = pending("p", T0 - 5, {"a": None, "b": None})
-    decisions, wake = plan([p], {}, {}, T0, {"a": T0 + 30, "b": T0})
-    assert decisions[0].send == ["b"]  # a hold that has ended holds nothing
-    assert decisions[0].wait == {"a": (T0 + 30, "server rate limit")}
-    assert wake == T0 + 30
 
 
 def test_temporary_failure_backs_off_on_the_fake_clock(world: Callable[..., World]) -> None:
