@@ -22,7 +22,7 @@ from plurspool.config import Account
 from plurspool.errors import ConfigError
 from plurspool.platforms import mastodon as m
 from plurspool.platforms import mastodon_api as api
-from plurspool.platforms.base import Outcome, Quoted
+from plurspool.platforms.base import Job, Outcome, Quoted
 from plurspool.post import Post, parse
 from tests.helpers import ids_in, png, run_cli, spool_root, state_home, write_config
 from tests.peers.mastodon_mock import Mock, User, mastodon_mock
@@ -74,6 +74,13 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
+def mjob(post: Post, acct: Account, tmp_path: Path, state: Path, **fields: Any) -> Job:
+    """`fakes.job` with this file's places: the spool under tmp_path, plurspool's state dir
+    `state`; a fresh store and key unless given."""
+    fields.setdefault("key", new_key())
+    return job(post, acct, spool_root=tmp_path / "spool", state_dir=state, **fields)
+
+
 # --- against mastodon-mock --------------------------------------------------------------------
 
 
@@ -83,14 +90,7 @@ def test_a_status_saves_its_part_and_caches_the_instance_limits(
 ) -> None:
     """What the contract (TestMastodonContract) does not see: the material and the cache."""
     store = Store()
-    j = job(
-        make_post("hello fediverse"),
-        account(mastodon_mock.url),
-        spool_root=tmp_path / "spool",
-        state_dir=state,
-        store=store,
-        key=new_key(),
-    )
+    j = mjob(make_post("hello fediverse"), account(mastodon_mock.url), tmp_path, state, store=store)
     out = m.PLATFORM.send(j)
     assert out.status == "sent", out
     [status] = mastodon_mock.statuses(user)
@@ -111,16 +111,7 @@ def test_a_poll_arrives_on_the_first_part_with_its_options_expiry_and_multiple(
         b"---\nWhich one?\n---\nA second part, without a poll.\n"
     )
     store = Store()
-    out = m.PLATFORM.send(
-        job(
-            post,
-            account(mastodon_mock.url),
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=store,
-            key=new_key(),
-        )
-    )
+    out = m.PLATFORM.send(mjob(post, account(mastodon_mock.url), tmp_path, state, store=store))
     assert out.status == "sent", out
     second, first = mastodon_mock.statuses(user)
     assert first["id"] == out.remote_id and second["in_reply_to_id"] == first["id"]
@@ -139,13 +130,7 @@ def test_a_poll_arrives_on_the_first_part_with_its_options_expiry_and_multiple(
 def send_text(
     mock: Mock, text: str, tmp_path: Path, state: Path, quote: Quoted | None = None
 ) -> Outcome:
-    j = job(
-        make_post(text),
-        account(mock.url),
-        spool_root=tmp_path / "spool",
-        state_dir=state,
-        key=new_key(),
-    )
+    j = mjob(make_post(text), account(mock.url), tmp_path, state)
     out = m.PLATFORM.send(dataclasses.replace(j, quote=quote))
     assert out.status == "sent", out
     return out
@@ -195,15 +180,7 @@ def test_thread_of_three_chains_replies(
     mastodon_mock: Mock, user: User, tmp_path: Path, state: Path
 ) -> None:
     post = make_post("one\n\n---\n\ntwo\n\n---\n\nthree")
-    out = m.PLATFORM.send(
-        job(
-            post,
-            account(mastodon_mock.url),
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            key=new_key(),
-        )
-    )
+    out = m.PLATFORM.send(mjob(post, account(mastodon_mock.url), tmp_path, state))
     assert out.status == "sent", out
     statuses = list(reversed(mastodon_mock.statuses(user)))
     assert [mastodon_mock.source(user, s["id"])["text"] for s in statuses] == [
@@ -224,16 +201,7 @@ def test_cw_visibility_language_sensitive_round_trip(
     post = make_post(
         "episode 3 thoughts", cw="Spoilers", visibility="followers", language="de", sensitive=True
     )
-    out = m.PLATFORM.send(
-        job(
-            post,
-            account(mastodon_mock.url),
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=Store(),
-            key=new_key(),
-        )
-    )
+    out = m.PLATFORM.send(mjob(post, account(mastodon_mock.url), tmp_path, state))
     assert out.status == "sent", out
     s = mastodon_mock.status(user, str(out.remote_id))
     assert (s["spoiler_text"], s["visibility"], s["language"], s["sensitive"]) == (
@@ -251,16 +219,7 @@ def test_per_account_override(mastodon_mock: Mock, user: User, tmp_path: Path, s
         b"  m: {text: 'short one', cw: 'for m', visibility: unlisted}\n"
         b"---\nthe long body\n"
     )
-    out = m.PLATFORM.send(
-        job(
-            post,
-            account(mastodon_mock.url),
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=Store(),
-            key=new_key(),
-        )
-    )
+    out = m.PLATFORM.send(mjob(post, account(mastodon_mock.url), tmp_path, state))
     assert out.status == "sent", out
     s = mastodon_mock.status(user, str(out.remote_id))
     assert (s["spoiler_text"], s["visibility"]) == ("for m", "unlisted")
@@ -276,9 +235,7 @@ def test_media_with_alt_text(mastodon_mock: Mock, user: User, tmp_path: Path, st
     acct = account(mastodon_mock.url)
     assert m.PLATFORM.check(post, acct, tmp_path / "spool") == []
     store = Store()
-    out = m.PLATFORM.send(
-        job(post, acct, spool_root=tmp_path / "spool", state_dir=state, store=store, key=new_key())
-    )
+    out = m.PLATFORM.send(mjob(post, acct, tmp_path, state, store=store))
     assert out.status == "sent", out
     attachments = mastodon_mock.status(user, str(out.remote_id))["media_attachments"]
     assert [(a["type"], a["description"]) for a in attachments] == [
@@ -362,16 +319,7 @@ def test_bad_token_is_a_permanent_failure_without_the_token(
     canary = "CANARY-TOKEN-" + uuid.uuid4().hex
     monkeypatch.setenv("PLURSPOOL_M_TOKEN", canary)
     acct = account(mastodon_mock.url)
-    out = m.PLATFORM.send(
-        job(
-            make_post("hi"),
-            acct,
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=Store(),
-            key=new_key(),
-        )
-    )
+    out = m.PLATFORM.send(mjob(make_post("hi"), acct, tmp_path, state))
     assert out.status == "permanent"
     assert out.error is not None and "HTTP 401" in out.error
     assert "token_cmd" in out.error and "PLURSPOOL_M_TOKEN" in out.error
@@ -383,16 +331,7 @@ def test_bad_token_is_a_permanent_failure_without_the_token(
     assert canary not in str(raised.value) + raised.value.hint + repr(raised.value.args)
     # Nothing at all: a clear permanent failure that names where a token comes from.
     monkeypatch.delenv("PLURSPOOL_M_TOKEN")
-    out = m.PLATFORM.send(
-        job(
-            make_post("hi"),
-            acct,
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=Store(),
-            key=new_key(),
-        )
-    )
+    out = m.PLATFORM.send(mjob(make_post("hi"), acct, tmp_path, state))
     assert out.status == "permanent" and out.error is not None
     assert "no access token" in out.error and "PLURSPOOL_M_TOKEN" in out.error
 
@@ -405,16 +344,7 @@ def test_network_errors_are_temporary_and_never_show_the_token(
     canary = "CANARY-TOKEN-" + uuid.uuid4().hex
     monkeypatch.setenv("PLURSPOOL_M_TOKEN", canary)
     acct = account(f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    out = m.PLATFORM.send(
-        job(
-            make_post("hi"),
-            acct,
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=Store(),
-            key=new_key(),
-        )
-    )
+    out = m.PLATFORM.send(mjob(make_post("hi"), acct, tmp_path, state))
     assert out.status == "temporary" and out.error is not None
     assert out.error.startswith("network error") and canary not in out.error
     with pytest.raises(ConfigError) as raised:
@@ -436,31 +366,13 @@ def test_rate_limit_is_temporary_then_sent_once(
     )
     store, key = Store(), new_key()
     acct = account(mastodon_mock.url)
-    first = m.PLATFORM.send(
-        job(
-            make_post("paced"),
-            acct,
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=store,
-            key=key,
-        )
-    )
+    first = m.PLATFORM.send(mjob(make_post("paced"), acct, tmp_path, state, store=store, key=key))
     assert first.status == "temporary", first
     assert first.error is not None and "HTTP 429" in first.error
     assert first.retry_after is not None and 250 <= first.retry_after <= 300
     assert mastodon_mock.statuses(user) == []
     assert store.material["pending"] is None  # a 429 created nothing: nothing in doubt
-    second = m.PLATFORM.send(
-        job(
-            make_post("paced"),
-            acct,
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=store,
-            key=key,
-        )
-    )
+    second = m.PLATFORM.send(mjob(make_post("paced"), acct, tmp_path, state, store=store, key=key))
     assert second.status == "sent", second
     assert [s["id"] for s in mastodon_mock.statuses(user)] == [second.remote_id]
 
@@ -477,16 +389,7 @@ def test_rate_limit_reset_in_iso_8601(
             "count": 1,
         }
     )
-    out = m.PLATFORM.send(
-        job(
-            make_post("iso"),
-            account(mastodon_mock.url),
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=Store(),
-            key=new_key(),
-        )
-    )
+    out = m.PLATFORM.send(mjob(make_post("iso"), account(mastodon_mock.url), tmp_path, state))
     assert out.status == "temporary" and out.retry_after is not None
     assert 90 <= out.retry_after <= 120
 
@@ -504,14 +407,7 @@ def test_server_errors_are_temporary(
     )
     store = Store()
     out = m.PLATFORM.send(
-        job(
-            make_post("later"),
-            account(mastodon_mock.url),
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=store,
-            key=new_key(),
-        )
+        mjob(make_post("later"), account(mastodon_mock.url), tmp_path, state, store=store)
     )
     assert out.status == "temporary" and out.error is not None and "HTTP 503" in out.error
     # A 5xx may have come after the status was made: the part stays in doubt.
@@ -526,16 +422,7 @@ def test_422_is_permanent_with_the_servers_message(
     # as the mock counts them.
     text = ("https://example.com/" + "p" * 100 + " ") * 5 + "q" * 5
     assert m.status_length(text) <= 500 < len(text)
-    out = m.PLATFORM.send(
-        job(
-            make_post(text),
-            account(mastodon_mock.url),
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=Store(),
-            key=new_key(),
-        )
-    )
+    out = m.PLATFORM.send(mjob(make_post(text), account(mastodon_mock.url), tmp_path, state))
     assert out.status == "permanent"
     assert out.error == "HTTP 422: Validation failed: Text is too long (maximum is 500 characters)"
     assert mastodon_mock.statuses(user) == []
@@ -573,22 +460,10 @@ def test_crash_after_the_peer_answered_then_retry_sends_once(
     post = make_post("exactly once")
     acct = account(mastodon_mock.url)
     with pytest.raises(Crash):
-        m.PLATFORM.send(
-            job(post, acct, spool_root=tmp_path / "spool", state_dir=state, store=store, key=key)
-        )
+        m.PLATFORM.send(mjob(post, acct, tmp_path, state, store=store, key=key))
     assert len(mastodon_mock.statuses(user)) == 1
     assert store.material["pending"]["part"] == 0  # saved before the request
-    out = m.PLATFORM.send(
-        job(
-            post,
-            acct,
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=store,
-            key=key,
-            in_doubt=True,
-        )
-    )
+    out = m.PLATFORM.send(mjob(post, acct, tmp_path, state, store=store, key=key, in_doubt=True))
     assert out.status == "sent", out
     statuses = mastodon_mock.statuses(user)
     assert [s["id"] for s in statuses] == [out.remote_id]
@@ -606,9 +481,7 @@ def test_crash_beyond_the_key_lifetime_looks_before_resending(
     post = make_post("one\n\n---\n\ntwo", cw="cw")
     acct = account(mastodon_mock.url)
     with pytest.raises(Crash):
-        m.PLATFORM.send(
-            job(post, acct, spool_root=tmp_path / "spool", state_dir=state, store=store, key=key)
-        )
+        m.PLATFORM.send(mjob(post, acct, tmp_path, state, store=store, key=key))
     [first] = mastodon_mock.statuses(user)
     # Two hours later the server has forgotten the key: plurspool must find the status instead.
     # Any POST of a status would now fail, which the outcome would show.
@@ -620,24 +493,12 @@ def test_crash_beyond_the_key_lifetime_looks_before_resending(
             "count": 1,
         }
     )
-    out = later.send(
-        job(
-            post,
-            acct,
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=store,
-            key=key,
-            in_doubt=True,
-        )
-    )
+    out = later.send(mjob(post, acct, tmp_path, state, store=store, key=key, in_doubt=True))
     assert out.status == "temporary" and out.error is not None and "HTTP 500" in out.error
     assert store.material["parts"][0]["id"] == first["id"]  # found, not sent again
     mastodon_mock.clear_faults()
     assert rule
-    out = later.send(
-        job(post, acct, spool_root=tmp_path / "spool", state_dir=state, store=store, key=key)
-    )
+    out = later.send(mjob(post, acct, tmp_path, state, store=store, key=key))
     assert out.status == "sent" and out.remote_id == first["id"]
     statuses = mastodon_mock.statuses(user)
     assert len(statuses) == 2 and statuses[0]["in_reply_to_id"] == first["id"]
@@ -654,13 +515,12 @@ def test_in_doubt_but_never_arrived_is_sent_after_looking(
     store = Store()
     store.material = {"parts": [], "pending": {"part": 0, "since": time.time() - 7200}}
     out = m.PLATFORM.send(
-        job(
+        mjob(
             make_post("late"),
             account(mastodon_mock.url),
-            spool_root=tmp_path / "spool",
-            state_dir=state,
+            tmp_path,
+            state,
             store=store,
-            key=new_key(),
             in_doubt=True,
         )
     )
@@ -686,14 +546,10 @@ def test_a_thread_goes_on_where_it_stopped(
     store, key = Store(), new_key()
     post = make_post("a\n\n---\n\nb\n\n---\n\nc")
     acct = account(mastodon_mock.url)
-    first = m.PLATFORM.send(
-        job(post, acct, spool_root=tmp_path / "spool", state_dir=state, store=store, key=key)
-    )
+    first = m.PLATFORM.send(mjob(post, acct, tmp_path, state, store=store, key=key))
     assert first.status == "temporary" and len(mastodon_mock.statuses(user)) == 1
     assert len(store.material["parts"]) == 1 and store.material["pending"]["part"] == 1
-    out = m.PLATFORM.send(
-        job(post, acct, spool_root=tmp_path / "spool", state_dir=state, store=store, key=key)
-    )
+    out = m.PLATFORM.send(mjob(post, acct, tmp_path, state, store=store, key=key))
     assert out.status == "sent"
     chain = list(reversed(mastodon_mock.statuses(user)))
     assert [mastodon_mock.source(user, s["id"])["text"] for s in chain] == ["a", "b", "c"]
@@ -964,14 +820,7 @@ def test_replay_status_with_cw_and_visibility(
     instance = "http://localhost:3000"
     api.write_cached_limits(state, instance, api.Limits(known=True), time.time())
     post = make_post("Toot!", cw="Content warning", visibility="followers", sensitive=False)
-    j = job(
-        post,
-        account(instance),
-        spool_root=tmp_path / "spool",
-        state_dir=state,
-        store=Store(),
-        key=new_key(),
-    )
+    j = mjob(post, account(instance), tmp_path, state)
     # The request must be byte for byte what Mastodon.py's own test sent to the real server.
     with _replay("test_status_post[Content warning-private].yaml", match_body=True) as cassette:
         out = m.PLATFORM.send(j)
@@ -997,16 +846,7 @@ def test_replay_video_upload_waits_until_processed(
     platform = m.MastodonPlatform(sleep=slept.append)
     store = Store()
     with _replay("test_media_post[False].yaml") as cassette:
-        out = platform.send(
-            job(
-                post,
-                account(instance),
-                spool_root=tmp_path / "spool",
-                state_dir=state,
-                store=store,
-                key=new_key(),
-            )
-        )
+        out = platform.send(mjob(post, account(instance), tmp_path, state, store=store))
     assert out.status == "sent", out
     assert out.remote_id == "117440819672020662"
     assert cassette.play_count == 3  # upload (202), one poll (200), the status
@@ -1019,14 +859,7 @@ def test_replay_422(tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PLURSPOOL_M_TOKEN", "__MASTODON_PY_TEST_ACCESS_TOKEN")
     instance = "http://localhost:3000"
     api.write_cached_limits(state, instance, api.Limits(known=True), time.time())
-    j = job(
-        make_post("too long"),
-        account(instance),
-        spool_root=tmp_path / "spool",
-        state_dir=state,
-        store=Store(),
-        key=new_key(),
-    )
+    j = mjob(make_post("too long"), account(instance), tmp_path, state)
     with _replay("test_lang_for_errors.yaml"):
         out = m.PLATFORM.send(j)
     assert out == Outcome(
@@ -1186,16 +1019,7 @@ def test_a_long_post_arrives_as_a_numbered_thread_that_fits(
     assert len(text) == 1200
     store, key = Store(), new_key()
     acct = account(mastodon_mock.url)
-    out = m.PLATFORM.send(
-        job(
-            make_post(text),
-            acct,
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=store,
-            key=key,
-        )
-    )
+    out = m.PLATFORM.send(mjob(make_post(text), acct, tmp_path, state, store=store, key=key))
     assert out.status == "sent", out
     limits = api.read_cached_limits(state, mastodon_mock.url)
     assert limits is not None and limits[0].max_characters == 500
@@ -1208,16 +1032,7 @@ def test_a_long_post_arrives_as_a_numbered_thread_that_fits(
     assert chain[0]["id"] == out.remote_id
     assert [s["in_reply_to_id"] for s in chain] == [None, chain[0]["id"], chain[1]["id"]]
     # A retry of the same post and key splits the same: nothing more is posted.
-    again = m.PLATFORM.send(
-        job(
-            make_post(text),
-            acct,
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=store,
-            key=key,
-        )
-    )
+    again = m.PLATFORM.send(mjob(make_post(text), acct, tmp_path, state, store=store, key=key))
     assert again.status == "sent" and again.remote_id == out.remote_id
     assert len(mastodon_mock.statuses(user)) == 3
 
@@ -1242,30 +1057,12 @@ def test_a_retry_splits_with_the_limits_its_first_attempt_used(
     text = " ".join(f"Sentence {k} goes on for a while, as they do." for k in range(24))
     store, key = Store(), new_key()
     acct = account(mastodon_mock.url)
-    first = m.PLATFORM.send(
-        job(
-            make_post(text),
-            acct,
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=store,
-            key=key,
-        )
-    )
+    first = m.PLATFORM.send(mjob(make_post(text), acct, tmp_path, state, store=store, key=key))
     assert first.status == "temporary" and len(mastodon_mock.statuses(user)) == 1
     assert store.material["split_limits"]["max_characters"] == 500
     # Meanwhile the instance is said to allow 5,000: the whole text would fit in one status.
     api.write_cached_limits(state, mastodon_mock.url, api.Limits(max_characters=5000), time.time())
-    out = m.PLATFORM.send(
-        job(
-            make_post(text),
-            acct,
-            spool_root=tmp_path / "spool",
-            state_dir=state,
-            store=store,
-            key=key,
-        )
-    )
+    out = m.PLATFORM.send(mjob(make_post(text), acct, tmp_path, state, store=store, key=key))
     assert out.status == "sent", out
     chain = list(reversed(mastodon_mock.statuses(user)))
     texts = [mastodon_mock.source(user, s["id"])["text"] for s in chain]
