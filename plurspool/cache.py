@@ -1,4 +1,5 @@
-"""Disposable speed: the parse cache's rows and fingerprint, and each state's `list` lines.
+"""Disposable speed: the parse cache's rows (a `Summary` each) and fingerprint, and each
+state's `list` lines.
 
 Everything here is per host, checked against each file's inode, size and mtime and against the
 configuration's fingerprint, and may be lost at any time: it is made again from the files.
@@ -12,15 +13,62 @@ import os
 import stat
 from array import array
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import Config
+    from .post import Post
 
-CACHE_FORMAT = 5  # bump when what the parse cache or a listing holds changes
+CACHE_FORMAT = 6  # bump when what the parse cache or a listing holds changes
 # (path, file key, due, problem, record): one row of the parse cache
 CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What listing a post needs, small enough to cache for 100k posts."""
+
+    platforms: tuple[str, ...] | None
+    preview: str
+    attempts: int
+    # (account, id, url, deleted_at) of each account that succeeded
+    results: tuple[tuple[str, str | None, str | None, str | None], ...]
+    repeat: str | None = None  # a recurring post's rule, as written
+    queue: str | None = None  # the queue whose slot it holds
+    expires: float | None = None  # in sent/: when a copy is next due to be deleted
+
+    @classmethod
+    def of(cls, post: Post, expires: float | None = None) -> Summary:
+        ok = tuple((a, r.id, r.url, r.deleted_at) for a, r in post.results.items() if not r.error)
+        return cls(
+            post.platforms, post.preview, post.attempts, ok, post.repeat, post.queue, expires
+        )
+
+    def to_json(self) -> list[Any]:
+        return [
+            list(self.platforms) if self.platforms is not None else None,
+            self.preview,
+            self.attempts,
+            [list(r) for r in self.results],
+            self.repeat,
+            self.queue,
+            self.expires,
+        ]
+
+    @classmethod
+    def from_json(cls, raw: list[Any]) -> Summary:
+        platforms, preview, attempts, results, repeat, queue, expires = raw
+        return cls(
+            tuple(platforms) if platforms is not None else None,
+            preview,
+            attempts,
+            tuple((a, i, u, d) for a, i, u, d in results),
+            repeat,
+            queue,
+            expires,
+        )
 
 
 def fingerprint(config: Config) -> str:

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import slots, when
-from .cache import CacheRow, Listing, fingerprint, known_queues
+from .cache import CacheRow, Listing, Summary, fingerprint, known_queues
 from .errors import InvalidInput, PlurspoolError, PostError, TimeError
+from .platforms import deletable
 from .spool import STATES, Entry, Refused, Spool, classify, utf8_name
 
 if TYPE_CHECKING:  # post/ (and yaml) load on the first parse: `list` from the cache needs none
@@ -26,45 +27,6 @@ if TYPE_CHECKING:  # post/ (and yaml) load on the first parse: `list` from the c
     from .ledger import LedgerFile
     from .platforms.base import Outcome, Quoted
     from .post import Post
-
-
-@dataclass(frozen=True)
-class Summary:
-    """What listing a post needs, small enough to cache for 100k posts."""
-
-    platforms: tuple[str, ...] | None
-    preview: str
-    attempts: int
-    results: tuple[tuple[str, str | None, str | None], ...]  # (account, id, url) succeeded
-    repeat: str | None = None  # a recurring post's rule, as written
-    queue: str | None = None  # the queue whose slot it holds
-
-    @classmethod
-    def of(cls, post: Post) -> Summary:
-        ok = tuple((a, r.id, r.url) for a, r in post.results.items() if r.error is None)
-        return cls(post.platforms, post.preview, post.attempts, ok, post.repeat, post.queue)
-
-    def to_json(self) -> list[Any]:
-        return [
-            list(self.platforms) if self.platforms is not None else None,
-            self.preview,
-            self.attempts,
-            [list(r) for r in self.results],
-            self.repeat,
-            self.queue,
-        ]
-
-    @classmethod
-    def from_json(cls, raw: list[Any]) -> Summary:
-        platforms, preview, attempts, results, repeat, queue = raw
-        return cls(
-            tuple(platforms) if platforms is not None else None,
-            preview,
-            attempts,
-            tuple((a, i, u) for a, i, u in results),
-            repeat,
-            queue,
-        )
 
 
 class Item:
@@ -158,7 +120,7 @@ class Items:
 
     def item_from_bytes(self, entry: Entry, data: bytes) -> Item:
         """Validate post bytes as they would be in `entry`'s state."""
-        from .post import parse
+        from .post import expiry, parse
 
         try:
             post = parse(data)
@@ -180,7 +142,10 @@ class Items:
                     )
         elif entry.state == "scheduled":
             due = datetime.fromtimestamp(entry.mtime_ns / 1e9, UTC)
-        return Item(entry, post, problem, due)
+        tz, sent = self.config.timezone, entry.state == "sent"
+        problem = problem or (None if sent else expiry.problem(post, due, tz))
+        expires = expiry.next_due(post, tz, deletable(self.config.accounts)) if sent else None
+        return Item(entry, post, problem, due, Summary.of(post, expires))
 
     def account_problem(self, post: Post) -> str | None:
         unknown = [a for a in self.platforms(post) if a not in self.config.accounts]
@@ -286,9 +251,9 @@ class Items:
         return [p for p in disk if p.startswith(prefixes) and p not in seen]
 
     def _row(self, item: Item) -> CacheRow:
-        """An item as the parse cache stores it."""
-        due = item.due.timestamp() if item.due else None
-        return (item.entry.fspath, item.entry.key, due, item.problem, record(item))
+        """An item as the parse cache stores it; its `due` column is when the daemon must
+        look at it (`wake`)."""
+        return (item.entry.fspath, item.entry.key, wake(item), item.problem, record(item))
 
     def due_index(self, state: str = "scheduled") -> Iterator[tuple[Entry, float | None, bool]]:
         """(entry, due time, valid) for every post in a state, for the daemon's heap.
@@ -314,7 +279,7 @@ class Items:
             item = self._load(e)
             if self.cacheable(e) and (item.summary or item.problem):
                 store.append(self._row(item))
-            yield e, item.due.timestamp() if item.due else None, item.valid
+            yield e, wake(item), item.valid
         if store or drop:
             self.ledgers.ledger.cache(fp, store, drop)
 
@@ -570,6 +535,10 @@ class Items:
                 return Verdict(f"{line}{exc.message}. {exc.hint}".strip())
             if now - at > self.config.daemon.max_lateness and post.repeat is None:
                 return Verdict(self.too_late(item.id, at, now))
+        from .post import expiry
+
+        if too_early := expiry.problem(post, at, self.config.timezone):
+            return Verdict(too_early)
         if post.repeat is not None:
             return self._judge_template(item, post, at if post.schedule is not None else None)
         stamped = None
@@ -673,6 +642,13 @@ class Items:
             "later copy in failed/ under a new name instead of sending it (delete it, or give it "
             "another name to send it as a post of its own)"
         )
+
+
+def wake(item: Item) -> float | None:
+    """When the daemon must look at a post: in sent/, when a copy expires; else its due time."""
+    if item.state == "sent":
+        return item.summary.expires if item.summary else None
+    return item.due.timestamp() if item.due else None
 
 
 def record(item: Item) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import SpoolError
 
-SCHEMA_VERSION = 4  # 4: retries
+SCHEMA_VERSION = 5  # 4: retries, 5: deletions
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,6 +50,18 @@ CREATE TABLE IF NOT EXISTS holds (                -- a server said: no requests 
 CREATE TABLE IF NOT EXISTS retries (              -- the last `retried` token honoured, per post
     post_id TEXT PRIMARY KEY,
     token   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deletions (            -- deleting a sent post's copy on an account
+    post_id   TEXT NOT NULL,
+    account   TEXT NOT NULL,
+    status    TEXT NOT NULL DEFAULT 'pending',   -- pending | deleted | failed
+    attempts  INTEGER NOT NULL DEFAULT 0,
+    material  TEXT NOT NULL DEFAULT '{}',        -- what the platform saved before a request
+    error     TEXT,
+    next_at   REAL,                              -- no attempt before this (backoff), epoch s
+    at        REAL,                              -- when it was deleted
+    updated   REAL NOT NULL,
+    PRIMARY KEY (post_id, account)
 );
 """
 
@@ -105,6 +117,34 @@ def _row(r: sqlite3.Row) -> Delivery:
 _ROW = "SELECT * FROM deliveries WHERE post_id=? AND account=?"
 
 
+@dataclass(frozen=True)
+class Deletion:
+    """What the ledger knows about deleting one sent post's copy on one account."""
+
+    post_id: str
+    account: str
+    status: str  # pending | deleted | failed
+    attempts: int
+    material: dict[str, Any]
+    error: str | None
+    next_at: float | None
+    at: float | None  # when it was deleted
+
+
+def _deletion(r: sqlite3.Row) -> Deletion:
+    material = json.loads(r["material"])
+    return Deletion(
+        r["post_id"],
+        r["account"],
+        r["status"],
+        r["attempts"],
+        material,
+        r["error"],
+        r["next_at"],
+        r["at"],
+    )
+
+
 def _new_row(post_id: str, account: str, nonce: str) -> Delivery:
     """A row as the ledger makes it, before any attempt (the table's defaults)."""
     return Delivery(post_id, account, "pending", 0, nonce, "{}", False, None, None, None, None)
@@ -155,7 +195,7 @@ class Ledger:
                     db.execute(
                         "ALTER TABLE deliveries ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0"
                     )
-                # Tables new in a version (holds in 3, retries in 4) came with _SCHEMA above.
+                # Tables new in a version (holds 3, retries 4, deletions 5) came with _SCHEMA above.
                 db.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
                 )
@@ -347,6 +387,75 @@ class Ledger:
             db.execute(
                 "UPDATE deliveries SET deferred=0, error=NULL, next_at=NULL, updated=? "
                 "WHERE post_id=? AND deferred=1",
+                (self.clock(), post_id),
+            )
+
+    # -- deletions (plurspool(5), `expires`) ----------------------------------------------
+
+    def deletions(self, post_id: str) -> dict[str, Deletion]:
+        rows = self._db.execute("SELECT * FROM deletions WHERE post_id=?", (post_id,))
+        return {r["account"]: _deletion(r) for r in rows}
+
+    def begin_deletion(self, post_id: str, account: str) -> Deletion:
+        """Count an attempt to delete (the row made on first use); returns the row as it was."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO deletions (post_id, account, updated) VALUES (?,?,?)",
+                (post_id, account, self.clock()),
+            )
+            r = db.execute(
+                "SELECT * FROM deletions WHERE post_id=? AND account=?", (post_id, account)
+            ).fetchone()
+            db.execute(
+                "UPDATE deletions SET attempts=attempts+1, updated=? WHERE post_id=? AND account=?",
+                (self.clock(), post_id, account),
+            )
+        return _deletion(r)
+
+    def save_deletion(self, post_id: str, account: str, material: dict[str, Any]) -> None:
+        """Persist what a platform needs to repeat a deletion exactly (before its request)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deletions SET material=?, updated=? WHERE post_id=? AND account=?",
+                (json.dumps(material), self.clock(), post_id, account),
+            )
+
+    def record_deletion(
+        self,
+        post_id: str,
+        account: str,
+        status: str,
+        *,
+        error: str | None = None,
+        next_at: float | None = None,
+        rate_keys: tuple[str, ...] = (),
+    ) -> None:
+        """Record a deletion's outcome; a deletion also fills the rate-limit windows. Not
+        synced at once (see `record`): lost, it is made again, and "already gone" counts."""
+        now = self.clock()
+        with self._tx(synced=False) as db:
+            db.execute(
+                "UPDATE deletions SET status=?, error=?, next_at=?, at=?, updated=? "
+                "WHERE post_id=? AND account=?",
+                (
+                    status,
+                    error,
+                    next_at,
+                    now if status == "deleted" else None,
+                    now,
+                    post_id,
+                    account,
+                ),
+            )
+            for key in rate_keys:
+                db.execute("INSERT INTO sends VALUES (?, ?)", (key, now))
+
+    def reopen_deletions(self, post_id: str) -> None:
+        """Make a post's failed deletions go again (`plurspool delete`)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deletions SET status='pending', attempts=0, error=NULL, next_at=NULL, "
+                "updated=? WHERE post_id=? AND status='failed'",
                 (self.clock(), post_id),
             )
 

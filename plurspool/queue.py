@@ -17,8 +17,9 @@ from .errors import InvalidInput, NotFound, SpoolError, UsageError
 from .spool import Changed, Entry, Spool, new_id
 
 if TYPE_CHECKING:
+    from .cache import Summary
     from .config import Config, QueueConfig
-    from .items import Item, Items, Summary
+    from .items import Item, Items
     from .ledger import Delivery, Ledger
     from .locks import Locks
     from .post import Card, Media, Post

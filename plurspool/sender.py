@@ -393,6 +393,7 @@ class Sender:
             material=dict(d.material),
             save=save,
             quote=quoted if isinstance(quoted, Quoted) else None,
+            timezone=app.config.timezone,
         )
         attempts = d.attempts + 1
         self.log.event(

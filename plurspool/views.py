@@ -28,10 +28,12 @@ encode_json = json.JSONEncoder(ensure_ascii=False).encode  # one JSON value, on 
 
 
 class Remote(TypedDict):
-    """Where an account's copy of a post is: its ID and URL on the platform (may be null)."""
+    """Where an account's copy of a post is: its ID and URL on the platform (may be null), and
+    when it was deleted (plurspool(5), `expires`)."""
 
     id: str | None
     url: str | None
+    deleted_at: str | None
 
 
 class Repeat(TypedDict):
@@ -55,6 +57,8 @@ class PostView(TypedDict):
     results: dict[str, Remote]
     retry_at: str | None
     repeat: Repeat | None
+    expires_at: str | None  # in sent/: when a copy is next due to be deleted
+    deleted_at: str | None  # in sent/: when the last copy was deleted, once all are
 
 
 class ShownPost(PostView):
@@ -204,11 +208,11 @@ class Views:
         results: dict[str, Remote] = {}
         attempts = summary.attempts if summary else 0
         if summary:
-            for account, rid, url in summary.results:
-                results[account] = {"id": rid, "url": url}
+            for account, rid, url, gone in summary.results:
+                results[account] = {"id": rid, "url": url, "deleted_at": gone}
         for account, d in ds.items():
             if d.status == "sent" and account not in results:
-                results[account] = {"id": d.remote_id, "url": d.url}
+                results[account] = {"id": d.remote_id, "url": d.url, "deleted_at": None}
             attempts = max(attempts, d.attempts)
         error = item.problem
         if item.state == "failed":
@@ -235,6 +239,8 @@ class Views:
             if retry_at and item.state == "scheduled"
             else None,
             "repeat": self._repeat(summary.repeat) if summary and summary.repeat else None,
+            "expires_at": _iso(summary.expires) if summary and item.state == "sent" else None,
+            "deleted_at": _all_deleted(results) if item.state == "sent" else None,
         }
 
     def _repeat(self, rule: str) -> Repeat:
@@ -316,6 +322,16 @@ class Views:
             "next": [self.view(i) for i in nxt],
             "days": _per_day(scheduled, now, tz),
         }
+
+
+def _iso(t: float | None) -> str | None:
+    return None if t is None else when.iso_utc(datetime.fromtimestamp(t, UTC))
+
+
+def _all_deleted(results: dict[str, Remote]) -> str | None:
+    """When the last copy of a sent post was deleted, once every copy is; else None."""
+    gone = [r["deleted_at"] for r in results.values()]
+    return max(g for g in gone if g) if gone and all(gone) else None
 
 
 def _per_day(items: list[Item], now: datetime, tz: Any, days: int = 28) -> list[Day]:

@@ -14,10 +14,14 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .base import Platform
+    from collections.abc import Mapping
+
+    from ..config import Account
+    from .base import Deleter, Platform
 
 # In the order the docs list them.
 PLATFORMS = ("mastodon", "bluesky", "nostr", "exec", "outbox")
+DELETES = ("mastodon", "bluesky", "nostr")  # the platforms that can delete a post (`Deleter`)
 
 
 def get(name: str) -> Platform:
@@ -25,6 +29,18 @@ def get(name: str) -> Platform:
     module = importlib.import_module(f"{__name__}.{name}")
     platform: Platform = module.PLATFORM
     return platform
+
+
+def deleter(name: str) -> Deleter:
+    """The platform module for a platform of DELETES, as a `Deleter`."""
+    module = importlib.import_module(f"{__name__}.{name}")
+    found: Deleter = module.PLATFORM
+    return found
+
+
+def deletable(accounts: Mapping[str, Account]) -> frozenset[str]:
+    """The names of the `accounts` whose platform can delete a post (plurspool(5), `expires`)."""
+    return frozenset(name for name, a in accounts.items() if a.platform in DELETES)
 
 
 def release() -> None:

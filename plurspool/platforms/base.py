@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from ..config import Account
-from ..post import Post
+from ..post import Post, Result
 from ..split import Measure
 
 Status = Literal["sent", "temporary", "permanent"]
@@ -45,6 +46,7 @@ class Job:
     material: dict[str, Any] = field(default_factory=dict)
     save: Callable[[dict[str, Any]], None] = lambda material: None
     quote: Quoted | None = None  # resolved by the sender from the post's `quote`
+    timezone: tzinfo = UTC  # the config's: a time without an offset is local to it
 
     @cached_property
     def parts(self) -> tuple[str, ...]:
@@ -55,6 +57,23 @@ class Job:
 
         measure = get(self.account.platform).measure(self.post, self.account, self.state_dir)
         return fit.thread(self.post, self.account, measure).texts
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    """One account's copy of a sent post to delete, every part of its thread (plurspool(5),
+    `expires`). The platform answers `Outcome("sent")` when every part is gone, "already gone"
+    included. It saves what makes a retry repeat the same request (a signed kind-5 event, the
+    parts deleted so far) through `save` before the request."""
+
+    post_id: str
+    account: Account
+    result: Result  # what the post file records: the first part's id and url
+    sent: dict[str, Any]  # the send's material in this host's ledger ({} if sent elsewhere)
+    state_dir: Path
+    deadline: Callable[[], float]
+    material: dict[str, Any] = field(default_factory=dict)  # this deletion's, as saved
+    save: Callable[[dict[str, Any]], None] = lambda material: None
 
 
 @dataclass(frozen=True)
@@ -111,6 +130,14 @@ class Platform(Protocol):
 
         Raises a PlurspoolError (naming the account, with a hint) when that fails.
         """
+        ...
+
+
+class Deleter(Protocol):
+    """A platform that can delete what it sent (platforms.DELETES)."""
+
+    def delete(self, job: DeleteJob) -> Outcome:
+        """Delete every part of one account's copy of a post; "already gone" is done."""
         ...
 
 

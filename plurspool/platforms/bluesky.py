@@ -52,7 +52,7 @@ from ..errors import ConfigError, SendError
 from ..post import Post
 from ..split import Measure, graphemes
 from . import fit
-from .base import Issue, Job, Outcome
+from .base import DeleteJob, Issue, Job, Outcome
 from .bluesky_xrpc import POST_NSID, Client, XrpcError
 from .media import media_error, open_media, read_media
 
@@ -511,6 +511,24 @@ class Bluesky:
             "max_graphemes": MAX_GRAPHEMES,
             "max_images": MAX_IMAGES,
         }
+
+    def delete(self, job: DeleteJob) -> Outcome:
+        """deleteRecord for every record of the thread, replies first (plurspool(5),
+        `expires`): the records this host made, else the one its result names."""
+        uris = [str(r["uri"]) for r in job.sent.get("records") or [] if r.get("uri")]
+        uris = uris or ([job.result.id] if job.result.id else [])
+        client = Client(job.account, job.state_dir, job.deadline)
+        try:
+            for n, uri in enumerate(reversed(uris)):
+                client.delete_record(uri, f"deleting part {len(uris) - n} of {len(uris)}")
+        except XrpcError as exc:
+            return _outcome(exc, client)
+        except (ConfigError, SendError, ValueError) as exc:
+            text = str(exc) if isinstance(exc, ValueError) else exc.message
+            return Outcome("permanent", error=client.scrub(text))
+        finally:
+            client.close()
+        return Outcome("sent", hold=client.hold)
 
     def send(self, job: Job) -> Outcome:
         errors = [

@@ -417,6 +417,16 @@ class Client:
             return found
         return {"uri": str(out["uri"]), "cid": str(out["cid"])}
 
+    def delete_record(self, uri: str, step: str) -> None:
+        """`com.atproto.repo.deleteRecord` of an at:// URI; a record not found is gone."""
+        repo, collection, rkey = uri.removeprefix("at://").split("/", 2)
+        body = {"repo": repo, "collection": collection, "rkey": rkey}
+        try:
+            self.authed("com.atproto.repo.deleteRecord", body=body, step=step)
+        except XrpcError as exc:
+            if exc.status is None or exc.status >= 500 or exc.error != "RecordNotFound":
+                raise
+
     def upload(self, data: bytes, mime: str, step: str) -> dict[str, Any]:
         out = self.authed("com.atproto.repo.uploadBlob", data=data, mime=mime, step=step)
         blob = out.get("blob")

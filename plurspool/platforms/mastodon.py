@@ -33,13 +33,14 @@ from ..post import Poll, Post
 from ..split import NoFixedPoint, Unbreakable, graphemes
 from ..when import duration
 from . import fit, ratelimit
-from .base import Issue, Job, Outcome
+from .base import DeleteJob, Issue, Job, Outcome
 from .mastodon_api import (
     MIB,
     URL_LENGTH,
     Client,
     Limits,
     Refused,
+    delete_thread,
     limits_from_instance,
     media_processing,
     read_cached_limits,
@@ -392,6 +393,14 @@ class MastodonPlatform:
             )
         finally:
             client.close()
+
+    def delete(self, job: DeleteJob) -> Outcome:
+        """Delete the account's thread (`mastodon_api.delete_thread`; plurspool(5), `expires`)."""
+        try:
+            token = _token(job.account)
+        except ConfigError as exc:
+            return Outcome("permanent", error=exc.message + (f"; {exc.hint}" if exc.hint else ""))
+        return delete_thread(job, _instance(job.account), token, self.clock)
 
     def _quote(self, job: Job, client: Client, material: dict[str, Any]) -> dict[str, str]:
         """How this post quotes, decided once and saved: {"id": status} through the quote

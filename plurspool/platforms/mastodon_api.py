@@ -21,7 +21,7 @@ from typing import Any
 
 from ..config import secret_env_var
 from . import ratelimit
-from .base import Abandoned, Outcome, wait_within
+from .base import Abandoned, DeleteJob, Outcome, wait_within
 from .options import limits_dir
 
 DEFAULT_LIMIT = 500
@@ -351,6 +351,36 @@ class Client:
 
     def close(self) -> None:
         self.session.close()
+
+
+def delete_thread(job: DeleteJob, instance: str, token: str, clock: Callable[[], float]) -> Outcome:
+    """`DELETE /api/v1/statuses/:id` for every part of the account's thread, replies first (the
+    parts this host sent, else the one status its result names); 404 counts as gone."""
+    ids = [str(p["id"]) for p in job.sent.get("parts") or [] if p.get("id")]
+    ids = ids or ([job.result.id] if job.result.id else [])
+    timeout = max(1.0, min(30.0, job.deadline()))
+    client = Client(
+        instance,
+        token,
+        timeout=timeout,
+        account=job.account.name,
+        clock=clock,
+        deadline=job.deadline,
+    )
+    try:
+        for status_id in reversed(ids):
+            try:
+                client.call("status_delete", status_id)
+            except Refused as refused:
+                if refused.code != 404:  # gone already: deleted before a crash, or by hand
+                    raise
+        return Outcome("sent", hold=client.hold)
+    except Refused as refused:
+        o = refused.outcome
+        error = client.redact(o.error or "")
+        return Outcome(o.status, error=error, retry_after=o.retry_after, hold=client.hold)
+    finally:
+        client.close()
 
 
 def _exc_text(exc: BaseException) -> str:

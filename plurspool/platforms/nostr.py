@@ -6,7 +6,7 @@
   NIP-10 marked `e` tags: the second part carries only the `root` tag (a direct reply to the root,
   as NIP-10 says), later parts `root` plus `reply` (the previous part), each with a `p` tag for
   the author. `cw` (or `sensitive`) adds a NIP-36 `content-warning` tag, `language` NIP-32 `L`/`l`
-  labels, and every `#hashtag` a lower-cased `t` tag.
+  labels, every `#hashtag` a lower-cased `t` tag, and `expires` a NIP-40 `expiration` tag.
 - Signed once: all parts are signed at the first attempt (created_at = that moment) and saved
   with `job.save` before the first byte goes to a relay. A retry, or an attempt after a crash,
   resends the identical stored events: a relay that already has one answers "duplicate", which
@@ -45,7 +45,7 @@ from ..post import Post
 from ..split import Measure, NoFixedPoint, Unbreakable
 from . import fit
 from . import nostr_proto as proto
-from .base import Issue, Job, Outcome
+from .base import DeleteJob, Issue, Job, Outcome
 
 MAX_CONTENT = 4096  # characters; nostr-relay's default max_event_size, and common elsewhere
 RELAY_TIMEOUT = 10.0  # seconds for one relay: connect, send every part, read every answer
@@ -92,6 +92,19 @@ def _common_tags(post: Post, account: str) -> list[list[str]]:
     if language:
         tags.extend(proto.language_tags(language))
     return tags
+
+
+def _expiration(job: Job, created_at: int) -> list[list[str]]:
+    """A NIP-40 `expiration` tag when the post `expires` (plurspool(5)); a duration counts
+    from the signing, the moment it is sent."""
+    if job.post.expires is None:
+        return []
+    from datetime import UTC, datetime
+
+    from ..post.expiry import instant
+
+    sent = datetime.fromtimestamp(created_at, UTC)
+    return [["expiration", str(int(instant(job.post.expires, sent, job.timezone).timestamp()))]]
 
 
 def _digest(parts: Sequence[str], common: list[list[str]], pubkey: str) -> str:
@@ -454,7 +467,9 @@ class Nostr:
             secret = load_key(account)
             pubkey = proto.public_key(secret)
             common = _common_tags(job.post, account.name)
-            events = build_events(secret, parts, common, int(time.time()), relays[0], first)
+            now = int(time.time())
+            tagged = common + _expiration(job, now)
+            events = build_events(secret, parts, tagged, now, relays[0], first)
             material = {
                 "version": MATERIAL_VERSION,
                 "pubkey": pubkey,
@@ -502,6 +517,40 @@ class Nostr:
         if len(candidates) < need:
             return Outcome("permanent", error=summary)
         return Outcome("temporary", error=summary)
+
+    def delete(self, job: DeleteJob) -> Outcome:
+        """A NIP-09 kind-5 deletion request for every event of the thread (this host's signed
+        events, else the note its result names), signed once and saved before it goes out;
+        done when `min_relays` relays accepted it (plurspool(5), `expires`)."""
+        account = job.account
+        relays: list[str] = list(account.options["relays"])
+        need = int(account.options["min_relays"])
+        material = dict(job.material)
+        event = material.get("event")
+        if not isinstance(event, dict):
+            ids = [str(e["id"]) for e in job.sent.get("events") or []]
+            ref = proto.event_ref(job.result.id or "") if not ids else None
+            ids = ids or ([ref.event_id] if ref is not None else [])
+            if not ids:
+                return Outcome("permanent", error="no event id recorded to delete")
+            tags = [["e", i] for i in ids] + [["k", "1"]]
+            event = proto.sign_event(load_key(account), int(time.time()), tags, "", kind=5)
+            material["event"] = event
+            job.save(material)
+        accepted = set(material.get("accepted") or [])
+        todo = {url: [event] for url in relays if url not in accepted}
+        results = _publish_all(todo, max(0.5, min(RELAY_TIMEOUT, job.deadline())))
+        accepted |= {url for url, res in results.items() if res.accepted}
+        if len(accepted) >= need:
+            return Outcome("sent")
+        material["accepted"] = sorted(accepted)
+        job.save(material)
+        detail = "; ".join(f"{r.url}: {r.error}" for r in results.values() if r.error)
+        return Outcome(
+            "temporary",
+            error=f"{len(accepted)} of {len(relays)} relays took the deletion, {need} needed: "
+            f"{detail or 'no relay to send to'}",
+        )
 
 
 def _probe(url: str, pubkey: str, timeout: float) -> str:

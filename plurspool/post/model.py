@@ -36,12 +36,13 @@ TOP_KEYS = (
     "repeat",
     "skip",
     "skipped",
+    "expires",
 )
 POLL_KEYS = ("options", "expires", "multiple", "hide_totals")
 CARD_KEYS = ("url", "title", "description", "image")
 MEDIA_KEYS = ("path", "alt")
 OVERRIDE_KEYS = ("text", "cw", "language", "visibility", "sensitive")
-RESULT_KEYS = ("id", "url", "error", "attempts", "at")
+RESULT_KEYS = ("id", "url", "error", "attempts", "at", "deleted_at")
 
 _SEPARATOR = re.compile(r"---[ \t]*")
 
@@ -79,6 +80,17 @@ class Result:
     error: str | None = None
     attempts: int = 0
     at: str | None = None
+    deleted_at: str | None = None  # UTC with Z: the account's copy was deleted (expiry, delete)
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """When a sent post is deleted (plurspool(5), `expires`): a duration after it was sent, or
+    a time."""
+
+    text: str  # as written
+    seconds: int | None  # a duration; None for a time
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -146,6 +158,7 @@ class Post:
     skip: tuple[str, ...] = ()  # local dates, YYYY-MM-DD
     skipped: tuple[str, ...] = ()  # missed occurrences, UTC with Z
     queue: str | None = None  # the queue whose slot the post holds (written back at intake)
+    expires: Expiry | None = None
 
     def parts_for(self, account: str) -> tuple[str, ...]:
         """The thread parts to send to `account`: its override text if any, else the body."""

@@ -17,6 +17,7 @@ from typing import Any
 from plurspool.errors import PostError, did_you_mean
 from plurspool.split import SPLIT_MODES
 
+from .expiry import read_expires
 from .model import (
     MEDIA_KEYS,
     OVERRIDE_KEYS,
@@ -192,6 +193,7 @@ class _Fields:
             "skip": (),
             "skipped": (),
             "queue": None,
+            "expires": None,
         }
         for key, node in root.items():
             name = f"`{key.value}`"
@@ -238,6 +240,8 @@ class _Fields:
                     values["skipped"] = self.texts(
                         node, name, _check_skipped, "2026-12-25T08:00:00Z"
                     )
+                case "expires":
+                    values["expires"] = read_expires(self, node)
                 case _:
                     raise self.unknown(key, TOP_KEYS, "")
         return Post(

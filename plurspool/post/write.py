@@ -462,6 +462,8 @@ def _record_dict(results: Mapping[str, Result], attempts: int) -> dict[str, Any]
                 entry["attempts"] = result.attempts
             if result.at is not None:
                 entry["at"] = result.at
+            if result.deleted_at is not None:
+                entry["deleted_at"] = result.deleted_at
             table[str(account)] = entry
         out["results"] = table
     if attempts:
@@ -539,6 +541,8 @@ def _post_fields(post: Post) -> dict[str, Any]:
     for name in ("skip", "skipped"):
         if getattr(post, name):
             out[name] = list(getattr(post, name))
+    if post.expires is not None:
+        out["expires"] = post.expires.text
     return out
 
 

@@ -195,7 +195,8 @@ def test_a_v3_ledger_is_upgraded_in_place_and_remembers_retries(tmp_path: Path) 
     db.executescript(V3_SCHEMA)
     db.close()
     ledger = Ledger(path)
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
+    assert ledger.deletions("p") == {}  # the deletions table (5) came with the upgrade
     rows = ledger.deliveries("p")
     assert (rows["x"].status, rows["x"].error, rows["ok"].status) == ("failed", "x is down", "sent")
     key = rows["x"].idempotency_key
@@ -208,5 +209,5 @@ def test_a_v3_ledger_is_upgraded_in_place_and_remembers_retries(tmp_path: Path) 
     assert rows["x"].idempotency_key == key
     ledger.close()
     db = sqlite3.connect(path)
-    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("4",)
+    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("5",)
     db.close()

@@ -84,12 +84,14 @@ def as_json(post: Post) -> dict[str, Any]:
                 "error": r.error,
                 "attempts": r.attempts,
                 "at": r.at,
+                **({"deleted_at": r.deleted_at} if r.deleted_at else {}),
             }
             for account, r in post.results.items()
         },
         "attempts": post.attempts,
         # The richer keys only where a file has them, so that older expectations stay.
         **({"poll": dataclasses.asdict(post.poll)} if post.poll else {}),
+        **({"expires": dataclasses.asdict(post.expires)} if post.expires else {}),
         **(
             {"quote": {"default": post.quote.default, "accounts": dict(post.quote.accounts)}}
             if post.quote

@@ -1,0 +1,266 @@
+"""Expiring posts in process, with a fake clock and a fake platform: `expires:` read and checked,
+when a copy is due, the deletion pass (pacing, backoff, "already gone", crash between a deletion
+and its record) and `deleted_at` written into the file in sent/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+
+from plurspool.deleting import Deletions
+from plurspool.log import Log
+from plurspool.platforms.base import DeleteJob, Job, Outcome
+from plurspool.post import Result, parse, with_record
+from tests.daemon_helpers import Sandbox, World, in_process, iso
+
+MASTODON = 'platform = "mastodon"\ninstance = "https://example.social"\n'
+NOSTR = 'platform = "nostr"\nrelays = ["ws://127.0.0.1:9"]\n'
+
+
+@dataclass
+class FakePlatform:
+    """A platform that deletes by writing down what it was asked; answers as told."""
+
+    answers: list[Outcome] = field(default_factory=list)
+    jobs: list[DeleteJob] = field(default_factory=list)
+    gone: set[tuple[str, str]] = field(default_factory=set)  # (account, remote id)
+
+    def delete(self, job: DeleteJob) -> Outcome:
+        self.jobs.append(job)
+        outcome = self.answers.pop(0) if self.answers else Outcome("sent")
+        if outcome.status == "sent":
+            self.gone.add((job.account.name, str(job.result.id)))
+        return outcome
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    box = Sandbox(tmp_path)
+    box.accounts["masto"] = MASTODON
+    box.accounts["nos"] = NOSTR
+    box.exec_account("x", default=False)
+    box.default_platforms.append("masto")
+    return in_process(box)
+
+
+def sent_post(
+    w: World,
+    post_id: str,
+    *,
+    expires: str | None,
+    sent: float,
+    accounts: tuple[str, ...] = ("masto",),
+) -> None:
+    """A post in sent/ as the sender leaves it: results with ids and `at`."""
+    front = [f"schedule: {iso(sent)}", f"platforms: [{', '.join(accounts)}]"]
+    if expires is not None:
+        front.append(f"expires: {expires}")
+    data = ("---\n" + "\n".join(front) + "\n---\nBye soon.\n").encode()
+    results = {a: Result(id=f"{a}-{post_id}", url=None, attempts=1, at=iso(sent)) for a in accounts}
+    w.box.deliver("sent", post_id, with_record(data, results, 1).decode())
+
+
+def deletions(w: World, fake: FakePlatform) -> Deletions:
+    return Deletions(w.app, Log(stream=w.log), platform=lambda name: fake)
+
+
+def test_expires_reads_a_duration_or_a_time_and_nothing_else() -> None:
+    assert parse(b"---\nexpires: 1d\n---\nx\n").expires.seconds == 86400  # type: ignore[union-attr]
+    timed = parse(b"---\nexpires: 2026-12-24T18:00\n---\nx\n").expires
+    assert timed is not None and timed.seconds is None and timed.line == 2
+    for bad in ("tomorrow", "0s", "-1h", '""'):
+        with pytest.raises(Exception, match=r"line 2: `expires`"):
+            parse(f"---\nexpires: {bad}\n---\nx\n".encode())
+
+
+def test_an_expiry_before_the_send_time_is_a_check_error_with_key_and_line(world: World) -> None:
+    w = world
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    early = (at - timedelta(hours=1)).isoformat()
+    text = f"---\nschedule: {at.isoformat()}\nexpires: {early}\n---\nx\n"
+    w.box.deliver("scheduled", "early", text)
+    item = w.app.items.find("early")
+    assert item.problem is not None
+    assert item.problem.startswith("line 3: `expires`") and "send time" in item.problem
+    # In new/, judged against the send time as intake resolves it.
+    w.box.deliver("new", "rel", f"---\nschedule: 3h\nexpires: {iso(w.now + 3600)}\n---\nx\n")
+    verdict = w.app.items.judge_new(w.app.items.find("rel"))
+    assert verdict.problem is not None and verdict.problem.startswith("line 3: `expires`")
+    # A later time and any duration are fine.
+    w.box.deliver("new", "ok", f"---\nschedule: 3h\nexpires: {iso(w.now + 5 * 3600)}\n---\nx\n")
+    assert w.app.items.judge_new(w.app.items.find("ok")).problem is None
+
+
+def test_a_sent_post_is_due_its_duration_after_it_was_sent_per_deletable_account(
+    world: World,
+) -> None:
+    w = world
+    sent_post(w, "p", expires="2h", sent=w.now - 60, accounts=("masto", "x"))
+    sent_post(w, "q", expires=None, sent=w.now - 60)
+    item = w.app.items.find("p")
+    assert item.summary is not None and item.summary.expires == w.now - 60 + 7200  # not `x`
+    view = w.app.views.view(item)
+    assert view["expires_at"] == iso(w.now - 60 + 7200) and view["deleted_at"] is None
+    dues = {e.id: t for e, t, _ in w.app.items.due_index("sent")}
+    assert dues == {"p": w.now - 60 + 7200, "q": None}
+
+
+def test_expired_copies_are_deleted_and_deleted_at_recorded_nothing_else_changes(
+    world: World,
+) -> None:
+    w = world
+    sent_post(w, "p", expires="1h", sent=w.now - 3600 - 5, accounts=("masto", "nos"))
+    sent_post(w, "later", expires="1d", sent=w.now - 60)
+    before = (w.box.spool / "sent" / "p.md").read_bytes()
+    fake = FakePlatform()
+    d = deletions(w, fake)
+    done = d.run(d.expired())
+    assert done.deleted == {"p": ["masto", "nos"]} and done.recorded == ["p"]
+    assert fake.gone == {("masto", "masto-p"), ("nos", "nos-p")}
+    post = w.box.post("sent", "p")
+    assert {a: r.deleted_at for a, r in post.results.items()} == {
+        "masto": iso(w.now),
+        "nos": iso(w.now),
+    }
+    after = (w.box.spool / "sent" / "p.md").read_bytes()
+    assert after.split(b"results:")[0] == before.split(b"results:")[0]  # the rest as it was
+    assert parse(after).parts == parse(before).parts
+    view = w.app.views.view(w.app.items.find("p"))
+    assert view["deleted_at"] == iso(w.now) and view["expires_at"] is None
+    assert view["results"]["masto"]["deleted_at"] == iso(w.now)
+    # Nothing more is due: another pass deletes nothing.
+    assert deletions(w, fake).expired() == []
+    assert len(fake.jobs) == 2
+
+
+def test_a_temporary_failure_backs_off_and_a_permanent_one_stays_failed(world: World) -> None:
+    w = world
+    w.box.daemon_keys["retry_delay"] = "10m"
+    w.reload()
+    sent_post(w, "p", expires="1m", sent=w.now - 120)
+    fake = FakePlatform([Outcome("temporary", error="HTTP 503")])
+    done = deletions(w, fake).run(deletions(w, fake).expired())
+    assert done.deleted == {} and "p" in done.deferred
+    assert done.wake is not None and 480 <= done.wake - w.now <= 720
+    assert w.box.post("sent", "p").results["masto"].deleted_at is None
+    # Before the backoff ends nothing is tried.
+    w.tick(60)
+    assert deletions(w, fake).run(deletions(w, fake).expired()).deleted == {}
+    assert len(fake.jobs) == 1
+    w.tick(3600)
+    fake.answers = [Outcome("permanent", error="HTTP 403: forbidden")]
+    done = deletions(w, fake).run(deletions(w, fake).expired())
+    assert done.failed == {"p": {"masto": "HTTP 403: forbidden"}}
+    assert w.app.ledger.deletions("p")["masto"].status == "failed"
+    assert deletions(w, fake).run(deletions(w, fake).expired()).failed == done.failed
+    assert len(fake.jobs) == 2  # not tried again
+    assert w.box.post("sent", "p").results["masto"].deleted_at is None
+
+
+def test_a_crash_between_a_deletion_and_its_record_does_not_fail_the_next_pass(
+    world: World,
+) -> None:
+    w = world
+    sent_post(w, "p", expires="1m", sent=w.now - 120)
+    fake = FakePlatform()
+    d = deletions(w, fake)
+    # The platform deleted it and the ledger knows, but the file was never written (a crash).
+    original = d._record_claimed
+    d._record_claimed = lambda item, out: None  # type: ignore[method-assign]
+    d.run(d.expired())
+    assert w.app.ledger.deletions("p")["masto"].status == "deleted"
+    assert w.box.post("sent", "p").results["masto"].deleted_at is None
+    d._record_claimed = original  # type: ignore[method-assign]
+    done = d.run(d.expired())
+    assert done.recorded == ["p"] and done.failed == {}
+    assert len(fake.jobs) == 1  # recorded from the ledger: not deleted twice
+    assert w.box.post("sent", "p").results["masto"].deleted_at == iso(w.now)
+
+
+def test_a_crash_before_the_ledger_heard_deletes_again_and_already_gone_counts(
+    world: World,
+) -> None:
+    w = world
+    sent_post(w, "p", expires="1m", sent=w.now - 120)
+    # An attempt began and its outcome was lost: the row says pending, one attempt.
+    w.app.ledger.begin_deletion("p", "masto")
+    fake = FakePlatform()  # "sent": the platform treats its 404 as gone
+    done = deletions(w, fake).run(deletions(w, fake).expired())
+    assert done.deleted == {"p": ["masto"]} and done.failed == {}
+    assert w.box.post("sent", "p").results["masto"].deleted_at == iso(w.now)
+
+
+def test_forty_deletions_due_at_once_on_one_mastodon_account_are_paced(world: World) -> None:
+    w = world
+    for n in range(40):
+        sent_post(w, f"p{n:02}", expires="1m", sent=w.now - 120 + n)
+    fake = FakePlatform()
+    d = deletions(w, fake)
+    first = d.run(d.expired())
+    assert len(first.deleted) == 30 and first.failed == {}
+    assert len(first.deferred) == 10
+    assert first.wake == pytest.approx(w.now + 1800)
+    assert all("rate limit delete:masto 30/30 minutes" in why for why in first.deferred.values())
+    w.tick(1799)
+    assert deletions(w, fake).run(deletions(w, fake).expired()).deleted == {}
+    w.tick(1)
+    second = deletions(w, fake).run(deletions(w, fake).expired())
+    assert len(second.deleted) == 10 and second.failed == {} and second.deferred == {}
+    gone = {p for p, accounts in [*first.deleted.items(), *second.deleted.items()]}
+    assert gone == {f"p{n:02}" for n in range(40)}
+    assert all(w.box.post("sent", f"p{n:02}").results["masto"].deleted_at for n in range(40))
+
+
+def test_a_server_hold_on_deletions_waits_without_failing(world: World) -> None:
+    w = world
+    for n in range(3):
+        sent_post(w, f"p{n}", expires="1m", sent=w.now - 120 + n)
+    fake = FakePlatform([Outcome("sent", hold=600.0)])
+    first = deletions(w, fake).run(deletions(w, fake).expired())
+    assert list(first.deleted) == ["p0"]
+    # The hold is the deletions' own: the account's sends do not wait for it.
+    assert w.app.ledger.holds(w.now) == {"delete:masto": w.now + 600}
+    second = deletions(w, fake).run(deletions(w, fake).expired())
+    assert second.deleted == {} and set(second.deferred) == {"p1", "p2"}
+    w.tick(601)
+    third = deletions(w, fake).run(deletions(w, fake).expired())
+    assert sorted(third.deleted) == ["p1", "p2"]
+
+
+def test_the_deletion_job_carries_every_part_this_host_sent(world: World) -> None:
+    w = world
+    sent_post(w, "p", expires="1m", sent=w.now - 120)
+    parts = [{"id": "1", "url": None}, {"id": "2", "url": None}]
+    w.app.ledger.begin_attempt("p", "masto", material={"parts": parts})
+    w.app.ledger.record("p", "masto", "sent", remote_id="1")
+    fake = FakePlatform()
+    deletions(w, fake).run(deletions(w, fake).expired())
+    [job] = fake.jobs
+    assert job.sent["parts"] == parts and job.result.id == "masto-p"
+
+
+def test_deleted_at_survives_a_rewrite_of_the_results() -> None:
+    data = b"---\nschedule: 2026-12-01T09:00:00Z\n---\nx\n"
+    gone = Result(id="1", attempts=1, at="2026-12-01T09:00:01Z", deleted_at="2026-12-02T09:00Z")
+    written = with_record(data, {"m": gone}, 1)
+    assert parse(written).results["m"] == gone
+    assert b"deleted_at: '2026-12-02T09:00Z'" in written or b"deleted_at: 2026" in written
+
+
+def test_nostr_events_of_an_expiring_post_carry_a_nip40_expiration_tag() -> None:
+    from plurspool.platforms import nostr
+
+    def job(text: bytes) -> Job:
+        return cast(Job, SimpleNamespace(post=parse(text), timezone=UTC))
+
+    assert nostr._expiration(job(b"---\nexpires: 2h\n---\nx\n"), 1_000_000) == [
+        ["expiration", str(1_000_000 + 7200)]
+    ]
+    at = job(b"---\nexpires: 2030-01-01T00:00:00Z\n---\nx\n")
+    assert nostr._expiration(at, 1_000_000) == [["expiration", "1893456000"]]
+    assert nostr._expiration(job(b"x\n"), 1_000_000) == []
