@@ -1,32 +1,31 @@
 """The daemon: wakes on inotify hints, on a timer set to the next due post, and on rescans.
 
-Events are only hints. The index of scheduled/ (keyed by name, inode, size and mtime) and a heap of
-due times let a pass touch only what changed or is due; a full rescan at start and every
-`rescan_interval` catches whatever the events missed.
+Events are only hints. The indexes of scheduled/ and sent/ (`index.Index`: keyed by name, inode,
+size and mtime, with a heap of due and expiry times) let a pass touch only what changed or is
+due; a full rescan at start and every `rescan_interval` catches whatever the events missed.
 """
 
 from __future__ import annotations
 
-import heapq
 import json
 import os
 import signal
 import socket
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from .app import SPOOLS, App
 from .config import Config
+from .deleting import Deletions
 from .errors import DaemonError, PlurspoolError
-from .items import Item, Items
+from .index import Index
 from .locks import DaemonLock
 from .log import Log
 from .sender import PassResult, Sender
-from .spool import DIRS, Spool, classify
+from .spool import DIRS, classify
 from .watch import WATCHED, Nudge, Watcher
 
 HEARTBEAT_EVERY = 15.0  # seconds; `daemon health` calls a heartbeat older than 90 s stale
@@ -34,7 +33,6 @@ HEALTH_STALE = 90.0
 BLIND = "blind: "  # a heartbeat line saying why the daemon cannot see its spool
 QUIET = 0.2  # a file closed after writing is taken once it has been quiet this long
 PRUNE_AFTER = 7 * 86400.0  # seconds of send history kept for the rate-limit windows
-WARM = 60.0  # posts due within this many seconds are kept parsed (1,000 due at once: 0.2 s)
 SETTLE = 1.0  # a file seen only by a scan is taken once its mtime is this old
 
 
@@ -94,107 +92,6 @@ def sd_notify(message: str) -> None:
         pass
 
 
-class Index:
-    """What is in scheduled/: per ID the file's key and due time, and a heap of due times.
-
-    Parsed items are held only for posts that are due or invalid (to send or report them): 100k
-    scheduled posts cost a dict and a heap entry each, not 100k parsed posts in memory, and a
-    pass touches only what changed or is due.
-    """
-
-    def __init__(self, items: Items, spool: Spool, clock: Callable[[], datetime]) -> None:
-        self.items = items
-        self.spool = spool
-        self.clock = clock  # the app's one clock
-        # ID -> (hash of the file's key, due time if valid): ~250 bytes a post, all told
-        self.known: dict[str, tuple[int, float | None]] = {}
-        self.heap: list[tuple[float, str]] = []
-        self.due: dict[str, Item] = {}
-        self.bad: dict[str, Item] = {}
-
-    def rescan(self) -> None:
-        self.known.clear()
-        self.due.clear()
-        self.bad.clear()
-        self.heap = []
-        soon = self.clock().timestamp() + WARM
-        for entry, due, valid in self.items.due_index("scheduled"):  # the parse cache's dues
-            if not valid or due is None:
-                self._put(self.items.load(entry))
-                continue
-            self.known[entry.id] = (hash(entry.key), due)
-            self.heap.append((due, entry.id))
-            if due <= soon:
-                self.items.load(entry)  # parsed now, not in the very second it is due
-        heapq.heapify(self.heap)
-
-    def refresh(self, post_id: str) -> None:
-        entry = self.spool.stat_entry("scheduled", post_id)
-        self.known.pop(post_id, None)
-        self.due.pop(post_id, None)
-        self.bad.pop(post_id, None)
-        if entry is not None:
-            item = self.items.load(entry)
-            self._put(item)
-            if (
-                item.valid
-                and item.due is not None
-                and item.due.timestamp() > self.clock().timestamp() + WARM
-            ):
-                self.items.forget(entry.path)  # parsed again when due; not held till then
-
-    def _put(self, item: Item) -> None:
-        if item.valid and item.due is not None:
-            t = item.due.timestamp()
-            self.known[item.id] = (hash(item.entry.key), t)
-            heapq.heappush(self.heap, (t, item.id))
-        else:
-            self.known[item.id] = (hash(item.entry.key), None)
-            self.bad[item.id] = item
-
-    def take_due(self, now: float) -> list[Item]:
-        """Move posts whose time has come from the heap to the due set; return the due set."""
-        while self.heap and self.heap[0][0] <= now:
-            t, post_id = heapq.heappop(self.heap)
-            known = self.known.get(post_id)
-            if known is None or known[1] != t:
-                continue  # stale: the post changed or left
-            entry = self.spool.stat_entry("scheduled", post_id)
-            item = self.items.load(entry) if entry is not None else None
-            if (
-                entry is None
-                or item is None
-                or hash(entry.key) != known[0]
-                or not item.valid
-                or item.due is None
-                or item.due.timestamp() != t
-            ):
-                self.refresh(post_id)  # changed since it was indexed: index it anew
-                continue
-            self.due[post_id] = item
-        for post_id in list(self.due):
-            self.refresh_if_changed(post_id)
-        return [i for i in self.due.values() if i.due is not None and i.due.timestamp() <= now]
-
-    def refresh_if_changed(self, post_id: str) -> None:
-        item = self.due.get(post_id)
-        entry = self.spool.stat_entry("scheduled", post_id)
-        if item is None or entry is None or entry.key != item.entry.key:
-            self.refresh(post_id)
-
-    def invalid(self) -> list[Item]:
-        return list(self.bad.values())
-
-    def next_due(self) -> float | None:
-        while self.heap:
-            t, post_id = self.heap[0]
-            known = self.known.get(post_id)
-            if known is not None and known[1] == t:
-                return t
-            heapq.heappop(self.heap)  # stale: the post changed or left
-        return None
-
-
 class Daemon:
     """`plurspool send`: the long-running sender of one spool."""
 
@@ -216,6 +113,9 @@ class Daemon:
         self.wakeups = self.watcher.wakeups
         self.nudge: Nudge | None = None  # how signal handlers wake the loop (run() makes it)
         self.sender = self._sender()
+        self.deletions = Deletions(
+            self.app, log, stopping=self.stopping, deadline=self.seconds_left
+        )
         self._lock: DaemonLock | None = None
         self._spool_lock: int | None = None  # the flock on the spool root (Locks.lock_spool)
         self.root_id: tuple[int, int] | None = None  # the spool root that is locked
@@ -304,6 +204,7 @@ class Daemon:
                 )
                 return PassResult()
             result = self.sender.run_pass()
+            self.deletions.run(self.deletions.expired())  # plurspool(5), `expires`
             self.sender.wait_hooks(10)
             return result
         finally:
@@ -405,6 +306,7 @@ class Daemon:
         self.sender.settle = QUIET
         inotify = self.watcher.start()
         index = Index(app.items, app.spool, app.clock)
+        expiring = Index(app.items, app.spool, app.clock, "sent")  # plurspool(5), `expires`
         sending = self.config.daemon.sends_here()
         self.log.event(
             "started",
@@ -437,6 +339,7 @@ class Daemon:
                         if now >= next_rescan:
                             app.spool.check()
                             index.rescan()
+                            expiring.rescan()
                             self._prune(now)
                             next_rescan = now + app.config.daemon.rescan_interval.total_seconds()
                         elif not inotify:
@@ -466,6 +369,13 @@ class Daemon:
                             index.refresh(post_id)
                         for post_id in result.repeated:  # a template and its occurrence
                             index.refresh(post_id)
+                        for post_id in result.sent:
+                            expiring.refresh(post_id)
+                        gone = self.deletions.run(expiring.take_due(app.clock().timestamp()))
+                        for post_id in gone.recorded:
+                            expiring.refresh(post_id)
+                        result.soonest(gone.wake)
+                        result.soonest(expiring.next_due())
                         result.soonest(index.next_due())
                         result.soonest(wake_new)
                 except PlurspoolError as exc:

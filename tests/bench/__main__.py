@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .gen import generate
+from .gen import generate, generate_sent
 
 BIN = Path(sys.executable).parent
 PLURSPOOL = str(BIN / "plurspool")
@@ -725,6 +725,34 @@ def bench_repeat(quick: bool) -> list[Row]:
     ]
 
 
+def bench_expiry(quick: bool) -> list[Row]:
+    """CPU of one daemon pass (as `bench_pass` measures it) with 10,000 posts in sent/, without
+    and with `expires` (not yet due): an expiry costs a pass what a queued post does."""
+    size, k = (2000, 30) if quick else (10_000, 200)
+    config = 'default_platforms = ["masto"]\n[accounts.masto]\nplatform = "mastodon"\n'
+    config += 'instance = "http://127.0.0.1:9"\n'
+    per: dict[str, list[float]] = {}
+    for label, expires in (("without", None), ("with", "30d")):
+        sb = Sandbox(config)
+        try:
+            generate_sent(sb.spool, size, "masto", expires)
+            sb.run("list", "--state", "sent", "--format", "json")  # a warm parse cache
+            per[label] = _pass_costs(sb, k)
+        finally:
+            sb.close()
+    ratio = statistics.median(per["with"]) / statistics.median(per["without"])
+    return [
+        Row(f"one daemon pass, {size:,} sent posts", stats(per["without"]), "", "", None),
+        Row(
+            f"one daemon pass, {size:,} sent posts expiring later",
+            f"{stats(per['with'])} = {ratio:.2f}× without",
+            "",
+            "≤ 1.5× without",
+            ratio <= 1.5,
+        ),
+    ]
+
+
 BENCHES = (
     "startup",
     "list",
@@ -734,6 +762,7 @@ BENCHES = (
     "throughput",
     "pass",
     "repeat",
+    "expiry",
     "idle",
     "atd",
 )
@@ -772,6 +801,7 @@ def main() -> int:
         "throughput": lambda: bench_throughput(args.quick),
         "pass": lambda: bench_pass(args.quick),
         "repeat": lambda: bench_repeat(args.quick),
+        "expiry": lambda: bench_expiry(args.quick),
         "idle": lambda: bench_idle(args.quick, idle),
         "atd": lambda: (
             probe.rows()

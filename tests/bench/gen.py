@@ -62,6 +62,25 @@ def generate(
             f.write(post_text(rng, due, n, repeat))
 
 
+def generate_sent(spool: Path, count: int, account: str, expires: str | None) -> None:
+    """Write `count` posts in sent/ as the sender leaves them (a result for `account`, sent an
+    hour ago), each with `expires` when given."""
+    rng = random.Random(3)
+    sent = spool / "sent"
+    for d in ("tmp", "new", "drafts", "scheduled", "sent", "failed"):
+        (spool / d).mkdir(mode=0o700, parents=True, exist_ok=True)
+    at = datetime.now(UTC) - timedelta(hours=1)
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for n in range(count):
+        text = post_text(rng, at, n).replace("platforms: [outbox]\n", "")
+        head, body = text.split("\n---\n", 1)
+        extra = [f"platforms: [{account}]"] + ([f"expires: {expires}"] if expires else [])
+        results = f"results:\n  {account}:\n    id: '{n}'\n    url: null\n    attempts: 1\n"
+        results += f"    at: '{stamp}'\nattempts: 1"
+        with open(sent / f"s{n:07d}-bench.md", "w") as f:
+            f.write("\n".join([head, *extra, results]) + "\n---\n" + body)
+
+
 def long_post_text(n: int, length: int) -> str:
     """A draft of about `length` characters of prose: paragraphs of one to eight sentences, as
     people write long posts, different for each `n`."""

@@ -13,9 +13,10 @@ from typing import cast
 import pytest
 
 from plurspool.deleting import Deletions
+from plurspool.index import Index
 from plurspool.log import Log
 from plurspool.platforms.base import DeleteJob, Job, Outcome
-from plurspool.post import Result, parse, with_record
+from plurspool.post import Post, Result, parse, with_record
 from tests.daemon_helpers import Sandbox, World, in_process, iso
 
 MASTODON = 'platform = "mastodon"\ninstance = "https://example.social"\n'
@@ -264,3 +265,40 @@ def test_nostr_events_of_an_expiring_post_carry_a_nip40_expiration_tag() -> None
     at = job(b"---\nexpires: 2030-01-01T00:00:00Z\n---\nx\n")
     assert nostr._expiration(at, 1_000_000) == [["expiration", "1893456000"]]
     assert nostr._expiration(job(b"x\n"), 1_000_000) == []
+
+
+def test_the_daemons_sent_index_wakes_for_expiries_only_and_parses_nothing_else(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import plurspool.post
+
+    w = world
+    sent_post(w, "soon", expires="1h", sent=w.now - 3600 + 10)
+    sent_post(w, "gone", expires="1m", sent=w.now - 120)
+    for n in range(20):
+        sent_post(w, f"plain{n}", expires=None, sent=w.now - 120)
+    index = Index(w.app.items, w.app.spool, w.app.clock, "sent")
+    index.rescan()  # parses every file once, into the parse cache
+    assert index.next_due() == w.now - 120 + 60
+    # A daemon started later reads the times from the cache: no file is parsed for them.
+    w.app.items._cache.clear()
+    parses: list[bytes] = []
+    real = plurspool.post.parse
+
+    def counting(data: bytes) -> Post:
+        parses.append(data)
+        return real(data)
+
+    monkeypatch.setattr(plurspool.post, "parse", counting)
+    index = Index(w.app.items, w.app.spool, w.app.clock, "sent")
+    index.rescan()
+    assert len(parses) == 2  # the two expiring ones, kept warm: due within a minute
+    assert [i.id for i in index.take_due(w.now)] == ["gone"]
+    assert index.invalid() == []
+    fake = FakePlatform()
+    done = deletions(w, fake).run(index.take_due(w.now))
+    for post_id in done.recorded:
+        index.refresh(post_id)
+    assert index.take_due(w.now) == [] and index.next_due() == w.now - 3600 + 10 + 3600
+    w.tick(10)
+    assert [i.id for i in index.take_due(w.now)] == ["soon"]
