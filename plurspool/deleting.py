@@ -63,14 +63,14 @@ class Deletions:
         stopping: Callable[[], bool] = lambda: False,
         deadline: Callable[[], float] = lambda: 3600.0,
         rng: random.Random | None = None,
-        platform: Callable[[str], Deleter] = deleter,
+        platform: Callable[[str], Deleter] | None = None,
     ) -> None:
         self.app = app
         self.log = log
         self.stopping = stopping
         self.deadline = deadline
         self.rng = rng or random.Random()
-        self.platform = platform
+        self.platform = platform or deleter  # a test's fake, else the registry's
         self.holds: dict[str, float] = {}  # account -> until: its server takes no deletions
 
     def expired(self) -> list[Item]:

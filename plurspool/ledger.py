@@ -451,11 +451,11 @@ class Ledger:
                 db.execute("INSERT INTO sends VALUES (?, ?)", (key, now))
 
     def reopen_deletions(self, post_id: str) -> None:
-        """Make a post's failed deletions go again (`plurspool delete`)."""
+        """Make a post's deletions not yet made go now, failed or backing off (`delete`)."""
         with self._tx() as db:
             db.execute(
                 "UPDATE deletions SET status='pending', attempts=0, error=NULL, next_at=NULL, "
-                "updated=? WHERE post_id=? AND status='failed'",
+                "updated=? WHERE post_id=? AND status!='deleted'",
                 (self.clock(), post_id),
             )
 

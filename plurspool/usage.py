@@ -35,6 +35,7 @@ COMMANDS = {
     "cancel": "Take posts out of the queue into drafts/.",
     "check": "Validate posts (new/, drafts/, scheduled/); change nothing.",
     "daemon": "Manage the background daemon: systemd user unit or detached.",
+    "delete": "Delete a sent post from its accounts now; it stays in sent/.",
     "edit": "Edit a post in $VISUAL/$EDITOR; kept only when saved valid.",
     "init": "Create the config (if missing) and the spool; print their paths.",
     "list": "List posts in a state, soonest first, with the time until due.",

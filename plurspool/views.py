@@ -82,6 +82,8 @@ class Stats(TypedDict):
     buckets: dict[str, int]
     next: list[PostView]
     days: list[Day]
+    deleted: int  # posts in sent/ whose every copy was deleted
+    expiring: int  # posts in sent/ with a copy still to expire
 
 
 class SlotView(TypedDict):
@@ -297,8 +299,10 @@ class Views:
             local_now.date() + timedelta(days=1), datetime.min.time(), tz
         ).astimezone(UTC)
         for state in STATES:
-            if state != "scheduled":
+            if state not in ("scheduled", "sent"):
                 by_state[state] = sum(1 for _ in self.spool.scan(state))
+        sent = [i.summary for i in self.items.in_states(["sent"])]
+        by_state["sent"] = len(sent)
         scheduled = self.items.in_states(["scheduled"])
         by_state["scheduled"] = len(scheduled)
         for item in scheduled:
@@ -321,6 +325,8 @@ class Views:
             "buckets": buckets,
             "next": [self.view(i) for i in nxt],
             "days": _per_day(scheduled, now, tz),
+            "deleted": sum(1 for s in sent if s and s.results and all(r[3] for r in s.results)),
+            "expiring": sum(1 for s in sent if s and s.expires is not None),
         }
 
 

@@ -16,7 +16,7 @@ import click
 from .. import __version__, usage
 from ..errors import EXIT_FAILURE, EXIT_USAGE, PlurspoolError
 from ..printable import shown
-from . import daemon, posting, queue, report, setup
+from . import daemon, delete, posting, queue, report, setup
 from .context import Context
 
 QUEUE_COMMANDS = (
@@ -95,6 +95,7 @@ for _command in (
     queue.schedule,
     queue.now,
     queue.retry,
+    delete.delete,
     queue.queue_,
     report.stats,
     report.check,

@@ -230,6 +230,8 @@ class TextOutput:
         rows = []
         for item, v in zip(items, views, strict=True):
             status = until(app, item.due) if item.state == "scheduled" else item.state
+            if item.state == "sent" and (v["deleted_at"] or v["expires_at"]):
+                status = "deleted" if v["deleted_at"] else f"expires {until(app, _at(v))}"
             if v["error"] and item.state == "scheduled":
                 status += " (invalid)" if item.problem else " (deferred)"
             elif v["retry_at"]:
@@ -273,7 +275,10 @@ class TextOutput:
         _echo(f"accounts:  {', '.join(v['platforms'])}")
         _echo(f"attempts:  {v['attempts']}")
         for account, r in v["results"].items():
-            _echo(f"sent:      {account}: {r.get('url') or r.get('id') or '(no id)'}")
+            gone = f" (deleted {r['deleted_at']})" if r["deleted_at"] else ""
+            _echo(f"sent:      {account}: {r.get('url') or r.get('id') or '(no id)'}{gone}")
+        if (expires := _at(v)) is not None:
+            _echo(f"expires:   {echo_time(app, expires)} ({until(app, expires)})")
         if v["retry_at"]:
             _echo(f"retry at:  {v['retry_at']}")
         if v["error"]:
@@ -308,6 +313,8 @@ class TextOutput:
                 "queued by account: "
                 + ", ".join(f"{a} {n}" for a, n in sorted(data["by_platform"].items()))
             )
+        if data["deleted"] or data["expiring"]:
+            _echo(f"sent: {data['deleted']} deleted, {data['expiring']} expiring")
         b = data["buckets"]
         _echo(
             f"due: {b['next_hour']} in the next hour, {b['today']} later today, "
@@ -393,6 +400,12 @@ class TextOutput:
 
 
 OUTPUTS: dict[str, type[Output]] = {"text": TextOutput, "json": JsonOutput}
+
+
+def _at(view: PostView) -> datetime | None:
+    """When a sent post's next copy expires (`expires_at`)."""
+    t = view["expires_at"]
+    return datetime.fromisoformat(t) if t else None
 
 
 def saved(app: App, item: Item) -> None:

@@ -591,7 +591,7 @@ def test_cli_post_lands_in_sent_with_the_status_url(
     view = run.json()
     [status] = mastodon_mock.statuses(u)
     assert view["state"] == "sent"
-    assert view["results"]["m"] == {"id": status["id"], "url": status["url"]}
+    assert view["results"]["m"] == {"id": status["id"], "url": status["url"], "deleted_at": None}
     root = spool_root(env)
     assert ids_in(root, "sent") == {view["id"]}
     assert status["url"] in (root / "sent" / f"{view['id']}.md").read_text()

@@ -29,6 +29,8 @@ POST_KEYS = {
     "attempts",
     "error",
     "results",
+    "expires_at",
+    "deleted_at",
 }
 
 
@@ -54,7 +56,7 @@ def check_post_view(v: dict[str, Any], state: str) -> None:
     assert v["error"] is None or isinstance(v["error"], str)
     assert isinstance(v["results"], dict)
     for r in v["results"].values():
-        assert set(r) >= {"id", "url"}
+        assert set(r) >= {"id", "url", "deleted_at"}
 
 
 def at(v: dict[str, Any]) -> datetime:
@@ -379,7 +381,7 @@ def test_retry_sends_only_to_accounts_that_did_not_succeed(
     assert run.code == 1  # a send failure is an operational failure
     v = run.json()
     check_post_view(v, "failed")
-    assert v["results"] == {"ok": {"id": "id-ok", "url": None}}
+    assert v["results"] == {"ok": {"id": "id-ok", "url": None, "deleted_at": None}}
     assert v["error"] is not None and "x: command exited 1" in v["error"]
     post_id = v["id"]
     assert "command exited 1" in (spool_root(env) / "failed" / f"{post_id}.error").read_text()
@@ -397,7 +399,7 @@ def test_retry_sends_only_to_accounts_that_did_not_succeed(
     done = cli_json(["show", post_id], env)
     check_post_view(done, "sent")
     assert set(done["results"]) == {"ok", "x"}
-    assert done["results"]["ok"] == {"id": "id-ok", "url": None}
+    assert done["results"]["ok"] == {"id": "id-ok", "url": None, "deleted_at": None}
     assert len(log.read_text().splitlines()) == 1  # `ok` was not sent twice
 
 

@@ -120,7 +120,7 @@ def test_a_retry_made_on_another_host_is_honoured_by_the_sending_host(
     assert [v["id"] for v in listed] == ["p"]
     for view in (shown, listed[0]):
         assert view["state"] == "scheduled" and view["error"] is None
-        assert view["results"] == {"ok": {"id": "id-1", "url": None}}
+        assert view["results"] == {"ok": {"id": "id-1", "url": None, "deleted_at": None}}
         assert view["attempts"] == 1 and view["preview"] == "Hello from both"
     assert shown["parts"] == ["Hello from both"]
     push(laptop, "retry p")
