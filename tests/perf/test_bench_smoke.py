@@ -32,6 +32,8 @@ FIGURES = [
     "one daemon pass, 5,000 posts not yet due",
     "one daemon pass, 10 recurring posts not yet due",
     "one daemon pass, 1,000 recurring posts not yet due",
+    "one daemon pass, 2,000 sent posts",
+    "one daemon pass, 2,000 sent posts expiring later",
     "idle daemon, 5,000 posts, 5 s",
     "atd: job due at a minute → ran",
 ]

@@ -509,6 +509,7 @@ def _child_pass(
 
 def _install_crash_points(crash_at: int, marker: Path) -> None:
     """SIGKILL this process just before the `crash_at`th mutating step (this process only)."""
+    import plurspool.deleting as deleting_mod
     import plurspool.ledger as ledger_mod
     import plurspool.sender as sender_mod
     import plurspool.spool as spool_mod
@@ -563,7 +564,9 @@ def _install_crash_points(crash_at: int, marker: Path) -> None:
         real_rename(src, dst)
 
     spool_mod.rename_noreplace = rename_noreplace
-    for meth in ("delivery", "begin_attempt", "save_material", "record", "defer", "reopen"):
+    ledger_steps = ("delivery", "begin_attempt", "save_material", "record", "defer", "reopen")
+    deletion_steps = ("begin_deletion", "save_deletion", "record_deletion")
+    for meth in ledger_steps + deletion_steps:
         real = getattr(ledger_mod.Ledger, meth)
 
         def wrapped(self: Any, *a: Any, _real: Any = real, _m: str = meth, **k: Any) -> Any:
@@ -588,7 +591,15 @@ def _install_crash_points(crash_at: int, marker: Path) -> None:
             point(f"after platform.send ({outcome.status})")
             return outcome
 
+        def delete(self, job: Any) -> Any:
+            point("platform.delete")
+            outcome = self.inner.delete(job)
+            point(f"after platform.delete ({outcome.status})")
+            return outcome
+
     vars(sender_mod)["get"] = lambda name: Platform(real_get(name))
+    real_deleter = vars(deleting_mod)["deleter"]
+    vars(deleting_mod)["deleter"] = lambda name: Platform(real_deleter(name))
 
 
 def _nostr_events(url: str, pubkey: str, tags: list[str]) -> list[dict[str, Any]]:
