@@ -72,6 +72,7 @@ class Deletions:
         self.rng = rng or random.Random()
         self.platform = platform or deleter  # a test's fake, else the registry's
         self.holds: dict[str, float] = {}  # account -> until: its server takes no deletions
+        self.said: dict[str, str] = {}  # post -> why it waits, as last logged
 
     def expired(self) -> list[Item]:
         """The posts of sent/ with a copy due now, from the parse cache (`send --once`)."""
@@ -134,7 +135,9 @@ class Deletions:
             if d.send and not self.stopping():
                 self._delete_post(items_by_id[d.post_id], d.send, out)
         for post_id, why in out.deferred.items():
-            self.log.event("delete-deferred", id=post_id, reason=why)
+            if self.said.get(post_id) != why:  # once per change, not every pass
+                self.log.event("delete-deferred", id=post_id, reason=why)
+        self.said = dict(out.deferred)
         return out
 
     def _keys(self, account: str) -> tuple[str, ...]:

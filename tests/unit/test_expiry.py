@@ -302,3 +302,14 @@ def test_the_daemons_sent_index_wakes_for_expiries_only_and_parses_nothing_else(
     assert index.take_due(w.now) == [] and index.next_due() == w.now - 3600 + 10 + 3600
     w.tick(10)
     assert [i.id for i in index.take_due(w.now)] == ["soon"]
+
+
+def test_a_deferral_is_logged_once_not_every_pass(world: World) -> None:
+    w = world
+    for n in range(31):
+        sent_post(w, f"p{n:02}", expires="1m", sent=w.now - 120 + n)
+    d = deletions(w, FakePlatform())
+    for _ in range(3):
+        w.tick(1)
+        d.run(d.expired())
+    assert w.log.getvalue().count("delete-deferred") == 1
