@@ -117,7 +117,8 @@ class Deletions:
             if todo:
                 items_by_id[item.id] = item
                 keys = {a: self._keys(a) for a in todo}
-                pendings.append(Pending(item.id, now, todo, keys))
+                since = item.summary.expires if item.summary and item.summary.expires else now
+                pendings.append(Pending(item.id, min(since, now), todo, keys))  # oldest first
         limits = {
             KEY + a: LIMITS[acc.platform]
             for a, acc in app.config.accounts.items()
