@@ -335,8 +335,10 @@ class Queue:
         retried: str | None = None,
         queue: str | None = None,
     ) -> Item:
-        from .post import with_queue, with_retried, with_schedule
+        from .post import expiry, with_queue, with_retried, with_schedule
 
+        if item.post and (early := expiry.problem(item.post, at, self.config.timezone)):
+            raise InvalidInput(early, "give an earlier time, or change `expires` (`edit`)")
         with self.locks.claim(item.id):
             ledger = self._ledger()
             if ledger is not None:

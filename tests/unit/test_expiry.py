@@ -13,6 +13,7 @@ from typing import cast
 import pytest
 
 from plurspool.deleting import Deletions
+from plurspool.errors import InvalidInput
 from plurspool.index import Index
 from plurspool.log import Log
 from plurspool.platforms.base import DeleteJob, Job, Outcome
@@ -313,3 +314,15 @@ def test_a_deferral_is_logged_once_not_every_pass(world: World) -> None:
         w.tick(1)
         d.run(d.expired())
     assert w.log.getvalue().count("delete-deferred") == 1
+
+
+def test_a_new_time_after_the_posts_expiry_is_refused_and_changes_nothing(world: World) -> None:
+    w = world
+    text = f"---\nschedule: {iso(w.now + 3600)}\nexpires: {iso(w.now + 7200)}\n---\nx\n"
+    path = w.box.deliver("scheduled", "p", text)
+    before = path.read_bytes()
+    with pytest.raises(InvalidInput, match=r"line 3: `expires` .* is not after the post's send"):
+        w.app.queue.reschedule(w.app.items.find("p"), "3h")
+    assert path.read_bytes() == before
+    w.app.queue.reschedule(w.app.items.find("p"), "90m")  # before it: fine
+    assert w.app.items.find("p").due == datetime.fromtimestamp(w.now + 5400, UTC)
