@@ -259,8 +259,13 @@ class Views:
     def show(self, item: Item) -> ShownPost:
         """A post as `show --format json` prints it: its view, text and parts."""
         post = item.post
+        view = self.view(item)
+        if item.state == "sent" and self.ledgers.exists():  # a deletion failed for good
+            rows = sorted(self.ledgers.ledger.deletions(item.id).items())
+            gone = [f"{a}: not deleted: {d.error}" for a, d in rows if d.status == "failed"]
+            view["error"] = "; ".join(gone) or view["error"]
         return {
-            **self.view(item),
+            **view,
             "text": "\n\n---\n\n".join(post.parts) if post else None,
             "parts": list(post.parts) if post else [],
         }

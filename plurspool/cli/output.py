@@ -259,7 +259,7 @@ class TextOutput:
                 note(f"{item.id}: {v['error']}")
 
     def post(self, app: App, item: Item) -> None:
-        v = app.views.view(item)
+        v = app.views.show(item)
         _echo(f"id:        {v['id']}")
         _echo(f"state:     {v['state']}")
         _echo(f"path:      {app.root / v['path']}")

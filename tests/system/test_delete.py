@@ -88,3 +88,13 @@ def test_list_show_and_stats_tell_expiring_posts(box: Sandbox) -> None:
     stats = cli(box, "stats", "--json").json()
     assert (stats["deleted"], stats["expiring"], stats["by_state"]["sent"]) == (0, 1, 2)
     assert "sent: 0 deleted, 1 expiring" in cli(box, "stats").out
+
+
+def test_check_names_an_expiry_before_the_send_time_with_key_and_line(box: Sandbox) -> None:
+    box.deliver("new", "early", f"---\nschedule: 1h\nexpires: {iso(time.time() + 60)}\n---\nx\n")
+    box.deliver("new", "fine", "---\nschedule: 1h\nexpires: 1d\n---\nx\n")
+    run = cli(box, "check")
+    assert run.code == 3
+    [line] = [x for x in run.out.splitlines() if "early" in x]
+    assert "line 3: `expires`" in line and "send time" in line
+    assert "fine" not in run.out

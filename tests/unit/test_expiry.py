@@ -162,6 +162,8 @@ def test_a_temporary_failure_backs_off_and_a_permanent_one_stays_failed(world: W
     assert deletions(w, fake).run(deletions(w, fake).expired()).failed == done.failed
     assert len(fake.jobs) == 2  # not tried again
     assert w.box.post("sent", "p").results["masto"].deleted_at is None
+    shown = w.app.views.show(w.app.items.find("p"))
+    assert shown["error"] == "masto: not deleted: HTTP 403: forbidden"
 
 
 def test_a_crash_between_a_deletion_and_its_record_does_not_fail_the_next_pass(
@@ -326,3 +328,14 @@ def test_a_new_time_after_the_posts_expiry_is_refused_and_changes_nothing(world:
     assert path.read_bytes() == before
     w.app.queue.reschedule(w.app.items.find("p"), "90m")  # before it: fine
     assert w.app.items.find("p").due == datetime.fromtimestamp(w.now + 5400, UTC)
+
+
+def test_intake_fails_a_post_expiring_before_its_send_time_with_key_and_line(world: World) -> None:
+    w = world
+    text = f"---\nschedule: 2h\nexpires: {iso(w.now + 600)}\n---\nx\n"
+    w.box.deliver("new", "early", text)
+    result = w.run()
+    assert result.failed == ["early"] and w.box.is_in("early", "failed")
+    error = (w.box.spool / "failed" / "early.error").read_text()
+    assert error.startswith("line 3: `expires`") and "send time" in error
+    assert (w.box.spool / "failed" / "early.md").read_text() == text  # byte for byte
