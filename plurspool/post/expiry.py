@@ -59,10 +59,13 @@ def instant(expiry: Expiry, sent_at: datetime, tz: tzinfo) -> datetime:
 def problem(post: Post, send_at: datetime | None, tz: tzinfo) -> str | None:
     """Why a post's `expires` cannot be met: a time not after its send time `send_at`."""
     expiry = post.expires
-    if expiry is None or expiry.seconds is not None or send_at is None:
+    if expiry is None or expiry.seconds is not None:
         return None
-    at = when.parse_absolute(expiry.text, tz=tz)
-    if at > send_at:
+    try:
+        at = when.parse_absolute(expiry.text, tz=tz)
+    except TimeError as exc:  # a local time that a DST change skips or repeats
+        return f"line {expiry.line}: `expires`: {exc.message}; {exc.hint}".rstrip("; ")
+    if send_at is None or at > send_at:
         return None
     return (
         f"line {expiry.line}: `expires` {when.echo(at, tz)} is not after the post's send time "
@@ -94,7 +97,10 @@ def due(post: Post, tz: tzinfo, deletable: Collection[str]) -> dict[str, float]:
     for account, result in post.results.items():
         at = sent_at(result)
         if account in deletable and live(result) and at is not None:
-            out[account] = instant(post.expires, at, tz).timestamp()
+            try:
+                out[account] = instant(post.expires, at, tz).timestamp()
+            except TimeError:  # unclear in the zone: `problem` says so; nothing is deleted
+                return {}
     return out
 
 

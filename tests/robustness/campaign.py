@@ -19,8 +19,9 @@ Two kinds of kill:
   `queued`/`sending`/`sent`/`done` event it logged, and started again;
 - systematic, for a sample of posts: `send --once` runs in a forked child that SIGKILLs itself
   just before the Nth mutating system call of the spool (open for writing, write, fsync, close,
-  rename, replace, unlink) or ledger transaction or platform send, for N = 1, 2, ... until a run
-  gets through; after each kill, plain passes finish the post.
+  rename, replace, unlink) or ledger transaction or platform send (or delete: the deletion
+  slice, tests/robustness/test_crash_deletions.py), for N = 1, 2, ... until a run gets
+  through; after each kill, plain passes finish the post.
 
 At the end the daemon drains the queue and the campaign counts, on every peer itself, how often
 each post arrived, and checks that every accepted post is in exactly one state (sent/ or failed/),

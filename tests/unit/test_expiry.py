@@ -339,3 +339,20 @@ def test_intake_fails_a_post_expiring_before_its_send_time_with_key_and_line(wor
     error = (w.box.spool / "failed" / "early.error").read_text()
     assert error.startswith("line 3: `expires`") and "send time" in error
     assert (w.box.spool / "failed" / "early.md").read_text() == text  # byte for byte
+
+
+def test_an_expiry_time_a_dst_change_skips_is_a_problem_never_a_traceback(
+    tmp_path: Path,
+) -> None:
+    box = Sandbox(tmp_path)
+    box.accounts["masto"] = MASTODON
+    box.default_platforms.append("masto")
+    box.top = 'timezone = "Europe/Berlin"'
+    w = in_process(box)
+    w.box.deliver("drafts", "gap", "---\nexpires: 2026-03-29T02:30\n---\nx\n")
+    item = w.app.items.find("gap")
+    assert item.problem is not None and item.problem.startswith("line 2: `expires`: ")
+    assert "does not exist" in item.problem
+    sent_post(w, "sentgap", expires="2026-03-29T02:30", sent=w.now - 60)
+    sent = w.app.items.find("sentgap")  # edited so in sent/: nothing is deleted, nothing raises
+    assert sent.summary is not None and sent.summary.expires is None
