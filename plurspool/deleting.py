@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from . import when
 from .app import App
-from .errors import Busy, PlurspoolError, SpoolError
+from .errors import Busy, PlurspoolError
 from .items import Item
 from .ledger import Deletion
 from .log import Log
@@ -257,7 +257,7 @@ class Deletions:
             for account, row in rows.items():
                 r = results.get(account)
                 if row.status == "deleted" and r is not None and r.deleted_at is None:
-                    at = when.iso_utc(_dt(row.at if row.at is not None else 0.0))
+                    at = when.iso_utc(_dt(row.at) if row.at is not None else app.clock())
                     results[account] = dataclasses.replace(r, deleted_at=at)
             if results == dict(post.results):
                 return
@@ -273,7 +273,7 @@ class Deletions:
             app.spool.replace(item.entry, written)
         except (PlurspoolError, FileNotFoundError) as exc:
             # Changed meanwhile, or unreadable: the ledger keeps it; the next pass writes it.
-            error = exc.message if isinstance(exc, SpoolError | PlurspoolError) else str(exc)
+            error = exc.message if isinstance(exc, PlurspoolError) else str(exc)
             self.log.event("error", level="error", id=item.id, error=error)
             out.soonest(app.clock().timestamp() + 5)
             return

@@ -396,11 +396,7 @@ class MastodonPlatform:
 
     def delete(self, job: DeleteJob) -> Outcome:
         """Delete the account's thread (`mastodon_api.delete_thread`; plurspool(5), `expires`)."""
-        try:
-            token = _token(job.account)
-        except ConfigError as exc:
-            return Outcome("permanent", error=exc.message + (f"; {exc.hint}" if exc.hint else ""))
-        return delete_thread(job, _instance(job.account), token, self.clock)
+        return delete_thread(job, _instance(job.account), lambda: _token(job.account), self.clock)
 
     def _quote(self, job: Job, client: Client, material: dict[str, Any]) -> dict[str, str]:
         """How this post quotes, decided once and saved: {"id": status} through the quote

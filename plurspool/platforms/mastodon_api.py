@@ -1,5 +1,5 @@
 """Mastodon's HTTP API as plurspool uses it: one client, the small functions that read every
-answer, and the instance's limits with their cache.
+answer, the instance's limits with their cache, and deleting a thread (`delete_thread`).
 
 Requests go through Mastodon.py (imported only when a client is made), with the raw response of
 each call kept. Every answer is read from that response by the same small functions (`answer`,
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import secret_env_var
+from ..errors import ConfigError
 from . import ratelimit
 from .base import Abandoned, DeleteJob, Outcome, wait_within
 from .options import limits_dir
@@ -353,9 +354,16 @@ class Client:
         self.session.close()
 
 
-def delete_thread(job: DeleteJob, instance: str, token: str, clock: Callable[[], float]) -> Outcome:
+def delete_thread(
+    job: DeleteJob, instance: str, secret: Callable[[], str], clock: Callable[[], float]
+) -> Outcome:
     """`DELETE /api/v1/statuses/:id` for every part of the account's thread, replies first (the
-    parts this host sent, else the one status its result names); 404 counts as gone."""
+    parts this host sent, else the one status its result names); 404 counts as gone. `secret`
+    gives the account's token."""
+    try:
+        token = secret()
+    except ConfigError as exc:
+        return Outcome("permanent", error=exc.message + (f"; {exc.hint}" if exc.hint else ""))
     ids = [str(p["id"]) for p in job.sent.get("parts") or [] if p.get("id")]
     ids = ids or ([job.result.id] if job.result.id else [])
     timeout = max(1.0, min(30.0, job.deadline()))
