@@ -418,7 +418,8 @@ class Client:
         return {"uri": str(out["uri"]), "cid": str(out["cid"])}
 
     def delete_record(self, uri: str, step: str) -> None:
-        """`com.atproto.repo.deleteRecord` of an at:// URI; a record not found is gone."""
+        """`com.atproto.repo.deleteRecord` of an at:// URI. The PDS answers a record that is
+        not there with success; a RecordNotFound from another server counts as gone too."""
         repo, collection, rkey = uri.removeprefix("at://").split("/", 2)
         body = {"repo": repo, "collection": collection, "rkey": rkey}
         try:

@@ -213,3 +213,26 @@ def test_forty_deletions_due_at_once_on_one_mastodon_account_are_paced(
         assert all(box.post("sent", f"p{n:02}").results["masto"].deleted_at for n in range(40))
     finally:
         app.close()
+
+
+def test_copies_already_gone_count_as_deleted(
+    tmp_path: Path, mastodon_mock: Mock, pds: Pds, nostr_relays: list[str]
+) -> None:
+    box, masto, bsky, _ = everywhere(tmp_path, mastodon_mock, pds, nostr_relays)
+    run = box.cli("post", "Gone by hand first.", "-p", "masto", "-p", "bsky", "--json")
+    assert run.code == 0, run.err
+    view = run.json()
+    [status], [record] = masto.posts(), bsky.posts()
+    code, _ = request(
+        mastodon_mock.url, "DELETE", f"/api/v1/statuses/{status.ref}", token=masto.user.token
+    )
+    assert code == 200
+    repo, collection, rkey = record.ref.removeprefix("at://").split("/")
+    body = {"repo": repo, "collection": collection, "rkey": rkey}
+    code, out, _ = pds.call("com.atproto.repo.deleteRecord", body=body, token=bsky.me.access_jwt)
+    assert code == 200, out
+    assert masto.posts() == [] and bsky.posts() == []
+    run = box.cli("delete", view["id"], "--force", "--json")
+    assert run.code == 0, run.err
+    assert all(r["deleted_at"] for r in run.json()["results"].values())
+    assert "not deleted" not in run.err
