@@ -164,7 +164,8 @@ class Deletions:
                     elif account in live and not (self.stopping() and self.deadline() <= 0):
                         self._delete_account(fresh, account, out)
                 self._record_claimed(fresh, out)
-        except Busy:
+        except Busy:  # a sender, `edit` or `delete` holds it for a moment
+            out.deferred[item.id] = "another plurspool is changing it right now"
             out.soonest(app.clock().timestamp() + 0.25)
 
     def _delete_account(self, item: Item, name: str, out: Deleted) -> None:

@@ -356,3 +356,15 @@ def test_an_expiry_time_a_dst_change_skips_is_a_problem_never_a_traceback(
     sent_post(w, "sentgap", expires="2026-03-29T02:30", sent=w.now - 60)
     sent = w.app.items.find("sentgap")  # edited so in sent/: nothing is deleted, nothing raises
     assert sent.summary is not None and sent.summary.expires is None
+
+
+def test_a_post_claimed_by_someone_else_waits_and_says_why(world: World) -> None:
+    w = world
+    sent_post(w, "p", expires="1m", sent=w.now - 120)
+    fake = FakePlatform()
+    with w.app.locks.claim("p"):
+        done = deletions(w, fake).run(deletions(w, fake).expired())
+    assert done.deleted == {} and fake.jobs == []
+    assert done.deferred == {"p": "another plurspool is changing it right now"}
+    assert done.wake is not None and done.wake <= w.now + 1
+    assert deletions(w, fake).run(deletions(w, fake).expired()).deleted == {"p": ["masto"]}
