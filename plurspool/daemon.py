@@ -22,6 +22,7 @@ from typing import Any
 from .app import SPOOLS, App
 from .config import Config
 from .errors import DaemonError, PlurspoolError
+from .gitsync import NETWORK_TIMEOUT
 from .items import Item, Items
 from .locks import DaemonLock
 from .log import Log
@@ -305,6 +306,7 @@ class Daemon:
                 return PassResult()
             result = self.sender.run_pass()
             self.sender.wait_hooks(10)
+            self.sender.git.close(2 * NETWORK_TIMEOUT)  # its commit and push, if [git] asks
             return result
         finally:
             self.release()
@@ -492,6 +494,7 @@ class Daemon:
                 self.wakeups.event.clear()
         self.log.event("stopping", in_flight=None)
         self.sender.wait_hooks(max(0.0, self.seconds_left()))
+        self.sender.git.close(max(0.0, self.seconds_left()))
         self.log.event("stopped")
 
     def _prune(self, now: float) -> None:

@@ -197,6 +197,7 @@ class Spool:
         self.root = Path(os.path.realpath(os.path.expanduser(root)))
         self._root_str = str(self.root)
         self.max_size = max_size
+        self.touched: set[Path] | None = None  # if a set: every path written or moved from
 
     def dir(self, state: str) -> Path:
         return self.root / state
@@ -507,6 +508,7 @@ class Spool:
             _unlink_quietly(tmp)
             raise _os_error("deliver", dst, exc) from None
         _step("renamed")
+        self._touch(dst)
         _fsync_dir(dst.parent)
         _step("dir-fsynced")
         found = self.stat_entry(state, post_id)
@@ -530,6 +532,7 @@ class Spool:
         except OSError as exc:
             raise _os_error("move", entry.path, exc) from None
         _step("renamed")
+        self._touch(dst, entry.path)
         _fsync_dir(dst.parent)
         _step("dst-fsynced")
         _fsync_dir(entry.path.parent)
@@ -554,6 +557,7 @@ class Spool:
             self._into(state, lambda: rename_noreplace(entry.path, dst))
         except OSError as exc:
             raise _os_error("move", entry.path, exc) from None
+        self._touch(dst, entry.path)
         _fsync_dir(dst.parent)
         _fsync_dir(entry.path.parent)
         found = self.stat_entry(state, post_id)
@@ -580,6 +584,7 @@ class Spool:
             _unlink_quietly(tmp)
             raise _os_error("rewrite", entry.path, exc) from None
         _step("replaced")
+        self._touch(entry.path)
         if synced:
             _fsync_dir(entry.path.parent)
             _step("dir-fsynced")
@@ -606,6 +611,7 @@ class Spool:
         except OSError as exc:
             _unlink_quietly(tmp)
             raise _os_error("write", self.root / relpath, exc) from None
+        self._touch(self.root / relpath)
         _fsync_dir(folder)
         return relpath
 
@@ -620,6 +626,7 @@ class Spool:
         except OSError as exc:
             _unlink_quietly(tmp)
             raise _os_error("write", self.error_path(post_id), exc) from None
+        self._touch(self.error_path(post_id))
         _fsync_dir(self.root / "failed")
 
     def read_error(self, post_id: str) -> str | None:
@@ -636,6 +643,11 @@ class Spool:
 
     def clear_error(self, post_id: str) -> None:
         _unlink_quietly(self.error_path(post_id))
+        self._touch(self.error_path(post_id))
+
+    def _touch(self, *paths: Path) -> None:
+        if self.touched is not None:  # [git] autocommit (plurspool(1))
+            self.touched.update(paths)
 
     def fail(self, entry: Entry, reason: str) -> Entry:
         """Move a file to failed/ byte for byte, with its reason beside it."""

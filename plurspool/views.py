@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -55,6 +55,7 @@ class PostView(TypedDict):
     results: dict[str, Remote]
     retry_at: str | None
     repeat: Repeat | None
+    held: str | None
 
 
 class ShownPost(PostView):
@@ -117,23 +118,27 @@ class Views:
         known = self.ledgers.ledger.delivery_ids() if self.ledgers.exists() else set()
         keyed: list[tuple[float, str, int, bytes]] = []  # (due, ID, state's rank, line)
         whole: list[tuple[int, Listing]] = []  # states whose listing is the answer as it is
+        gated = self.items.config.git.send_only_committed  # held or not: git says, each time
         for rank, state in enumerate(states):
-            listing = None if state == "failed" else Listing.read(self._listing(state), fp)
+            kept = state != "failed" and not (gated and state == "scheduled")
+            listing = Listing.read(self._listing(state), fp) if kept else None
             hits, slow, complete = self._match(state, listing, known)
             if listing is not None and complete and not slow:
                 whole.append((rank, listing))
                 continue
             rows = listing.rows(hits) if listing is not None else []
             fresh = list(rows)
-            for item in items.items_of(slow, states, full=False):
+            slow_items = list(items.items_of(slow, states, full=False))
+            held = self.held(slow_items) if state == "scheduled" else {}
+            for item in slow_items:
                 due, post_id = sort_key(item)
                 ds = self.ledgers.ledger.deliveries(item.id) if item.id in known else {}
                 # A name that is not UTF-8 (refused, but listed) shows as \udcXX escapes.
-                line = encode_json(self.view(item, ds)).encode("utf-8", "backslashreplace")
+                line = encode_json(self.view(item, ds, held)).encode("utf-8", "backslashreplace")
                 rows.append((due, post_id, line, item.entry.key))
                 if state != "failed" and item.id not in known and items.cacheable(item.entry):
                     fresh.append((due, post_id, line, item.entry.key))
-            if state != "failed":
+            if kept:
                 fresh.sort(key=lambda r: (r[0], r[1]))
                 Listing.write(self._listing(state), fp, fresh)
             keyed.extend((r[0], r[1], rank, r[2]) for r in rows)
@@ -197,9 +202,24 @@ class Views:
             return {}
         return self.ledgers.ledger.deliveries(post_id)
 
-    def view(self, item: Item, deliveries: dict[str, Delivery] | None = None) -> PostView:
-        """A post as JSON (plurspool(1), JSON OUTPUT)."""
+    def held(self, items: Sequence[Item]) -> dict[str, str]:
+        """Why each post of scheduled/ in `items` is held by `[git] send_only_committed`."""
+        if not self.items.config.git.send_only_committed:
+            return {}
+        from .gitsync import held_now
+
+        scheduled = [i for i in items if i.state == "scheduled" and i.valid]
+        return held_now(self.items.config, self.spool.root, scheduled)
+
+    def view(
+        self,
+        item: Item,
+        deliveries: dict[str, Delivery] | None = None,
+        held: Mapping[str, str] | None = None,
+    ) -> PostView:
+        """A post as JSON (plurspool(1), JSON OUTPUT); `held`: `held(items)` of a batch."""
         ds = self.deliveries(item.id) if deliveries is None else deliveries
+        held = self.held([item]) if held is None else held
         summary = item.summary
         results: dict[str, Remote] = {}
         attempts = summary.attempts if summary else 0
@@ -235,6 +255,7 @@ class Views:
             if retry_at and item.state == "scheduled"
             else None,
             "repeat": self._repeat(summary.repeat) if summary and summary.repeat else None,
+            "held": held.get(item.id),
         }
 
     def _repeat(self, rule: str) -> Repeat:

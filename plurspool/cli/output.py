@@ -230,7 +230,9 @@ class TextOutput:
         rows = []
         for item, v in zip(items, views, strict=True):
             status = until(app, item.due) if item.state == "scheduled" else item.state
-            if v["error"] and item.state == "scheduled":
+            if v["held"]:
+                status += " (held)"
+            elif v["error"] and item.state == "scheduled":
                 status += " (invalid)" if item.problem else " (deferred)"
             elif v["retry_at"]:
                 status += " (retrying)"
@@ -255,6 +257,8 @@ class TextOutput:
         for item, v in zip(items, views, strict=True):
             if v["error"] and item.state in ("scheduled", "failed", "new"):
                 note(f"{item.id}: {v['error']}")
+            if v["held"]:
+                note(f"{item.id}: held: {v['held']}")
 
     def post(self, app: App, item: Item) -> None:
         v = app.views.view(item)
@@ -278,6 +282,8 @@ class TextOutput:
             _echo(f"retry at:  {v['retry_at']}")
         if v["error"]:
             _echo(f"error:     {v['error']}")
+        if v["held"]:
+            _echo(f"held:      {v['held']}")
         post = item.post
         if post:
             for n, part in enumerate(post.parts, 1):

@@ -350,6 +350,13 @@ def parse_window(value: object, key: str, ctx: Ctx) -> str:
     return text
 
 
+def parse_branch(value: object, key: str, ctx: Ctx) -> str:
+    name = parse_str(value, key, ctx)
+    if name.startswith("-") or re.search(r"[\s~^:?*\[\\]|\.\.|@\{", name):
+        raise ctx.error(key, f"{name!r} is not a branch name", 'e.g. "main"')
+    return name
+
+
 def parse_names(value: object, key: str, ctx: Ctx) -> tuple[str, ...]:
     # Checked against the accounts once they are known, in load().
     return tuple(dict.fromkeys(parse_str_list(value, key, ctx)))
@@ -481,6 +488,39 @@ _GENERAL: tuple[Key, ...] = (
         " {id}, {error}, {account} and {path} are replaced.",
         parse_on_failure,
         example=["notify-send", "plurspool: {id} failed", "{error}"],
+    ),
+    Key(
+        "git.send_only_committed",
+        "boolean",
+        False,
+        "A due post is sent only if it is committed, as it is (apart from what plurspool"
+        " writes into it), on git.branch of the spool's git repository; otherwise it is held.",
+        parse_bool,
+    ),
+    Key(
+        "git.branch",
+        "string",
+        None,
+        "The branch send_only_committed compares with.",
+        parse_branch,
+        default_doc="the repository's current branch",
+        example="main",
+    ),
+    Key(
+        "git.autocommit",
+        "boolean",
+        False,
+        "After a pass that moved or rewrote posts, commit exactly those files (never other"
+        " changes), with a message naming the posts.",
+        parse_bool,
+    ),
+    Key(
+        "git.push",
+        "boolean",
+        False,
+        "With autocommit: then git pull --rebase and git push, a few times if the push is"
+        " rejected.",
+        parse_bool,
     ),
     Key(
         "rate_limits.NAME",

@@ -39,7 +39,7 @@ BUILTIN_ACCOUNT = "outbox"
 DEFAULT_QUEUE = "default"  # the queue of `post --queue` and `schedule: queue` without a name
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _REDACTED = "<set>"
-_TABLES = ("daemon", "rate_limits", "accounts", "queues")
+_TABLES = ("daemon", "rate_limits", "accounts", "queues", "git")
 _QUEUE_PREFIX = "queues.NAME."
 
 
@@ -92,6 +92,16 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class GitConfig:
+    """The `[git]` table (plurspool(1), "Reviewing and syncing with git")."""
+
+    send_only_committed: bool = False
+    branch: str | None = None
+    autocommit: bool = False
+    push: bool = False
+
+
+@dataclass(frozen=True)
 class QueueConfig:
     """A `[queues.NAME]` table: its slots (in its zone), accounts and whether it reflows."""
 
@@ -116,6 +126,7 @@ class Config:
     max_post_size: int
     state_dir: Path
     queues: Mapping[str, QueueConfig] = field(default_factory=lambda: MappingProxyType({}))
+    git: GitConfig = GitConfig()
 
     def queue(self, name: str | None) -> QueueConfig:
         """The queue called `name` (`default` for None); an InvalidInput naming the known ones
@@ -343,7 +354,7 @@ def _build(
     """Validate the config file's tables (`raw`, read from `used`) into a Config."""
     ctx = Ctx(file=used, env=environ)
 
-    daemon_raw, rates_raw, accounts_raw, queues_raw = (
+    daemon_raw, rates_raw, accounts_raw, queues_raw, git_raw = (
         _table(raw.pop(t, {}), t, ctx) for t in _TABLES
     )
     top = _section(raw, "", ctx)
@@ -404,4 +415,5 @@ def _build(
         max_post_size=top["max_post_size"],
         state_dir=state,
         queues=MappingProxyType(queues),
+        git=GitConfig(**_section(git_raw, "git.", ctx)),
     )

@@ -21,6 +21,7 @@ from .model import (
     RESULT_KEYS,
     TOP_KEYS,
     VISIBILITIES,
+    WRITTEN_KEYS,
     Card,
     Media,
     Override,
@@ -29,6 +30,7 @@ from .model import (
     Quote,
     Result,
     split_parts,
+    without_written,
 )
 from .read import has_conflict_markers, parse
 from .write import (
@@ -58,6 +60,7 @@ __all__ = [
     "TEMPLATE",
     "TOP_KEYS",
     "VISIBILITIES",
+    "WRITTEN_KEYS",
     "Card",
     "Media",
     "Override",
@@ -80,4 +83,5 @@ __all__ = [
     "with_schedule",
     "with_skip",
     "with_skipped",
+    "without_written",
 ]
