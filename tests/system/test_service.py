@@ -182,7 +182,7 @@ def test_install_ignores_a_relative_xdg_config_home_as_the_config_does(tmp_path:
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
 def test_shipped_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
-    """The units as `daemon install` fills them in, and the timer pair, verify cleanly."""
+    """The units as `daemon install` fills them in, and the timer pairs, verify cleanly."""
     stubs = _stubs(tmp_path)
     env = _env(tmp_path, PLURSPOOL_SERVICE_MODE="systemd")
     env["PATH"] = f"{stubs}:{env['PATH']}"
@@ -191,7 +191,8 @@ def test_shipped_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     units = tmp_path / "units"
     units.mkdir()
     shutil.copy(tmp_path / "config" / "systemd" / "user" / "plurspool.service", units)
-    for name in ("plurspool-send.service", "plurspool-send.timer"):
+    pairs = ("plurspool-send", "plurspool-pull")  # send --once; git pull ([git], plurspool(1))
+    for name in (f"{p}.{kind}" for p in pairs for kind in ("service", "timer")):
         text = (ROOT / "contrib" / "systemd" / name).read_text()
         text = text.replace("@PLURSPOOL@", PLURSPOOL)
         text = text.replace("@SPOOL@", str(tmp_path / "data")).replace(
