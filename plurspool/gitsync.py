@@ -387,13 +387,21 @@ class Committer:
             return None  # no commit yet
 
     def _push(self) -> None:
-        """`git pull --rebase`, then `git push`; again if the push is refused meanwhile."""
+        """`git push`; refused (the remote moved on), `git pull --rebase` and push again."""
         top = self.repo.top
-        error = ""
         for attempt in range(1, PUSH_TRIES + 1):
+            try:
+                run(top, "push", "-q", timeout=NETWORK_TIMEOUT)
+            except GitError as exc:
+                error = exc.message
+                self.log.event("git", level="warning", action="push", attempt=attempt, error=error)
+            else:
+                self.unpushed = False
+                self.log.event("git", action="push", attempt=attempt)
+                return
             busy = self.repo.busy()
-            if busy is not None:
-                error = f"{busy} is in progress"
+            if attempt == PUSH_TRIES or busy is not None:
+                error = f"{busy} is in progress" if busy else error
                 break
             try:
                 run(top, "pull", "--rebase", "--no-edit", "-q", timeout=NETWORK_TIMEOUT)
@@ -402,15 +410,6 @@ class Committer:
                 if self.repo.busy() is not None:  # our own rebase stopped on a conflict
                     _quietly(top, "rebase", "--abort")
                 break
-            try:
-                run(top, "push", "-q", timeout=NETWORK_TIMEOUT)
-            except GitError as exc:
-                error = exc.message
-                self.log.event("git", level="warning", action="push", attempt=attempt, error=error)
-                continue
-            self.unpushed = False
-            self.log.event("git", action="push", attempt=attempt)
-            return
         self.log.event("git", level="error", action="push", error=f"{error}; pushing next pass")
 
 

@@ -518,8 +518,8 @@ _GENERAL: tuple[Key, ...] = (
         "git.push",
         "boolean",
         False,
-        "With autocommit: then git pull --rebase and git push, a few times if the push is"
-        " rejected.",
+        "With autocommit: git push each commit; refused (the remote moved on), git pull"
+        " --rebase and push again, three pushes at most.",
         parse_bool,
     ),
     Key(
