@@ -153,6 +153,9 @@ class Gate:
         self._tree: str | None = None
         self._blobs: dict[str, list[str]] = {}  # ID -> blob ids on the branch
         self._posts: dict[str, Post | None] = {}  # blob id -> the post it holds (None: invalid)
+        # (ID, the file's inode/size/mtime, its blobs) -> whether it matches one: a pass whose
+        # branch and files did not move compares nothing again.
+        self._same_as: dict[tuple[str, tuple[int, int, int], tuple[str, ...]], bool] = {}
 
     def held(self, items: Sequence[Item]) -> dict[str, str]:
         """Why each post of `items` that may not be sent is held, by ID."""
@@ -165,6 +168,7 @@ class Gate:
         except GitError as exc:
             return {i.id: exc.message for i in items}
         out = {}
+        known, self._same_as = self._same_as, {}
         for item in items:
             oids, occurrence = self._candidates(item.id)
             post = item.post
@@ -172,7 +176,13 @@ class Gate:
                 continue  # invalid: never sent anyway
             if not oids:
                 out[item.id] = f"not committed on {name}"
-            elif not any(self._same(post, self._posts[o], occurrence) for o in oids):
+                continue
+            key = (item.id, item.entry.key, tuple(oids))
+            same = known.get(key)
+            if same is None:
+                same = any(self._same(post, self._posts[o], occurrence) for o in oids)
+            self._same_as[key] = same
+            if not same:
                 out[item.id] = f"changed since it was committed on {name}"
         return out
 

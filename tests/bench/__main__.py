@@ -725,6 +725,88 @@ def bench_repeat(quick: bool) -> list[Row]:
     ]
 
 
+def bench_git(quick: bool) -> list[Row]:
+    """What `[git] send_only_committed` adds to a pass with 1,000 due posts (gitsync.Gate,
+    in process, wall clock: git's own processes included): the first look (rev-parse, ls-tree,
+    one cat-file --batch, each blob parsed), a pass whose branch did not move (one rev-parse),
+    and one after a commit (ls-tree again; known blobs are cached)."""
+    from plurspool.app import App
+    from plurspool.config import load
+    from plurspool.gitsync import Sync
+    from plurspool.log import NullLog
+
+    size, held = 1000, 10
+    n = 3 if quick else 10
+    sb = Sandbox("[git]\nsend_only_committed = true\n")
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "b",
+        "GIT_AUTHOR_EMAIL": "b@example.invalid",
+        "GIT_COMMITTER_NAME": "b",
+        "GIT_COMMITTER_EMAIL": "b@example.invalid",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+    }
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=sb.dir, env=env, check=True, capture_output=True)
+
+    try:
+        generate(sb.spool, size, start=datetime.now(UTC) - timedelta(days=90))
+        git("init", "-q")
+        git("add", "spool")
+        git("commit", "-q", "-m", "posts")
+        posts = sorted((sb.spool / "scheduled").iterdir())
+        for path in posts[:held]:  # edited since they were committed: held
+            path.write_text(path.read_text() + "edited\n")
+        app = App(load(sb.dir / "config" / "plurspool" / "config.toml", env=sb.env))
+        due = [app.items.load(e) for e in app.spool.entries("scheduled")]
+        assert all(i.valid for i in due)
+
+        def admit(sync: Sync) -> float:
+            found: dict[str, str] = {}
+            t = time.perf_counter()
+            sync.admit(due, found)
+            took = time.perf_counter() - t
+            assert len(found) == held, len(found)
+            return took
+
+        def fresh() -> Sync:
+            sync = Sync(app.spool, app.items, NullLog())
+            sync.configure(app.config, starting=True)
+            return sync
+
+        cold = [admit(fresh()) for _ in range(n)]
+        sync = fresh()
+        admit(sync)
+        warm = [admit(sync) for _ in range(3 * n)]
+        moved = []
+        for i in range(n):
+            (sb.dir / "notes").write_text(str(i))
+            git("add", "notes")
+            git("commit", "-q", "-m", "a commit elsewhere")
+            moved.append(admit(sync))
+        app.close()
+    finally:
+        sb.close()
+    return [
+        Row(f"git gate, {size:,} due posts: first pass", stats(cold), "", "reported", None),
+        Row(
+            f"git gate, {size:,} due posts: the branch did not move",
+            stats(warm),
+            "",
+            "≤ 50 ms",
+            statistics.median(warm) <= 0.05,
+        ),
+        Row(
+            f"git gate, {size:,} due posts: after a commit",
+            stats(moved),
+            "",
+            "≤ 100 ms",
+            statistics.median(moved) <= 0.1,
+        ),
+    ]
+
+
 BENCHES = (
     "startup",
     "list",
@@ -734,6 +816,7 @@ BENCHES = (
     "throughput",
     "pass",
     "repeat",
+    "git",
     "idle",
     "atd",
 )
@@ -772,6 +855,7 @@ def main() -> int:
         "throughput": lambda: bench_throughput(args.quick),
         "pass": lambda: bench_pass(args.quick),
         "repeat": lambda: bench_repeat(args.quick),
+        "git": lambda: bench_git(args.quick),
         "idle": lambda: bench_idle(args.quick, idle),
         "atd": lambda: (
             probe.rows()
