@@ -203,12 +203,15 @@ class Views:
         return self.ledgers.ledger.deliveries(post_id)
 
     def held(self, items: Sequence[Item]) -> dict[str, str]:
-        """Why each post of scheduled/ in `items` is held by `[git] send_only_committed`."""
+        """Why each due post of scheduled/ in `items` is held by `[git] send_only_committed`."""
         if not self.items.config.git.send_only_committed:
             return {}
         from .gitsync import held_now
 
-        scheduled = [i for i in items if i.state == "scheduled" and i.valid]
+        now = self.items.clock()
+        scheduled = [
+            i for i in items if i.state == "scheduled" and i.valid and i.due and i.due <= now
+        ]
         return held_now(self.items.config, self.spool.root, scheduled)
 
     def view(

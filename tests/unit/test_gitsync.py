@@ -70,6 +70,8 @@ def test_an_uncommitted_post_is_held_and_says_why_until_it_is_committed(
 ) -> None:
     w = world(send_only_committed=True)
     due_post(w, "a")
+    w.box.deliver("scheduled", "later", post_text("not due", schedule=iso(w.now + 3600)))
+    assert w.app.views.view(w.app.items.find("later"))["held"] is None  # judged when due
     result = w.run()
     assert result.sent == [] and result.held == {"a": "not committed on main"}
     assert result.wake is not None and result.wake <= w.now + gitsync.RECHECK
