@@ -180,6 +180,27 @@ def test_install_ignores_a_relative_xdg_config_home_as_the_config_does(tmp_path:
     assert not unit.exists() and list(cwd.iterdir()) == []
 
 
+def test_with_autocommit_the_unit_may_write_the_repository_above_the_spool(
+    tmp_path: Path,
+) -> None:
+    stubs = _stubs(tmp_path)
+    env = _env(tmp_path, PLURSPOOL_SERVICE_MODE="systemd")
+    env["PATH"] = f"{stubs}:{env['PATH']}"
+    repo = tmp_path / "repo"
+    spool = repo / "posts"
+    spool.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, timeout=30)
+    config = tmp_path / "config" / "plurspool" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'spool = "{spool}"\n')
+    unit = tmp_path / "config" / "systemd" / "user" / "plurspool.service"
+    assert _run(env, "daemon", "install").returncode == 0
+    assert f"ReadWritePaths={spool} {tmp_path / 'state'}" in unit.read_text()
+    config.write_text(f'spool = "{spool}"\n[git]\nautocommit = true\n')
+    assert _run(env, "daemon", "install").returncode == 0
+    assert f"ReadWritePaths={spool} {repo} {tmp_path / 'state'}" in unit.read_text()
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
 def test_shipped_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     """The units as `daemon install` fills them in, and the timer pairs, verify cleanly."""
