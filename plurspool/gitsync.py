@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import subprocess
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,6 +41,7 @@ IN_PROGRESS = {
     "CHERRY_PICK_HEAD": "a cherry-pick",
     "REVERT_HEAD": "a revert",
 }
+_USERINFO = re.compile(r"(://)[^/@\s]+@")
 _ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
 
 
@@ -68,7 +70,9 @@ def run(
         raise GitError(f"cannot run git: {exc.strerror}", "install git") from None
     if done.returncode != 0:
         said = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitError(f"git {args[0]} failed: {said[-1] if said else done.returncode}", "")
+        # A remote's URL may carry a password or token: never into a log line.
+        last = _USERINFO.sub(r"\1***@", said[-1]) if said else str(done.returncode)
+        raise GitError(f"git {args[0]} failed: {last}", "")
     return done.stdout
 
 
@@ -461,7 +465,7 @@ class Sync:
         if config.git == self.config:
             return
         if self.committer is not None:
-            self.committer.close(TIMEOUT)
+            self.committer.close(0)  # it finishes what it has on its own; no send waits
         self.config, self.gate, self.committer, self.problem = config.git, None, None, None
         self.spool.touched = None
         if not (config.git.send_only_committed or config.git.autocommit):

@@ -331,6 +331,9 @@ class Sender:
                 if fresh.due > app.clock():
                     result.soonest(fresh.due.timestamp())
                     return
+                if self.git.gate is not None and fresh.entry.key != item.entry.key:
+                    result.soonest(app.clock().timestamp())  # changed since the gate judged it
+                    return
                 copy = app.items.late_copy(item.id)
                 if copy is not None:
                     # Finished elsewhere (another host, a lost ledger): never out a second time.

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from plurspool import gitsync
-from plurspool.errors import ConfigError
-from plurspool.sender import Sender
+from plurspool.errors import ConfigError, GitError
+from plurspool.sender import PassResult, Sender
 from tests.daemon_helpers import Sandbox, World, in_process, iso, post_text
 from tests.helpers import git
 
@@ -101,6 +101,21 @@ def test_an_edit_after_the_commit_holds_the_post_what_plurspool_writes_does_not(
     assert w.run().held == {"c": "changed since it was committed on main"}
     path.write_text(path.read_text().replace("second", "first"))
     assert w.run().sent == ["c"]
+
+
+def test_an_edit_between_the_gates_look_and_the_send_is_not_sent(
+    world: Callable[..., World],
+) -> None:
+    w = world(send_only_committed=True)
+    due_post(w, "a", "reviewed")
+    commit(w, "scheduled/a.md")
+    judged = w.app.items.find("a")  # as the daemon's index holds it: the committed version
+    path = w.box.spool / "scheduled" / "a.md"
+    path.write_text(path.read_text().replace("reviewed", "slipped in"))
+    result = PassResult()
+    w.sender.send_due([judged], result)
+    assert result.sent == [] and w.box.records("x") == []
+    assert w.run().held == {"a": "changed since it was committed on main"}
 
 
 def test_a_committed_time_is_reviewed_too(world: Callable[..., World]) -> None:
@@ -253,3 +268,20 @@ def test_sender_made_without_a_repository_but_without_git_keys_works(tmp_path: P
     w = in_process(box)
     assert isinstance(w.sender, Sender) and w.sender.git.gate is None
     assert w.app.spool.touched is None  # nothing collected for a committer
+
+
+def test_a_remote_password_in_a_git_message_never_reaches_the_log(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    url = "https://me:s3cret-token@127.0.0.1:9/x.git"
+    git(tmp_path, "remote", "add", "origin", url)
+    with pytest.raises(GitError) as err:
+        gitsync.run(tmp_path, "fetch", "-q", "origin", timeout=20)
+    assert "s3cret" not in err.value.message and "me:" not in err.value.message
+    # Whatever a git (or a helper, or a hook) prints with a URL's password in it is cut too.
+    said = "fatal: unable to access 'https://me:s3cret-token@example.invalid/x.git/'"
+    git(tmp_path, "config", "alias.say", f"!echo \"{said}\" >&2; exit 1")
+    with pytest.raises(GitError) as err:
+        gitsync.run(tmp_path, "say")
+    assert err.value.message == (
+        "git say failed: fatal: unable to access 'https://***@example.invalid/x.git/'"
+    )
