@@ -51,8 +51,10 @@ def run(
     stdin: bytes | None = None,
     timeout: float = TIMEOUT,
     env: Mapping[str, str] | None = None,
+    ok: tuple[int, ...] = (0,),
 ) -> bytes:
-    """`git ARGS` in `cwd`: its stdout; a GitError naming the command and git's message."""
+    """`git ARGS` in `cwd`: its stdout; a GitError naming the command and git's message when
+    its exit status is not in `ok`."""
     cmd = ["git", "-c", "core.quotepath=off", *args]
     try:
         done = subprocess.run(
@@ -68,7 +70,7 @@ def run(
         raise GitError(f"git {args[0]} took more than {timeout:.0f}s", "") from None
     except OSError as exc:
         raise GitError(f"cannot run git: {exc.strerror}", "install git") from None
-    if done.returncode != 0:
+    if done.returncode not in ok:
         said = done.stderr.decode("utf-8", "replace").strip().splitlines()
         # A remote's URL may carry a password or token: never into a log line.
         last = _USERINFO.sub(r"\1***@", said[-1]) if said else str(done.returncode)
@@ -364,12 +366,19 @@ class Committer:
                 error=f"{busy} is in progress in {self.repo.top}; committing after it",
             )
             return False
-        paths = sorted({self.repo.path(p, self.root) for p in self.pending})
-        listed = "".join(f"{p}\0" for p in paths).encode()
         top = self.repo.top
+        paths = sorted({self.repo.path(p, self.root) for p in self.pending})
         index = self.repo.git_dir / f"plurspool-index-{os.getpid()}-{threading.get_ident()}"
         env = {"GIT_INDEX_FILE": str(index)}
         try:
+            # What the repository ignores (the spool's tmp/, say) stays out, as `git add` has it.
+            listed = "".join(f"{p}\0" for p in paths).encode()
+            out = run(top, "check-ignore", "-z", "--stdin", stdin=listed, ok=(0, 1))
+            ignored = set(os.fsdecode(out).split("\0"))
+            paths = [p for p in paths if p not in ignored]
+            if not paths:
+                return True
+            listed = "".join(f"{p}\0" for p in paths).encode()
             head = self._head()
             run(top, "read-tree", *([head] if head else ["--empty"]), env=env)
             run(top, "update-index", "--add", "--remove", "-z", "--stdin", stdin=listed, env=env)

@@ -192,18 +192,23 @@ def test_autocommit_commits_exactly_the_moved_paths_and_leaves_the_rest_alone(
     commit(w, "scheduled/a.md", "new/b.md")
     (w.box.base / "notes.txt").write_text("mine\n")
     git(w.box.base, "add", "notes.txt")  # the user's staged change
-    (w.box.base / ".gitignore").write_text("env/\n*.jsonl\n*.json\nconfig.toml\nx\n")  # dirty
+    # Dirty: and it ignores the reasons beside failed posts, which autocommit must respect.
+    (w.box.base / ".gitignore").write_text("env/\n*.jsonl\n*.json\nconfig.toml\n*.error\n")
+    w.box.deliver("new", "bad", "---\nschedule: [\n---\nbroken\n")
     due_post(w, "draft", state="drafts")  # an unrelated untracked post
-    assert sorted(w.run().sent) == ["a", "b"]
+    result = w.run()
+    assert sorted(result.sent) == ["a", "b"] and result.failed == ["bad"]
     wait_committed(w)
     assert committed_paths(w) == [
+        "spool/failed/bad.md",
         "spool/new/b.md",
         "spool/scheduled/a.md",
         "spool/sent/a.md",
         "spool/sent/b.md",
     ]
+    assert (w.box.spool / "failed" / "bad.error").exists()  # written, ignored, not committed
     subject = git(w.box.base, "log", "-1", "--format=%s").stdout.strip()
-    assert subject == "plurspool: sent a, b"
+    assert subject == "plurspool: failed bad; sent a, b"
     status = git(w.box.base, "status", "--porcelain").stdout.splitlines()
     assert "A  notes.txt" in status  # still staged, not committed
     assert " M .gitignore" in status
@@ -279,7 +284,7 @@ def test_a_remote_password_in_a_git_message_never_reaches_the_log(tmp_path: Path
     assert "s3cret" not in err.value.message and "me:" not in err.value.message
     # Whatever a git (or a helper, or a hook) prints with a URL's password in it is cut too.
     said = "fatal: unable to access 'https://me:s3cret-token@example.invalid/x.git/'"
-    git(tmp_path, "config", "alias.say", f"!echo \"{said}\" >&2; exit 1")
+    git(tmp_path, "config", "alias.say", f'!echo "{said}" >&2; exit 1')
     with pytest.raises(GitError) as err:
         gitsync.run(tmp_path, "say")
     assert err.value.message == (
