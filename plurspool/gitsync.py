@@ -207,6 +207,8 @@ class Gate:
             name = full.removeprefix("refs/heads/") or "HEAD"
         if tree != self._tree:
             self._blobs = self._list(tree)
+            kept = {oid for oids in self._blobs.values() for oid in oids}
+            self._posts = {o: p for o, p in self._posts.items() if o in kept}
             self._tree = tree
         return name
 
@@ -372,13 +374,13 @@ class Committer:
         env = {"GIT_INDEX_FILE": str(index)}
         try:
             # What the repository ignores (the spool's tmp/, say) stays out, as `git add` has it.
-            listed = "".join(f"{p}\0" for p in paths).encode()
+            listed = b"".join(os.fsencode(p) + b"\0" for p in paths)
             out = run(top, "check-ignore", "-z", "--stdin", stdin=listed, ok=(0, 1))
             ignored = set(os.fsdecode(out).split("\0"))
             paths = [p for p in paths if p not in ignored]
             if not paths:
                 return True
-            listed = "".join(f"{p}\0" for p in paths).encode()
+            listed = b"".join(os.fsencode(p) + b"\0" for p in paths)
             head = self._head()
             run(top, "read-tree", *([head] if head else ["--empty"]), env=env)
             run(top, "update-index", "--add", "--remove", "-z", "--stdin", stdin=listed, env=env)
