@@ -1,6 +1,6 @@
 """Every git command plurspool runs (plurspool(1), "Reviewing and syncing with git"): `Gate`
-holds a due post not committed on the reviewed branch, `Committer` commits (then pulls and
-pushes) exactly the files a pass changed; neither changes a post's state.
+holds a due post not committed on the reviewed branch, `Committer` commits (and pushes)
+exactly the files a pass changed; neither changes a post's state.
 
 git runs as a subprocess, never through a library, each call with a timeout. Per pass, the gate
 runs `git rev-parse` once, `git ls-tree` when the branch moved and `git cat-file --batch` for the
@@ -86,7 +86,6 @@ class Repo:
     top: Path
     git_dir: Path
     prefix: str
-    object_format: str = "sha1"
 
     def path(self, spool_path: Path, root: Path) -> str:
         """A spool file's path as git names it, from the work tree's top."""
@@ -109,14 +108,13 @@ def find_repo(root: Path) -> Repo | None:
             "--show-toplevel",
             "--absolute-git-dir",
             "--show-prefix",
-            "--show-object-format",
         )
     except GitError:
         return None
-    top, git_dir, prefix, fmt = [*out.decode().split("\n"), "", "", ""][:4]
+    top, git_dir, prefix = [*os.fsdecode(out).split("\n"), "", ""][:3]
     if not top:  # inside a .git directory, or a bare repository: no work tree
         return None
-    return Repo(Path(top), Path(git_dir), prefix, fmt or "sha1")
+    return Repo(Path(top), Path(git_dir), prefix)
 
 
 def require_repo(config: Config, root: Path) -> Repo:
