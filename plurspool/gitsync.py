@@ -157,8 +157,8 @@ class Gate:
         self._tree: str | None = None
         self._blobs: dict[str, list[str]] = {}  # ID -> blob ids on the branch
         self._posts: dict[str, Post | None] = {}  # blob id -> the post it holds (None: invalid)
-        # (ID, the file's inode/size/mtime, its blobs) -> whether it matches one: a pass whose
-        # branch and files did not move compares nothing again.
+        # (ID, the file's inode/size/mtime, its blobs) -> whether it matches one: a post whose
+        # file and committed blobs did not change is compared once.
         self._same_as: dict[tuple[str, tuple[int, int, int], tuple[str, ...]], bool] = {}
 
     def held(self, items: Sequence[Item]) -> dict[str, str]:
@@ -172,7 +172,7 @@ class Gate:
         except GitError as exc:
             return {i.id: exc.message for i in items}
         out = {}
-        known, self._same_as = self._same_as, {}
+        used = []
         for item in items:
             oids, occurrence = self._candidates(item.id)
             post = item.post
@@ -182,12 +182,15 @@ class Gate:
                 out[item.id] = f"not committed on {name}"
                 continue
             key = (item.id, item.entry.key, tuple(oids))
-            same = known.get(key)
+            same = self._same_as.get(key)
             if same is None:
                 same = any(self._same(post, self._posts[o], occurrence) for o in oids)
-            self._same_as[key] = same
+                self._same_as[key] = same
+            used.append(key)
             if not same:
                 out[item.id] = f"changed since it was committed on {name}"
+        if len(self._same_as) > 4 * len(used) + 1000:  # old versions of files: forgotten
+            self._same_as = {k: self._same_as[k] for k in used}
         return out
 
     def _look(self) -> str:
