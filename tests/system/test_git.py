@@ -251,3 +251,43 @@ def test_a_failing_remote_is_logged_and_sends_go_on(
     daemon.stop()
     assert box.is_in("a", "sent") and box.is_in("b", "sent")
     assert "plurspool: sent a" in git(box.repo, "log", "--format=%s").stdout
+
+
+# -- contrib ---------------------------------------------------------------------------------
+
+
+def test_the_ci_recipe_fails_a_pull_request_with_a_post_the_sender_would_refuse(
+    tmp_path: Path,
+) -> None:
+    import shlex
+    import subprocess
+
+    import yaml
+
+    from tests.helpers import BIN, ROOT
+
+    workflow = yaml.safe_load((ROOT / "contrib" / "ci-check-posts.yml").read_text())
+    command = workflow["jobs"]["check"]["steps"][-1]["run"]
+    repo = tmp_path / "checkout"  # the pull request's tree, as actions/checkout leaves it
+    (repo / "posts" / "scheduled").mkdir(parents=True)
+    (repo / "plurspool-ci.toml").write_text('[accounts.mastodon]\ninstance = "https://a.example"\n')
+    env = {**Sandbox(tmp_path / "ci").env, **workflow["env"], "SPOOL": "posts"}
+
+    def ci() -> subprocess.CompletedProcess[str]:
+        argv = shlex.split(command.replace('"$SPOOL"', env["SPOOL"]))
+        assert argv[0] == "plurspool"
+        return subprocess.run(
+            [str(BIN / "plurspool"), *argv[1:]],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    post = repo / "posts" / "scheduled" / "p.md"
+    post.write_text(post_text("fine", schedule="2030-01-01T09:00:00Z", platforms=["mastodon"]))
+    assert ci().returncode == 0
+    post.write_text(post_text("who?", schedule="2030-01-01T09:00:00Z", platforms=["nobody"]))
+    refused = ci()
+    assert refused.returncode == 3 and "unknown account nobody" in refused.stdout
