@@ -32,6 +32,9 @@ FIGURES = [
     "one daemon pass, 5,000 posts not yet due",
     "one daemon pass, 10 recurring posts not yet due",
     "one daemon pass, 1,000 recurring posts not yet due",
+    "git gate, 1,000 due posts: first pass",
+    "git gate, 1,000 due posts: the branch did not move",
+    "git gate, 1,000 due posts: after a commit",
     "idle daemon, 5,000 posts, 5 s",
     "atd: job due at a minute → ran",
 ]
