@@ -212,7 +212,7 @@ class Views:
         scheduled = [
             i for i in items if i.state == "scheduled" and i.valid and i.due and i.due <= now
         ]
-        return held_now(self.items.config, self.spool.root, scheduled)
+        return held_now(self.items.config, self.spool.root, scheduled) if scheduled else {}
 
     def view(
         self,
