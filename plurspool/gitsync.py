@@ -13,6 +13,7 @@ import contextlib
 import os
 import queue
 import re
+import shutil
 import subprocess
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -123,6 +124,11 @@ def require_repo(config: Config, root: Path) -> Repo:
     if repo is None:
         used = [k for k in ("send_only_committed", "autocommit") if getattr(config.git, k)]
         where = f" (in {config.path})" if config.path is not None else ""
+        if shutil.which("git") is None:
+            raise ConfigError(
+                f"git.{used[0]} is set but git is not installed (no git on PATH)",
+                f"install git, or remove [git] {used[0]}{where}",
+            )
         raise ConfigError(
             f"git.{used[0]} is set but the spool {root} is not in a git repository",
             f"run `git init` in {root} (or in a folder above it), or remove [git] {used[0]}"

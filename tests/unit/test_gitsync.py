@@ -147,6 +147,17 @@ def test_a_spool_outside_any_repository_is_a_start_error_with_a_hint(tmp_path: P
     assert "git init" in err.value.hint and "send_only_committed" in err.value.hint
 
 
+def test_without_git_installed_the_error_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = Sandbox(tmp_path)
+    box.extra = "[git]\nautocommit = true\n"
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ConfigError) as err:
+        in_process(box)
+    assert err.value.message == "git.autocommit is set but git is not installed (no git on PATH)"
+
+
 def test_one_git_run_per_pass_whatever_the_number_of_posts(
     world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
 ) -> None:
