@@ -118,27 +118,35 @@ class Views:
         known = self.ledgers.ledger.delivery_ids() if self.ledgers.exists() else set()
         keyed: list[tuple[float, str, int, bytes]] = []  # (due, ID, state's rank, line)
         whole: list[tuple[int, Listing]] = []  # states whose listing is the answer as it is
-        gated = self.items.config.git.send_only_committed  # held or not: git says, each time
+        # With [git] send_only_committed, whether a due post is held is git's to say each time.
+        gated = self.items.config.git.send_only_committed
+        now = self.items.clock().timestamp()
         for rank, state in enumerate(states):
-            kept = state != "failed" and not (gated and state == "scheduled")
-            listing = Listing.read(self._listing(state), fp) if kept else None
+            listing = None if state == "failed" else Listing.read(self._listing(state), fp)
             hits, slow, complete = self._match(state, listing, known)
+            judged = gated and state == "scheduled"
+            if judged and listing is not None and any(listing.dues[i] <= now for i in hits):
+                for i in [i for i in hits if listing.dues[i] <= now]:
+                    entry = self.spool.stat_entry(state, listing.names[i][:-3])
+                    slow += [entry] if entry is not None else []
+                hits, complete = [i for i in hits if listing.dues[i] > now], False
             if listing is not None and complete and not slow:
                 whole.append((rank, listing))
                 continue
             rows = listing.rows(hits) if listing is not None else []
             fresh = list(rows)
-            slow_items = list(items.items_of(slow, states, full=False))
-            held = self.held(slow_items) if state == "scheduled" else {}
+            slow_items = items.items_of(slow, states, full=False)
+            held = self.held(slow_items) if judged else {}
             for item in slow_items:
                 due, post_id = sort_key(item)
                 ds = self.ledgers.ledger.deliveries(item.id) if item.id in known else {}
                 # A name that is not UTF-8 (refused, but listed) shows as \udcXX escapes.
                 line = encode_json(self.view(item, ds, held)).encode("utf-8", "backslashreplace")
                 rows.append((due, post_id, line, item.entry.key))
-                if state != "failed" and item.id not in known and items.cacheable(item.entry):
+                cached = item.id not in known and item.id not in held  # a hold is not kept
+                if state != "failed" and cached and items.cacheable(item.entry):
                     fresh.append((due, post_id, line, item.entry.key))
-            if kept:
+            if state != "failed":
                 fresh.sort(key=lambda r: (r[0], r[1]))
                 Listing.write(self._listing(state), fp, fresh)
             keyed.extend((r[0], r[1], rank, r[2]) for r in rows)

@@ -3,6 +3,7 @@ never during a rebase, one git run per pass; against a real repository, with a f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,6 +84,28 @@ def test_an_uncommitted_post_is_held_and_says_why_until_it_is_committed(
     assert w.app.views.view(w.app.items.find("a"))["held"] is None
     assert w.run().sent == ["a"]
     assert w.box.is_in("a", "sent")
+
+
+def test_list_json_says_held_each_time_while_not_yet_due_posts_come_from_its_listing(
+    world: Callable[..., World],
+) -> None:
+    w = world(send_only_committed=True)
+    due_post(w, "a")
+    w.box.deliver("scheduled", "later", post_text("not due", schedule=iso(w.now + 3600)))
+
+    def held() -> dict[str, str | None]:
+        lines = w.app.views.view_lines(("scheduled",)).splitlines()
+        return {v["id"]: v["held"] for v in map(json.loads, lines)}
+
+    assert held() == {"a": "not committed on main", "later": None}
+    assert held() == {"a": "not committed on main", "later": None}  # the listing, made
+    commit(w, "scheduled/a.md")
+    assert held() == {"a": None, "later": None}
+    git(w.box.base, "rm", "-q", "--cached", "spool/scheduled/a.md")
+    git(w.box.base, "commit", "-q", "-m", "unreviewed again")
+    assert held() == {"a": "not committed on main", "later": None}
+    w.tick(3600)  # `later` comes due: from now on git judges it too
+    assert held() == {"a": "not committed on main", "later": "not committed on main"}
 
 
 def test_an_edit_after_the_commit_holds_the_post_what_plurspool_writes_does_not(
