@@ -215,7 +215,8 @@ class TextOutput:
         if view["state"] == "failed":
             note(f"failed: {view['error']}")
         elif view["state"] == "scheduled":
-            note(f"not sent yet: {view['error'] or 'deferred'}; it stays queued")
+            why = f"held: {view['held']}" if view["held"] else view["error"] or "deferred"
+            note(f"not sent yet: {why}; it stays queued")
 
     def handed_over(self, app: App, item: Item) -> None:
         _echo(item.id)

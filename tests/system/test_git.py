@@ -164,6 +164,19 @@ def test_an_uncommitted_edit_holds_a_post_until_it_is_undone_or_committed(
     assert [r["stdin"]["parts"] for r in box.records("x")] == [["As reviewed"]]
 
 
+def test_posting_now_an_unreviewed_post_says_it_is_held(
+    remote: Remote, host: Callable[..., Host]
+) -> None:
+    box = host(send_only_committed=True)
+    run = box.cli("post", "--json", "Straight out?")  # not sent: exit 1, as a deferred post
+    assert run.code == 1 and run.json()["state"] == "scheduled"
+    assert run.json()["held"] == "not committed on main"
+    text = box.cli("post", "Straight out, again?")
+    assert text.code == 1
+    assert "not sent yet: held: not committed on main; it stays queued" in text.err
+    assert box.records("x") == []
+
+
 def test_a_spool_in_no_repository_with_the_key_set_does_not_start(tmp_path: Path) -> None:
     box = Sandbox(tmp_path / "plain")
     box.exec_account("x")
