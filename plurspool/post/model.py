@@ -182,11 +182,18 @@ class Post:
 
 def without_written(post: Post) -> Post:
     """`post` with every key of `WRITTEN_KEYS` as if absent: what its author wrote."""
-    blank: dict[str, object] = {"schedule": None, "schedule_line": None, "queue": None}
-    blank.update(repeat=None, skipped=(), card=None, attempts=0, retried=None)
-    blank["results"] = types.MappingProxyType({})
-    assert set(WRITTEN_KEYS) <= set(blank)
-    return dataclasses.replace(post, **blank)  # type: ignore[arg-type]
+    return dataclasses.replace(
+        post,
+        schedule=None,
+        schedule_line=None,
+        queue=None,
+        repeat=None,
+        skipped=(),
+        card=None,
+        results=types.MappingProxyType({}),
+        attempts=0,
+        retried=None,
+    )
 
 
 def split_parts(text: str) -> tuple[str, ...]:

@@ -63,6 +63,29 @@ def due_post(w: World, post_id: str, body: str = "hello", state: str = "schedule
     w.box.deliver(state, post_id, post_text(body, schedule=iso(w.now - 5)))
 
 
+def test_without_written_forgets_exactly_the_keys_plurspool_writes() -> None:
+    from plurspool.post import WRITTEN_KEYS, parse, without_written
+
+    written = {
+        "schedule": "2026-12-01T09:00:00Z",
+        "queue": "default",
+        "repeat": "FREQ=DAILY",
+        "skipped": "[2026-11-30T09:00:00Z]",
+        "card": "{url: 'https://example.com'}",
+        "results": "{x: {id: '1', attempts: 1}}",
+        "attempts": "1",
+        "retried": "abc123",
+    }
+    assert sorted(written) == sorted(WRITTEN_KEYS)
+    mine = "cw: spoilers\nlanguage: en\n"
+    full = parse(
+        ("---\n" + mine + "".join(f"{k}: {v}\n" for k, v in written.items()) + "---\nhi\n").encode()
+    )
+    bare = parse(("---\n" + mine + "---\nhi\n").encode())
+    assert full != bare and without_written(full) == without_written(bare) == bare
+    assert without_written(parse(b"---\ncw: other\n---\nhi\n")) != bare
+
+
 # -- send_only_committed ---------------------------------------------------------------------
 
 
