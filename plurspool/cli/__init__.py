@@ -16,7 +16,7 @@ import click
 from .. import __version__, usage
 from ..errors import EXIT_FAILURE, EXIT_USAGE, PlurspoolError
 from ..printable import shown
-from . import daemon, posting, queue, report, setup
+from . import daemon, feeds, posting, queue, report, setup
 from .context import Context
 
 QUEUE_COMMANDS = (
@@ -101,6 +101,7 @@ for _command in (
     daemon.send,
     daemon.daemon_group,
     setup.accounts,
+    feeds.feed_group,
 ):
     cli.add_command(_command)
     # The summary `plurspool --help` shows (usage.py prints the same without importing click).

@@ -483,6 +483,14 @@ _GENERAL: tuple[Key, ...] = (
         example=["notify-send", "plurspool: {id} failed", "{error}"],
     ),
     Key(
+        "feeds.poll_interval",
+        "duration",
+        "15m",
+        "How often the sending host polls each feed of the spool's feeds.toml"
+        " (plurspool(1), FEEDS).",
+        parse_duration,
+    ),
+    Key(
         "rate_limits.NAME",
         "rate",
         None,
