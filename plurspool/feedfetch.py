@@ -7,6 +7,7 @@ feedparser are imported only here, inside the functions that need them.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import urllib.parse
@@ -45,16 +46,39 @@ class Fetched:
     content_type: str = ""
 
 
+def shown_url(url: str) -> str:
+    """`url` as logs and errors show it: a password in it (https://me:PASSWORD@host/) masked."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 def url_problem(url: str) -> str | None:
     """Why `url` cannot be a feed's address, or None: http:// or https:// with a host."""
     try:
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname
     except ValueError:
-        return f"{url[:80]!r} is not a URL"
+        return f"{shown_url(url)[:80]!r} is not a URL"
     if parts.scheme not in ("http", "https") or not host:
-        return f"{url[:80]!r} is not an http:// or https:// address"
+        return f"{shown_url(url)[:80]!r} is not an http:// or https:// address"
     return None
+
+
+@functools.cache
+def _tls() -> Any:
+    """httpx's default TLS context, made once: loading the CA bundle costs 40 ms or more, and
+    the daemon polls every feed again and again."""
+    import httpx
+
+    return httpx.create_ssl_context(trust_env=False)
 
 
 def fetch(
@@ -85,7 +109,11 @@ def fetch(
     try:
         with (
             httpx.Client(
-                follow_redirects=True, max_redirects=MAX_REDIRECTS, trust_env=False, headers=headers
+                follow_redirects=True,
+                max_redirects=MAX_REDIRECTS,
+                trust_env=False,
+                verify=_tls(),
+                headers=headers,
             ) as client,
             client.stream("GET", url, timeout=httpx.Timeout(min(10.0, left()))) as response,
         ):
@@ -115,7 +143,8 @@ def fetch(
     except httpx.TooManyRedirects:
         raise FeedError(f"more than {MAX_REDIRECTS} redirects") from None
     except httpx.HTTPError as exc:
-        raise FeedError(f"cannot fetch it: {type(exc).__name__}: {exc}"[:300]) from None
+        said = str(exc).replace(url, shown_url(url))
+        raise FeedError(f"cannot fetch it: {type(exc).__name__}: {said}"[:300]) from None
 
 
 def _too_large(size: int | None) -> str:

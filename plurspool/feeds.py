@@ -21,7 +21,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from .errors import InvalidInput, NotFound, PlurspoolError
-from .feedfetch import MAX_BYTES, Entry, FeedError, Fetched, fetch, parse, url_problem
+from .feedfetch import (
+    MAX_BYTES,
+    Entry,
+    FeedError,
+    Fetched,
+    fetch,
+    parse,
+    shown_url,
+    url_problem,
+)
 from .log import Log, NullLog
 from .when import iso_utc
 
@@ -106,7 +115,7 @@ def _feed_of(raw: object, n: int, where: str) -> Feed:
     url = raw.get("url")
     if not isinstance(url, str):
         raise InvalidInput(f'{where}: feed {n} has no url = "..."', _HINT)
-    name = f"{where}: feed {n} ({url[:80]})"
+    name = f"{where}: feed {n} ({shown_url(url)[:80]})"
     for key in raw:
         if key not in FEED_KEYS:
             raise InvalidInput(f"{name}: unknown key {key!r}; known: {', '.join(FEED_KEYS)}", _HINT)
@@ -143,7 +152,7 @@ def parse_feeds(text: str, where: str = FEEDS_FILE) -> list[Feed]:
     urls = [f.url for f in out]
     for url in urls:
         if urls.count(url) > 1:
-            raise InvalidInput(f"{where}: the feed {url} is listed twice", _HINT)
+            raise InvalidInput(f"{where}: the feed {shown_url(url)} is listed twice", _HINT)
     return out
 
 
@@ -223,6 +232,8 @@ class Feeds:
         self.fetch: Callable[[str, str | None, str | None], Fetched] = fetch
         self.parse: Callable[[Fetched], list[Entry]] = parse
         self._said: str | None = None  # the error of feeds.toml last logged
+        self._feeds: tuple[tuple[int, int, int], list[Feed]] | None = None  # by file key
+        self._polled_at: tuple[tuple[int, int, int], dict[str, float | None]] | None = None
 
     # -- the list, shared in the spool -------------------------------------------------------
 
@@ -244,8 +255,16 @@ class Feeds:
             raise InvalidInput(f"{self.path} is not UTF-8 text", _HINT) from None
 
     def feeds(self) -> list[Feed]:
-        """The feeds of feeds.toml (none when there is no such file)."""
-        return parse_feeds(self._text(), str(self.path))
+        """The feeds of feeds.toml (none when there is no such file); parsed again only when
+        the file changed, as each pass of the daemon asks."""
+        key = _stat_key(self.path)
+        if key is None or self._feeds is None or self._feeds[0] != key:
+            self._feeds = None
+            feeds = parse_feeds(self._text(), str(self.path))
+            if key is not None:
+                self._feeds = (key, feeds)
+            return feeds
+        return list(self._feeds[1])
 
     def add(self, feed: Feed) -> int:
         """Add a feed after reading it once: its entries are recorded as seen, not posted.
@@ -256,18 +275,23 @@ class Feeds:
         if feed.queue is not None:
             self.app.config.queue(feed.queue)  # an unknown queue is refused now (exit 3)
         if any(f.url == feed.url for f in self.feeds()):
-            raise InvalidInput(f"{feed.url} is already a feed", "`plurspool feed list` shows it")
+            raise InvalidInput(
+                f"{shown_url(feed.url)} is already a feed", "`plurspool feed list` shows it"
+            )
         try:
             fetched = self.fetch(feed.url, None, None)
             entries = self.parse(fetched)
         except FeedError as exc:
             raise InvalidInput(
-                f"cannot read the feed {feed.url}: {exc}", "nothing was added; check the URL"
+                f"cannot read the feed {shown_url(feed.url)}: {exc}",
+                "nothing was added; check the URL",
             ) from None
         with self._locked():
             text = self._text()
             if any(f.url == feed.url for f in parse_feeds(text, str(self.path))):
-                raise InvalidInput(f"{feed.url} is already a feed", "`plurspool feed list`")
+                raise InvalidInput(
+                    f"{shown_url(feed.url)} is already a feed", "`plurspool feed list`"
+                )
             state = self._load()
             now = self._now()
             seen = Seen(etag=fetched.etag, modified=fetched.modified, polled=now, ok=now)
@@ -287,7 +311,7 @@ class Feeds:
             parse_feeds(text, str(self.path))
             rest = without_feed(text, url)
             if rest is None:
-                raise NotFound(f"no feed {url}", "`plurspool feed list` shows the feeds")
+                raise NotFound(f"no feed {shown_url(url)}", "`plurspool feed list` shows the feeds")
             self.app.spool.write_root_file(FEEDS_FILE, rest.encode())
             state = self._load()
             state.pop(url, None)
@@ -323,8 +347,8 @@ class Feeds:
             feeds = self.feeds()
         except InvalidInput:
             return None
-        state = self._load()
-        times = [(state[f.url].polled or 0.0) if f.url in state else 0.0 for f in feeds]
+        polled = self._polled()
+        times = [polled.get(f.url) or 0.0 for f in feeds]
         return min(times) + self.interval() if times else None
 
     def poll_due(self, busy: Callable[[], bool] = lambda: False) -> list[str]:
@@ -339,9 +363,9 @@ class Feeds:
             return []
         self._said = None
         made: list[str] = []
+        polled = self._polled()
         for feed in feeds:
-            seen = self._load().get(feed.url)
-            if seen is not None and (seen.polled or 0.0) + self.interval() > self._now():
+            if (polled.get(feed.url) or 0.0) + self.interval() > self._now():
                 continue
             if busy():
                 break
@@ -349,7 +373,7 @@ class Feeds:
                 made += self.poll(feed)
             except (PlurspoolError, OSError) as exc:
                 error = exc.message if isinstance(exc, PlurspoolError) else str(exc)
-                self.log.event("feed-refused", level="error", feed=feed.url, error=error)
+                self.log.event("feed-refused", level="error", feed=shown_url(feed.url), error=error)
                 with contextlib.suppress(PlurspoolError, OSError):  # said in the log
                     self._failed(feed.url, error)
         return made
@@ -369,7 +393,7 @@ class Feeds:
             )
             entries = None if fetched.body is None else self.parse(fetched)
         except FeedError as exc:
-            self.log.event("feed-refused", level="error", feed=feed.url, error=str(exc))
+            self.log.event("feed-refused", level="error", feed=shown_url(feed.url), error=str(exc))
             self._failed(feed.url, str(exc))
             return []
         made: list[str] = []
@@ -392,7 +416,7 @@ class Feeds:
                     self.log.event(
                         "feed-entry",
                         level="warning",
-                        feed=feed.url,
+                        feed=shown_url(feed.url),
                         entry=entry.key,
                         error=exc.message,
                     )
@@ -403,7 +427,7 @@ class Feeds:
             seen.etag, seen.modified, seen.ok = fetched.etag, fetched.modified, seen.polled
             self._save(state)
         if first:
-            self.log.event("feed-first-poll", feed=feed.url, seen=len(entries))
+            self.log.event("feed-first-poll", feed=shown_url(feed.url), seen=len(entries))
         return made
 
     def _post(self, feed: Feed, entry: Entry) -> list[str]:
@@ -416,7 +440,7 @@ class Feeds:
             done = self.app.queue.add(text, draft=True, post_id=pid)
         else:
             done = self.app.queue.add(text, queue=feed.queue or "", post_id=pid)
-        self.log.event("feed-post", feed=feed.url, id=done.item.id, entry=entry.key)
+        self.log.event("feed-post", feed=shown_url(feed.url), id=done.item.id, entry=entry.key)
         return [done.item.id]
 
     # -- the state file ----------------------------------------------------------------------
@@ -436,6 +460,15 @@ class Feeds:
             seen = state.setdefault(url, Seen())
             seen.polled, seen.error = self._now(), error
             self._save(state)
+
+    def _polled(self) -> dict[str, float | None]:
+        """When each feed was last polled; the state file is read again only when it changed."""
+        key = _stat_key(self.state_path)
+        if key is None or self._polled_at is None or self._polled_at[0] != key:
+            polled = {url: seen.polled for url, seen in self._load().items()}
+            self._polled_at = None if key is None else (key, polled)
+            return polled
+        return self._polled_at[1]
 
     def _load(self) -> dict[str, Seen]:
         try:
@@ -467,6 +500,15 @@ class Feeds:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.state_path)
+
+
+def _stat_key(path: os.PathLike[str] | str) -> tuple[int, int, int] | None:
+    """What tells a file's versions apart (each write makes a new inode), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _iso(timestamp: float) -> str:

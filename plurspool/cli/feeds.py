@@ -36,13 +36,14 @@ def feed_group() -> None:
 @pass_context
 def add(ctx: Context, url: str, queue: str | None, draft: bool, template: str | None) -> None:
     """Add the feed at URL: read it once and record its entries, posting none of them."""
+    from ..feedfetch import shown_url
     from ..feeds import DEFAULT_TEMPLATE, Feed, Feeds
 
     if queue is not None and draft:
         raise UsageError("--queue and --draft exclude each other", "use one of them")
     feed = Feed(url, queue, draft, template if template is not None else DEFAULT_TEMPLATE)
     count = Feeds(ctx.app).add(feed)
-    note(f"added {url}: {count} entries seen, none posted; new ones go to {feed.target}")
+    note(f"added {shown_url(url)}: {count} entries seen, none posted; new ones go to {feed.target}")
 
 
 @feed_group.command("list")
@@ -60,7 +61,8 @@ def list_(ctx: Context) -> None:
 @pass_context
 def remove(ctx: Context, url: str) -> None:
     """Remove the feed at URL; its posts already made stay."""
+    from ..feedfetch import shown_url
     from ..feeds import Feeds
 
     Feeds(ctx.app).remove(url)
-    note(f"removed {url}")
+    note(f"removed {shown_url(url)}")

@@ -32,6 +32,10 @@ FIGURES = [
     "one daemon pass, 5,000 posts not yet due",
     "one daemon pass, 10 recurring posts not yet due",
     "one daemon pass, 1,000 recurring posts not yet due",
+    "feed poll answered 304 (200 entries)",
+    "feed poll with one new entry (parse 200, one post)",
+    "one daemon pass, 1,000 posts, no feeds",
+    "one daemon pass, 1,000 posts, 20 feeds not due",
     "idle daemon, 5,000 posts, 5 s",
     "atd: job due at a minute → ran",
 ]

@@ -80,6 +80,12 @@ def test_send_once_polls_the_feeds_that_are_due(box: Sandbox, server: FeedServer
     requests = server.requests["/feed"]
     wait_for(lambda: ok(box.cli("send", "--once")) and server.requests["/feed"] > requests, 20)
     assert server.unchanged["/feed"] >= 1 and box.ids("scheduled") == {made}
+    # A host that is not the sending one polls nothing.
+    box.daemon_keys["host"] = "elsewhere"
+    box.write_config()
+    requests = server.requests["/feed"]
+    assert "not-sending" in ok(box.cli("send", "--once")).err
+    assert server.requests["/feed"] == requests
 
 
 @pytest.mark.realtime

@@ -267,3 +267,29 @@ def test_post_ids_come_from_the_feed_and_the_entry_alone() -> None:
     assert a == post_id("https://blog.example/feed", "urn:1")
     assert a != post_id("https://blog.example/feed", "urn:2")
     assert a.endswith("-blog-example") and len(a.split("-")[0]) == 12
+
+
+def test_no_fetch_starts_while_the_daemon_is_busy(world: World, server: FeedServer) -> None:
+    # The daemon's `busy`: a post is due or a shutdown began. The feed waits for the next pass.
+    (world.box.spool / FEEDS_FILE).write_text(f'[[feed]]\nurl = "{server.url("/rss")}"\n')
+    feeds = feeds_of(world)
+    assert (feeds.next_poll() or NOW.timestamp() + 1) <= NOW.timestamp()  # due at once
+    assert feeds.poll_due(lambda: True) == [] and server.requests == {}
+    feeds.poll_due(lambda: False)
+    assert server.requests == {"/rss": 1}
+    assert feeds.next_poll() == NOW.timestamp() + 15 * 60
+
+
+def test_a_password_in_a_feeds_url_never_reaches_the_log_or_an_error(
+    world: World, server: FeedServer
+) -> None:
+    url = server.url("/private").replace("://", "://me:s3cret@")
+    feeds = feeds_of(world)
+    with pytest.raises(InvalidInput) as refused:
+        feeds.add(Feed(url))
+    assert "me:***@127.0.0.1" in refused.value.message and "s3cret" not in refused.value.message
+    (world.box.spool / FEEDS_FILE).write_text(f'[[feed]]\nurl = "{url}"\n')
+    feeds.poll_due()
+    assert "me:***@127.0.0.1" in world.log.getvalue() and "s3cret" not in world.log.getvalue()
+    assert "s3cret" not in (feeds.views()[0]["last_error"] or "")
+    assert server.requests["/private"] == 2  # it was asked for, with the password as Basic auth
