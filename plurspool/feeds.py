@@ -14,6 +14,7 @@ import json
 import os
 import re
 import string
+import time
 import tomllib
 import urllib.parse
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from .errors import InvalidInput, NotFound, PlurspoolError
 from .feedfetch import (
     MAX_BYTES,
+    TIMEOUT,
     Entry,
     FeedError,
     Fetched,
@@ -279,7 +281,7 @@ class Feeds:
                 f"{shown_url(feed.url)} is already a feed", "`plurspool feed list` shows it"
             )
         try:
-            fetched = self.fetch(feed.url, None, None)
+            fetched = self._fetch(feed.url, None, None)
             entries = self.parse(fetched)
         except FeedError as exc:
             raise InvalidInput(
@@ -386,7 +388,7 @@ class Feeds:
             self.app.config.queue(feed.queue)  # InvalidInput while the queue is not configured
         known = self._load().get(feed.url)
         try:
-            fetched = self.fetch(
+            fetched = self._fetch(
                 feed.url,
                 known.etag if known is not None else None,
                 known.modified if known is not None else None,
@@ -429,6 +431,19 @@ class Feeds:
         if first:
             self.log.event("feed-first-poll", feed=shown_url(feed.url), seen=len(entries))
         return made
+
+    def _fetch(self, url: str, etag: str | None, modified: str | None) -> Fetched:
+        """`fetch`, waited for TIMEOUT seconds at most in all: a read's own timeout is fixed
+        when it starts, so a server slow at the end is left behind (a daemon thread)."""
+        from .platforms.base import Abandoned, wait_within
+
+        end = time.monotonic() + TIMEOUT
+        try:
+            return wait_within(
+                lambda: end - time.monotonic(), lambda: self.fetch(url, etag, modified), "feed"
+            )
+        except Abandoned:
+            raise FeedError(f"gave up after {TIMEOUT:g}s: the server is too slow") from None
 
     def _post(self, feed: Feed, entry: Entry) -> list[str]:
         """Make the post of an entry, unless it was made before (a crash before it was seen)."""

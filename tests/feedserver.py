@@ -1,11 +1,12 @@
 """A feed served on loopback for the feed tests: real RSS and Atom documents, ETags honoured
-(304), a feed far over the size cap streamed without a length, and a malformed one."""
+(304), a feed far over the size cap streamed without a length, and one that trickles."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -82,6 +83,16 @@ def feed_server() -> Iterator[FeedServer]:
                     self.wfile.write(b'<?xml version="1.0"?><rss version="2.0"><channel>')
                     for _ in range(HUGE // len(chunk)):
                         self.wfile.write(chunk)
+                return
+            if path == "/slow":  # a byte every half second, for 20 s at most
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.end_headers()
+                with contextlib.suppress(OSError):
+                    for _ in range(40):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(0.5)
                 return
             if path not in server_state.docs:
                 self.send_error(404)

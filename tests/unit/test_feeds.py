@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from plurspool import feeds as feeds_module
 from plurspool.errors import InvalidInput, NotFound
 from plurspool.feedfetch import Entry, Fetched, to_text
 from plurspool.feeds import FEEDS_FILE, Feed, Feeds, entry_text, parse_feeds, post_id
@@ -293,3 +295,17 @@ def test_a_password_in_a_feeds_url_never_reaches_the_log_or_an_error(
     assert "me:***@127.0.0.1" in world.log.getvalue() and "s3cret" not in world.log.getvalue()
     assert "s3cret" not in (feeds.views()[0]["last_error"] or "")
     assert server.requests["/private"] == 2  # it was asked for, with the password as Basic auth
+
+
+@pytest.mark.realtime
+def test_a_server_that_trickles_is_given_up_on_at_the_timeout(
+    world: World, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each read of the trickle comes in time; the fetch as a whole does not.
+    monkeypatch.setattr(feeds_module, "TIMEOUT", 1.0)
+    (world.box.spool / FEEDS_FILE).write_text(f'[[feed]]\nurl = "{server.url("/slow")}"\n')
+    feeds = feeds_of(world)
+    started = time.monotonic()
+    assert feeds.poll_due() == []
+    assert time.monotonic() - started < 5
+    assert feeds.views()[0]["last_error"] == "gave up after 1s: the server is too slow"
