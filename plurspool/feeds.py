@@ -34,6 +34,7 @@ from .feedfetch import (
     url_problem,
 )
 from .log import Log, NullLog
+from .spool import _ID_ALPHABET
 from .when import iso_utc
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ KEEP_SEEN = 1000  # keys kept per feed besides those still in the feed
 DEFAULT_TEMPLATE = "{title} {url}"
 FIELDS = ("title", "url", "summary")
 FEED_KEYS = ("url", "queue", "draft", "template")
-_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _HINT = f"fix {FEEDS_FILE} in the spool, or use `plurspool feed add|remove` (plurspool(1), FEEDS)"
 
 
@@ -274,7 +274,7 @@ class Feeds:
         problem = url_problem(feed.url) or template_problem(feed.template)
         if problem is not None:
             raise InvalidInput(problem, "see plurspool(1), FEEDS")
-        if feed.queue is not None:
+        if not feed.draft:
             self.app.config.queue(feed.queue)  # an unknown queue is refused now (exit 3)
         if any(f.url == feed.url for f in self.feeds()):
             raise InvalidInput(

@@ -259,9 +259,15 @@ def test_feed_add_refuses_a_duplicate_an_unknown_queue_and_a_bad_template(
         feeds.add(Feed(server.url("/rss")))
     with pytest.raises(InvalidInput, match="no queue named 'nope'"):
         feeds.add(Feed(server.url("/rss") + "?2", queue="nope"))
+    world.box.extra = ""  # no queue at all: not even the default one
+    world.reload()
+    with pytest.raises(InvalidInput, match="no queue named 'default'"):
+        feeds.add(Feed(server.url("/rss") + "?2"))
+    server.docs["/rss3"] = server.docs["/rss"]
+    assert feeds.add(Feed(server.url("/rss3"), draft=True)) == 2
     with pytest.raises(InvalidInput, match=re.escape("unknown field {x}")):
         feeds.add(Feed(server.url("/rss") + "?2", template="{x}"))
-    assert len(feeds.feeds()) == 1
+    assert len(feeds.feeds()) == 2
 
 
 def test_post_ids_come_from_the_feed_and_the_entry_alone() -> None:
