@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import string
 import time
 import tomllib
@@ -245,12 +246,18 @@ class Feeds:
 
     def _text(self) -> str:
         try:
-            with open(self.path, "rb") as f:
-                data = f.read(MAX_BYTES + 1)
+            # Non-blocking: a FIFO put there is refused, never waited on.
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             return ""
         except OSError as exc:
             raise InvalidInput(f"cannot read {self.path}: {exc.strerror}", _HINT) from None
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise InvalidInput(f"{self.path} is not a regular file", _HINT)
+            data = f.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise InvalidInput(f"{self.path} is larger than {MAX_BYTES // 1048576} MiB", _HINT)
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:

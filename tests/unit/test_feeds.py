@@ -5,6 +5,7 @@ malformed feed is refused with its reason, and feeds.toml is read and edited wit
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -227,6 +228,16 @@ def test_a_bad_feeds_toml_is_logged_once_and_never_raised(world: World) -> None:
     assert feeds.poll_due() == [] and feeds.poll_due() == []
     assert world.log.getvalue().count("ERROR feeds ") == 1
     assert feeds.next_poll() is None
+    # Neither a FIFO nor a file too large to be a list of feeds is read (nor waited on).
+    path = world.box.spool / FEEDS_FILE
+    path.unlink()
+    os.mkfifo(path)
+    with pytest.raises(InvalidInput, match="is not a regular file"):
+        feeds.feeds()
+    path.unlink()
+    path.write_bytes(b"#" * (6 * 1024 * 1024))
+    with pytest.raises(InvalidInput, match="is larger than 5 MiB"):
+        feeds.feeds()
 
 
 def test_feed_remove_keeps_every_other_byte(world: World, server: FeedServer) -> None:
