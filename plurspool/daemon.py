@@ -22,6 +22,7 @@ from typing import Any
 from .app import SPOOLS, App
 from .config import Config
 from .errors import DaemonError, PlurspoolError
+from .feeds import Feeds
 from .gitsync import NETWORK_TIMEOUT
 from .items import Item, Items
 from .locks import DaemonLock
@@ -217,6 +218,7 @@ class Daemon:
         self.wakeups = self.watcher.wakeups
         self.nudge: Nudge | None = None  # how signal handlers wake the loop (run() makes it)
         self.sender = self._sender()
+        self.feeds = Feeds(self.app, log)  # polled after each pass (plurspool(1), FEEDS)
         self._lock: DaemonLock | None = None
         self._spool_lock: int | None = None  # the flock on the spool root (Locks.lock_spool)
         self.root_id: tuple[int, int] | None = None  # the spool root that is locked
@@ -307,6 +309,7 @@ class Daemon:
             result = self.sender.run_pass()
             self.sender.wait_hooks(10)
             self.sender.git.close(2 * NETWORK_TIMEOUT)  # its commit and push, if [git] asks
+            self.feeds.poll_due()  # after the pass: a fetch never delays a send
             return result
         finally:
             self.release()
@@ -468,6 +471,12 @@ class Daemon:
                             index.refresh(post_id)
                         for post_id in result.repeated:  # a template and its occurrence
                             index.refresh(post_id)
+                        # Feeds after the sends; no fetch starts while a post is due.
+                        for post_id in self.feeds.poll_due(
+                            lambda: self.stopping() or (index.next_due() or 1e100) <= time.time()
+                        ):
+                            index.refresh(post_id)
+                        result.soonest(self.feeds.next_poll())
                         result.soonest(index.next_due())
                         result.soonest(wake_new)
                 except PlurspoolError as exc:

@@ -123,10 +123,11 @@ class Queue:
         media: Sequence[Media] = (),
         queue: str | None = None,
         first: bool = False,
+        post_id: str | None = None,
     ) -> Done:
         """Make a post from text: queued (schedule), kept (draft), queued in the first free
         slot of `queue` ("" for the default one; `first`: the first slot, moving the later
-        posts of the queue one slot later), or queued due now."""
+        posts of the queue one slot later), or queued due now; `post_id`: its ID (a feed's)."""
         if sum(x is not None for x in (schedule, queue)) + draft > 1:
             raise UsageError(
                 "--schedule, --queue and --draft exclude each other", "use one of them"
@@ -157,7 +158,7 @@ class Queue:
             q = self.config.queue(queue)
             if first:  # checked before later posts move for it
                 items.validate_new(make(None, q.name))
-            post_id = new_id(parts[0])
+            post_id = post_id or new_id(parts[0])
             # The card is fetched (up to 10 s) before the queue is locked, written in under it.
             card, warning = self._find_card(post_id, parse(make(None, q.name)))
             with self.locks.queue_lock():
@@ -176,7 +177,7 @@ class Queue:
         data = make(at)
         items.validate_new(data)
         state = "drafts" if draft else "scheduled"
-        post_id = new_id(parts[0])
+        post_id = post_id or new_id(parts[0])
         carded, warning = (
             (None, None) if draft else self._card(post_id, parse(data), data, lambda: data)
         )

@@ -615,6 +615,16 @@ class Spool:
         _fsync_dir(folder)
         return relpath
 
+    def write_root_file(self, name: str, data: bytes) -> None:
+        """Replace a file of the spool root (feeds.toml) atomically and durably."""
+        tmp = self._write_tmp(name, data)
+        try:
+            os.replace(tmp, self.root / name)
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            raise _os_error("write", self.root / name, exc) from None
+        _fsync_dir(self.root)
+
     def error_path(self, post_id: str) -> Path:
         return self.root / "failed" / f"{post_id}.error"
 

@@ -18,6 +18,7 @@ from ..printable import shown
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..feeds import FeedView
     from ..items import Item
     from ..listing import ListedPosts
     from ..service import Status
@@ -86,6 +87,9 @@ class Output(Protocol):
 
     def accounts_tested(self, reports: list[dict[str, Any]]) -> None:
         """`accounts test`: who each account is, or why it cannot log in."""
+
+    def feeds(self, rows: list[FeedView]) -> None:
+        """`feed list`: each feed, where its entries go, and this host's last poll."""
 
 
 # -- JSON ------------------------------------------------------------------------------------
@@ -179,6 +183,9 @@ class JsonOutput:
 
     def accounts_tested(self, reports: list[dict[str, Any]]) -> None:
         emit_json(reports)
+
+    def feeds(self, rows: list[FeedView]) -> None:
+        emit_json(rows)
 
     @staticmethod
     def _due(app: App, item: Item, verb: str) -> None:
@@ -389,6 +396,24 @@ class TextOutput:
                 _echo(f"{r['account']}: FAILED: {r['error']}")
                 if r["hint"]:
                     _echo(f"  hint: {r['hint']}")
+
+    def feeds(self, rows: list[FeedView]) -> None:
+        if not rows:
+            note("no feeds: add one with `plurspool feed add URL`")
+            return
+        table(
+            [
+                [
+                    r["url"],
+                    "drafts" if r["draft"] else f"queue {r['queue']}",
+                    r["last_poll"] or "never",
+                    str(r["seen"]),
+                    r["last_error"] or "",
+                ]
+                for r in rows
+            ],
+            ["FEED", "INTO", "LAST POLL", "SEEN", "LAST ERROR"],
+        )
 
     @staticmethod
     def _due(app: App, item: Item, verb: str) -> None:

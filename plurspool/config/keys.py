@@ -523,6 +523,14 @@ _GENERAL: tuple[Key, ...] = (
         parse_bool,
     ),
     Key(
+        "feeds.poll_interval",
+        "duration",
+        "15m",
+        "How often the sending host polls each feed of the spool's feeds.toml"
+        " (plurspool(1), FEEDS).",
+        parse_duration,
+    ),
+    Key(
         "rate_limits.NAME",
         "rate",
         None,

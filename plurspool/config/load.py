@@ -39,7 +39,7 @@ BUILTIN_ACCOUNT = "outbox"
 DEFAULT_QUEUE = "default"  # the queue of `post --queue` and `schedule: queue` without a name
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _REDACTED = "<set>"
-_TABLES = ("daemon", "rate_limits", "accounts", "queues", "git")
+_TABLES = ("daemon", "rate_limits", "accounts", "queues", "git", "feeds")
 _QUEUE_PREFIX = "queues.NAME."
 
 
@@ -102,6 +102,13 @@ class GitConfig:
 
 
 @dataclass(frozen=True)
+class FeedsConfig:
+    """The `[feeds]` table."""
+
+    poll_interval: timedelta
+
+
+@dataclass(frozen=True)
 class QueueConfig:
     """A `[queues.NAME]` table: its slots (in its zone), accounts and whether it reflows."""
 
@@ -125,6 +132,7 @@ class Config:
     accounts: Mapping[str, Account]
     max_post_size: int
     state_dir: Path
+    feeds: FeedsConfig
     queues: Mapping[str, QueueConfig] = field(default_factory=lambda: MappingProxyType({}))
     git: GitConfig = GitConfig()
 
@@ -354,7 +362,7 @@ def _build(
     """Validate the config file's tables (`raw`, read from `used`) into a Config."""
     ctx = Ctx(file=used, env=environ)
 
-    daemon_raw, rates_raw, accounts_raw, queues_raw, git_raw = (
+    daemon_raw, rates_raw, accounts_raw, queues_raw, git_raw, feeds_raw = (
         _table(raw.pop(t, {}), t, ctx) for t in _TABLES
     )
     top = _section(raw, "", ctx)
@@ -416,4 +424,5 @@ def _build(
         state_dir=state,
         queues=MappingProxyType(queues),
         git=GitConfig(**_section(git_raw, "git.", ctx)),
+        feeds=FeedsConfig(**_section(feeds_raw, "feeds.", ctx)),
     )

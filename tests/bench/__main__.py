@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -807,6 +808,87 @@ def bench_git(quick: bool) -> list[Row]:
     ]
 
 
+def bench_feeds(quick: bool) -> list[Row]:
+    """A feed's poll, in process, of a 200-entry RSS feed served on loopback: answered 304 (no
+    parse) and answered in full with one new entry (a parse and a post in drafts/); then one
+    daemon pass (as `bench_pass` measures it) with 20 feeds, none due, against none."""
+    from plurspool.app import App, spool_key
+    from plurspool.config import load
+    from plurspool.feeds import Feed, Feeds
+    from tests.feedserver import feed_server, rss
+
+    k = 10 if quick else 50
+    config = '[feeds]\npoll_interval = "15m"\n'
+    sb = Sandbox(config)
+    try:
+        app = App(load(sb.dir / "config" / "plurspool" / "config.toml", env=sb.env))
+        app.spool.ensure()
+        items = [
+            (f"https://blog.example/{i}", f"Entry {i}", f"<p>Text {i}</p>") for i in range(200)
+        ]
+        with feed_server() as server:
+            server.docs["/feed"] = (rss(items), "application/rss+xml")
+            feeds = Feeds(app)
+            feed = Feed(server.url("/feed"), draft=True)
+            feeds.add(feed)
+            unchanged, fresh = [], []
+            for i in range(k):
+                t = time.perf_counter()
+                assert feeds.poll(feed) == []
+                unchanged.append(time.perf_counter() - t)
+                new = (f"https://blog.example/new{i}", f"New {i}", "<p>new</p>")
+                items = [new, *items[:199]]
+                server.docs["/feed"] = (rss(items), "application/rss+xml")
+                t = time.perf_counter()
+                assert len(feeds.poll(feed)) == 1
+                fresh.append(time.perf_counter() - t)
+        app.close()
+    finally:
+        sb.close()
+    ratio = statistics.median(unchanged) / statistics.median(fresh)
+
+    passes = 30 if quick else 200
+    per: dict[int, list[float]] = {}
+    for count in (0, 20):
+        sb = Sandbox(config)
+        try:
+            generate(sb.spool, 1000)
+            sb.run("list", "--format", "json")  # the parse cache a running system would have
+            if count:
+                now = time.time()
+                urls = [f"https://feeds{i}.example/feed.xml" for i in range(count)]
+                (sb.spool / "feeds.toml").write_text(
+                    "".join(f'[[feed]]\nurl = "{u}"\n\n' for u in urls)
+                )
+                keys = [f"https://blog.example/{i}" for i in range(200)]
+                seen = {u: {"keys": keys, "polled": now, "ok": now} for u in urls}
+                state = sb.dir / "state" / "plurspool" / "spools" / spool_key(sb.spool.resolve())
+                state.mkdir(parents=True, exist_ok=True)
+                (state / "feeds.json").write_text(json.dumps({"version": 1, "feeds": seen}))
+            per[count] = _pass_costs(sb, passes)
+        finally:
+            sb.close()
+    pass_ratio = statistics.median(per[20]) / statistics.median(per[0])
+    return [
+        Row("feed poll answered 304 (200 entries)", stats(unchanged), "", "", None),
+        Row(
+            "feed poll with one new entry (parse 200, one post)",
+            f"{stats(fresh)}; 304 = {ratio:.2f}×",
+            "",
+            "a 304 ≤ ½ of a poll that parses",
+            ratio <= 0.5,
+        ),
+        Row("one daemon pass, 1,000 posts, no feeds", stats(per[0]), "", "", None),
+        Row(
+            "one daemon pass, 1,000 posts, 20 feeds not due",
+            f"{stats(per[20])} = {pass_ratio:.2f}× no feeds",
+            "",
+            "≤ 1.2× the pass without feeds",
+            pass_ratio <= 1.2,
+        ),
+    ]
+
+
 BENCHES = (
     "startup",
     "list",
@@ -817,6 +899,7 @@ BENCHES = (
     "pass",
     "repeat",
     "git",
+    "feeds",
     "idle",
     "atd",
 )
@@ -856,6 +939,7 @@ def main() -> int:
         "pass": lambda: bench_pass(args.quick),
         "repeat": lambda: bench_repeat(args.quick),
         "git": lambda: bench_git(args.quick),
+        "feeds": lambda: bench_feeds(args.quick),
         "idle": lambda: bench_idle(args.quick, idle),
         "atd": lambda: (
             probe.rows()

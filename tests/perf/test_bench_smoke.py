@@ -35,6 +35,10 @@ FIGURES = [
     "git gate, 1,000 due posts: first pass",
     "git gate, 1,000 due posts: the branch did not move",
     "git gate, 1,000 due posts: after a commit",
+    "feed poll answered 304 (200 entries)",
+    "feed poll with one new entry (parse 200, one post)",
+    "one daemon pass, 1,000 posts, no feeds",
+    "one daemon pass, 1,000 posts, 20 feeds not due",
     "idle daemon, 5,000 posts, 5 s",
     "atd: job due at a minute → ran",
 ]

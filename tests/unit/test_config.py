@@ -290,6 +290,7 @@ BAD: list[tuple[str, str, str]] = [
     ("daemon.poll_interval", "[daemon]\npoll_interval = 60\n", "daemon.poll_interval"),
     ("daemon.poll_interval", '[daemon]\npoll_interval = "60"\n', "daemon.poll_interval"),
     ("daemon.rescan_interval", '[daemon]\nrescan_interval = "0s"\n', "daemon.rescan_interval"),
+    ("feeds.poll_interval", '[feeds]\npoll_interval = "soon"\n', "feeds.poll_interval"),
     ("daemon.max_retries", "[daemon]\nmax_retries = -1\n", "daemon.max_retries"),
     ("daemon.max_retries", '[daemon]\nmax_retries = "5"\n', "daemon.max_retries"),
     ("daemon.max_retries", "[daemon]\nmax_retries = true\n", "daemon.max_retries"),
