@@ -18,7 +18,7 @@ import itertools
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -171,11 +171,18 @@ def utf8_name(fspath: str) -> bool:
     return True
 
 
-def new_id(text: str = "") -> str:
-    """A fresh post ID: 8 random base32 characters, then a slug of the text for humans."""
+def new_id(text: str = "", seed: bytes | None = None) -> str:
+    """A fresh post ID: 8 random base32 characters, then a slug of the text for humans; with
+    a `seed`, the 8 characters are derived from it (an import's row: the same row, the same ID)."""
     import secrets  # hmac and random: not for a `list`
 
-    rand = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+    if seed is None:
+        rand = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+    else:
+        import hashlib
+
+        digest = hashlib.sha256(seed).digest()
+        rand = "".join(_ID_ALPHABET[b % 32] for b in digest[:8])
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24].rstrip("-")
     return f"{rand}-{slug}" if slug else rand
 
@@ -466,7 +473,7 @@ class Spool:
         self.restore(state)
         return make()
 
-    def _write_tmp(self, post_id: str, data: bytes) -> Path:
+    def _write_tmp(self, post_id: str, data: bytes, synced: bool = True) -> Path:
         import secrets
 
         tmp = self.root / "tmp" / f"{post_id}.{os.getpid()}.{secrets.token_hex(4)}"
@@ -481,7 +488,8 @@ class Spool:
                     n = os.write(fd, view)
                     view = view[n:]
                 _step("written")
-                os.fsync(fd)
+                if synced:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -512,6 +520,26 @@ class Spool:
         found = self.stat_entry(state, post_id)
         assert found is not None
         return found
+
+    def deliver_many(self, state: str, posts: Sequence[tuple[str, bytes]]) -> list[Entry]:
+        """`deliver` for many new posts, syncing once: all written into tmp/, the disks synced,
+        each renamed in (left out where its ID is taken), the state dir synced."""
+        tmps = [(post_id, self._write_tmp(post_id, data, False)) for post_id, data in posts]
+        os.sync()
+        out = []
+        try:
+            for post_id, tmp in tmps:
+                with contextlib.suppress(FileExistsError):
+                    dst = self.path(state, post_id)
+                    self._into(state, functools.partial(rename_noreplace, tmp, dst))
+                    out.append(self.stat_entry(state, post_id))
+        except OSError as exc:
+            raise _os_error("deliver", self.dir(state), exc) from None
+        finally:
+            for _, tmp in tmps:
+                _unlink_quietly(tmp)  # those not renamed in
+            _fsync_dir(self.dir(state))
+        return [e for e in out if e is not None]
 
     def move(self, entry: Entry, state: str) -> Entry:
         """Move a post to another state under the same ID; fails if the ID is taken there."""

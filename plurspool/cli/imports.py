@@ -1,0 +1,97 @@
+"""`plurspool import csv|jsonl|plurcast|mastodon-scheduled`: other sources' posts into the spool."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import click
+
+from .context import Context, format_option, pass_context
+from .output import note
+
+if TYPE_CHECKING:
+    from ..imports import Bad, Row
+
+
+@click.group("import")
+def import_() -> None:
+    """Import posts: a CSV or JSON Lines file, Plurcast's database, or a Mastodon account's
+    scheduled statuses. Every import checks all its rows first and writes nothing when one is
+    bad (exit 3); run again, it makes nothing new."""
+
+
+@contextlib.contextmanager
+def _progress(label: str, length: int) -> Iterator[Callable[[int], None] | None]:
+    """click's progress bar on stderr, for more rows than fit on the terminal; else nothing."""
+    if not sys.stderr.isatty() or length <= shutil.get_terminal_size().lines:
+        yield None
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def run_import(ctx: Context, source: str, rows: Sequence[Row | Bad]) -> None:
+    """Check every row, write the new ones, print them (shared by every source)."""
+    from ..importing import Importer
+
+    app = ctx.app
+    importer = Importer(app)
+    with _progress("checking", len(rows)) as tick:
+        plan = importer.plan(source, rows, tick)
+    with _progress("writing ", len(plan.new)) as tick:
+        made = importer.write(plan, tick)
+    ctx.out.imported(app, made)
+    again = len(plan.known) + len(plan.new) - len(made)
+    if made:
+        states: dict[str, int] = {}
+        for e in made:
+            states[e.state] = states.get(e.state, 0) + 1
+        where = ", ".join(f"{n} in {s}/" for s, n in states.items())
+        note(f"imported {len(made)} post{'s' if len(made) != 1 else ''}: {where}")
+    if again:
+        note(
+            f"{'nothing new: ' if not made else ''}{again} "
+            f"{'were' if again != 1 else 'was'} imported before"
+        )
+    elif not made:
+        note(f"nothing new: {source} holds no posts")
+
+
+def _read_input(path: str) -> tuple[str, bytes]:
+    from ..errors import InvalidInput
+
+    if path == "-":
+        return "stdin", sys.stdin.buffer.read()
+    try:
+        with open(path, "rb") as f:
+            return path, f.read()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", "name a readable file") from None
+
+
+@import_.command("csv")
+@click.argument("file", metavar="FILE")
+@format_option
+@pass_context
+def csv_(ctx: Context, file: str) -> None:
+    """Import the rows of a CSV file (`-`: stdin); line 1 names the columns."""
+    from ..imports.csvrows import read_csv
+
+    source, data = _read_input(file)
+    run_import(ctx, source, read_csv(data, source))
+
+
+@import_.command("jsonl")
+@click.argument("file", metavar="FILE")
+@format_option
+@pass_context
+def jsonl(ctx: Context, file: str) -> None:
+    """Import a JSON Lines file (`-`: stdin): one JSON object a line."""
+    from ..imports.csvrows import read_jsonl
+
+    source, data = _read_input(file)
+    run_import(ctx, source, read_jsonl(data, source))
