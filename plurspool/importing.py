@@ -8,7 +8,7 @@ finds what it made the first time and makes nothing new.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from .spool import new_id
 
 if TYPE_CHECKING:
     from .app import App
+    from .post import Media
     from .spool import Entry
 
 Tick = Callable[[int], None]
@@ -32,12 +33,15 @@ class Planned:
     state: str
     data: bytes
     reason: str | None = None
+    where: str = ""
+    files: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass
 class Plan:
     """What an import would do: the posts to make, and the rows already in the spool (by ID)."""
 
+    source: str
     new: list[Planned] = field(default_factory=list)
     known: list[str] = field(default_factory=list)
     repeated: int = 0  # rows the same as an earlier row of the source
@@ -52,7 +56,7 @@ class Importer:
     def plan(self, source: str, rows: Sequence[Row | Bad], tick: Tick | None = None) -> Plan:
         """Every row checked (a row already imported is not checked again); BadRows names
         every bad one, the reader's and these checks' in the source's order."""
-        plan = Plan()
+        plan = Plan(source)
         seen: set[str] = set()
         bad: list[tuple[str, str]] = []
         for row in rows:
@@ -93,32 +97,54 @@ class Importer:
         state = row.state
         if state == "scheduled" and at is None:
             state = "drafts"  # no time given: kept, never sent until scheduled
-        data = render(
-            parts=parts,
-            schedule=items.stamp(at) if at is not None else None,
-            platforms=row.platforms,
-            cw=row.cw,
-            language=row.language,
-            visibility=row.visibility,
-            sensitive=row.sensitive,
-            media=row.media,
-        )
+        stamp = items.stamp(at) if at is not None else None
+
+        def rendered(media: Sequence[Media]) -> bytes:
+            return render(
+                parts=parts,
+                schedule=stamp,
+                platforms=row.platforms,
+                cw=row.cw,
+                language=row.language,
+                visibility=row.visibility,
+                sensitive=row.sensitive,
+                media=media,
+            )
+
+        data = rendered(row.media)
         if row.results:
             data = with_record(data, row.results, max(r.attempts for r in row.results.values()))
         if state in ("scheduled", "drafts"):
-            items.validate_new(data)  # accounts, platform limits, media files
+            # Accounts, platform limits, media files: the source's own media are written only
+            # once every row is good, and checked then (`write`).
+            own = [m for m in row.media if m.path.removeprefix("media/") not in row.files]
+            checked = data if len(own) == len(row.media) else rendered(own)
+            items.validate_new(checked)
         limit = self.app.spool.max_size
         if len(data) > limit:
             raise InvalidInput(
                 f"the post would be {len(data)} bytes, over the {limit}-byte max_post_size",
                 "shorten it",
             )
-        return post_id, Planned(post_id, state, data, row.error)
+        return post_id, Planned(post_id, state, data, row.error, row.where, row.files)
 
     def write(self, plan: Plan, tick: Tick | None = None) -> list[Entry]:
         """Write the planned posts, a batch at a time (one disk sync a batch, not two a post:
         10,000 posts would take half a minute); the entries made (a post made meanwhile by
         another import of the same rows is left out)."""
+        spool = self.app.spool
+        for p in plan.new:
+            for name, content in p.files.items():
+                spool.write_media(name, content)
+        bad = []
+        for p in plan.new:
+            if p.files and p.state in ("scheduled", "drafts"):
+                try:
+                    self.app.items.validate_new(p.data)
+                except InvalidInput as exc:
+                    bad.append((p.where, _one_line(exc)))
+        if bad:
+            raise BadRows(plan.source, bad)
         made: list[Entry] = []
         for i in range(0, len(plan.new), BATCH):
             batch = plan.new[i : i + BATCH]

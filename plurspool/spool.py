@@ -617,10 +617,14 @@ class Spool:
         return found
 
     def write_card_image(self, post_id: str, data: bytes) -> str:
-        """Store a link card's thumbnail as media/cards/<ID>.jpg, atomically; its path
-        relative to the root (plurspool(5), `card`)."""
-        relpath = f"media/cards/{post_id}.jpg"
-        folder = self.root / "media" / "cards"
+        """Store a link card's thumbnail as media/cards/<ID>.jpg (plurspool(5), `card`)."""
+        return self.write_media(f"cards/{post_id}.jpg", data)
+
+    def write_media(self, name: str, data: bytes) -> str:
+        """Store a file as media/<name> (`name` one folder deep: a card's image, an imported
+        post's media), atomically; its path relative to the root."""
+        relpath = f"media/{name}"
+        folder = (self.root / relpath).parent
         for d in (folder.parent, folder):  # never made or written through a link
             if d.is_symlink():
                 raise SpoolError(f"{d} is a symlink", "make it a directory inside the spool")
@@ -628,7 +632,7 @@ class Spool:
                 d.mkdir(mode=0o700, exist_ok=True)
             except OSError as exc:
                 raise _os_error("make", d, exc) from None
-        tmp = self._write_tmp(post_id + ".card", data)
+        tmp = self._write_tmp(name.replace("/", "."), data)
         try:
             os.replace(tmp, self.root / relpath)
         except OSError as exc:

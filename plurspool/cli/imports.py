@@ -95,3 +95,19 @@ def jsonl(ctx: Context, file: str) -> None:
 
     source, data = _read_input(file)
     run_import(ctx, source, read_jsonl(data, source))
+
+
+@import_.command("plurcast")
+@click.argument("db", metavar="[DB]", required=False)
+@format_option
+@pass_context
+def plurcast(ctx: Context, db: str | None) -> None:
+    """Import Plurcast's posts, read-only (default: $XDG_DATA_HOME/plurcast/posts.db)."""
+    import os
+    from pathlib import Path
+
+    from ..imports.plurcast import read
+    from ..paths import plurcast_db
+
+    path = Path(db) if db else plurcast_db(os.environ)
+    run_import(ctx, str(path), read(path))

@@ -31,7 +31,8 @@ class Row:
     its source, so that importing it again finds the post made the first time. `schedule` is
     a time as a user writes it; `at`, an absolute time the source holds (kept even when past,
     for posts already sent). `state` is where it goes; `results` and `error` are what a
-    source recorded of sending it (sent/ and failed/ only).
+    source recorded of sending it (sent/ and failed/ only). `files` are media the source
+    holds, by the name they get under the spool's media/ (`media` names them media/NAME).
     """
 
     where: str
@@ -48,6 +49,7 @@ class Row:
     state: str = "scheduled"
     results: Mapping[str, Result] = field(default_factory=dict)
     error: str | None = None
+    files: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
