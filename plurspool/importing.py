@@ -45,6 +45,7 @@ class Plan:
     new: list[Planned] = field(default_factory=list)
     known: list[str] = field(default_factory=list)
     repeated: int = 0  # rows the same as an earlier row of the source
+    ids: dict[str, str] = field(default_factory=dict)  # each good row's `where` → its post ID
 
 
 class Importer:
@@ -77,6 +78,7 @@ class Importer:
                 else:
                     plan.new.append(planned)
                 seen.add(post_id)
+                plan.ids[row.where] = post_id
         if bad:
             raise BadRows(source, bad)
         return plan

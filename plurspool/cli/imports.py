@@ -34,8 +34,9 @@ def _progress(label: str, length: int) -> Iterator[Callable[[int], None] | None]
         yield bar.update
 
 
-def run_import(ctx: Context, source: str, rows: Sequence[Row | Bad]) -> None:
-    """Check every row, write the new ones, print them (shared by every source)."""
+def run_import(ctx: Context, source: str, rows: Sequence[Row | Bad]) -> dict[str, str]:
+    """Check every row, write the new ones, print them (shared by every source); the post ID
+    of each row (by its `where`) whose post is in the spool now, durably (made now, or before)."""
     from ..importing import Importer
 
     app = ctx.app
@@ -59,6 +60,8 @@ def run_import(ctx: Context, source: str, rows: Sequence[Row | Bad]) -> None:
         )
     elif not made:
         note(f"nothing new: {source} holds no posts")
+    durable = {e.id for e in made} | set(plan.known)
+    return {where: post_id for where, post_id in plan.ids.items() if post_id in durable}
 
 
 def _read_input(path: str) -> tuple[str, bytes]:
@@ -111,3 +114,58 @@ def plurcast(ctx: Context, db: str | None) -> None:
 
     path = Path(db) if db else plurcast_db(os.environ)
     run_import(ctx, str(path), read(path))
+
+
+@import_.command("mastodon-scheduled")
+@click.option(
+    "-p",
+    "--platform",
+    "account",
+    required=True,
+    metavar="ACCOUNT",
+    help="The Mastodon account whose scheduled statuses to import.",
+)
+@click.option(
+    "--delete-remote",
+    is_flag=True,
+    help="Delete each on the server once its file is written (not within 5 minutes of its time).",
+)
+@format_option
+@pass_context
+def mastodon_scheduled(ctx: Context, account: str, delete_remote: bool) -> None:
+    """Import a Mastodon account's server-side scheduled statuses into scheduled/."""
+    from ..errors import InvalidInput
+    from ..imports import mastodon_scheduled as remote
+    from ..platforms.mastodon import open_client
+
+    app = ctx.app
+    acct = app.config.accounts.get(account)
+    if acct is None or acct.platform != "mastodon":
+        mastodons = [a.name for a in app.config.accounts.values() if a.platform == "mastodon"]
+        raise InvalidInput(
+            f"{account} is not a configured mastodon account",
+            f"name one of: {', '.join(mastodons)}" if mastodons else "configure one first",
+        )
+    client = open_client(acct)
+    try:
+        rows, remotes = remote.fetch(client, acct)
+        durable = run_import(ctx, f"{account}'s scheduled statuses", rows)
+        if not delete_remote:
+            if remotes:
+                note(
+                    "the server still has them and will publish them too: delete them there, "
+                    "or run again with --delete-remote"
+                )
+            return
+        deleted, kept = remote.delete(
+            client, acct, [r for r in remotes if r.where in durable], app.clock
+        )
+    finally:
+        client.close()
+    if deleted:
+        note(f"deleted {len(deleted)} on the server")
+    for r, why in kept:
+        note(
+            f"{r.where} is left on the server: {why}; if Mastodon publishes it, "
+            f"`plurspool cancel {durable[r.where]}` keeps it from going out twice"
+        )
