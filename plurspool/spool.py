@@ -523,11 +523,14 @@ class Spool:
 
     def deliver_many(self, state: str, posts: Sequence[tuple[str, bytes]]) -> list[Entry]:
         """`deliver` for many new posts, syncing once: all written into tmp/, the disks synced,
-        each renamed in (left out where its ID is taken), the state dir synced."""
-        tmps = [(post_id, self._write_tmp(post_id, data, False)) for post_id, data in posts]
-        os.sync()
+        each renamed in (left out where its ID is taken there: the caller looks at the other
+        states first), the state dir synced."""
+        tmps: list[tuple[str, Path]] = []
         out = []
         try:
+            for post_id, data in posts:  # a failure (disk full) leaves no file behind in tmp/
+                tmps.append((post_id, self._write_tmp(post_id, data, False)))
+            os.sync()
             for post_id, tmp in tmps:
                 with contextlib.suppress(FileExistsError):
                     dst = self.path(state, post_id)

@@ -60,6 +60,8 @@ def run_import(ctx: Context, source: str, rows: Sequence[Row | Bad]) -> dict[str
         )
     elif not made:
         note(f"nothing new: {source} holds no posts")
+    if plan.repeated:
+        note(f"{plan.repeated} row{'s' if plan.repeated != 1 else ''} repeated an earlier one")
     durable = {e.id for e in made} | set(plan.known)
     return {where: post_id for where, post_id in plan.ids.items() if post_id in durable}
 

@@ -32,6 +32,8 @@ FIGURES = [
     "one daemon pass, 5,000 posts not yet due",
     "one daemon pass, 10 recurring posts not yet due",
     "one daemon pass, 1,000 recurring posts not yet due",
+    "`import csv`, 1,000 rows",
+    "`import csv` again, 1,000 rows (nothing new)",
     "idle daemon, 5,000 posts, 5 s",
     "atd: job due at a minute → ran",
 ]

@@ -98,6 +98,7 @@ def test_a_row_and_its_line_number_do_not_make_the_id(box: Sandbox) -> None:
     assert other != csv_run.out.strip()
     assert box.ids("scheduled") == {other, csv_run.out.strip()}
     assert "1 was imported before" in jl.err
+    assert "1 row repeated an earlier one" in jl.err
 
 
 def test_any_bad_row_writes_nothing_and_names_every_bad_line(box: Sandbox) -> None:
