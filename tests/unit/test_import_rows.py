@@ -66,6 +66,10 @@ def test_csv_rows_become_posts_with_every_column(box: Sandbox) -> None:
     ]
     draft = box.post("drafts", ids[3])
     assert draft.schedule is None and draft.parts == ("No time: a draft",)
+    # What the import checked is what `check` checks: the posts it made pass.
+    checked = invoke(["check", "--format", "json"], box.env)
+    assert checked.code == 0, checked.out
+    assert {r["id"] for r in checked.json()} == set(ids)
 
 
 def test_importing_the_same_file_again_makes_nothing_new(box: Sandbox) -> None:
@@ -204,3 +208,31 @@ def test_stdin_and_an_unreadable_file(box: Sandbox) -> None:
     missing = invoke(["import", "csv", str(box.base / "nope.csv")], box.env)
     assert missing.code == 3
     assert "cannot read" in missing.err and "nope.csv" in missing.err
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ({"text": "a\u0000b"}, "NUL"),
+        ({"text": "<<<<<<< HEAD\nmine\n=======\ntheirs\n>>>>>>> other\n"}, "conflict"),
+        ({"text": "---"}, "empty"),
+        ({"text": "first\n---\n\n---\nthird"}, "thread part 2 is empty"),
+        ({"text": "x", "language": "not a language!"}, "language"),
+        ({"text": "x", "visibility": "everyone"}, "visibility"),
+        ({"text": "x", "media": ["../outside.png"]}, "outside.png"),
+        ({"text": "x", "platforms": [1, 2]}, "account names"),
+        ({"text": "x", "schedule": "2030-03-31T02:30:00"}, ""),  # fine in UTC: a control row
+    ],
+)
+def test_hostile_rows_are_named_never_a_traceback(
+    box: Sandbox, row: dict[str, object], reason: str
+) -> None:
+    run = imp(box, "jsonl", json.dumps(row) + "\n")
+    if not reason:
+        assert run.code == 0, run.err
+        return
+    assert run.code == 3, run.out + run.err
+    assert "Traceback" not in run.err
+    bad = [line for line in run.err.splitlines() if line.startswith("  line 1: ")]
+    assert len(bad) == 1 and reason.lower() in bad[0].lower(), run.err
+    assert files(box) == {s: set() for s in files(box)}
