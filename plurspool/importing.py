@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .errors import InvalidInput
 from .imports import IMPORT_STATES, Bad, BadRows, Row
-from .spool import new_id
+from .spool import STATES, new_id
 
 if TYPE_CHECKING:
     from .app import App
@@ -53,11 +53,18 @@ class Importer:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self._taken: set[str] = set()  # the IDs in the spool when `plan` began
 
     def plan(self, source: str, rows: Sequence[Row | Bad], tick: Tick | None = None) -> Plan:
         """Every row checked (a row already imported is not checked again); BadRows names
         every bad one, the reader's and these checks' in the source's order."""
         plan = Plan(source)
+        spool = self.app.spool
+        # The IDs in the spool, listed once (a lookup a row, not five lstats).
+        self._taken = set()
+        for state in STATES:
+            with spool.scandir(state) as it:
+                self._taken.update(de.name[:-3] for de in it if de.name.endswith(".md"))
         seen: set[str] = set()
         bad: list[tuple[str, str]] = []
         for row in rows:
@@ -91,7 +98,7 @@ class Importer:
         items = self.app.items
         parts = split_parts(row.text)
         post_id = new_id(parts[0] if parts else "", seed=row.seed)
-        if post_id in seen or self.app.spool.exists_anywhere(post_id):
+        if post_id in seen or post_id in self._taken:
             return post_id, None
         at = row.at
         if at is None and row.schedule is not None:

@@ -454,8 +454,8 @@ class Spool:
 
     def exists_anywhere(self, post_id: str) -> str | None:
         """The state holding a post with exactly this ID, if any."""
-        for state in STATES:
-            if os.path.lexists(self.path(state, post_id)):
+        for state in STATES:  # joined as text: an import asks this of every post it makes
+            if os.path.lexists(os.path.join(self._root_str, state, post_id + ".md")):
                 return state
         return None
 
