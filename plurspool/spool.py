@@ -174,15 +174,11 @@ def utf8_name(fspath: str) -> bool:
 def new_id(text: str = "", seed: bytes | None = None) -> str:
     """A fresh post ID: 8 random base32 characters, then a slug of the text for humans; with
     a `seed`, the 8 characters are derived from it (an import's row: the same row, the same ID)."""
-    import secrets  # hmac and random: not for a `list`
+    import hashlib  # and secrets, hmac: not for a `list`
+    import secrets
 
-    if seed is None:
-        rand = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
-    else:
-        import hashlib
-
-        digest = hashlib.sha256(seed).digest()
-        rand = "".join(_ID_ALPHABET[b % 32] for b in digest[:8])
+    raw = secrets.token_bytes(8) if seed is None else hashlib.sha256(seed).digest()
+    rand = "".join(_ID_ALPHABET[b % 32] for b in raw[:8])  # 256 % 32 == 0: uniform
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24].rstrip("-")
     return f"{rand}-{slug}" if slug else rand
 
