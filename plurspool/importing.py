@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import InvalidInput
+from .errors import InvalidInput, SpoolError
 from .imports import IMPORT_STATES, Bad, BadRows, Row
 from .spool import STATES, new_id
 
@@ -159,8 +159,15 @@ class Importer:
             batch = plan.new[i : i + BATCH]
             for state in IMPORT_STATES:
                 posts = [(p.id, p.data, p.reason) for p in batch if p.state == state]
-                if posts:
+                if not posts:
+                    continue
+                try:
                     made += self.app.queue.add_imported(state, posts)
+                except SpoolError as exc:
+                    raise SpoolError(
+                        f"{exc.message} ({len(made)} of {len(plan.new)} posts were written)",
+                        f"{exc.hint}, then run the same import again: it makes only the rest",
+                    ) from None
             if tick is not None:
                 tick(len(batch))
         return made

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -236,3 +237,39 @@ def test_hostile_rows_are_named_never_a_traceback(
     bad = [line for line in run.err.splitlines() if line.startswith("  line 1: ")]
     assert len(bad) == 1 and reason.lower() in bad[0].lower(), run.err
     assert files(box) == {s: set() for s in files(box)}
+
+
+def test_an_interrupted_import_is_completed_by_running_it_again(
+    box: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk failure after the first batch: what was written stays, and the same import run
+    again makes the rest, none twice."""
+    from plurspool import importing
+    from plurspool.errors import SpoolError
+    from plurspool.spool import Spool
+
+    monkeypatch.setattr(importing, "BATCH", 2)
+    real = Spool.deliver_many
+    calls = []
+
+    def failing(self: Spool, state: str, posts: list[tuple[str, bytes]]) -> list[Any]:
+        calls.append(len(posts))
+        if len(calls) == 2:
+            raise SpoolError("cannot write: No space left on device", "free some space")
+        return real(self, state, posts)
+
+    monkeypatch.setattr(Spool, "deliver_many", failing)
+    text = "text,schedule\n" + "".join(f"post {i},2030-01-0{i + 1}T09:00:00Z\n" for i in range(5))
+    first = imp(box, "csv", text)
+    assert first.code == 1
+    assert "No space left on device (2 of 5 posts were written)" in first.err
+    assert "run the same import again: it makes only the rest" in first.err
+    assert len(box.ids("scheduled")) == 2
+    again = imp(box, "csv", text)
+    assert again.code == 0, again.err
+    assert len(again.out.split()) == 3
+    assert (
+        "imported 3 posts: 3 in scheduled/" in again.err and "2 were imported before" in again.err
+    )
+    assert len(box.ids("scheduled")) == 5
+    assert not list((box.spool / "tmp").iterdir())
