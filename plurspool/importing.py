@@ -93,7 +93,7 @@ class Importer:
     def _planned(self, row: Row, seen: set[str]) -> tuple[str, Planned | None]:
         """The row's ID, and its post file checked (None when it is in the spool already, or
         was seen earlier in this source: not checked again)."""
-        from .post import render, split_parts, with_record
+        from .post import parse, render, split_parts, with_record
 
         items = self.app.items
         parts = split_parts(row.text)
@@ -118,6 +118,7 @@ class Importer:
                 visibility=row.visibility,
                 sensitive=row.sensitive,
                 media=media,
+                check=False,  # parsed below: by validate_new, or by parse
             )
 
         data = rendered(row.media)
@@ -127,8 +128,11 @@ class Importer:
             # Accounts, platform limits, media files: the source's own media are written only
             # once every row is good, and checked then (`write`).
             own = [m for m in row.media if m.path.removeprefix("media/") not in row.files]
-            checked = data if len(own) == len(row.media) else rendered(own)
-            items.validate_new(checked)
+            if len(own) != len(row.media):
+                parse(data)
+            items.validate_new(data if len(own) == len(row.media) else rendered(own))
+        else:
+            parse(data)  # history (sent/, failed/): only read back
         limit = self.app.spool.max_size
         if len(data) > limit:
             raise InvalidInput(
