@@ -1,7 +1,8 @@
 """Every state change of a post, each one claim → re-read → change → move, returning what happened.
 
-The CLI, the sender and the daemon ask here to add, take in, cancel, schedule, reschedule, make
-due, retry, save an edit, finish or fail a post; nothing else moves a post between states.
+The CLI, the sender and the daemon ask here to add, import, take in, cancel, schedule,
+reschedule, make due, retry, save an edit, finish or fail a post; nothing else moves a post
+between states.
 """
 
 from __future__ import annotations
@@ -191,6 +192,17 @@ class Queue:
         post = parse(data)
         entry = self.spool.deliver(state, new_id(post.parts[0] or hint_text), data)
         return Done(self.items.load(entry))
+
+    def add_imported(
+        self, state: str, posts: Sequence[tuple[str, bytes, str | None]]
+    ) -> list[Entry]:
+        """Write posts an import made (checked by plurspool.importing: ID, bytes, reason in
+        failed/) into `state`; those whose ID a post has already (imported before) are left out."""
+        fresh = [p for p in posts if not self.spool.exists_anywhere(p[0])]
+        for post_id, _, reason in fresh:
+            if reason is not None:  # first, as in Spool.fail: a crash leaves no post without one
+                self.spool.write_error(post_id, reason)
+        return self.spool.deliver_many(state, [(post_id, data) for post_id, data, _ in fresh])
 
     def cancel(self, item: Item) -> Done:
         """Take a queued post out of the queue, into drafts/ (nothing is lost)."""

@@ -18,7 +18,7 @@ import itertools
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -171,11 +171,14 @@ def utf8_name(fspath: str) -> bool:
     return True
 
 
-def new_id(text: str = "") -> str:
-    """A fresh post ID: 8 random base32 characters, then a slug of the text for humans."""
-    import secrets  # hmac and random: not for a `list`
+def new_id(text: str = "", seed: bytes | None = None) -> str:
+    """A fresh post ID: 8 random base32 characters, then a slug of the text for humans; with
+    a `seed`, the 8 characters are derived from it (an import's row: the same row, the same ID)."""
+    import hashlib  # and secrets, hmac: not for a `list`
+    import secrets
 
-    rand = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+    raw = secrets.token_bytes(8) if seed is None else hashlib.sha256(seed).digest()
+    rand = "".join(_ID_ALPHABET[b % 32] for b in raw[:8])  # 256 % 32 == 0: uniform
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24].rstrip("-")
     return f"{rand}-{slug}" if slug else rand
 
@@ -448,8 +451,8 @@ class Spool:
 
     def exists_anywhere(self, post_id: str) -> str | None:
         """The state holding a post with exactly this ID, if any."""
-        for state in STATES:
-            if os.path.lexists(self.path(state, post_id)):
+        for state in STATES:  # joined as text: an import asks this of every post it makes
+            if os.path.lexists(os.path.join(self._root_str, state, post_id + ".md")):
                 return state
         return None
 
@@ -467,7 +470,7 @@ class Spool:
         self.restore(state)
         return make()
 
-    def _write_tmp(self, post_id: str, data: bytes) -> Path:
+    def _write_tmp(self, post_id: str, data: bytes, synced: bool = True) -> Path:
         import secrets
 
         tmp = self.root / "tmp" / f"{post_id}.{os.getpid()}.{secrets.token_hex(4)}"
@@ -482,7 +485,8 @@ class Spool:
                     n = os.write(fd, view)
                     view = view[n:]
                 _step("written")
-                os.fsync(fd)
+                if synced:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -514,6 +518,29 @@ class Spool:
         found = self.stat_entry(state, post_id)
         assert found is not None
         return found
+
+    def deliver_many(self, state: str, posts: Sequence[tuple[str, bytes]]) -> list[Entry]:
+        """`deliver` for many new posts, syncing once: all written into tmp/, the disks synced,
+        each renamed in (left out where its ID is taken there: the caller looks at the other
+        states first), the state dir synced."""
+        tmps: list[tuple[str, Path]] = []
+        out = []
+        try:
+            for post_id, data in posts:  # a failure (disk full) leaves no file behind in tmp/
+                tmps.append((post_id, self._write_tmp(post_id, data, False)))
+            os.sync()
+            for post_id, tmp in tmps:
+                with contextlib.suppress(FileExistsError):
+                    dst = self.path(state, post_id)
+                    self._into(state, functools.partial(rename_noreplace, tmp, dst))
+                    out.append(self.stat_entry(state, post_id))
+        except OSError as exc:
+            raise _os_error("deliver", self.dir(state), exc) from None
+        finally:
+            for _, tmp in tmps:
+                _unlink_quietly(tmp)  # those not renamed in
+            _fsync_dir(self.dir(state))
+        return [e for e in out if e is not None]
 
     def move(self, entry: Entry, state: str) -> Entry:
         """Move a post to another state under the same ID; fails if the ID is taken there."""
@@ -594,10 +621,14 @@ class Spool:
         return found
 
     def write_card_image(self, post_id: str, data: bytes) -> str:
-        """Store a link card's thumbnail as media/cards/<ID>.jpg, atomically; its path
-        relative to the root (plurspool(5), `card`)."""
-        relpath = f"media/cards/{post_id}.jpg"
-        folder = self.root / "media" / "cards"
+        """Store a link card's thumbnail as media/cards/<ID>.jpg (plurspool(5), `card`)."""
+        return self.write_media(f"cards/{post_id}.jpg", data)
+
+    def write_media(self, name: str, data: bytes) -> str:
+        """Store a file as media/<name> (`name` one folder deep: a card's image, an imported
+        post's media), atomically; its path relative to the root."""
+        relpath = f"media/{name}"
+        folder = (self.root / relpath).parent
         for d in (folder.parent, folder):  # never made or written through a link
             if d.is_symlink():
                 raise SpoolError(f"{d} is a symlink", "make it a directory inside the spool")
@@ -605,7 +636,7 @@ class Spool:
                 d.mkdir(mode=0o700, exist_ok=True)
             except OSError as exc:
                 raise _os_error("make", d, exc) from None
-        tmp = self._write_tmp(post_id + ".card", data)
+        tmp = self._write_tmp(name.replace("/", "."), data)
         try:
             os.replace(tmp, self.root / relpath)
         except OSError as exc:

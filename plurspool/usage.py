@@ -37,6 +37,7 @@ COMMANDS = {
     "daemon": "Manage the background daemon: systemd user unit or detached.",
     "edit": "Edit a post in $VISUAL/$EDITOR; kept only when saved valid.",
     "feed": "Add, list or remove feeds whose new entries become posts.",
+    "import": "Import posts: CSV, JSON Lines, Plurcast, Mastodon's scheduled.",
     "init": "Create the config (if missing) and the spool; print their paths.",
     "list": "List posts in a state, soonest first, with the time until due.",
     "new": "Write a new post in $VISUAL/$EDITOR; queued when saved valid.",

@@ -2,7 +2,7 @@
 
 Data goes to stdout (text or JSON, chosen once: see output.py), messages to stderr. Every
 `PlurspoolError` becomes `plurspool: MESSAGE` + `hint: HINT` and its exit code, in one place
-(`_guarded`). The commands live one family a module: posting, queue, report, daemon, setup.
+(`_guarded`). The commands live one family a module: posting, queue, report, daemon, setup, imports.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from click.core import ParameterSource
 from .. import __version__, usage
 from ..errors import EXIT_FAILURE, EXIT_USAGE, PlurspoolError, UsageError
 from ..printable import shown
-from . import daemon, feeds, posting, queue, report, setup
+from . import daemon, feeds, imports, posting, queue, report, setup
 from .context import Context
 
 QUEUE_COMMANDS = (
@@ -103,6 +103,7 @@ for _command in (
     daemon.daemon_group,
     setup.accounts,
     feeds.feed_group,
+    imports.import_,
 ):
     cli.add_command(_command)
     # The summary `plurspool --help` shows (usage.py prints the same without importing click).

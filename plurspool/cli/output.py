@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..listing import ListedPosts
     from ..service import Status
     from ..setup import Initialised
+    from ..spool import Entry
     from ..views import PostView, SlotView, Stats
 
 ID_SHORT = 8  # characters of an ID that `list` keeps at least: all the random part of a new one
@@ -64,6 +65,9 @@ class Output(Protocol):
 
     def slots(self, rows: list[SlotView]) -> None:
         """`queue`: the slots of the next days, free or taken."""
+
+    def imported(self, app: App, entries: Sequence[Entry]) -> None:
+        """`import`: the posts it made (text: one ID a line; JSON: an array of posts)."""
 
     def stats(self, app: App, data: Stats) -> None:
         """`stats`."""
@@ -149,6 +153,9 @@ class JsonOutput:
 
     def slots(self, rows: list[SlotView]) -> None:
         emit_json(rows)
+
+    def imported(self, app: App, entries: Sequence[Entry]) -> None:
+        emit_json([app.views.view(app.items.load(e)) for e in entries])
 
     def changed(self, app: App, items: Sequence[Item], verb: str) -> None:
         emit_json([app.views.view(i) for i in items])
@@ -313,6 +320,10 @@ class TextOutput:
         for item in items:
             _echo(item.id)
             self._due(app, item, verb)
+
+    def imported(self, app: App, entries: Sequence[Entry]) -> None:
+        for entry in entries:
+            _echo(entry.id)
 
     def stats(self, app: App, data: Stats) -> None:
         by_state = ", ".join(f"{n} {s}" for s, n in data["by_state"].items())

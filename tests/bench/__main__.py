@@ -889,6 +889,34 @@ def bench_feeds(quick: bool) -> list[Row]:
     ]
 
 
+def bench_import(quick: bool) -> list[Row]:
+    """`import csv` of 10,000 rows (1,000 with --quick) into an empty spool, each row a
+    scheduled post with a time phrase and an account; then the same file again (nothing new)."""
+    size = 1000 if quick else 10_000
+    sb = Sandbox()
+    try:
+        path = sb.dir / "rows.csv"
+        lines = ["text,schedule,platforms,cw"]
+        lines += [f'"Post number {i}, with some words",{1 + i % 500}h,outbox,' for i in range(size)]
+        path.write_text("\n".join(lines) + "\n")
+        sb.run("init")
+        t = time.perf_counter()
+        sb.run("import", "csv", str(path))
+        first = time.perf_counter() - t
+        again = sb.time_cmd([PLURSPOOL, "import", "csv", str(path)], 1 if quick else 3)
+        made = len(list((sb.spool / "scheduled").glob("*.md")))
+        if made != size:
+            raise RuntimeError(f"import made {made} posts of {size}")
+    finally:
+        sb.close()
+    return [
+        Row(f"`import csv`, {size:,} rows", f"{first:.2f} s", "", "≤ 10 s", first <= 10.0),
+        Row(
+            f"`import csv` again, {size:,} rows (nothing new)", stats(again, "s", 1.0), "", "", None
+        ),
+    ]
+
+
 BENCHES = (
     "startup",
     "list",
@@ -900,6 +928,7 @@ BENCHES = (
     "repeat",
     "git",
     "feeds",
+    "import",
     "idle",
     "atd",
 )
@@ -940,6 +969,7 @@ def main() -> int:
         "repeat": lambda: bench_repeat(args.quick),
         "git": lambda: bench_git(args.quick),
         "feeds": lambda: bench_feeds(args.quick),
+        "import": lambda: bench_import(args.quick),
         "idle": lambda: bench_idle(args.quick, idle),
         "atd": lambda: (
             probe.rows()

@@ -39,6 +39,8 @@ FIGURES = [
     "feed poll with one new entry (parse 200, one post)",
     "one daemon pass, 1,000 posts, no feeds",
     "one daemon pass, 1,000 posts, 20 feeds not due",
+    "`import csv`, 1,000 rows",
+    "`import csv` again, 1,000 rows (nothing new)",
     "idle daemon, 5,000 posts, 5 s",
     "atd: job due at a minute → ran",
 ]
