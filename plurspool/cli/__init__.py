@@ -16,7 +16,7 @@ import click
 from .. import __version__, usage
 from ..errors import EXIT_FAILURE, EXIT_USAGE, PlurspoolError
 from ..printable import shown
-from . import daemon, posting, queue, report, setup
+from . import calendar, daemon, posting, queue, report, setup
 from .context import Context
 
 QUEUE_COMMANDS = (
@@ -96,6 +96,7 @@ for _command in (
     queue.now,
     queue.retry,
     queue.queue_,
+    calendar.calendar,
     report.stats,
     report.check,
     daemon.send,

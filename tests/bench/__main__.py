@@ -275,6 +275,28 @@ def bench_list(quick: bool) -> list[Row]:
     return rows
 
 
+def bench_calendar(quick: bool) -> list[Row]:
+    """`calendar --month` (text and JSON) over a spool of `size` scheduled posts, a month of
+    them shown, from the listing as `list` leaves it."""
+    size = 1000 if quick else 10_000
+    sb = filled(size)
+    rows = []
+    for fmt in ("text", "json"):
+        argv = [PLURSPOOL, "calendar", "--month", "--format", fmt]
+        sb.time_cmd(argv, 1)  # the listing of scheduled/, as any earlier command leaves it
+        xs = sb.time_cmd(argv, 3 if quick else 7)
+        rows.append(
+            Row(
+                f"`calendar --month --format {fmt}`, {size:,} scheduled posts",
+                stats(xs),
+                "",
+                "≤ 500 ms",
+                None if quick else statistics.median(xs) <= 0.5,
+            )
+        )
+    return rows
+
+
 # -- check --explain on long posts ----------------------------------------------------------------
 
 EXPLAIN_CONFIG = """\
@@ -730,6 +752,7 @@ BENCHES = (
     "list",
     "explain",
     "queue",
+    "calendar",
     "latency",
     "throughput",
     "pass",
@@ -768,6 +791,7 @@ def main() -> int:
         "list": lambda: bench_list(args.quick),
         "explain": lambda: bench_explain(args.quick),
         "queue": lambda: bench_queue(args.quick),
+        "calendar": lambda: bench_calendar(args.quick),
         "latency": lambda: bench_latency(args.quick),
         "throughput": lambda: bench_throughput(args.quick),
         "pass": lambda: bench_pass(args.quick),
