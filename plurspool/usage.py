@@ -37,6 +37,7 @@ COMMANDS = {
     "check": "Validate posts (new/, drafts/, scheduled/); change nothing.",
     "daemon": "Manage the background daemon: systemd user unit or detached.",
     "edit": "Edit a post in $VISUAL/$EDITOR; kept only when saved valid.",
+    "ics": "Print the queue as an iCalendar feed, or write it (--out FILE).",
     "init": "Create the config (if missing) and the spool; print their paths.",
     "list": "List posts in a state, soonest first, with the time until due.",
     "new": "Write a new post in $VISUAL/$EDITOR; queued when saved valid.",

@@ -287,13 +287,16 @@ class Views:
         out.sort(key=lambda row: (row[0], row[1]["queue"]))
         return [view for _, view in out]
 
-    def scheduled(self, start: datetime, end: datetime) -> list[PostView]:
-        """The views of scheduled/ due from `start` to before `end`, and those of every
-        recurring post (its occurrences may fall there), soonest first, from its listing
+    def scheduled(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> list[PostView]:
+        """The views of scheduled/ (due from `start` to before `end`, and those of every
+        recurring post, whose occurrences may fall there), soonest first, from its listing
         (`view_lines`): a line of another time is not decoded (its key order and spacing are
         `encode_json`'s, and a quote inside a value is escaped)."""
         lines = self.view_lines(["scheduled"])
-        lo, hi = when.iso_utc(start).encode(), when.iso_utc(end).encode()
+        lo = when.iso_utc(start).encode() if start is not None else b""
+        hi = when.iso_utc(end).encode() if end is not None else b"~"
         key = b'"scheduled_at": "'
         keep: list[bytes] = []
         for line in lines.split(b"\n") if lines else ():

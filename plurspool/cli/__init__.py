@@ -97,6 +97,7 @@ for _command in (
     queue.retry,
     queue.queue_,
     calendar.calendar,
+    calendar.ics,
     report.stats,
     report.check,
     daemon.send,

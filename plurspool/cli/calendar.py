@@ -142,3 +142,28 @@ def _grid(days: list[Day]) -> list[str]:
             out.append((f"W{day.date.isocalendar().week:<3} " + "".join(row)).rstrip())
             row = []
     return out
+
+
+@click.command("ics")
+@click.option(
+    "--out",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, writable=False, path_type=str),
+    help="Write the feed to FILE, atomically, instead of stdout.",
+)
+@pass_context
+def ics(ctx: Context, out: str | None) -> None:
+    """Print the queue as an iCalendar feed (RFC 5545), for any calendar program to show or
+    subscribe to: each post an event, each recurring post a repeating event."""
+    import sys
+    from pathlib import Path
+
+    from .. import ics as feed
+
+    data = feed.feed(ctx.app)
+    if out is None or out == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    feed.write(Path(out), data)

@@ -39,7 +39,7 @@ BUILTIN_ACCOUNT = "outbox"
 DEFAULT_QUEUE = "default"  # the queue of `post --queue` and `schedule: queue` without a name
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _REDACTED = "<set>"
-_TABLES = ("daemon", "rate_limits", "accounts", "queues")
+_TABLES = ("daemon", "rate_limits", "accounts", "queues", "calendar")
 _QUEUE_PREFIX = "queues.NAME."
 
 
@@ -116,6 +116,7 @@ class Config:
     max_post_size: int
     state_dir: Path
     queues: Mapping[str, QueueConfig] = field(default_factory=lambda: MappingProxyType({}))
+    calendar_ics: Path | None = None  # [calendar] ics: the feed the daemon keeps written
 
     def queue(self, name: str | None) -> QueueConfig:
         """The queue called `name` (`default` for None); an InvalidInput naming the known ones
@@ -343,7 +344,7 @@ def _build(
     """Validate the config file's tables (`raw`, read from `used`) into a Config."""
     ctx = Ctx(file=used, env=environ)
 
-    daemon_raw, rates_raw, accounts_raw, queues_raw = (
+    daemon_raw, rates_raw, accounts_raw, queues_raw, calendar_raw = (
         _table(raw.pop(t, {}), t, ctx) for t in _TABLES
     )
     top = _section(raw, "", ctx)
@@ -404,4 +405,5 @@ def _build(
         max_post_size=top["max_post_size"],
         state_dir=state,
         queues=MappingProxyType(queues),
+        calendar_ics=_section(calendar_raw, "calendar.", ctx)["ics"],
     )

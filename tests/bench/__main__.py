@@ -297,6 +297,24 @@ def bench_calendar(quick: bool) -> list[Row]:
     return rows
 
 
+def bench_ics(quick: bool) -> list[Row]:
+    """`ics` over a spool of `size` scheduled posts: every post an event (its SEQUENCE read from
+    the ledger, none changed since the run before)."""
+    size = 1000 if quick else 10_000
+    sb = filled(size)
+    sb.time_cmd([PLURSPOOL, "ics"], 1)  # the ledger's rows of each post, as the last feed left them
+    xs = sb.time_cmd([PLURSPOOL, "ics"], 3 if quick else 7)
+    return [
+        Row(
+            f"`ics`, {size:,} scheduled posts",
+            stats(xs),
+            "",
+            "≤ 500 ms",
+            None if quick else statistics.median(xs) <= 0.5,
+        )
+    ]
+
+
 # -- check --explain on long posts ----------------------------------------------------------------
 
 EXPLAIN_CONFIG = """\
@@ -753,6 +771,7 @@ BENCHES = (
     "explain",
     "queue",
     "calendar",
+    "ics",
     "latency",
     "throughput",
     "pass",
@@ -792,6 +811,7 @@ def main() -> int:
         "explain": lambda: bench_explain(args.quick),
         "queue": lambda: bench_queue(args.quick),
         "calendar": lambda: bench_calendar(args.quick),
+        "ics": lambda: bench_ics(args.quick),
         "latency": lambda: bench_latency(args.quick),
         "throughput": lambda: bench_throughput(args.quick),
         "pass": lambda: bench_pass(args.quick),
