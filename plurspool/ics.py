@@ -16,6 +16,7 @@ import re
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from . import repeat
 from .errors import PlurspoolError, PostError
@@ -43,11 +44,13 @@ def feed(app: App) -> bytes:
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", "plurspool")
     tz = app.config.timezone
-    for v in templates:
-        event = _recurring(app, v, tz, *sequences[v["id"]])
+    tzid = _tzid(tz)
+    made = [_recurring(app, v, tz, tzid, *sequences[v["id"]]) for v in templates]
+    if tzid is not None and any(e is not None for e in made):
+        cal.add_component(icalendar.Timezone.from_tzinfo(tz, tzid=tzid))
+    for event in made:
         if event is not None:
             cal.add_component(event)
-    cal.add_missing_timezones()
     head = bytes(cal.to_ical())
     end = b"END:VCALENDAR\r\n"
     assert head.endswith(end)
@@ -63,6 +66,20 @@ def _seen(view: PostView) -> str:
     """What changes a post's SEQUENCE: its time and, for a recurring post, its rule."""
     rule = view["repeat"]["rule"] if view["repeat"] is not None else ""
     return f"{view['scheduled_at']} {rule}".rstrip()
+
+
+def _tzid(tz: tzinfo) -> str | None:
+    """The TZID recurring events carry: the zone's tz database name; a zone read from a file
+    that has none (a copied /etc/localtime) is named `plurspool-local`, its VTIMEZONE made from
+    its transitions all the same; None for UTC, whose times are written in UTC."""
+    key = str(getattr(tz, "key", "") or "")
+    if tz is UTC or key in ("UTC", "Etc/UTC"):
+        return None
+    if key and not key.startswith("/"):
+        with contextlib.suppress(ValueError, OSError, LookupError):
+            if ZoneInfo(key) is not None:
+                return key
+    return "plurspool-local"
 
 
 def _uid(view: PostView) -> str:
@@ -111,7 +128,9 @@ def _line(name: str, value: str) -> str:
     return folded.decode() + "\r\n"
 
 
-def _recurring(app: App, view: PostView, tz: tzinfo, sequence: int, stamp: float) -> Any:
+def _recurring(
+    app: App, view: PostView, tz: tzinfo, tzid: str | None, sequence: int, stamp: float
+) -> Any:
     """A recurring post's VEVENT: DTSTART its next occurrence as a wall time in `tz` (TZID),
     its rule as RRULE and its `skip:` dates as EXDATE; None when it is invalid (its view says
     why)."""
@@ -142,10 +161,16 @@ def _recurring(app: App, view: PostView, tz: tzinfo, sequence: int, stamp: float
     event = icalendar.Event()
     event.add("uid", _uid(view))
     event.add("dtstamp", datetime.fromtimestamp(int(stamp), UTC))
-    event.add("dtstart", anchor.astimezone(tz))
+    if tzid is None:
+        event.add("dtstart", anchor.astimezone(UTC))
+        if excluded:
+            event.add("exdate", [at.astimezone(UTC) for at in excluded])
+    else:  # a wall time in the zone named TZID
+        wall = {"TZID": tzid}
+        event.add("dtstart", anchor.astimezone(tz).replace(tzinfo=None), parameters=wall)
+        if excluded:
+            event.add("exdate", [at.replace(tzinfo=None) for at in excluded], parameters=wall)
     event.add("rrule", recur)
-    if excluded:
-        event.add("exdate", excluded)
     event.add("sequence", sequence)
     event.add("summary", view["preview"])
     event.add("description", ", ".join(view["platforms"]))

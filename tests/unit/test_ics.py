@@ -4,6 +4,7 @@ post to the instants repeat.py sends at, in zones with DST edges of every kind i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,37 @@ def test_a_recurring_post_is_an_rrule_event_in_the_zone(tmp_path: Path) -> None:
         (date(2026, 12, 7), 18),
         (date(2026, 12, 24), 18),
     ]
+
+
+def test_a_zone_read_from_a_file_without_a_name_is_described_whole(tmp_path: Path) -> None:
+    # A copied /etc/localtime has no tz database name: its VTIMEZONE comes from its transitions.
+    with open("/usr/share/zoneinfo/Europe/Berlin", "rb") as f:
+        tz = ZoneInfo.from_file(f, key="/etc/localtime")
+    w = world_in(tmp_path, "UTC", datetime(2026, 3, 1, tzinfo=UTC))
+    w.app.config = replace(w.app.config, timezone=tz)
+    add(w, "night", "schedule: 2026-03-27 02:30\nrepeat: every day at 2:30")
+    w.run()
+    cal = icalendar.Calendar.from_ical(feed(w.app))
+    assert [t.tz_name for t in cal.timezones] == ["plurspool-local"]
+    (event,) = cal.events
+    assert raw(event, "dtstart").params["TZID"] == "plurspool-local"
+    start, end = datetime(2026, 3, 27, tzinfo=UTC), datetime(2026, 4, 2, tzinfo=UTC)
+    got = [o.start.astimezone(UTC) for o in recurring_ical_events.of(cal).between(start, end)]
+    assert got[:4] == [
+        datetime(2026, 3, 27, 1, 30, tzinfo=UTC),
+        datetime(2026, 3, 28, 1, 30, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 30, tzinfo=UTC),  # 02:30 is in the gap: 03:30 CEST
+        datetime(2026, 3, 30, 0, 30, tzinfo=UTC),
+    ]
+
+
+def test_utc_needs_no_zone(tmp_path: Path) -> None:
+    w = world_in(tmp_path, "UTC", NOW)
+    add(w, "daily", "schedule: 2026-12-05 18:00\nrepeat: every day at 18:00")
+    w.run()
+    cal = icalendar.Calendar.from_ical(feed(w.app))
+    assert cal.timezones == []
+    assert raw(cal.events[0], "dtstart").to_ical() == b"20261205T180000Z"
 
 
 # -- the second reader -------------------------------------------------------------------------
