@@ -278,7 +278,7 @@ def bench_list(quick: bool) -> list[Row]:
 def bench_calendar(quick: bool) -> list[Row]:
     """`calendar --month` (text and JSON) over a spool of `size` scheduled posts, a month of
     them shown, from the listing as `list` leaves it."""
-    size = 1000 if quick else 10_000
+    size = 5000 if quick else 10_000  # the spools `list` fills
     sb = filled(size)
     rows = []
     for fmt in ("text", "json"):
@@ -300,7 +300,7 @@ def bench_calendar(quick: bool) -> list[Row]:
 def bench_ics(quick: bool) -> list[Row]:
     """`ics` over a spool of `size` scheduled posts: every post an event (its SEQUENCE read from
     the ledger, none changed since the run before)."""
-    size = 1000 if quick else 10_000
+    size = 5000 if quick else 10_000  # the spools `list` fills
     sb = filled(size)
     sb.time_cmd([PLURSPOOL, "ics"], 1)  # the ledger's rows of each post, as the last feed left them
     xs = sb.time_cmd([PLURSPOOL, "ics"], 3 if quick else 7)
