@@ -310,6 +310,7 @@ class Daemon:
                 return PassResult()
             result = self.sender.run_pass()
             self.sender.wait_hooks(10)
+            self.feed.after_pass(0)  # [calendar] ics, for the timer's passes too
             return result
         finally:
             self.release()

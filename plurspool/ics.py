@@ -198,8 +198,8 @@ def write(path: Path, data: bytes) -> None:
 
 class Feed:
     """The daemon's `[calendar] ics` file: made at start and after every pass that changed
-    what is in scheduled/ (`changes`, the daemon index's count); a failure is logged, and
-    sending goes on."""
+    what is in scheduled/ (`changes`, the daemon index's count), and by `send --once`; written
+    only when it differs; a failure is logged, and sending goes on."""
 
     def __init__(self, app: App, log: Log) -> None:
         self.app, self.log = app, log
@@ -211,7 +211,11 @@ class Feed:
             return
         self.done = changes
         try:
-            write(path, feed(self.app))
+            data = feed(self.app)
+            with contextlib.suppress(OSError):
+                if path.read_bytes() == data:
+                    return  # as it is: subscribers see no new file (`send --once` every minute)
+            write(path, data)
         except PlurspoolError as exc:
             self.log.event("ics", level="warning", path=str(path), error=exc.message)
         except Exception as exc:  # a bug in the feed must never stop sending

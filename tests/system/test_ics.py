@@ -13,7 +13,7 @@ import icalendar
 import pytest
 
 from tests.daemon_helpers import Sandbox, iso, toml_str, wait_for
-from tests.helpers import invoke, make_env, run_cli, write_config
+from tests.helpers import invoke, make_env, run_cli, spool_root, write_config
 
 CONFIG = 'timezone = "Europe/Berlin"\n'
 
@@ -48,6 +48,21 @@ def test_out_into_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     assert f"cannot write the calendar feed {target}" in run.err
     assert "hint: check that its directory exists and is writable" in run.err
     assert "Traceback" not in run.err
+
+
+def test_send_once_writes_the_feed_when_it_changed(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    path = tmp_path / "queue.ics"
+    write_config(env, f"{CONFIG}[calendar]\nics = {toml_str(str(path))}\n")
+    assert invoke(["post", "-s", "2099-01-01 10:00", "--json", "one"], env).code == 0
+    assert invoke(["send", "--once"], env).code == 0
+    assert uids(path) == {
+        f"{p.stem}@plurspool" for p in (spool_root(env) / "scheduled").glob("*.md")
+    }
+    before = path.stat()
+    assert invoke(["send", "--once"], env).code == 0
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # untouched
 
 
 def feed_box(tmp_path: Path, path: Path) -> Sandbox:
