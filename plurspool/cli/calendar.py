@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..calendar import Day, Period
 
 ID_LEAST = 4  # characters of an ID the calendar shows at least (more where needed to be unique)
-ID_MOST = 40  # past this, a long unique prefix is cut (…) to keep the line within 80 columns
+ID_MOST = 40  # past this, a long unique prefix is cut to keep the line within 80 columns
 ACCOUNTS_MOST = 24
 REPEAT_MARK = "↻"
 
@@ -101,6 +101,12 @@ def render(period: Period, days: list[Day], tz: tzinfo, need: dict[str, int]) ->
     accounts = [",".join(e.view["platforms"]) for d in days for e in d.posts]
     acc_w = min(max([width(a) for a in accounts], default=0), ACCOUNTS_MOST)
     seconds = any(t.second for d in days for t in [e.at for e in d.posts] + [a for a, _ in d.free])
+    clock_w = 8 if seconds else 5
+    # A terminal narrower than 80 columns: the accounts give way first, then the IDs.
+    avail = columns - 2 - clock_w - 2 - 2
+    acc_w = max(min(acc_w, 8), min(acc_w, avail - id_w - 2))
+    id_w = max(ID_LEAST, min(id_w, avail - acc_w))
+    room = avail - id_w - acc_w - 2  # for the preview
     for day in days:
         if not day.posts and not day.free:
             continue
@@ -108,15 +114,14 @@ def render(period: Period, days: list[Day], tz: tzinfo, need: dict[str, int]) ->
         rows: list[tuple[datetime, str]] = []
         for e in day.posts:
             v = e.view
-            pid = cut(shown(v["id"][: ids[v["id"]]]), id_w)
+            pid = cut(shown(v["id"][: ids[v["id"]]]), id_w, "")  # still a prefix, as in `list`
             mark = paint(REPEAT_MARK, fg="cyan") if e.repeat else " "
             who = cut(shown(",".join(v["platforms"])), acc_w)
             head = f"{pid}{' ' * (id_w - width(pid))}{mark} {who}{' ' * (acc_w - width(who))}"
-            room = columns - 2 - (8 if seconds else 5) - 2 - id_w - 2 - acc_w - 2
             preview = f"  {cut(shown(v['preview']), room)}" if room >= 10 and v["preview"] else ""
             rows.append((e.at, f"{head}{preview}"))
         for at, queue in day.free:
-            label = cut(shown(f"free slot of {queue}"), columns - 2 - 8 - 2)
+            label = cut(shown(f"free slot of {queue}"), max(columns - 2 - clock_w - 2, 12))
             rows.append((at, paint(label, fg="green")))
         rows.sort(key=lambda r: r[0])  # posts and free slots in time order (stable: posts first)
         for at, text in rows:

@@ -177,6 +177,19 @@ def test_every_line_fits_80_columns(
     assert all(LONG[:10] in line and "…" in line for line in posts)  # accounts, cut
 
 
+def test_a_narrow_terminal_cuts_accounts_then_ids(
+    crowded: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "50")
+    out = lines(crowded, True)
+    days = out[out.index("") + 1 :]
+    days = days[days.index("") :]  # past the grid, which keeps its 54 columns
+    assert max(width(line) for line in days) <= 50
+    posts = [line.split() for line in days if re.match(r"  \d\d:\d\d:\d\d  x", line)]
+    assert [p[1] for p in posts] == ["x" * 28] * 4  # then the IDs, to prefixes
+    assert all(p[2].startswith("avery") and p[2].endswith("…") and len(p[2]) == 8 for p in posts)
+
+
 def test_ids_are_at_least_four_characters_and_repeats_are_marked(crowded: World) -> None:
     out = lines(crowded, False)
     daily = [line for line in out if " shor" in line]
