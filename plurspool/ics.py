@@ -120,7 +120,7 @@ def _event(view: PostView, sequence: int, stamp: float) -> bytes:
 def _line(name: str, value: str) -> str:
     """A content line and its CRLF; one of 75 octets or more is folded by icalendar."""
     line = f"{name}:{value}"
-    if len(line) < 19 or len(line.encode()) < 75:  # 4 octets a character at most
+    if len(line) < 75 and (line.isascii() or len(line.encode()) < 75):
         return line + "\r\n"
     from icalendar.parser import Contentline
 
