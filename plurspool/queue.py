@@ -190,7 +190,9 @@ class Queue:
         from .post import parse
 
         post = parse(data)
-        entry = self.spool.deliver(state, new_id(post.parts[0] or hint_text), data)
+        with self.locks.queue_lock():
+            data = self._slotted(data) if state == "scheduled" else data
+            entry = self.spool.deliver(state, new_id(post.parts[0] or hint_text), data)
         return Done(self.items.load(entry))
 
     def add_imported(
@@ -277,14 +279,26 @@ class Queue:
 
     def save_edit(self, item: Item, data: bytes) -> Done:
         """Write an edited version of a post back, if it did not change meanwhile."""
-        with self.locks.claim(item.id):
+        with self.locks.queue_lock(), self.locks.claim(item.id):
             entry = self.spool.stat_entry(item.state, item.id)
             if entry is None or entry.key != item.entry.key:
                 raise Changed(
                     f"{item.id} changed or moved while you were editing",
                     "your version was kept (see above); merge it by hand",
                 )
+            data = self._slotted(data) if item.state == "scheduled" else data
             return Done(self.items.load(self.spool.replace(entry, data)))
+
+    def _slotted(self, data: bytes) -> bytes:
+        """A file from `new`/`edit` whose `schedule:` is `queue[:NAME]` with that queue's first
+        free slot and `queue: NAME` written in, as intake does (the caller holds the lock)."""
+        from .post import parse, with_queue, with_schedule
+
+        spec = slots.queue_spec(parse(data).schedule or "")
+        if spec is None:
+            return data
+        q = self.config.queue(spec)
+        return with_queue(with_schedule(data, self.items.stamp(self.items.free_slot(q))), q.name)
 
     # -- queues (plurspool(1), QUEUES): every slot is chosen under the queue lock ------------
 

@@ -127,11 +127,13 @@ class Service:
 
     def unit_text(self) -> str:
         template = _UNIT_TEMPLATE.read_text()
-        state = self.app.config.state_dir
+        state = str(self.app.config.state_dir)
+        feed = self.app.config.calendar_ics  # [calendar] ics: its directory, if it exists then
+        writable = f"{state} -{feed.parent}" if feed is not None else state
         return (
             template.replace("@PLURSPOOL@", shlex.join(self.command()))
             .replace("@SPOOL@", " ".join(self._writable()))
-            .replace("@STATE@", str(state))
+            .replace("@STATE@", writable)
         )
 
     def _writable(self) -> list[str]:

@@ -460,7 +460,16 @@ class Spool:
     def prefix_lengths(self) -> dict[str, int]:
         """For every post ID in the spool, how much of it `find` needs: its shortest prefix
         that no other ID starts with (all of it when it starts another ID, or is twice here)."""
-        ids = sorted(e.id for state in STATES for e in self.entries(state))
+        ids: list[str] = []
+        for state in STATES:  # the names `scan` yields, told by their d_type: no lstat
+            with self.scandir(state) as it:
+                ids += [
+                    de.name[:-3]
+                    for de in it
+                    if classify(de.name) != "ignore"
+                    and (de.is_file(follow_symlinks=False) or de.is_symlink())
+                ]
+        ids.sort()
         need = dict.fromkeys(ids, 1)
         for a, b in itertools.pairwise(ids):
             common = len(os.path.commonprefix([a, b]))  # noqa: RUF071 (strings, not paths)

@@ -1,5 +1,5 @@
 """What the user sees of posts: a post as JSON (`view`), `list`'s fast path, `stats`, the slots
-of the queues (`slots`).
+of the queues (`slots`), and what a calendar shows of a period (`free_slots`, `occurrences`).
 
 A post view is what `list --format json` prints a line of and `show --format json` prints;
 `Listing` keeps each state's lines, per host, so that a `list` of 100k unchanged posts parses
@@ -88,6 +88,14 @@ class SlotView(TypedDict):
     at: str  # UTC, Z
     local: str  # the queue's zone, with its offset
     id: str | None  # the post holding it; None when free
+
+
+class CalendarDay(TypedDict):
+    """One day of `calendar --format json` (plurspool(1), JSON OUTPUT)."""
+
+    date: str  # local, YYYY-MM-DD
+    posts: list[PostView]  # a recurring post's occurrences with their own scheduled_at
+    free_slots: list[str]  # UTC, Z
 
 
 def sort_key(item: Item) -> tuple[float, str]:
@@ -310,6 +318,62 @@ class Views:
                 out.append((t, view))
         out.sort(key=lambda row: (row[0], row[1]["queue"]))
         return [view for _, view in out]
+
+    def scheduled(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> list[PostView]:
+        """The views of scheduled/ (due from `start` to before `end`, and those of every
+        recurring post, whose occurrences may fall there), soonest first, from its listing
+        (`view_lines`): a line of another time is not decoded (its key order and spacing are
+        `encode_json`'s, and a quote inside a value is escaped)."""
+        lines = self.view_lines(["scheduled"])
+        lo = when.iso_utc(start).encode() if start is not None else b""
+        hi = when.iso_utc(end).encode() if end is not None else b"~"
+        key = b'"scheduled_at": "'
+        keep: list[bytes] = []
+        for line in lines.split(b"\n") if lines else ():
+            i = line.find(key) + len(key)
+            single = i >= len(key) and line.endswith(b'"repeat": null}')
+            if not single or lo <= line[i : i + len(lo)] < hi:
+                keep.append(line)
+        out: list[PostView] = json.loads(b"[%s]" % b",".join(keep))  # one call: 3× faster
+        return out
+
+    def free_slots(
+        self, start: datetime, end: datetime, account: str | None = None
+    ) -> list[tuple[datetime, str]]:
+        """(instant, queue) of every free slot from `start` (and after now) to before `end`,
+        soonest first; with `account`, of the queues whose posts go to it."""
+        config = self.items.config
+        start = max(start, self.items.clock())
+        out = []
+        for q in config.queues.values():
+            if account is not None and account not in (q.accounts or config.default_platforms):
+                continue
+            busy = self.items.queue_dues(q.name)
+            out += [(t, q.name) for t in q.slots.between(start, end) if t.timestamp() not in busy]
+        return sorted(out)
+
+    def occurrences(self, template: PostView, end: datetime) -> list[datetime]:
+        """A recurring post's occurrences before `end`: its next (`scheduled_at`) and the
+        rule's after it, its `skip:` dates left out (plurspool(5), `repeat`)."""
+        from .repeat import occurrences
+
+        if template["repeat"] is None or template["scheduled_at"] is None:
+            return []
+        entry = self.spool.stat_entry("scheduled", template["id"])
+        item = self.items.load(entry) if entry is not None else None
+        post = item.post if item is not None and item.valid else None
+        if post is None:
+            return []  # gone meanwhile, or invalid: its view says why
+        anchor = datetime.fromisoformat(template["scheduled_at"])
+        tz = self.items.config.timezone
+        out = []
+        for at in occurrences(template["repeat"]["rule"], anchor, tz, self.items.skip_dates(post)):
+            if at >= end:
+                break
+            out.append(at)
+        return out
 
     def stats(self) -> Stats:
         """Totals by state and account, due buckets, the next posts (plurspool(1), JSON OUTPUT)."""

@@ -17,7 +17,7 @@ from click.core import ParameterSource
 from .. import __version__, usage
 from ..errors import EXIT_FAILURE, EXIT_USAGE, PlurspoolError, UsageError
 from ..printable import shown
-from . import daemon, feeds, imports, posting, queue, report, setup
+from . import calendar, daemon, feeds, imports, posting, queue, report, setup
 from .context import Context
 
 QUEUE_COMMANDS = (
@@ -97,6 +97,8 @@ for _command in (
     queue.now,
     queue.retry,
     queue.queue_,
+    calendar.calendar,
+    calendar.ics,
     report.stats,
     report.check,
     daemon.send,

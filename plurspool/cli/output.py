@@ -6,6 +6,7 @@ its result to `Context.out` and never asks which format it prints.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,6 +19,7 @@ from ..printable import shown
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..calendar import Day, Period
     from ..feeds import FeedView
     from ..items import Item
     from ..listing import ListedPosts
@@ -37,6 +39,23 @@ def _echo(text: str = "") -> None:
 def note(message: str) -> None:
     """A message for the person at the terminal (stderr)."""
     click.echo(shown(message), err=True)
+
+
+def colour() -> bool:
+    """Whether stdout takes colour: a terminal, not `TERM=dumb`, and no `NO_COLOR` (set and
+    not empty; see no-color.org)."""
+    return (
+        sys.stdout.isatty()
+        and not os.environ.get("NO_COLOR")
+        and os.environ.get("TERM", "") != "dumb"
+    )
+
+
+def paint(text: str, *, fg: str | None = None, bold: bool = False) -> str:
+    """`text` in a colour, or bold, where `colour()` allows; else `text` as it is. The caller
+    made `text` printable (`shown`): the result does not go through `_echo`, which would drop
+    the colour."""
+    return click.style(text, fg=fg, bold=bold or None) if colour() else text
 
 
 class Output(Protocol):
@@ -68,6 +87,9 @@ class Output(Protocol):
 
     def imported(self, app: App, entries: Sequence[Entry]) -> None:
         """`import`: the posts it made (text: one ID a line; JSON: an array of posts)."""
+
+    def calendar(self, app: App, period: Period, days: list[Day]) -> None:
+        """`calendar`: the days of a week or a month, their posts and free slots."""
 
     def stats(self, app: App, data: Stats) -> None:
         """`stats`."""
@@ -156,6 +178,11 @@ class JsonOutput:
 
     def imported(self, app: App, entries: Sequence[Entry]) -> None:
         emit_json([app.views.view(app.items.load(e)) for e in entries])
+
+    def calendar(self, app: App, period: Period, days: list[Day]) -> None:
+        from ..calendar import as_json
+
+        emit_json(as_json(days))
 
     def changed(self, app: App, items: Sequence[Item], verb: str) -> None:
         emit_json([app.views.view(i) for i in items])
@@ -315,6 +342,12 @@ class TextOutput:
             offset = row["local"][19:]
             who = cut(row["id"], 36) if row["id"] is not None else "(free)"
             _echo(f"{t:%a %Y-%m-%d} {clock} {offset:6}  {cut(row['queue'], 12):12}  {who}")
+
+    def calendar(self, app: App, period: Period, days: list[Day]) -> None:
+        from .calendar import render
+
+        # Each piece from a post was made printable by `render`, and the colours are ours.
+        click.echo("\n".join(render(period, days, app.config.timezone, app.items.prefix_lengths())))
 
     def changed(self, app: App, items: Sequence[Item], verb: str) -> None:
         for item in items:
@@ -490,7 +523,7 @@ def cut(text: str, columns: int, mark: str = "…") -> str:
     if width(text) <= columns:
         return text
     room = columns - width(mark)
-    if text.isascii():
+    if text[: room + 1].isascii():  # ASCII up to the cut: one column a character, no cluster
         return text[: max(room, 0)] + mark
     import wcwidth
 

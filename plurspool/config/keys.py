@@ -599,6 +599,16 @@ _GENERAL: tuple[Key, ...] = (
         example=True,
     ),
     Key(
+        "calendar.ics",
+        "path",
+        None,
+        "An iCalendar file of the queue that the daemon rewrites, atomically, at start and"
+        " after every change (plurspool(1), ics). A relative path is relative to this file.",
+        parse_path,
+        default_doc="unset: none is written",
+        example="~/public/plurspool.ics",
+    ),
+    Key(
         "accounts.NAME.platform",
         "platform",
         None,

@@ -39,7 +39,7 @@ BUILTIN_ACCOUNT = "outbox"
 DEFAULT_QUEUE = "default"  # the queue of `post --queue` and `schedule: queue` without a name
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _REDACTED = "<set>"
-_TABLES = ("daemon", "rate_limits", "accounts", "queues", "git", "feeds")
+_TABLES = ("daemon", "rate_limits", "accounts", "queues", "git", "feeds", "calendar")
 _QUEUE_PREFIX = "queues.NAME."
 
 
@@ -135,6 +135,7 @@ class Config:
     feeds: FeedsConfig
     queues: Mapping[str, QueueConfig] = field(default_factory=lambda: MappingProxyType({}))
     git: GitConfig = GitConfig()
+    calendar_ics: Path | None = None  # [calendar] ics: the feed the daemon keeps written
 
     def queue(self, name: str | None) -> QueueConfig:
         """The queue called `name` (`default` for None); an InvalidInput naming the known ones
@@ -362,7 +363,7 @@ def _build(
     """Validate the config file's tables (`raw`, read from `used`) into a Config."""
     ctx = Ctx(file=used, env=environ)
 
-    daemon_raw, rates_raw, accounts_raw, queues_raw, git_raw, feeds_raw = (
+    daemon_raw, rates_raw, accounts_raw, queues_raw, git_raw, feeds_raw, calendar_raw = (
         _table(raw.pop(t, {}), t, ctx) for t in _TABLES
     )
     top = _section(raw, "", ctx)
@@ -425,4 +426,5 @@ def _build(
         queues=MappingProxyType(queues),
         git=GitConfig(**_section(git_raw, "git.", ctx)),
         feeds=FeedsConfig(**_section(feeds_raw, "feeds.", ctx)),
+        calendar_ics=_section(calendar_raw, "calendar.", ctx)["ics"],
     )

@@ -276,6 +276,46 @@ def bench_list(quick: bool) -> list[Row]:
     return rows
 
 
+def bench_calendar(quick: bool) -> list[Row]:
+    """`calendar --month` (text and JSON) over a spool of `size` scheduled posts, a month of
+    them shown, from the listing as `list` leaves it."""
+    size = 5000 if quick else 10_000  # the spools `list` fills
+    sb = filled(size)
+    rows = []
+    for fmt in ("text", "json"):
+        argv = [PLURSPOOL, "calendar", "--month", "--format", fmt]
+        sb.time_cmd(argv, 1)  # the listing of scheduled/, as any earlier command leaves it
+        xs = sb.time_cmd(argv, 3 if quick else 7)
+        rows.append(
+            Row(
+                f"`calendar --month --format {fmt}`, {size:,} scheduled posts",
+                stats(xs),
+                "",
+                "≤ 500 ms",
+                None if quick else statistics.median(xs) <= 0.5,
+            )
+        )
+    return rows
+
+
+def bench_ics(quick: bool) -> list[Row]:
+    """`ics` over a spool of `size` scheduled posts: every post an event (its SEQUENCE read from
+    the ledger, none changed since the run before)."""
+    size = 5000 if quick else 10_000  # the spools `list` fills
+    sb = filled(size)
+    sb.time_cmd([PLURSPOOL, "ics"], 1)  # the ledger's rows of each post, as the last feed left them
+    xs = sb.time_cmd([PLURSPOOL, "ics"], 3 if quick else 7)
+    return [
+        Row(
+            f"`ics`, {size:,} scheduled posts",
+            stats(xs),
+            "",
+            "≤ 500 ms",
+            None if quick else statistics.median(xs) <= 0.5,
+        )
+    ]
+
+
 # -- check --explain on long posts ----------------------------------------------------------------
 
 EXPLAIN_CONFIG = """\
@@ -922,6 +962,8 @@ BENCHES = (
     "list",
     "explain",
     "queue",
+    "calendar",
+    "ics",
     "latency",
     "throughput",
     "pass",
@@ -963,6 +1005,8 @@ def main() -> int:
         "list": lambda: bench_list(args.quick),
         "explain": lambda: bench_explain(args.quick),
         "queue": lambda: bench_queue(args.quick),
+        "calendar": lambda: bench_calendar(args.quick),
+        "ics": lambda: bench_ics(args.quick),
         "latency": lambda: bench_latency(args.quick),
         "throughput": lambda: bench_throughput(args.quick),
         "pass": lambda: bench_pass(args.quick),

@@ -201,6 +201,20 @@ def test_with_autocommit_the_unit_may_write_the_repository_above_the_spool(
     assert f"ReadWritePaths={spool} {repo} {tmp_path / 'state'}" in unit.read_text()
 
 
+def test_the_unit_may_write_the_calendar_feed(tmp_path: Path) -> None:
+    # ProtectHome=read-only: the daemon writes only where ReadWritePaths lets it.
+    stubs = _stubs(tmp_path)
+    env = _env(tmp_path, PLURSPOOL_SERVICE_MODE="systemd")
+    env["PATH"] = f"{stubs}:{env['PATH']}"
+    config = tmp_path / "config" / "plurspool" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[calendar]\nics = "~/public/queue.ics"\n')
+    assert _run(env, "daemon", "install").returncode == 0
+    text = (tmp_path / "config" / "systemd" / "user" / "plurspool.service").read_text()
+    (line,) = [x for x in text.splitlines() if x.startswith("ReadWritePaths=")]
+    assert line.endswith(f" {tmp_path / 'state' / 'plurspool'} -{tmp_path / 'home' / 'public'}")
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
 def test_shipped_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     """The units as `daemon install` fills them in, and the timer pairs, verify cleanly."""

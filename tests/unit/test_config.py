@@ -348,6 +348,8 @@ BAD: list[tuple[str, str, str]] = [
         "queues.q.per_day",
     ),
     ("queues.NAME.reflow", '[queues.q]\nslots = ["daily 9:00"]\nreflow = 1\n', "queues.q.reflow"),
+    ("calendar.ics", "[calendar]\nics = 1\n", "calendar.ics"),
+    ("calendar.ics", '[calendar]\nics = ""\n', "calendar.ics"),
     (
         "queues.NAME.timezone",
         '[queues.q]\nslots = ["daily 9:00"]\ntimezone = "Mars/B"\n',
