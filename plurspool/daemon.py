@@ -22,6 +22,7 @@ from typing import Any
 from .app import SPOOLS, App
 from .config import Config
 from .errors import DaemonError, PlurspoolError
+from .hosts import host_name
 from .items import Item, Items
 from .locks import DaemonLock
 from .log import Log
@@ -299,9 +300,7 @@ class Daemon:
         self.acquire()
         try:
             if not self.config.daemon.sends_here():
-                self.log.event(
-                    "not-sending", host=socket.gethostname(), sender=self.config.daemon.host
-                )
+                self.log.event("not-sending", host=host_name(), sender=self.config.daemon.host)
                 return PassResult()
             result = self.sender.run_pass()
             self.sender.wait_hooks(10)

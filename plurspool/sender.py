@@ -20,6 +20,7 @@ from . import when
 from .app import App
 from .config import Account, Config
 from .errors import Busy, PlurspoolError, SpoolError
+from .hosts import idempotency_key
 from .items import Item
 from .ledger import Delivery
 from .locks import Claim
@@ -381,15 +382,17 @@ class Sender:
                 began = True
 
         quoted = app.items.quoted(item.post, name)
+        assert item.due is not None
         job = Job(
             post_id=item.id,
             account=account,
             post=item.post,
-            idempotency_key=d.idempotency_key,
+            idempotency_key=idempotency_key(item.id, item.post, name, item.due),
             in_doubt=in_doubt,
             spool_root=app.spool.root,
             state_dir=app.config.state_dir,
             deadline=self.deadline,
+            due=item.due,
             material=dict(d.material),
             save=save,
             quote=quoted if isinstance(quoted, Quoted) else None,

@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import when
 from ..errors import ConfigError, InvalidInput, did_you_mean
+from ..hosts import host_name
 from ..paths import config_file, default_spool, expand_user, state_dir
 from ..platforms import PLATFORMS
 from ..platforms import options as platform_options
@@ -79,9 +80,7 @@ class DaemonConfig:
 
     def sends_here(self) -> bool:
         """Whether this host sends from the spool (`host` unset, or naming this host)."""
-        import socket
-
-        return self.host is None or self.host == socket.gethostname()
+        return self.host is None or self.host == host_name()
 
     def on_failure_argv(self, *, id: str, error: str, account: str, path: str) -> list[str] | None:
         """The `on_failure` command with its placeholders filled in, or None when unset."""
