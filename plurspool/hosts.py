@@ -12,8 +12,10 @@ import json
 import os
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from .post import Post
+if TYPE_CHECKING:  # the post package brings yaml: `list` and completion do without it
+    from .post import Post
 
 HOST_ENV = "PLURSPOOL_HOST"
 
@@ -37,6 +39,17 @@ def sender_of(
         if account in accounts:
             return host
     return daemon_host
+
+
+def settled(post: Post) -> set[str]:
+    """The accounts whose result in the file is final: a success, or a failure recorded after
+    the last `retried` token (a host records its accounts' results while the post waits in
+    scheduled/ for the other hosts' accounts). A failure from before a retry is not: the retry
+    sends it again."""
+    retried = (post.retried or "").partition("Z-")[0]
+    sent = {a for a, r in post.results.items() if r.error is None and (r.attempts or r.id or r.url)}
+    failed = {a for a, r in post.results.items() if r.error and (r.at or "").rstrip("Z") > retried}
+    return sent | failed
 
 
 def idempotency_key(post_id: str, post: Post, account: str, due: datetime) -> str:

@@ -55,6 +55,7 @@ class PostView(TypedDict):
     results: dict[str, Remote]
     retry_at: str | None
     repeat: Repeat | None
+    senders: dict[str, str | None]  # account -> the host that sends it, None: any host
 
 
 class ShownPost(PostView):
@@ -225,7 +226,7 @@ class Views:
             "id": item.id,
             "state": item.state,
             "scheduled_at": when.iso_utc(item.due) if item.due else None,
-            "platforms": list(self.items.platforms(summary)),
+            "platforms": (platforms := list(self.items.platforms(summary))),
             "preview": summary.preview if summary else "",
             "path": f"{item.state}/{item.id}.md",
             "attempts": attempts,
@@ -235,6 +236,7 @@ class Views:
             if retry_at and item.state == "scheduled"
             else None,
             "repeat": self._repeat(summary.repeat) if summary and summary.repeat else None,
+            "senders": {a: self.items.config.sender_of(a) for a in platforms},
         }
 
     def _repeat(self, rule: str) -> Repeat:
