@@ -2,7 +2,8 @@
 material every host derives alike from a post (plurspool(5), SEVERAL MACHINES).
 
 Pure: no config, no spool, no network. The config asks `host_name` and `sender_of`; the sender
-and the platforms ask `idempotency_key` and `record_keys`.
+asks `settled` (which results in a file are final) and `idempotency_key`, which the platforms
+build on (`record_keys`, Bluesky's).
 """
 
 from __future__ import annotations
