@@ -77,6 +77,7 @@ class Sender:
         self.settle = 0.0
         self.reported: dict[str, tuple[tuple[int, int, int], str]] = {}
         self.holds: dict[str, float] = {}  # account -> until: its server has no requests left
+        self.elsewhere: set[str] = set()  # posts said to be other hosts' to send ([senders])
         self.finisher: Finisher | None = None  # during a pass with several posts to send
         self.hooks: list[subprocess.Popen[bytes]] = []
 
@@ -161,6 +162,9 @@ class Sender:
             if todo and not self.config.mine(todo):  # other hosts send the rest ([senders])
                 if any(d.status != "pending" and a not in item.post.results for a, d in ds.items()):
                     self._finish_claimed(item, result)  # this host's results, not yet written
+                elif item.id not in self.elsewhere:
+                    self.elsewhere.add(item.id)
+                    self.log.event("elsewhere", id=item.id, reason=self.config.not_here(todo))
                 continue
             if app.items.first_due_too_late(item, bool(ds)) is not None:
                 self._finish_failed_late(item, result)

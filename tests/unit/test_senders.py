@@ -114,6 +114,19 @@ def test_now_on_a_host_that_sends_none_of_the_accounts_says_so(
     assert view["senders"] == {"x": "a"}
 
 
+def test_a_pass_says_once_which_due_posts_other_hosts_send(
+    pair: tuple[World, World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, _ = pair
+    a.box.deliver("scheduled", "q", post_text("y only", schedule=iso(a.now - 5), platforms=["y"]))
+    for _ in range(2):
+        assert as_host(monkeypatch, "a", a).run().sent == []
+    said = [line for line in a.log.getvalue().splitlines() if " elsewhere id=q " in line]
+    assert len(said) == 1 and "sends none of them: y from b" in said[0]
+    assert " elsewhere id=p " in a.log.getvalue()  # p too, once x was sent: y is b's
+    assert a.box.records("y") == [] and a.box.is_in("q", "scheduled")
+
+
 def test_a_host_with_none_of_a_posts_accounts_never_fails_it_late(
     pair: tuple[World, World], monkeypatch: pytest.MonkeyPatch
 ) -> None:
