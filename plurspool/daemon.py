@@ -24,6 +24,7 @@ from .config import Config
 from .errors import DaemonError, PlurspoolError
 from .feeds import Feeds
 from .gitsync import NETWORK_TIMEOUT
+from .hosts import host_name
 from .ics import Feed
 from .items import Item, Items
 from .locks import DaemonLock
@@ -306,10 +307,9 @@ class Daemon:
         self.app.spool.check()
         self.acquire()
         try:
-            if not self.config.daemon.sends_here():
-                self.log.event(
-                    "not-sending", host=socket.gethostname(), sender=self.config.daemon.host
-                )
+            why = self.config.not_here(self.config.accounts)
+            if why is not None:
+                self.log.event("not-sending", host=host_name(), reason=why)
                 return PassResult()
             result = self.sender.run_pass()
             self.sender.wait_hooks(10)
@@ -416,13 +416,13 @@ class Daemon:
         self.sender.settle = QUIET
         inotify = self.watcher.start()
         index = Index(app.items, app.spool, app.clock)
-        sending = self.config.daemon.sends_here()
+        why = self.config.not_here(self.config.accounts)
         self.log.event(
             "started",
             pid=os.getpid(),
             spool=str(app.spool.root),
             watch="inotify" if inotify else f"poll every {self._poll_interval():g}s",
-            sending=None if sending else f"no: daemon.host is {self.config.daemon.host}",
+            sending=None if why is None else f"no: {why}",
         )
         next_rescan = 0.0
         sd_notify("READY=1\nSTATUS=sending")
@@ -430,12 +430,12 @@ class Daemon:
         while self.stop_at is None:
             if self.reload:
                 self._reload()
-                sending = self.config.daemon.sends_here()
+                why = self.config.not_here(self.config.accounts)
                 next_rescan = 0.0
             now = time.time()
             result = PassResult()
             wait: float | None = None  # while the spool is incomplete: no pass till then
-            if sending:
+            if why is None:
                 try:
                     rescan, wait = self._keep_watching()
                     inotify = self.watcher.watching()

@@ -1,7 +1,7 @@
 """The send ledger: the only user of sqlite3.
 
 Per-host state kept outside the spool (so the spool can live in git): per post and account the
-idempotency key and material, attempts, results and backoff, plus rate-limit windows. WAL mode,
+idempotency material, attempts, results and backoff, plus rate-limit windows. WAL mode,
 `BEGIN IMMEDIATE` for every write, a busy timeout, and a schema version.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import secrets
 import sqlite3
@@ -31,7 +30,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     account   TEXT NOT NULL,
     status    TEXT NOT NULL DEFAULT 'pending',   -- pending | sent | failed
     attempts  INTEGER NOT NULL DEFAULT 0,
-    nonce     TEXT NOT NULL,                     -- makes the idempotency key unique per post life
+    nonce     TEXT NOT NULL,                     -- unused since the key is the post's own
     material  TEXT NOT NULL DEFAULT '{}',        -- platform data saved before the first request
     in_flight INTEGER NOT NULL DEFAULT 0,        -- an attempt began and its outcome is unknown
     remote_id TEXT, url TEXT, error TEXT,
@@ -77,12 +76,6 @@ class Delivery:
         several times a send, and a thread's signed events make it the largest column)."""
         value: dict[str, Any] = json.loads(self.material_json)
         return value
-
-    @property
-    def idempotency_key(self) -> str:
-        """Stable across retries and restarts: derived from post, account and the row's nonce."""
-        raw = f"{self.post_id}\0{self.account}\0{self.nonce}".encode()
-        return hashlib.sha256(raw).hexdigest()[:32]
 
 
 def _row(r: sqlite3.Row) -> Delivery:

@@ -597,12 +597,13 @@ class Queue:
         return Failed(item.id, reason)
 
     def finish(
-        self, item: Item, ds: dict[str, Delivery], accounts: Sequence[str]
+        self, item: Item, ds: dict[str, Delivery], accounts: Sequence[str], keep: bool = False
     ) -> Finished | Failed | Unfinished | None:
         """Write a post's results (from its ledger rows `ds`) into its file, then move it to
-        sent/ or failed/. The caller holds its claim and has checked that every one of its
-        `accounts` is done. A later copy of a finished post goes to failed/ under a new name.
-        None when the file is gone or changed since it was read (the next pass sees to it).
+        sent/ or failed/ (`keep`: it stays, other hosts send the rest). The caller holds its
+        claim and has checked that each of its `accounts` is done. A later copy of a finished
+        post goes to failed/ under a new name. None when the file is gone or changed since it
+        was read (the next pass sees to it).
 
         Uses the spool only, never the ledger: it runs in the sender's finisher thread.
         """
@@ -646,8 +647,10 @@ class Queue:
             if written != data:
                 # Synced by the move just below (a crash before it leaves the post here,
                 # finished in the ledger: the next pass moves it).
-                entry = spool.replace(entry, written, synced=False)
-            if failed:
+                entry = spool.replace(entry, written, synced=keep)
+            if keep:
+                pass
+            elif failed:
                 spool.fail(entry, "; ".join(f"{a}: {e}" for a, e in sorted(failed.items())))
             else:
                 spool.move(entry, "sent")

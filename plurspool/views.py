@@ -56,6 +56,7 @@ class PostView(TypedDict):
     retry_at: str | None
     repeat: Repeat | None
     held: str | None
+    senders: dict[str, str | None]  # account -> the host that sends it, None: any host
 
 
 class ShownPost(PostView):
@@ -264,7 +265,7 @@ class Views:
             "id": item.id,
             "state": item.state,
             "scheduled_at": when.iso_utc(item.due) if item.due else None,
-            "platforms": list(self.items.platforms(summary)),
+            "platforms": (platforms := list(self.items.platforms(summary))),
             "preview": summary.preview if summary else "",
             "path": f"{item.state}/{item.id}.md",
             "attempts": attempts,
@@ -275,6 +276,7 @@ class Views:
             else None,
             "repeat": self._repeat(summary.repeat) if summary and summary.repeat else None,
             "held": held.get(item.id),
+            "senders": {a: self.items.config.sender_of(a) for a in platforms},
         }
 
     def _repeat(self, rule: str) -> Repeat:

@@ -281,7 +281,7 @@ class TextOutput:
             text = v["preview"]
             if v["repeat"] is not None:  # a recurring post's template: its rule in words
                 text = f"({v['repeat']['words']}) {text}"
-            row = [item.id, local(app, item.due), status, ",".join(v["platforms"]), text]
+            row = [item.id, local(app, item.due), status, _accounts(app, v), text]
             if everything:
                 row.insert(1, item.state)
             rows.append(row)
@@ -317,6 +317,9 @@ class TextOutput:
         if item.post is not None and item.post.skip:
             _echo(f"skip:      {', '.join(item.post.skip)}")
         _echo(f"accounts:  {', '.join(v['platforms'])}")
+        if any(v["senders"].values()):
+            hosts = (f"{a}: {h or 'any host'}" for a, h in v["senders"].items())
+            _echo(f"senders:   {', '.join(hosts)}")
         _echo(f"attempts:  {v['attempts']}")
         for account, r in v["results"].items():
             _echo(f"sent:      {account}: {r.get('url') or r.get('id') or '(no id)'}")
@@ -500,6 +503,13 @@ def until(app: App, due: datetime | None) -> str:
 
     sign, s = ("overdue ", -s) if s < 0 else ("in ", s)
     return sign + when.duration(s, coarse=True)
+
+
+def _accounts(app: App, v: PostView) -> str:
+    """A post's accounts for `list`; with [senders], each as ACCOUNT@HOST (`*`: any host)."""
+    if not app.config.senders:
+        return ",".join(v["platforms"])
+    return ",".join(f"{a}@{v['senders'].get(a) or '*'}" for a in v["platforms"])
 
 
 def local(app: App, due: datetime | None) -> str:

@@ -541,6 +541,17 @@ _GENERAL: tuple[Key, ...] = (
         example="30/hour",
     ),
     Key(
+        "senders.HOST",
+        "list of accounts",
+        None,
+        "The accounts the host HOST sends ($PLURSPOOL_HOST, else its system name); the others"
+        " do not send them. An account under no host is sent by daemon.host (by any host when"
+        " that is unset too).",
+        parse_names,
+        default_doc="unset",
+        example=["mastodon", "nostr"],
+    ),
+    Key(
         "queues.NAME.slots",
         "list of slots",
         None,

@@ -7,8 +7,9 @@
   as NIP-10 says), later parts `root` plus `reply` (the previous part), each with a `p` tag for
   the author. `cw` (or `sensitive`) adds a NIP-36 `content-warning` tag, `language` NIP-32 `L`/`l`
   labels, and every `#hashtag` a lower-cased `t` tag.
-- Signed once: all parts are signed at the first attempt (created_at = that moment) and saved
-  with `job.save` before the first byte goes to a relay. A retry, or an attempt after a crash,
+- Signed once: all parts are signed at the first attempt with created_at = the post's time (so
+  every host signs events with the same ids) and saved with `job.save` before the first byte
+  goes to a relay. A retry, or an attempt after a crash,
   resends the identical stored events: a relay that already has one answers "duplicate", which
   counts as accepted, so no note is ever posted twice. The only exception: when the post was
   edited and every relay explicitly refused the stored events (none can hold them), they are
@@ -454,7 +455,7 @@ class Nostr:
             secret = load_key(account)
             pubkey = proto.public_key(secret)
             common = _common_tags(job.post, account.name)
-            events = build_events(secret, parts, common, int(time.time()), relays[0], first)
+            events = build_events(secret, parts, common, int(job.due.timestamp()), relays[0], first)
             material = {
                 "version": MATERIAL_VERSION,
                 "pubkey": pubkey,

@@ -316,6 +316,41 @@ def bench_ics(quick: bool) -> list[Row]:
     ]
 
 
+def bench_hosts(quick: bool) -> list[Row]:
+    """`list --format json` with `[senders]` set (each row names the host of each account)
+    against the same spool and config without it: what saying who sends costs `list`. The two
+    are timed in turns, so that a load on the machine weighs on both alike."""
+    size = 5000 if quick else 10_000
+    repeat = 3 if quick else 9
+    boxes = [
+        Sandbox('default_platforms = ["outbox"]\n' + senders)
+        for senders in ("", '[senders]\nhomeserver = ["outbox"]\n')
+    ]
+    argv = [PLURSPOOL, "list", "--format", "json"]
+    try:
+        for sb in boxes:
+            generate(sb.spool, size)
+            sb.run("list", "--format", "json")  # a warm parse cache, as a running system has
+        xs: list[float] = []
+        ys: list[float] = []
+        for _ in range(repeat):
+            xs += boxes[0].time_cmd(argv, 1)
+            ys += boxes[1].time_cmd(argv, 1)
+    finally:
+        for sb in boxes:
+            sb.close()
+    ratio = statistics.median(ys) / statistics.median(xs)
+    return [
+        Row(
+            f"`list --format json`, {size:,} posts, with [senders]",
+            f"{stats(ys)} = {ratio:.2f}× without",
+            f"without: {stats(xs)}",
+            "≤ 1.2× without",
+            ratio <= 1.2,
+        )
+    ]
+
+
 # -- check --explain on long posts ----------------------------------------------------------------
 
 EXPLAIN_CONFIG = """\
@@ -960,6 +995,7 @@ def bench_import(quick: bool) -> list[Row]:
 BENCHES = (
     "startup",
     "list",
+    "hosts",
     "explain",
     "queue",
     "calendar",
@@ -1003,6 +1039,7 @@ def main() -> int:
     runs: dict[str, Callable[[], list[Row]]] = {
         "startup": lambda: bench_startup(args.quick),
         "list": lambda: bench_list(args.quick),
+        "hosts": lambda: bench_hosts(args.quick),
         "explain": lambda: bench_explain(args.quick),
         "queue": lambda: bench_queue(args.quick),
         "calendar": lambda: bench_calendar(args.quick),

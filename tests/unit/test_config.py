@@ -329,6 +329,10 @@ BAD: list[tuple[str, str, str]] = [
     ),
     ("accounts.NAME.max_length", account("nostr", "max_length = 0\n"), "accounts.acc.max_length"),
     ("accounts.NAME.max_length", account("exec", 'max_length = "9"\n'), "accounts.acc.max_length"),
+    ("senders.HOST", '[senders]\nserver = ["nope"]\n', "senders.server"),
+    ("senders.HOST", '[senders]\nserver = "outbox"\n', "senders.server"),
+    ("senders.HOST", '[senders]\na = ["outbox"]\nb = ["outbox"]\n', "senders.b"),
+    ("senders.HOST", '[senders]\n" " = ["outbox"]\n', "senders. "),
     ("queues.NAME.slots", "[queues.q]\nslots = []\n", "queues.q.slots"),
     ("queues.NAME.slots", '[queues.q]\nslots = ["mon-fri"]\n', "queues.q.slots"),
     ("queues.NAME.slots", '[queues.q]\nslots = ["noday 09:00"]\n', "queues.q.slots"),
@@ -489,6 +493,28 @@ def test_only_one_of_cmd_and_file(tmp_path: Path, env: dict[str, str], what: str
 def test_bad_account_names(tmp_path: Path, env: dict[str, str], name: str) -> None:
     err = error_of(tmp_path, env, f'[accounts."{name}"]\n{EXEC}')
     assert "account name" in err.message
+
+
+def test_senders_map_hosts_to_accounts(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (
+        '[daemon]\nhost = "pi"\n[senders]\nserver = ["a", "b"]\n'
+        f"[accounts.a]\n{EXEC}[accounts.b]\n{EXEC}[accounts.c]\n{EXEC}"
+    )
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    cfg = config.load(tmp_path / "config.toml", env=env)
+    assert dict(cfg.senders) == {"server": ("a", "b")}
+    assert [cfg.sender_of(a) for a in "abc"] == ["server", "server", "pi"]
+    monkeypatch.setenv("PLURSPOOL_HOST", "server")
+    assert (
+        cfg.mine("abc") == ["a", "b"]
+        and cfg.not_here(["c"]) == "this host (server) sends none of them: c from pi"
+    )
+    monkeypatch.setenv("PLURSPOOL_HOST", "laptop")
+    assert cfg.mine("abc") == [] and cfg.not_here("abc") is not None
+    err = error_of(tmp_path, env, f'[senders]\na = ["x"]\nb = ["x"]\n[accounts.x]\n{EXEC}')
+    assert "'x' is already sent by 'a' (senders.a)" in err.message
 
 
 def test_sections_must_be_tables(tmp_path: Path, env: dict[str, str]) -> None:
