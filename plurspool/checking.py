@@ -130,7 +130,7 @@ def _post_problems(
         problems.append(item.problem)
     elif item.state == "scheduled":
         late = items.late_copy(item.id)
-        if late is None and items.config.daemon.sends_here():
+        if late is None and items.config.not_here(items.platforms(post)) is None:
             # Lateness as this host's sender judges it; another host cannot know (its ledger).
             ledger = items.ledgers.if_exists()
             seen = ledger is not None and bool(ledger.deliveries(item.id))

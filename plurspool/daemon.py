@@ -21,6 +21,10 @@ from .app import SPOOLS, App
 from .config import Config
 from .deleting import Deletions
 from .errors import DaemonError, PlurspoolError
+from .feeds import Feeds
+from .gitsync import NETWORK_TIMEOUT
+from .hosts import host_name
+from .ics import Feed
 from .index import Index
 from .locks import DaemonLock
 from .log import Log
@@ -116,6 +120,8 @@ class Daemon:
         self.deletions = Deletions(
             self.app, log, stopping=self.stopping, deadline=self.seconds_left
         )
+        self.feeds = Feeds(self.app, log)  # polled after each pass (plurspool(1), FEEDS)
+        self.feed = Feed(self.app, log)  # [calendar] ics
         self._lock: DaemonLock | None = None
         self._spool_lock: int | None = None  # the flock on the spool root (Locks.lock_spool)
         self.root_id: tuple[int, int] | None = None  # the spool root that is locked
@@ -198,14 +204,16 @@ class Daemon:
         self.app.spool.check()
         self.acquire()
         try:
-            if not self.config.daemon.sends_here():
-                self.log.event(
-                    "not-sending", host=socket.gethostname(), sender=self.config.daemon.host
-                )
+            why = self.config.not_here(self.config.accounts)
+            if why is not None:
+                self.log.event("not-sending", host=host_name(), reason=why)
                 return PassResult()
             result = self.sender.run_pass()
             self.deletions.run(self.deletions.expired())  # plurspool(5), `expires`
             self.sender.wait_hooks(10)
+            self.sender.git.close(2 * NETWORK_TIMEOUT)  # its commit and push, if [git] asks
+            self.feeds.poll_due()  # after the pass: a fetch never delays a send
+            self.feed.after_pass(0)  # [calendar] ics, for the timer's passes too
             return result
         finally:
             self.release()
@@ -307,13 +315,13 @@ class Daemon:
         inotify = self.watcher.start()
         index = Index(app.items, app.spool, app.clock)
         expiring = Index(app.items, app.spool, app.clock, "sent")  # plurspool(5), `expires`
-        sending = self.config.daemon.sends_here()
+        why = self.config.not_here(self.config.accounts)
         self.log.event(
             "started",
             pid=os.getpid(),
             spool=str(app.spool.root),
             watch="inotify" if inotify else f"poll every {self._poll_interval():g}s",
-            sending=None if sending else f"no: daemon.host is {self.config.daemon.host}",
+            sending=None if why is None else f"no: {why}",
         )
         next_rescan = 0.0
         sd_notify("READY=1\nSTATUS=sending")
@@ -321,12 +329,12 @@ class Daemon:
         while self.stop_at is None:
             if self.reload:
                 self._reload()
-                sending = self.config.daemon.sends_here()
+                why = self.config.not_here(self.config.accounts)
                 next_rescan = 0.0
             now = time.time()
             result = PassResult()
             wait: float | None = None  # while the spool is incomplete: no pass till then
-            if sending:
+            if why is None:
                 try:
                     rescan, wait = self._keep_watching()
                     inotify = self.watcher.watching()
@@ -376,6 +384,12 @@ class Daemon:
                             expiring.refresh(post_id)
                         result.soonest(gone.wake)
                         result.soonest(expiring.next_due())
+                        # Feeds after the sends; no fetch starts while a post is due.
+                        for post_id in self.feeds.poll_due(
+                            lambda: self.stopping() or (index.next_due() or 1e100) <= time.time()
+                        ):
+                            index.refresh(post_id)
+                        result.soonest(self.feeds.next_poll())
                         result.soonest(index.next_due())
                         result.soonest(wake_new)
                 except PlurspoolError as exc:
@@ -388,6 +402,7 @@ class Daemon:
                             raise
                         result.soonest(time.time() + 5)
                         next_rescan = max(next_rescan, time.time() + 5)  # not at once again
+                self.feed.after_pass(index.changes)
             self.sender._reap_hooks()
             if self.last_beat is None or time.monotonic() - self.last_beat >= HEARTBEAT_EVERY / 2:
                 self._beat()
@@ -402,6 +417,7 @@ class Daemon:
                 self.wakeups.event.clear()
         self.log.event("stopping", in_flight=None)
         self.sender.wait_hooks(max(0.0, self.seconds_left()))
+        self.sender.git.close(max(0.0, self.seconds_left()))
         self.log.event("stopped")
 
     def _prune(self, now: float) -> None:

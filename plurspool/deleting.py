@@ -88,10 +88,12 @@ class Deletions:
         post = item.post
         if post is None:
             return []
-        can = deletable(self.app.config.accounts)
+        config = self.app.config
+        # Only the accounts this host sends (plurspool(5), SEVERAL MACHINES) are its to delete.
+        can = {a for a in deletable(config.accounts) if config.sends(a)}
         if accounts is not None:
             return [a for a in accounts if a in can and a in post.results and live(post, a)]
-        due = expiry.due(post, self.app.config.timezone, can)
+        due = expiry.due(post, config.timezone, can)
         return sorted(a for a, t in due.items() if t <= now)
 
     def run(

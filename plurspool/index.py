@@ -36,9 +36,10 @@ class Index:
         self.heap: list[tuple[float, str]] = []
         self.due: dict[str, Item] = {}
         self.bad: dict[str, Item] = {}
+        self.changes = 0  # how often `known` changed: the ICS feed is remade when it did
 
     def rescan(self) -> None:
-        self.known.clear()
+        before, self.known = self.known, {}
         self.due.clear()
         self.bad.clear()
         self.heap = []
@@ -55,10 +56,11 @@ class Index:
             if due <= soon:
                 self.items.load(entry)  # parsed now, not in the very second it is due
         heapq.heapify(self.heap)
+        self.changes += self.known != before
 
     def refresh(self, post_id: str) -> None:
         entry = self.spool.stat_entry(self.state, post_id)
-        self.known.pop(post_id, None)
+        before = self.known.pop(post_id, None)
         self.due.pop(post_id, None)
         self.bad.pop(post_id, None)
         if entry is not None:
@@ -67,6 +69,7 @@ class Index:
             t = self._time(item)
             if t is not None and t > self.clock().timestamp() + WARM:
                 self.items.forget(entry.path)  # parsed again when due; not held till then
+        self.changes += self.known.get(post_id) != before
 
     def _time(self, item: Item) -> float | None:
         """When an item wakes the daemon; in sent/, a problem that would keep a post from

@@ -1,7 +1,7 @@
 """The send ledger: the only user of sqlite3.
 
 Per-host state kept outside the spool (so the spool can live in git): per post and account the
-idempotency key and material, attempts, results and backoff, plus rate-limit windows. WAL mode,
+idempotency material, attempts, results and backoff, plus rate-limit windows. WAL mode,
 `BEGIN IMMEDIATE` for every write, a busy timeout, and a schema version.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import secrets
 import sqlite3
@@ -31,7 +30,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     account   TEXT NOT NULL,
     status    TEXT NOT NULL DEFAULT 'pending',   -- pending | sent | failed
     attempts  INTEGER NOT NULL DEFAULT 0,
-    nonce     TEXT NOT NULL,                     -- makes the idempotency key unique per post life
+    nonce     TEXT NOT NULL,                     -- unused since the key is the post's own
     material  TEXT NOT NULL DEFAULT '{}',        -- platform data saved before the first request
     in_flight INTEGER NOT NULL DEFAULT 0,        -- an attempt began and its outcome is unknown
     remote_id TEXT, url TEXT, error TEXT,
@@ -89,12 +88,6 @@ class Delivery:
         several times a send, and a thread's signed events make it the largest column)."""
         value: dict[str, Any] = json.loads(self.material_json)
         return value
-
-    @property
-    def idempotency_key(self) -> str:
-        """Stable across retries and restarts: derived from post, account and the row's nonce."""
-        raw = f"{self.post_id}\0{self.account}\0{self.nonce}".encode()
-        return hashlib.sha256(raw).hexdigest()[:32]
 
 
 def _row(r: sqlite3.Row) -> Delivery:
@@ -540,6 +533,38 @@ class Ledger:
                 [(p, *k, fingerprint, due, problem, rec) for p, k, due, problem, rec in rows],
             )
             db.executemany("DELETE FROM parse_cache WHERE path=?", [(p,) for p in drop])
+
+    # -- the calendar feed's sequence numbers (plurspool(1), `ics`) ----------------------------
+
+    def calendar_sequences(self, seen: dict[str, str]) -> dict[str, tuple[int, float]]:
+        """Each post's SEQUENCE and DTSTAMP (epoch) in the ICS feed: the sequence goes up by one
+        whenever what the post is seen at (`seen[ID]`: its time, a recurring post's rule)
+        differs from what was last seen, and the stamp is when that was. Rows of posts gone
+        are kept: a post that comes back at another time gets a higher sequence."""
+        table = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='ics_seen'"
+        if self._db.execute(table).fetchone() is None:  # a table newer than the schema: made on use
+            with self._tx(synced=False) as db:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS ics_seen (post_id TEXT PRIMARY KEY, "
+                    "seen TEXT NOT NULL, sequence INTEGER NOT NULL, stamp REAL NOT NULL)"
+                )
+        rows = self._db.execute("SELECT post_id, seen, sequence, stamp FROM ics_seen")
+        known = {r[0]: (r[1], r[2], r[3]) for r in rows}
+        now = self.clock()
+        out: dict[str, tuple[int, float]] = {}
+        changed = []
+        for post_id, what in seen.items():
+            old = known.get(post_id)
+            if old is not None and old[0] == what:
+                out[post_id] = (old[1], old[2])
+                continue
+            out[post_id] = (0 if old is None else old[1] + 1, now)
+            changed.append((post_id, what, *out[post_id]))
+        if changed:
+            # Not synced: a row lost in a crash is made again by the next feed, with that number.
+            with self._tx(synced=False) as db:
+                db.executemany("INSERT OR REPLACE INTO ics_seen VALUES (?, ?, ?, ?)", changed)
+        return out
 
 
 class LedgerFile:

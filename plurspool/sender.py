@@ -20,6 +20,9 @@ from . import when
 from .app import App
 from .config import Account, Config
 from .errors import Busy, PlurspoolError, SpoolError
+from .gitsync import NETWORK_TIMEOUT, RECHECK, Sync
+from .handover import record_here, waiting
+from .hosts import idempotency_key, settled
 from .items import Item
 from .ledger import Delivery
 from .locks import Claim
@@ -46,6 +49,7 @@ class PassResult:
     deferred: dict[str, str] = field(default_factory=dict)
     invalid: dict[str, str] = field(default_factory=dict)
     repeated: list[str] = field(default_factory=list)  # templates moved on, their copies
+    held: dict[str, str] = field(default_factory=dict)  # not committed ([git]): ID -> why
     wake: float | None = None  # epoch seconds; None when nothing is queued
 
     def soonest(self, t: float | None) -> None:
@@ -75,8 +79,11 @@ class Sender:
         self.settle = 0.0
         self.reported: dict[str, tuple[tuple[int, int, int], str]] = {}
         self.holds: dict[str, float] = {}  # account -> until: its server has no requests left
+        self.elsewhere: set[str] = set()  # posts said to be other hosts' to send ([senders])
         self.finisher: Finisher | None = None  # during a pass with several posts to send
         self.hooks: list[subprocess.Popen[bytes]] = []
+        self.git = Sync(app.spool, app.items, log)  # [git]: holds, autocommit (gitsync.py)
+        self.git.configure(app.config, starting=True)
 
     @property
     def config(self) -> Config:
@@ -145,6 +152,10 @@ class Sender:
         """
         app = self.app
         now = app.clock().timestamp()
+        self.git.configure(self.config)
+        due = self.git.admit(list(due), result.held)
+        if result.held:
+            result.soonest(now + RECHECK)  # the branch may move: look again soon
         pendings: list[Pending] = []
         items: dict[str, Item] = {}
         known: dict[str, dict[str, Delivery]] = {}
@@ -155,10 +166,17 @@ class Sender:
                 continue  # changed since it was listed: the next pass sees the new version
             self.reported.pop(item.id, None)
             ds = self._deliveries(item)
+            todo = self._todo(item, ds)
+            if todo and not self.config.mine(todo):  # other hosts send the rest ([senders])
+                if any(d.status != "pending" and a not in item.post.results for a, d in ds.items()):
+                    self._finish_claimed(item, result)  # this host's results, not yet written
+                elif item.id not in self.elsewhere:
+                    self.elsewhere.add(item.id)
+                    self.log.event("elsewhere", id=item.id, reason=self.config.not_here(todo))
+                continue
             if app.items.first_due_too_late(item, bool(ds)) is not None:
                 self._finish_failed_late(item, result)
                 continue
-            todo = self._todo(item, ds)
             if not todo:
                 self._finish_claimed(item, result)
                 continue
@@ -168,8 +186,8 @@ class Sender:
                 Pending(
                     item.id,
                     item.due.timestamp(),
-                    {a: _not_before(ds.get(a)) for a in todo},
-                    {a: self._rate_keys(a) for a in todo},
+                    {a: _not_before(ds.get(a)) for a in self.config.mine(todo)},
+                    {a: self._rate_keys(a) for a in self.config.mine(todo)},
                 )
             )
         limits = {
@@ -201,6 +219,7 @@ class Sender:
                 self.finisher.close()  # every post of the pass finished before it ends
                 self.finisher = None
             release()  # connections kept for the posts of this pass
+            self.git.pass_done()  # commits what the pass changed, in its own thread
 
     def _occurrences(self, due: Iterable[Item], result: PassResult) -> list[Item]:
         """The due posts, each recurring post's template replaced by the occurrence it puts
@@ -277,12 +296,11 @@ class Sender:
         return ledger.deliveries(item.id)
 
     def _todo(self, item: Item, ds: dict[str, Delivery]) -> list[str]:
-        """Accounts of a post still to send: not yet sent, not permanently failed."""
+        """Accounts of a post still to send, by any host: not yet sent, not permanently failed."""
         assert item.post is not None
-        # A success recorded in the file counts even without this host's ledger (git sync),
-        # and even when the platform gave no id or url.
-        done = {a for a, r in item.post.results.items() if r.error is None and r.attempts > 0}
-        done |= {a for a, r in item.post.results.items() if r.error is None and (r.id or r.url)}
+        # A result recorded in the file counts even without this host's ledger (git sync, the
+        # host sending the account), and a success even when the platform gave no id or url.
+        done = settled(item.post)
         out = []
         for account in self.app.items.platforms(item.post):
             d = ds.get(account)
@@ -321,6 +339,9 @@ class Sender:
                     return
                 if fresh.due > app.clock():
                     result.soonest(fresh.due.timestamp())
+                    return
+                if self.git.gate is not None and fresh.entry.key != item.entry.key:
+                    result.soonest(app.clock().timestamp())  # changed since the gate judged it
                     return
                 copy = app.items.late_copy(item.id)
                 if copy is not None:
@@ -381,15 +402,17 @@ class Sender:
                 began = True
 
         quoted = app.items.quoted(item.post, name)
+        assert item.due is not None
         job = Job(
             post_id=item.id,
             account=account,
             post=item.post,
-            idempotency_key=d.idempotency_key,
+            idempotency_key=idempotency_key(item.id, item.post, name, item.due),
             in_doubt=in_doubt,
             spool_root=app.spool.root,
             state_dir=app.config.state_dir,
             deadline=self.deadline,
+            due=item.due,
             material=dict(d.material),
             save=save,
             quote=quoted if isinstance(quoted, Quoted) else None,
@@ -503,7 +526,10 @@ class Sender:
         assert item.post is not None
         if ds is None:
             ds = self._deliveries(item)
-        if self._todo(item, ds):
+        todo = self._todo(item, ds)
+        if todo:
+            if not self.config.mine(todo) and (failed := record_here(self.app, self.log, item, ds)):
+                self._failed_invalid(failed, result)  # a late copy (the other hosts send the rest)
             return
         done = self.app.queue.finish(item, ds, self.app.items.platforms(item.post))
         if isinstance(done, Failed):
@@ -653,18 +679,19 @@ def send_one(app: App, post_id: str, *, verbose: bool = False, wait: float = 120
     It is the daemon's own path (`Sender.run_pass`) restricted to one post; the per-post claim
     makes sure a daemon that wakes at the same moment and this process never both send it.
     """
-    if not app.config.daemon.sends_here():
-        view = app.views.view(app.items.find(post_id))
-        view["error"] = (
-            f"daemon.host is {app.config.daemon.host}: it is sent from there, not from this host"
-        )
-        return view
     from .log import NullLog
 
-    sender = Sender(app, Log(verbose=True) if verbose else NullLog())
-    result = sender.run_pass(only=post_id)
-    # A recurring post's template sends a copy of itself (plurspool(5), `repeat`): that is
-    # the post sent.
-    post_id = next((i for i in result.repeated if i != post_id), post_id)
-    app.locks.wait_for_claim(post_id, wait)
-    return app.views.view(app.items.find(post_id))
+    item = app.items.find(post_id)
+    if (why := waiting(app, item)) is None:  # else other hosts send it ([senders])
+        sender = Sender(app, Log(verbose=True) if verbose else NullLog())
+        result = sender.run_pass(only=post_id)
+        sender.git.close(NETWORK_TIMEOUT)
+        # A recurring post's template sends a copy of itself (plurspool(5), `repeat`): that is
+        # the post sent.
+        post_id = next((i for i in result.repeated if i != post_id), post_id)
+        app.locks.wait_for_claim(post_id, wait)
+        item = app.items.find(post_id)
+        why = waiting(app, item)
+    view = app.views.view(item)
+    view["error"] = why or view["error"]
+    return view

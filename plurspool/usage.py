@@ -32,11 +32,15 @@ OPTIONS = (
 #: One line per command, shown by `plurspool --help` (at most 64 characters: one line at 80).
 COMMANDS = {
     "accounts": "List the configured accounts, or test that they log in.",
+    "calendar": "Show a week or month of the queue: posts, repeats, free slots.",
     "cancel": "Take posts out of the queue into drafts/.",
     "check": "Validate posts (new/, drafts/, scheduled/); change nothing.",
     "daemon": "Manage the background daemon: systemd user unit or detached.",
     "delete": "Delete a sent post from its accounts now; it stays in sent/.",
     "edit": "Edit a post in $VISUAL/$EDITOR; kept only when saved valid.",
+    "feed": "Add, list or remove feeds whose new entries become posts.",
+    "import": "Import posts: CSV, JSON Lines, Plurcast, Mastodon's scheduled.",
+    "ics": "Print the queue as an iCalendar feed, or write it (--out FILE).",
     "init": "Create the config (if missing) and the spool; print their paths.",
     "list": "List posts in a state, soonest first, with the time until due.",
     "new": "Write a new post in $VISUAL/$EDITOR; queued when saved valid.",

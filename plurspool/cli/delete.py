@@ -52,12 +52,14 @@ def delete(ctx: Context, post_id: str, accounts: tuple[str, ...], force: bool) -
     chosen = list(accounts) or sent
     can = deletable(app.config.accounts)
     for account in chosen:
-        if account not in can:
+        if account in can and not app.config.sends(account):
+            note(f"{account}: sent from {app.config.sender_of(account)}; delete it there")
+        elif account not in can:
             platform = (
                 app.config.accounts[account].platform if account in app.config.accounts else "?"
             )
             note(f"{account}: {platform} accounts cannot delete; left as it is")
-    todo = [a for a in chosen if a in can and expiry.live(post.results[a])]
+    todo = [a for a in chosen if a in can and app.config.sends(a) and expiry.live(post.results[a])]
     if not todo:
         note(f"{item.id}: nothing left to delete")
         ctx.out.post(app, app.items.find(item.id))

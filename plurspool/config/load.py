@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import when
 from ..errors import ConfigError, InvalidInput, did_you_mean
+from ..hosts import host_name, sender_of
 from ..paths import config_file, default_spool, expand_user, state_dir
 from ..platforms import PLATFORMS
 from ..platforms import options as platform_options
@@ -39,7 +40,7 @@ BUILTIN_ACCOUNT = "outbox"
 DEFAULT_QUEUE = "default"  # the queue of `post --queue` and `schedule: queue` without a name
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _REDACTED = "<set>"
-_TABLES = ("daemon", "rate_limits", "accounts", "queues")
+_TABLES = ("daemon", "rate_limits", "accounts", "queues", "git", "feeds", "calendar", "senders")
 _QUEUE_PREFIX = "queues.NAME."
 
 
@@ -77,18 +78,29 @@ class DaemonConfig:
     host: str | None
     on_failure: tuple[str, ...] | None
 
-    def sends_here(self) -> bool:
-        """Whether this host sends from the spool (`host` unset, or naming this host)."""
-        import socket
-
-        return self.host is None or self.host == socket.gethostname()
-
     def on_failure_argv(self, *, id: str, error: str, account: str, path: str) -> list[str] | None:
         """The `on_failure` command with its placeholders filled in, or None when unset."""
         if self.on_failure is None:
             return None
         values = {"id": id, "error": error, "account": account, "path": path}
         return [arg.format(**values) for arg in self.on_failure]
+
+
+@dataclass(frozen=True)
+class GitConfig:
+    """The `[git]` table (plurspool(1), "Reviewing and syncing with git")."""
+
+    send_only_committed: bool = False
+    branch: str | None = None
+    autocommit: bool = False
+    push: bool = False
+
+
+@dataclass(frozen=True)
+class FeedsConfig:
+    """The `[feeds]` table."""
+
+    poll_interval: timedelta
 
 
 @dataclass(frozen=True)
@@ -115,7 +127,31 @@ class Config:
     accounts: Mapping[str, Account]
     max_post_size: int
     state_dir: Path
+    feeds: FeedsConfig
     queues: Mapping[str, QueueConfig] = field(default_factory=lambda: MappingProxyType({}))
+    git: GitConfig = GitConfig()
+    calendar_ics: Path | None = None  # [calendar] ics: the feed the daemon keeps written
+    senders: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def sender_of(self, account: str) -> str | None:
+        """The host that sends `account` ([senders], else daemon.host); None: any host."""
+        return sender_of(account, self.senders, self.daemon.host)
+
+    def sends(self, account: str) -> bool:
+        """Whether this host sends `account` (plurspool(5), SEVERAL MACHINES)."""
+        return self.sender_of(account) in (None, host_name())
+
+    def mine(self, accounts: Iterable[str]) -> list[str]:
+        """Those of `accounts` this host sends."""
+        return [a for a in accounts if self.sends(a)]
+
+    def not_here(self, accounts: Iterable[str]) -> str | None:
+        """None when this host sends one of `accounts`; else why not, naming their hosts."""
+        accounts = list(accounts)
+        if any(self.sends(a) for a in accounts):
+            return None
+        hosts = ", ".join(f"{a} from {self.sender_of(a)}" for a in accounts)
+        return f"this host ({host_name()}) sends none of them: {hosts}"
 
     def queue(self, name: str | None) -> QueueConfig:
         """The queue called `name` (`default` for None); an InvalidInput naming the known ones
@@ -343,9 +379,16 @@ def _build(
     """Validate the config file's tables (`raw`, read from `used`) into a Config."""
     ctx = Ctx(file=used, env=environ)
 
-    daemon_raw, rates_raw, accounts_raw, queues_raw = (
-        _table(raw.pop(t, {}), t, ctx) for t in _TABLES
-    )
+    (
+        daemon_raw,
+        rates_raw,
+        accounts_raw,
+        queues_raw,
+        git_raw,
+        feeds_raw,
+        calendar_raw,
+        senders_raw,
+    ) = (_table(raw.pop(t, {}), t, ctx) for t in _TABLES)
     top = _section(raw, "", ctx)
     daemon = DaemonConfig(**_section(daemon_raw, "daemon.", ctx))
 
@@ -404,4 +447,37 @@ def _build(
         max_post_size=top["max_post_size"],
         state_dir=state,
         queues=MappingProxyType(queues),
+        git=GitConfig(**_section(git_raw, "git.", ctx)),
+        feeds=FeedsConfig(**_section(feeds_raw, "feeds.", ctx)),
+        calendar_ics=_section(calendar_raw, "calendar.", ctx)["ics"],
+        senders=MappingProxyType(_senders(senders_raw, ctx, accounts)),
     )
+
+
+def _senders(
+    raw: Mapping[str, Any], ctx: Ctx, accounts: Mapping[str, Any]
+) -> dict[str, tuple[str, ...]]:
+    """[senders]: host -> its accounts, each a configured account under one host only."""
+    key = BY_NAME["senders.HOST"]
+    out: dict[str, tuple[str, ...]] = {}
+    owner: dict[str, str] = {}
+    for host, value in raw.items():
+        name = f"senders.{host}"
+        if not host.strip():
+            raise ctx.error(name, "empty host name", "name the host as $PLURSPOOL_HOST does")
+        out[host] = key.parse(value, name, ctx)
+        for account in out[host]:
+            if account not in accounts:
+                raise ctx.error(
+                    name,
+                    f"no account named {account!r}",
+                    f"configured accounts: {', '.join(accounts)}",
+                )
+            if account in owner:
+                raise ctx.error(
+                    name,
+                    f"{account!r} is already sent by {owner[account]!r} (senders.{owner[account]})",
+                    "an account is sent by one host: keep it under one of them",
+                )
+            owner[account] = host
+    return out

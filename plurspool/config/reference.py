@@ -79,8 +79,15 @@ def default_config_text() -> str:
     for key in KEYS:
         if key.name.startswith("daemon."):
             out += [*_commented(key), ""]
+    out += ["[git]", ""]
+    for key in KEYS:
+        if key.name.startswith("git."):
+            out += [*_commented(key), ""]
     rate = BY_NAME["rate_limits.NAME"]
     out += ["[rate_limits]", *_commented(rate)[:-1], f"#mastodon = {toml_value(rate.example)}", ""]
+    senders = BY_NAME["senders.HOST"]
+    out += ["[senders]", *_commented(senders)[:-1]]
+    out += [f"#homeserver = {toml_value(senders.example)}", ""]
     out += ["# Queues: [queues.NAME]; `post --queue` uses the one named default.", ""]
     out.append("#[queues.default]")
     for key in KEYS:

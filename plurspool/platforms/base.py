@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
@@ -38,11 +38,12 @@ class Job:
     post_id: str
     account: Account
     post: Post
-    idempotency_key: str
+    idempotency_key: str  # hosts.idempotency_key: the same on every host and attempt
     in_doubt: bool
     spool_root: Path
     state_dir: Path
     deadline: Callable[[], float]  # seconds left for this send (shrinks on shutdown)
+    due: datetime  # the post's time: nostr's created_at, bluesky's record keys
     material: dict[str, Any] = field(default_factory=dict)
     save: Callable[[dict[str, Any]], None] = lambda material: None
     quote: Quoted | None = None  # resolved by the sender from the post's `quote`

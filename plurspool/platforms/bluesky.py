@@ -7,8 +7,10 @@ and refreshed when its access token is about to expire, because createSession is
 calls per 5 minutes. Every request goes to the configured `service`, never elsewhere. The XRPC
 client and the session are in `bluesky_xrpc`.
 
-Sending once. Each thread part gets a record key (a TID) before the first attempt, saved with
-`job.save`, so a record can only ever be created under that key. After a timeout or a 5xx answer,
+Sending once. Each thread part gets a record key (a TID in the second of the post's time, derived
+from the idempotency key, so the same on every host) before the first attempt, saved with
+`job.save`, so a record can only ever be created under that key; a second host's createRecord
+meets the first host's record. After a timeout or a 5xx answer,
 and on every later attempt (or one in doubt), `com.atproto.repo.getRecord` decides whether a part
 is already there: the PDS answers 500, not "exists", when a key is used twice. The parts already
 written are saved too, so a retry resumes the thread where it stopped.
@@ -38,9 +40,7 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +49,7 @@ from typing import Any
 
 from ..config import Account
 from ..errors import ConfigError, SendError
+from ..hosts import record_keys
 from ..post import Post
 from ..split import Measure, graphemes
 from . import fit
@@ -72,11 +73,11 @@ def tid(micros: int, clock_id: int) -> str:
     return "".join(_B32[(n >> shift) & 31] for shift in range(60, -5, -5))
 
 
-def new_tids(count: int, *, now_ns: Callable[[], int] = time.time_ns) -> list[str]:
-    """`count` fresh, increasing TIDs sharing one random clock id."""
-    micros = now_ns() // 1000
-    clock_id = secrets.randbelow(1024)
-    return [tid(micros + i, clock_id) for i in range(count)]
+def post_tids(key: str, due: datetime, count: int) -> list[str]:
+    """The record keys of a thread's `count` records: increasing TIDs in the second of the
+    post's time, derived from its idempotency key, the same on every host
+    (`hosts.record_keys`)."""
+    return [tid(micros, clock_id) for micros, clock_id in record_keys(key, due, count)]
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -543,7 +544,7 @@ class Bluesky:
         # (An attempt in doubt without saved keys made no request: keys are saved first.)
         resumed = bool(rkeys)
         if len(rkeys) < len(texts):
-            rkeys += new_tids(len(texts) - len(rkeys))
+            rkeys += post_tids(job.idempotency_key, job.due, len(texts))[len(rkeys) :]
             material["rkeys"] = rkeys
             job.save(material)
         done: list[dict[str, str]] = [dict(r) for r in material.get("records") or []]

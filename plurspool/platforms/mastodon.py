@@ -6,10 +6,13 @@ Requests go through Mastodon.py (imported only when a send, check or test needs 
 Sending a post once: each thread part carries the Idempotency-Key `<job key>-<part index>`, the
 same on every retry. Progress is saved with `job.save` before and after each part: the statuses
 already posted, and the part whose request may have reached the server with the time it was first
-sent. Mastodon remembers a key for one hour; a part first sent longer ago than that is looked up
-in the account's recent statuses (same parent, same CW, same source text) before it is sent
-again. That record covers a crash (`job.in_doubt`) and a timeout or 5xx alike; a 4xx answer
-(429 included) clears it, since nothing was created. Media are attached to the first part of a
+sent. The job key is the post's own (`hosts.idempotency_key`), so another host sending the same
+post uses the same keys. Mastodon remembers a key for one hour; a part first sent longer ago than
+that is looked up in the account's recent statuses (same parent, same CW, same source text) before
+it is sent again, and so is a part this host first sends more than an hour after the post's time
+(another host may have sent it; not found among 200 statuses, it is sent). That record covers a
+crash (`job.in_doubt`) and a timeout or 5xx alike; a 4xx answer (429 included) clears it, since
+nothing was created. Media are attached to the first part of a
 thread; uploads are reused by a retry within the hour.
 """
 
@@ -22,7 +25,6 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,7 +34,7 @@ from ..paths import state_dir as default_state_dir
 from ..post import Poll, Post
 from ..split import NoFixedPoint, Unbreakable, graphemes
 from ..when import duration
-from . import fit, ratelimit
+from . import fit
 from .base import DeleteJob, Issue, Job, Outcome
 from .mastodon_api import (
     MIB,
@@ -41,6 +43,7 @@ from .mastodon_api import (
     Limits,
     Refused,
     delete_thread,
+    find_status,
     limits_from_instance,
     media_processing,
     read_cached_limits,
@@ -55,7 +58,6 @@ KEY_TRUST = 55 * 60.0
 CLOCK_SLACK = 600.0
 REQUEST_TIMEOUT = 30.0
 MEDIA_WAIT = 120.0  # at most this long for an upload to be processed (video)
-LOOKUP_PAGES = 5  # of 40 statuses each, when looking for a status sent in doubt
 CACHE_MAX_AGE = 86400.0  # the instance's limits are read again after a day (on a send)
 VISIBILITY = {
     "public": "public",
@@ -130,6 +132,14 @@ def _token(account: Account) -> str:
     return token
 
 
+def open_client(account: Account, clock: Callable[[], float] = time.time) -> Client:
+    """A client of the account's instance with its token (`import mastodon-scheduled`)."""
+    token = _token(account)
+    return Client(
+        _instance(account), token, timeout=REQUEST_TIMEOUT, account=account.name, clock=clock
+    )
+
+
 def _read_media(spool_root: Path, relpath: str) -> bytes:
     """A media file's bytes: a regular file inside the spool, reached through no symlink."""
     try:
@@ -141,12 +151,6 @@ def _read_media(spool_root: Path, relpath: str) -> bytes:
 def _media_kind(relpath: str) -> str | None:
     mime = mimetypes.guess_type(relpath)[0]
     return mime if mime and mime.split("/")[0] in ("image", "video", "audio") else None
-
-
-def _timestamp(value: object) -> float | None:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    return ratelimit.parse_time(value) if isinstance(value, str) else None
 
 
 def _with_link(text: str, url: str) -> str:
@@ -464,7 +468,9 @@ class MastodonPlatform:
             pending = material.get("pending")
             if isinstance(pending, dict) and pending.get("part") == index:
                 if self.clock() - float(pending.get("since", 0)) > KEY_TRUST:
-                    found = self._find_posted(job, client, parts[index], parent, pending)
+                    cw = job.post.field_for(job.account.name, "cw")
+                    since = float(pending.get("since", 0)) - CLOCK_SLACK
+                    found = find_status(client, parts[index], cw, parent, since, part=index)
                     if found is not None:
                         done.append({"id": found[0], "url": found[1]})
                         material.update(parts=done, pending=None)
@@ -473,6 +479,12 @@ class MastodonPlatform:
                     pending = None
             else:
                 pending = None
+                found = self._posted_elsewhere(job, client, parts[index], parent, material)
+                if found is not None:
+                    done.append({"id": found[0], "url": found[1]})
+                    material.update(parts=done, elsewhere=True)
+                    job.save(material)
+                    continue
             if pending is None:
                 material["pending"] = {"part": index, "since": self.clock()}
             material["parts"] = done
@@ -591,52 +603,20 @@ class MastodonPlatform:
             delay = min(delay * 2, 5.0)
             code, data = client.call("media", media_id)
 
-    def _find_posted(
-        self,
-        job: Job,
-        client: Client,
-        text: str,
-        parent: str | None,
-        pending: Mapping[str, Any],
+    def _posted_elsewhere(
+        self, job: Job, client: Client, text: str, parent: str | None, material: dict[str, Any]
     ) -> tuple[str, str | None] | None:
-        """The status an earlier attempt posted for this part, found among recent statuses.
-
-        None when it is certainly not there; raises `Refused` when that cannot be told.
-        """
-        since = float(pending.get("since", 0)) - CLOCK_SLACK
-        cw = (job.post.field_for(job.account.name, "cw") or "").strip()
-        _, me = client.call("account_verify_credentials")
-        account_id = me.get("id") if isinstance(me, Mapping) else None
-        if account_id is None:
-            raise Refused(Outcome("temporary", error="cannot tell which account the token is for"))
-        max_id: str | None = None
-        for _ in range(LOOKUP_PAGES):
-            _, page = client.call(
-                "account_statuses", account_id, limit=40, max_id=max_id, exclude_reblogs=True
-            )
-            if not isinstance(page, list) or not page:
-                return None
-            for s in page:
-                if not isinstance(s, Mapping):
-                    continue
-                created = _timestamp(s.get("created_at"))
-                if created is not None and created < since:
-                    return None
-                same_parent = str(s.get("in_reply_to_id") or "") == str(parent or "")
-                if not same_parent or str(s.get("spoiler_text") or "").strip() != cw:
-                    continue
-                _, source = client.call("status_source", str(s.get("id")))
-                if isinstance(source, Mapping) and str(source.get("text", "")).strip() == text:
-                    return status_ref(s)
-            max_id = str(page[-1].get("id"))
-        raise Refused(
-            Outcome(
-                "permanent",
-                error=f"an earlier attempt may have posted part {int(pending.get('part', 0)) + 1} "
-                f"and it could not be confirmed among the last {40 * LOOKUP_PAGES} statuses; "
-                "look at the account and delete or retry by hand",
-            )
-        )
+        """The status another host posted for this part more than an hour ago, when this host
+        first sends it later than KEY_TRUST after the post's time (the server has forgotten
+        the key by then): looked up among the statuses since the post's time, for the first
+        part, and for the next ones once a part was found so. None when not found."""
+        if self.clock() - job.due.timestamp() <= KEY_TRUST:
+            return None
+        if parent is not None and not material.get("elsewhere"):
+            return None  # this host posted the part before: the next one is its own too
+        cw = job.post.field_for(job.account.name, "cw")
+        since = job.due.timestamp() - CLOCK_SLACK
+        return find_status(client, text, cw, parent, since, sure=False)
 
 
 PLATFORM = MastodonPlatform()

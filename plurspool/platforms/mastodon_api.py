@@ -16,6 +16,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ QUOTE_API = 7  # the api_versions.mastodon that brought quoted_status_id (Mastod
 URL_LENGTH = 23  # what a URL counts when the instance does not say (Mastodon's own constant)
 MIB = 1024 * 1024
 USER_AGENT = "plurspool"
+LOOKUP_PAGES = 5  # of 40 statuses each, when looking for a status sent in doubt
 
 
 @dataclass(frozen=True)
@@ -394,3 +396,63 @@ def delete_thread(
 def _exc_text(exc: BaseException) -> str:
     text = " ".join(str(a) for a in exc.args if isinstance(a, str | int)) or type(exc).__name__
     return text[:300]
+
+
+def timestamp(value: object) -> float | None:
+    """A status's `created_at` (as Mastodon.py gives it, or as text) in epoch seconds."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return ratelimit.parse_time(value) if isinstance(value, str) else None
+
+
+def find_status(
+    client: Client,
+    text: str,
+    cw: str | None,
+    parent: str | None,
+    since: float,
+    *,
+    part: int = 0,
+    sure: bool = True,
+) -> tuple[str, str | None] | None:
+    """(id, url) of the account's status with this source text, CW and parent made since
+    `since` (epoch seconds), found among its recent statuses.
+
+    None when it is certainly not there (or, not `sure`, not among the statuses looked at);
+    raises `Refused` when that cannot be told.
+    """
+    cw = (cw or "").strip()
+    _, me = client.call("account_verify_credentials")
+    account_id = me.get("id") if isinstance(me, Mapping) else None
+    if account_id is None:
+        raise Refused(Outcome("temporary", error="cannot tell which account the token is for"))
+    max_id: str | None = None
+    for _ in range(LOOKUP_PAGES):
+        _, page = client.call(
+            "account_statuses", account_id, limit=40, max_id=max_id, exclude_reblogs=True
+        )
+        if not isinstance(page, list) or not page:
+            return None
+        for s in page:
+            if not isinstance(s, Mapping):
+                continue
+            created = timestamp(s.get("created_at"))
+            if created is not None and created < since:
+                return None
+            same_parent = str(s.get("in_reply_to_id") or "") == str(parent or "")
+            if not same_parent or str(s.get("spoiler_text") or "").strip() != cw:
+                continue
+            _, source = client.call("status_source", str(s.get("id")))
+            if isinstance(source, Mapping) and str(source.get("text", "")).strip() == text:
+                return status_ref(s)
+        max_id = str(page[-1].get("id"))
+    if not sure:
+        return None
+    raise Refused(
+        Outcome(
+            "permanent",
+            error=f"an earlier attempt may have posted part {part + 1} and it could not be "
+            f"confirmed among the last {40 * LOOKUP_PAGES} statuses; "
+            "look at the account and delete or retry by hand",
+        )
+    )

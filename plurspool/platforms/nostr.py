@@ -7,8 +7,9 @@
   as NIP-10 says), later parts `root` plus `reply` (the previous part), each with a `p` tag for
   the author. `cw` (or `sensitive`) adds a NIP-36 `content-warning` tag, `language` NIP-32 `L`/`l`
   labels, every `#hashtag` a lower-cased `t` tag, and `expires` a NIP-40 `expiration` tag.
-- Signed once: all parts are signed at the first attempt (created_at = that moment) and saved
-  with `job.save` before the first byte goes to a relay. A retry, or an attempt after a crash,
+- Signed once: all parts are signed at the first attempt with created_at = the post's time (so
+  every host signs events with the same ids) and saved with `job.save` before the first byte
+  goes to a relay. A retry, or an attempt after a crash,
   resends the identical stored events: a relay that already has one answers "duplicate", which
   counts as accepted, so no note is ever posted twice. The only exception: when the post was
   edited and every relay explicitly refused the stored events (none can hold them), they are
@@ -50,6 +51,7 @@ from .base import DeleteJob, Issue, Job, Outcome
 MAX_CONTENT = 4096  # characters; nostr-relay's default max_event_size, and common elsewhere
 RELAY_TIMEOUT = 10.0  # seconds for one relay: connect, send every part, read every answer
 MATERIAL_VERSION = 1
+EXPIRY_SLACK = 5.0  # seconds: an expiration tag sooner than this is left out (relays' clocks)
 
 # OK false prefixes (NIP-01) that will not change on a retry of the same event.
 PERMANENT_PREFIXES = frozenset(
@@ -94,9 +96,11 @@ def _common_tags(post: Post, account: str) -> list[list[str]]:
     return tags
 
 
-def _expiration(job: Job, created_at: int) -> list[list[str]]:
+def _expiration(job: Job, created_at: int, now: float) -> list[list[str]]:
     """A NIP-40 `expiration` tag when the post `expires` (plurspool(5)); a duration counts
-    from the signing, the moment it is sent."""
+    from `created_at` (the post's time: every host signs the same event). Relays refuse an
+    event already expired: a post going out that late has no tag (its kind-5 request still
+    deletes it when it expires)."""
     if job.post.expires is None:
         return []
     from datetime import UTC, datetime
@@ -104,7 +108,8 @@ def _expiration(job: Job, created_at: int) -> list[list[str]]:
     from ..post.expiry import instant
 
     sent = datetime.fromtimestamp(created_at, UTC)
-    return [["expiration", str(int(instant(job.post.expires, sent, job.timezone).timestamp()))]]
+    at = int(instant(job.post.expires, sent, job.timezone).timestamp())
+    return [["expiration", str(at)]] if at > now + EXPIRY_SLACK else []
 
 
 def _digest(parts: Sequence[str], common: list[list[str]], pubkey: str) -> str:
@@ -467,9 +472,9 @@ class Nostr:
             secret = load_key(account)
             pubkey = proto.public_key(secret)
             common = _common_tags(job.post, account.name)
-            now = int(time.time())
-            tagged = common + _expiration(job, now)
-            events = build_events(secret, parts, tagged, now, relays[0], first)
+            created = int(job.due.timestamp())
+            tagged = common + _expiration(job, created, time.time())
+            events = build_events(secret, parts, tagged, created, relays[0], first)
             material = {
                 "version": MATERIAL_VERSION,
                 "pubkey": pubkey,

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from plurspool.config import Account
+from plurspool.hosts import idempotency_key
 from plurspool.platforms.base import Job
 from plurspool.post import Post, parse, render
+
+# The time of every post a test does not time itself: the session's start, so that a retry
+# (another Job for the same post) has the same time, as it has in the spool.
+DUE = datetime.now(UTC).replace(microsecond=0)
 
 
 class Store:
@@ -38,17 +44,20 @@ def job(
     state_dir: Path | None = None,
     store: Store | None = None,
     post_id: str = "p1",
-    key: str = "k1",
+    key: str | None = None,
     in_doubt: bool = False,
     deadline: float | Callable[[], float] = 30.0,
     save: Callable[[dict[str, Any]], None] | None = None,
+    due: datetime | None = None,
 ) -> Job:
     """A Job for `post` to `account`, starting from what `store` holds and saving into it.
 
     `state_dir` defaults to `spool_root`; `deadline` is the seconds left (a number, or a
-    function as the sender's); `save` replaces `store.save` (to watch or break the saves).
+    function as the sender's); `save` replaces `store.save` (to watch or break the saves);
+    `due`, the post's time, defaults to DUE; `key` to the one the sender derives from them.
     """
     store = store if store is not None else Store()
+    due = due if due is not None else DUE
     if callable(deadline):
         left = deadline
     else:
@@ -61,11 +70,12 @@ def job(
         post_id=post_id,
         account=account,
         post=post,
-        idempotency_key=key,
+        idempotency_key=key or idempotency_key(post_id, post, account.name, due),
         in_doubt=in_doubt,
         spool_root=spool_root,
         state_dir=state_dir if state_dir is not None else spool_root,
         deadline=left,
+        due=due,
         material=json.loads(json.dumps(store.material)),  # read back from the ledger
         save=save or store.save,
     )

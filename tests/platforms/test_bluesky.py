@@ -86,14 +86,16 @@ def test_tid_is_13_sortable_chars() -> None:
     keys = [bsky.tid(micros + i, 5) for i in range(50)]
     assert keys == sorted(keys) and len(set(keys)) == 50
     assert all(len(k) == 13 and k[0] in "234567abcdefghij" for k in keys)
-    fresh = bsky.new_tids(3)
-    assert fresh == sorted(fresh) and len(set(fresh)) == 3
-    # Decoding gives back the time: the key is the microsecond clock, not a random string.
+    due = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
+    derived = bsky.post_tids("0123456789abcdef0123456789abcdef", due, 3)
+    assert derived == sorted(derived) and len(set(derived)) == 3
+    assert derived == bsky.post_tids("0123456789abcdef0123456789abcdef", due, 3)  # any host
+    assert derived[0] != bsky.post_tids("f123456789abcdef0123456789abcdef", due, 1)[0]
+    # Decoding gives back the post's time: the key is its microsecond clock, within its second.
     n = 0
-    for c in fresh[0]:
+    for c in derived[0]:
         n = n * 32 + "234567abcdefghijklmnopqrstuvwxyz".index(c)
-    now = datetime.now(UTC).timestamp()
-    assert abs((n >> 10) / 1e6 - now) < 60
+    assert int((n >> 10) / 1e6) == int(due.timestamp())
 
 
 def test_retry_after_headers() -> None:
@@ -252,10 +254,39 @@ def send(
         spool_root=tmp_path,
         state_dir=tmp_path / "state",
         store=store,
-        key="key-1",
         in_doubt=in_doubt,
     )
     return bsky.PLATFORM.send(j)
+
+
+@pytest.mark.peers
+def test_the_pds_takes_a_client_chosen_tid_of_any_age_and_refuses_it_twice(pds: Pds) -> None:  # noqa: F811
+    """What deriving record keys from the post's time rests on (ARCHITECTURE.md, decisions):
+    the reference PDS accepts a TID hours, days, a year and decades old, and one minutes or a
+    year ahead; a second createRecord under a used key answers 500 (no conflict error) and
+    leaves the first record as it was."""
+    me = pds.new_account()
+    now = time.time_ns() // 1000
+    hour = 3600 * 1_000_000
+    ages = {"3 hours old": -3 * hour, "2 days old": -48 * hour, "a year old": -8760 * hour}
+    ages |= {"10 minutes ahead": hour // 6, "a year ahead": 8760 * hour}
+    keys = {label: bsky.tid(now + offset, 7) for label, offset in ages.items()}
+    keys["from 2000"] = bsky.tid(946_684_800 * 1_000_000, 7)
+
+    def create(key: str, text: str) -> tuple[int, Any]:
+        record = {"$type": "app.bsky.feed.post", "text": text, "createdAt": "2026-01-01T00:00:00Z"}
+        body = {"repo": me.did, "collection": "app.bsky.feed.post", "rkey": key, "record": record}
+        code, out, _ = pds.call("com.atproto.repo.createRecord", body=body, token=me.access_jwt)
+        return code, out
+
+    for label, key in keys.items():
+        code, out = create(key, label)
+        assert code == 200, (label, out)
+        assert rkey(out["uri"]) == key
+    code, out = create(keys["3 hours old"], "again")
+    assert code == 500 and out["error"] == "InternalServerError"
+    texts = {rkey(r["uri"]): r["value"]["text"] for r in pds.records(me.did)}
+    assert texts == {key: label for label, key in keys.items()}
 
 
 @pytest.mark.peers
@@ -288,8 +319,9 @@ def test_a_quote_carries_the_quoted_posts_uri_and_cid(tmp_path: Path, pds: Pds) 
     original = pds.record(theirs.remote_id)
     account = account_for(tmp_path, pds.url, me)
     # By the bsky.app URL (a handle to resolve), and by the at:// URI `quote: @ID` records.
-    for target in (Quoted(url=theirs.url), Quoted(url=None, id=theirs.remote_id)):
-        out = send_job(dataclasses.replace(bjob(tmp_path, account, "quoting it"), quote=target))
+    for n, target in enumerate((Quoted(url=theirs.url), Quoted(url=None, id=theirs.remote_id))):
+        quoting = bjob(tmp_path, account, f"quoting it ({n})")  # two posts, two record keys
+        out = send_job(dataclasses.replace(quoting, quote=target))
         assert out.status == "sent", out.error
         assert out.remote_id is not None
         embed = pds.record(out.remote_id)["value"]["embed"]

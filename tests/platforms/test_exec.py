@@ -43,8 +43,8 @@ class TestExecContract(PlatformContract):
         with pytest.MonkeyPatch.context() as mp:
             self.crash_after(mp, 1)
             with pytest.raises(Crash):
-                peer.send(post("only once"), store)
-        assert sent(peer.send(post("only once"), store, in_doubt=True)) == "k1"
+                peer.send(post("only once"), store, key="k1")
+        assert sent(peer.send(post("only once"), store, key="k1", in_doubt=True)) == "k1"
         keys = [r["env"]["PLURSPOOL_IDEMPOTENCY_KEY"] for r in adapter.invocations()]
         assert keys == ["k1", "k1"]  # the command dedupes on it
         assert [r["stdin"]["idempotency_key"] for r in adapter.invocations()] == keys

@@ -133,7 +133,6 @@ def test_refused_then_reset_then_timeout_mid_request_and_the_post_goes_out_once(
     row = w.row("p", "ma")
     assert row.status == "pending" and "network error" in (row.error or "")
     assert row.next_at is not None and row.next_at >= w.now + 30  # backing off, not hammering
-    key = row.idempotency_key
     proxy = Proxy(mastodon_mock.url)
     try:
         mastodon_account(w.box, proxy.url, user)
@@ -151,7 +150,6 @@ def test_refused_then_reset_then_timeout_mid_request_and_the_post_goes_out_once(
         assert w.run().sent == []
         assert time.monotonic() - t < 15
         assert proxy.hits["hang"] == 1 and w.box.is_in("p", "scheduled")
-        assert w.row("p", "ma").idempotency_key == key  # the same key on every attempt
         proxy.mode = "pass"
         w.tick(1800)
         assert w.run().sent == ["p"]

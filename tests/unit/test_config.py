@@ -290,6 +290,7 @@ BAD: list[tuple[str, str, str]] = [
     ("daemon.poll_interval", "[daemon]\npoll_interval = 60\n", "daemon.poll_interval"),
     ("daemon.poll_interval", '[daemon]\npoll_interval = "60"\n', "daemon.poll_interval"),
     ("daemon.rescan_interval", '[daemon]\nrescan_interval = "0s"\n', "daemon.rescan_interval"),
+    ("feeds.poll_interval", '[feeds]\npoll_interval = "soon"\n', "feeds.poll_interval"),
     ("daemon.max_retries", "[daemon]\nmax_retries = -1\n", "daemon.max_retries"),
     ("daemon.max_retries", '[daemon]\nmax_retries = "5"\n', "daemon.max_retries"),
     ("daemon.max_retries", "[daemon]\nmax_retries = true\n", "daemon.max_retries"),
@@ -298,6 +299,12 @@ BAD: list[tuple[str, str, str]] = [
     ("daemon.host", '[daemon]\nhost = ""\n', "daemon.host"),
     ("daemon.host", "[daemon]\nhost = [1]\n", "daemon.host"),
     ("daemon.max_lateness", '[daemon]\nmax_lateness = "later"\n', "daemon.max_lateness"),
+    ("git.send_only_committed", '[git]\nsend_only_committed = "yes"\n', "git.send_only_committed"),
+    ("git.branch", '[git]\nbranch = "a..b"\n', "git.branch"),
+    ("git.branch", '[git]\nbranch = "-f"\n', "git.branch"),
+    ("git.branch", "[git]\nbranch = 1\n", "git.branch"),
+    ("git.autocommit", "[git]\nautocommit = 1\n", "git.autocommit"),
+    ("git.push", '[git]\npush = "true"\n', "git.push"),
     ("daemon.on_failure", '[daemon]\non_failure = "notify-send x"\n', "daemon.on_failure"),
     ("daemon.on_failure", "[daemon]\non_failure = []\n", "daemon.on_failure"),
     ("daemon.on_failure", '[daemon]\non_failure = ["x", 1]\n', "daemon.on_failure"),
@@ -322,6 +329,10 @@ BAD: list[tuple[str, str, str]] = [
     ),
     ("accounts.NAME.max_length", account("nostr", "max_length = 0\n"), "accounts.acc.max_length"),
     ("accounts.NAME.max_length", account("exec", 'max_length = "9"\n'), "accounts.acc.max_length"),
+    ("senders.HOST", '[senders]\nserver = ["nope"]\n', "senders.server"),
+    ("senders.HOST", '[senders]\nserver = "outbox"\n', "senders.server"),
+    ("senders.HOST", '[senders]\na = ["outbox"]\nb = ["outbox"]\n', "senders.b"),
+    ("senders.HOST", '[senders]\n" " = ["outbox"]\n', "senders. "),
     ("queues.NAME.slots", "[queues.q]\nslots = []\n", "queues.q.slots"),
     ("queues.NAME.slots", '[queues.q]\nslots = ["mon-fri"]\n', "queues.q.slots"),
     ("queues.NAME.slots", '[queues.q]\nslots = ["noday 09:00"]\n', "queues.q.slots"),
@@ -341,6 +352,8 @@ BAD: list[tuple[str, str, str]] = [
         "queues.q.per_day",
     ),
     ("queues.NAME.reflow", '[queues.q]\nslots = ["daily 9:00"]\nreflow = 1\n', "queues.q.reflow"),
+    ("calendar.ics", "[calendar]\nics = 1\n", "calendar.ics"),
+    ("calendar.ics", '[calendar]\nics = ""\n', "calendar.ics"),
     (
         "queues.NAME.timezone",
         '[queues.q]\nslots = ["daily 9:00"]\ntimezone = "Mars/B"\n',
@@ -480,6 +493,28 @@ def test_only_one_of_cmd_and_file(tmp_path: Path, env: dict[str, str], what: str
 def test_bad_account_names(tmp_path: Path, env: dict[str, str], name: str) -> None:
     err = error_of(tmp_path, env, f'[accounts."{name}"]\n{EXEC}')
     assert "account name" in err.message
+
+
+def test_senders_map_hosts_to_accounts(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (
+        '[daemon]\nhost = "pi"\n[senders]\nserver = ["a", "b"]\n'
+        f"[accounts.a]\n{EXEC}[accounts.b]\n{EXEC}[accounts.c]\n{EXEC}"
+    )
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    cfg = config.load(tmp_path / "config.toml", env=env)
+    assert dict(cfg.senders) == {"server": ("a", "b")}
+    assert [cfg.sender_of(a) for a in "abc"] == ["server", "server", "pi"]
+    monkeypatch.setenv("PLURSPOOL_HOST", "server")
+    assert (
+        cfg.mine("abc") == ["a", "b"]
+        and cfg.not_here(["c"]) == "this host (server) sends none of them: c from pi"
+    )
+    monkeypatch.setenv("PLURSPOOL_HOST", "laptop")
+    assert cfg.mine("abc") == [] and cfg.not_here("abc") is not None
+    err = error_of(tmp_path, env, f'[senders]\na = ["x"]\nb = ["x"]\n[accounts.x]\n{EXEC}')
+    assert "'x' is already sent by 'a' (senders.a)" in err.message
 
 
 def test_sections_must_be_tables(tmp_path: Path, env: dict[str, str]) -> None:

@@ -262,12 +262,16 @@ def test_nostr_events_of_an_expiring_post_carry_a_nip40_expiration_tag() -> None
     def job(text: bytes) -> Job:
         return cast(Job, SimpleNamespace(post=parse(text), timezone=UTC))
 
-    assert nostr._expiration(job(b"---\nexpires: 2h\n---\nx\n"), 1_000_000) == [
-        ["expiration", str(1_000_000 + 7200)]
+    now = 1_800_000_000.0
+    due = int(now) - 60  # a post's time: created_at, the same on every host
+    assert nostr._expiration(job(b"---\nexpires: 2h\n---\nx\n"), due, now) == [
+        ["expiration", str(due + 7200)]
     ]
     at = job(b"---\nexpires: 2030-01-01T00:00:00Z\n---\nx\n")
-    assert nostr._expiration(at, 1_000_000) == [["expiration", "1893456000"]]
-    assert nostr._expiration(job(b"x\n"), 1_000_000) == []
+    assert nostr._expiration(at, due, now) == [["expiration", "1893456000"]]
+    assert nostr._expiration(job(b"x\n"), due, now) == []
+    # Sent so late that it would have expired already: relays would refuse it; no tag.
+    assert nostr._expiration(job(b"---\nexpires: 1m\n---\nx\n"), due, now) == []
 
 
 def test_the_daemons_sent_index_wakes_for_expiries_only_and_parses_nothing_else(
@@ -368,3 +372,18 @@ def test_a_post_claimed_by_someone_else_waits_and_says_why(world: World) -> None
     assert done.deferred == {"p": "another plurspool is changing it right now"}
     assert done.wake is not None and done.wake <= w.now + 1
     assert deletions(w, fake).run(deletions(w, fake).expired()).deleted == {"p": ["masto"]}
+
+
+def test_a_host_deletes_only_the_accounts_it_sends(tmp_path: Path) -> None:
+    box = Sandbox(tmp_path)
+    box.accounts["masto"] = MASTODON
+    box.accounts["nos"] = NOSTR
+    box.default_platforms += ["masto", "nos"]
+    box.extra = '[senders]\nelsewhere = ["masto"]\n'  # plurspool(5), SEVERAL MACHINES
+    w = in_process(box)
+    sent_post(w, "p", expires="1m", sent=w.now - 120, accounts=("masto", "nos"))
+    fake = FakePlatform()
+    done = deletions(w, fake).run(deletions(w, fake).expired())
+    assert done.deleted == {"p": ["nos"]}
+    results = w.box.post("sent", "p").results
+    assert results["masto"].deleted_at is None and results["nos"].deleted_at is not None

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plurspool.errors import InvalidInput, SpoolError
+from plurspool.hosts import idempotency_key
 from plurspool.sender import send_one
 from tests.daemon_helpers import Sandbox, World, in_process
 
@@ -80,7 +81,11 @@ def test_a_daily_rule_sends_one_post_a_day_never_two(w: World) -> None:
     copy = w.box.post("sent", sent[3])
     assert copy.repeat is None and copy.skip == () and copy.schedule == "2026-03-29T09:00:00+02:00"
     assert copy.results["x"].id is not None
-    keys = {w.box.deliveries(post_id)["x"].idempotency_key for post_id in sent}
+    keys = set()
+    for post_id in sent:
+        post = w.box.post("sent", post_id)
+        assert post.schedule is not None
+        keys.add(idempotency_key(post_id, post, "x", datetime.fromisoformat(post.schedule)))
     assert len(keys) == 6  # idempotency is per occurrence
     template = w.box.post("scheduled", "daily")
     assert template.schedule == "2026-04-01T09:00:00+02:00" and template.skipped == ()

@@ -1,0 +1,111 @@
+"""Many hosts, one voice, against the real peers: two hosts (two state directories,
+PLURSPOOL_HOST=a|b, copies of one spool) both send the same due post with real `plurspool send
+--once` subprocesses, and each platform holds it once (plurspool(5), SEVERAL MACHINES)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.daemon_helpers import Sandbox, iso, post_text
+from tests.helpers import Run, read_post, run_cli
+from tests.peers.bluesky_pds import Pds
+from tests.peers.bluesky_pds import pds as pds  # the session fixtures, used on demand
+from tests.peers.mastodon_mock import Mock
+from tests.peers.mastodon_mock import mastodon_mock as mastodon_mock
+from tests.peers.nostr_relays import nostr_relays as nostr_relays
+from tests.platforms.adapters import (
+    Adapter,
+    BlueskyAdapter,
+    MastodonAdapter,
+    NostrAdapter,
+    thread,
+)
+
+pytestmark = pytest.mark.peers
+
+TEXT = "One voice, two hosts\n\n---\n\nand a second part"
+
+
+def hosts(tmp_path: Path, adapters: dict[str, Adapter], senders: str = "") -> dict[str, Sandbox]:
+    """Hosts a and b: each its own spool copy, state directory and config, the same accounts."""
+    out = {}
+    for name in ("a", "b"):
+        box = Sandbox(tmp_path / name)
+        for account, adapter in adapters.items():
+            box.accounts[account] = adapter.section()
+            box.default_platforms.append(account)
+        box.extra = senders
+        box.write_config()
+        box.env["PLURSPOOL_HOST"] = name
+        out[name] = box
+    return out
+
+
+def send_once(box: Sandbox) -> Run:
+    run = run_cli(["send", "--once"], box.env, timeout=120)
+    assert run.code == 0, run.err
+    return run
+
+
+@pytest.fixture
+def adapters(
+    tmp_path: Path,
+    nostr_relays: list[str],
+    mastodon_mock: Mock,
+    pds: Pds,
+) -> dict[str, Adapter]:
+    return {
+        "mastodon": MastodonAdapter(mastodon_mock, tmp_path),
+        "bluesky": BlueskyAdapter(pds, tmp_path),
+        "nostr": NostrAdapter(nostr_relays, tmp_path),
+    }
+
+
+def test_two_hosts_sending_one_post_leave_it_once_on_every_platform(
+    tmp_path: Path, adapters: dict[str, Adapter]
+) -> None:
+    pair = hosts(tmp_path, adapters)
+    text = post_text(TEXT, schedule=iso(time.time() - 30))
+    for box in pair.values():
+        box.deliver("scheduled", "p", text)
+    for box in pair.values():  # b knows nothing of a's sends: its ledger is its own
+        send_once(box)
+        assert box.is_in("p", "sent")
+    a, b = (read_post(box.spool / "sent" / "p.md") for box in pair.values())
+    for account, adapter in adapters.items():
+        parts = thread(adapter.posts())  # every part once, one reply chain (both relays alike)
+        assert [p.text for p in parts] == ["One voice, two hosts", "and a second part"]
+        assert adapter.held_anywhere() == 2, account
+        first = a.results[account].id
+        assert first is not None and b.results[account].id == first, account
+        assert adapter.ref_of(first) == parts[0].ref, account
+
+
+def test_senders_split_one_post_between_two_hosts_synced_by_copying(
+    tmp_path: Path, adapters: dict[str, Adapter]
+) -> None:
+    senders = '[senders]\na = ["mastodon", "nostr"]\nb = ["bluesky"]\n'
+    pair = hosts(tmp_path, adapters, senders)
+    a, b = pair["a"], pair["b"]
+    a.deliver("scheduled", "p", post_text(TEXT, schedule=iso(time.time() - 30)))
+    send_once(a)
+    assert a.is_in("p", "scheduled")  # waiting for bluesky, which b sends
+    assert set(read_post(a.spool / "scheduled" / "p.md").results) == {"mastodon", "nostr"}
+    assert adapters["bluesky"].posts() == []
+    shutil.copy2(a.spool / "scheduled" / "p.md", b.spool / "scheduled")  # the sync
+    send_once(b)
+    done = read_post(b.spool / "sent" / "p.md")
+    assert set(done.results) == {"mastodon", "nostr", "bluesky"}
+    assert all(r.error is None and r.id for r in done.results.values())
+    for adapter in adapters.values():
+        assert len(thread(adapter.posts())) == 2
+    # Back on a, through the sync: finished there too, nothing sent again.
+    (a.spool / "scheduled" / "p.md").unlink()
+    shutil.copy2(b.spool / "sent" / "p.md", a.spool / "sent")
+    send_once(a)
+    for adapter in adapters.values():
+        assert adapter.held_anywhere() == 2
