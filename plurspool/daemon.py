@@ -210,6 +210,7 @@ class Daemon:
                 return PassResult()
             result = self.sender.run_pass()
             self.deletions.run(self.deletions.expired())  # plurspool(5), `expires`
+            self.sender.git.pass_done()  # [git] autocommit: the deleted_at written too
             self.sender.wait_hooks(10)
             self.sender.git.close(2 * NETWORK_TIMEOUT)  # its commit and push, if [git] asks
             self.feeds.poll_due()  # after the pass: a fetch never delays a send
@@ -382,6 +383,8 @@ class Daemon:
                         gone = self.deletions.run(expiring.take_due(app.clock().timestamp()))
                         for post_id in gone.recorded:
                             expiring.refresh(post_id)
+                        if gone.recorded:
+                            self.sender.git.pass_done()  # [git] autocommit: deleted_at
                         result.soonest(gone.wake)
                         result.soonest(expiring.next_due())
                         # Feeds after the sends; no fetch starts while a post is due.

@@ -387,3 +387,34 @@ def test_a_host_deletes_only_the_accounts_it_sends(tmp_path: Path) -> None:
     assert done.deleted == {"p": ["nos"]}
     results = w.box.post("sent", "p").results
     assert results["masto"].deleted_at is None and results["nos"].deleted_at is not None
+
+
+@pytest.mark.slow  # real git: a few processes
+def test_send_once_hands_the_deleted_at_it_writes_to_git_autocommit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plurspool.config import load
+    from plurspool.daemon import Daemon
+    from plurspool.log import NullLog
+    from tests.helpers import git
+
+    box = Sandbox(tmp_path)
+    box.accounts["masto"] = MASTODON
+    box.default_platforms.append("masto")
+    box.extra = "[git]\nautocommit = true\n"
+    for name, value in (("GIT_AUTHOR_NAME", "h"), ("GIT_AUTHOR_EMAIL", "h@example.invalid")):
+        monkeypatch.setenv(name, value)
+        monkeypatch.setenv(name.replace("AUTHOR", "COMMITTER"), value)
+    (box.spool / ".gitignore").write_text("tmp/\n")
+    git(box.spool, "init", "-q")
+    w = in_process(box)
+    sent_post(w, "p", expires="1m", sent=w.now - 120)
+    git(box.spool, "add", "-A")
+    git(box.spool, "commit", "-q", "-m", "a spool")
+    daemon = Daemon(lambda: load(box.config_path, env=box.env), NullLog())
+    daemon.deletions.platform = lambda name: FakePlatform()
+    daemon.once()
+    assert box.post("sent", "p").results["masto"].deleted_at is not None
+    changed = git(box.spool, "show", "--name-only", "--format=", "HEAD").stdout.split()
+    assert changed == ["sent/p.md"]
+    assert git(box.spool, "status", "--porcelain").stdout == ""
