@@ -188,7 +188,7 @@ class Queue:
         from .post import parse
 
         post = parse(data)
-        entry = self.spool.deliver(state, new_id(post.parts[0] or hint_text), data)
+        entry = self.spool.deliver(state, new_id((post.parts or ("",))[0] or hint_text), data)
         return Done(self.items.load(entry))
 
     def cancel(self, item: Item) -> Done:

@@ -50,6 +50,7 @@ from typing import Any
 from ..config import Account
 from ..errors import ConfigError, SendError
 from ..post import Post
+from ..post.repost import BLUESKY_URI, BLUESKY_URL
 from ..split import Measure, graphemes
 from . import fit
 from .base import Issue, Job, Outcome
@@ -365,13 +366,9 @@ def card_target(post: Post, accounts: list[str]) -> str | None:
     return None if index is None else first_link(post.parts_for(accounts[0])[index])
 
 
-_POST_URL = re.compile(r"https://bsky\.app/profile/([^/\s]+)/post/([^/?#\s]+)/?")
-_POST_URI = re.compile(r"at://([^/\s]+)/app\.bsky\.feed\.post/([^/?#\s]+)")
-
-
 def quote_ref(target: str) -> tuple[str, str] | None:
     """(handle or DID, record key) of a bsky.app post URL or an at:// post URI, else None."""
-    m = _POST_URL.fullmatch(target) or _POST_URI.fullmatch(target)
+    m = BLUESKY_URL.fullmatch(target) or BLUESKY_URI.fullmatch(target)
     return (m.group(1), m.group(2)) if m else None
 
 

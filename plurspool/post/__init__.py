@@ -27,6 +27,7 @@ from .model import (
     Poll,
     Post,
     Quote,
+    Repost,
     Result,
     split_parts,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "Poll",
     "Post",
     "Quote",
+    "Repost",
     "Result",
     "has_conflict_markers",
     "occurrence",

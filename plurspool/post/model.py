@@ -31,6 +31,7 @@ TOP_KEYS = (
     "retried",
     "poll",
     "quote",
+    "repost",
     "card",
     "split",
     "repeat",
@@ -109,6 +110,10 @@ class Quote:
         return self.accounts.get(account, self.default)
 
 
+class Repost(Quote):
+    """What a post reposts (plurspool(5), `repost`): a URL or `@ID`, for all accounts or each."""
+
+
 @dataclass(frozen=True)
 class Card:
     """A Bluesky link card (plurspool(5), `card`): `auto`, `off`, or resolved fields."""
@@ -146,6 +151,7 @@ class Post:
     skip: tuple[str, ...] = ()  # local dates, YYYY-MM-DD
     skipped: tuple[str, ...] = ()  # missed occurrences, UTC with Z
     queue: str | None = None  # the queue whose slot the post holds (written back at intake)
+    repost: Repost | None = None  # a repost has no parts (plurspool(5), `repost`)
 
     def parts_for(self, account: str) -> tuple[str, ...]:
         """The thread parts to send to `account`: its override text if any, else the body."""
@@ -170,8 +176,10 @@ class Post:
 
     @property
     def preview(self) -> str:
-        """The first part on one line, cut to 60 characters."""
+        """The first part on one line, cut to 60 characters (a repost: what it reposts)."""
         text = " ".join(self.parts[0].split()) if self.parts else ""
+        if self.repost is not None and not text:
+            text = f"repost {self.repost.default or ', '.join(self.repost.accounts.values())}"
         return text if len(text) <= 60 else text[:59] + "…"
 
 

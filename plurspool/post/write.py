@@ -532,6 +532,9 @@ def _post_fields(post: Post) -> dict[str, Any]:
     if post.quote is not None:
         quote = post.quote
         out["quote"] = quote.default if quote.default is not None else dict(quote.accounts)
+    if post.repost is not None:
+        repost = post.repost
+        out["repost"] = repost.default if repost.default is not None else dict(repost.accounts)
     if post.card is not None:
         out["card"] = _card_value(post.card)
     if post.repeat is not None:

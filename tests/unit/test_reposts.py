@@ -1,0 +1,192 @@
+"""Reposts (plurspool(5), `repost`): read with key and line, judged per account by `check`,
+kept through every edit plurspool writes back; `@ID` is that post's own result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from plurspool.errors import PostError
+from plurspool.post import Repost, parse, with_record, with_schedule
+from plurspool.post.model import Result
+from plurspool.post.repost import platform_of
+from tests.helpers import invoke, make_env, spool_root, write_config
+
+ACCOUNTS = """\
+default_platforms = ["m"]
+
+[accounts.m]
+platform = "mastodon"
+instance = "https://example.social"
+
+[accounts.b]
+platform = "bluesky"
+handle = "me.example.com"
+service = "https://bsky.social"
+
+[accounts.n]
+platform = "nostr"
+relays = ["wss://relay.example.com"]
+
+[accounts.x]
+platform = "exec"
+command = ["true"]
+"""
+NOTE = "note1" + "q" * 58
+
+
+def error_of(data: bytes) -> PostError:
+    with pytest.raises(PostError) as caught:
+        parse(data)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("url", "platform"),
+    [
+        ("https://example.social/@alice/109876543210", "mastodon"),
+        ("https://example.social/users/alice/statuses/109876543210", "mastodon"),
+        ("https://bsky.app/profile/alice.bsky.social/post/3kabcdefg2x2a", "bluesky"),
+        ("at://did:plc:abc/app.bsky.feed.post/3kabcdefg2x2a", "bluesky"),
+        (f"nostr:{NOTE}", "nostr"),
+        ("a" * 64, "nostr"),
+        ("https://example.social/about", None),
+        ("https://bsky.app/profile/alice.bsky.social", None),
+        ("nostr:npub1" + "q" * 58, None),
+    ],
+)
+def test_a_repost_url_belongs_to_one_platform(url: str, platform: str | None) -> None:
+    assert platform_of(url) == platform
+
+
+def test_a_repost_has_no_parts_and_says_what_it_reposts() -> None:
+    post = parse(b"---\nrepost: https://example.social/@alice/1234\n---\n")
+    assert post.parts == ()
+    assert post.repost == Repost(default="https://example.social/@alice/1234")
+    assert post.preview == "repost https://example.social/@alice/1234"
+    each = parse(b"---\nrepost:\n  m: https://example.social/@a/1\n  b: '@launch'\n---\n\n")
+    assert each.repost is not None
+    assert (each.repost.target("m"), each.repost.target("b"), each.repost.target("n")) == (
+        "https://example.social/@a/1",
+        "@launch",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("repost: https://example.social/@a/1\n---\nmy own words\n", 2, "has a body"),
+        ("repost: https://example.com/blog/post\n---\n", 2, "not a post's address we know"),
+        ("repost: '@'\n---\n", 2, "must be `@ID`"),
+        ("cw: hi\nrepost:\n  m:\n---\n", 4, "`repost.m` is empty"),
+        ("repost: [a, b]\n---\n", 2, "`repost` must be"),
+        ("media: [media/a.png]\nrepost: https://example.social/@a/1\n---\n", 3, "`media`"),
+        (
+            "repost: https://example.social/@a/1\nquote: https://example.social/@a/2\n---\n",
+            2,
+            "`quote`",
+        ),
+    ],
+)
+def test_a_bad_repost_is_refused_with_key_and_line(text: str, line: int, words: str) -> None:
+    exc = error_of(f"---\n{text}".encode())
+    assert exc.line == line, exc.message
+    assert exc.message.startswith(f"line {line}: ") and words in exc.message, exc.message
+    assert exc.hint
+
+
+def test_edits_written_back_keep_the_repost() -> None:
+    data = b"---\nrepost: https://example.social/@a/1 # boost at noon\n---\n"
+    edited = with_schedule(data, "2026-12-01T12:00:00+00:00")
+    recorded = with_record(edited, {"m": Result(id="9", url="https://x/9", attempts=1)}, 1)
+    assert b"# boost at noon" in recorded
+    assert parse(recorded).repost == parse(data).repost
+
+
+# -- check: the account's platform, `@ID` ------------------------------------------------------
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    env = make_env(tmp_path)
+    write_config(env, ACCOUNTS)
+    assert invoke(["init"], env).code == 0
+    return env
+
+
+def check(env: dict[str, str], name: str, text: str) -> tuple[int, list[str]]:
+    path = spool_root(env) / "drafts" / f"{name}.md"
+    path.write_text(text, encoding="utf-8")
+    run = invoke(["check", str(path)], env)
+    prefix = f"{path}: "
+    return run.code, [line.removeprefix(prefix) for line in run.out.splitlines()]
+
+
+def test_check_takes_each_accounts_own_platforms_post(env: dict[str, str]) -> None:
+    text = (
+        "---\nplatforms: [m, b, n]\nrepost:\n  m: https://example.social/@a/1\n"
+        f"  b: https://bsky.app/profile/a.example/post/3kabc\n  n: nostr:{NOTE}\n---\n"
+    )
+    assert check(env, "ok", text) == (0, [])
+
+
+def test_check_refuses_a_url_of_another_platform_for_the_account(env: dict[str, str]) -> None:
+    text = "---\nplatforms: [m, b]\nrepost: https://example.social/@a/1\n---\n"
+    code, lines = check(env, "p", text)
+    assert code == 3
+    assert lines == [
+        "b: line 3: `repost: https://example.social/@a/1`: a mastodon post cannot be reposted "
+        "on bluesky; give this account a bluesky post's address (repost: {b: URL})"
+    ]
+
+
+def test_check_refuses_an_account_the_mapping_leaves_out_and_a_platform_without_reposts(
+    env: dict[str, str],
+) -> None:
+    text = "---\nplatforms: [m, n, x]\nrepost:\n  m: https://example.social/@a/1\n---\n"
+    code, lines = check(env, "p", text)
+    assert code == 3
+    [line] = lines  # check joins one file's errors
+    assert line.startswith("n: line 3: `repost` names no post for n; add `n: URL`")
+    assert "; x: line 3: `repost` names no post for x" in line
+    code, lines = check(env, "q", "---\nplatforms: [x]\nrepost: '@launch'\n---\n")
+    assert code == 3
+    assert lines == [
+        "x: line 3: `repost: @launch`: exec accounts have no reposts; send the repost to "
+        "mastodon, bluesky, nostr accounts only"
+    ]
+
+
+def test_check_refuses_an_id_that_names_no_post(env: dict[str, str]) -> None:
+    code, lines = check(env, "p", "---\nrepost: '@nowhere'\n---\n")
+    assert code == 3
+    [line] = lines
+    assert line.startswith("m: line 2: `repost: @nowhere`: ") and "nowhere" in line[30:]
+
+
+def test_an_id_reposts_that_posts_own_result_on_each_account(env: dict[str, str]) -> None:
+    from plurspool.app import App
+    from plurspool.config import load
+    from plurspool.platforms.base import Outcome, Quoted
+
+    text = (
+        "---\nplatforms: [m, b]\nresults:\n"
+        "  m: {id: '77', url: 'https://example.social/@me/77', attempts: 1}\n"
+        "attempts: 1\n---\nthe original\n"
+    )
+    (spool_root(env) / "sent" / "launch.md").write_text(text, encoding="utf-8")
+    app = App(load(None, env=env))
+    try:
+        post = parse(b"---\nplatforms: [m, b]\nrepost: '@launch'\n---\n")
+        assert app.items.quoted(post, "m", "repost") == Quoted(
+            url="https://example.social/@me/77", id="77"
+        )
+        other = app.items.quoted(post, "b", "repost")
+        assert isinstance(other, Outcome) and other.status == "permanent"
+        assert other.error == (
+            "line 3: `repost: @launch`: launch has not been sent to b (it is in sent/)"
+        )
+    finally:
+        app.close()
