@@ -381,6 +381,7 @@ class Sender:
                 began = True
 
         quoted = app.items.quoted(item.post, name)
+        reposted = app.items.quoted(item.post, name, "repost")
         job = Job(
             post_id=item.id,
             account=account,
@@ -393,14 +394,17 @@ class Sender:
             material=dict(d.material),
             save=save,
             quote=quoted if isinstance(quoted, Quoted) else None,
+            repost=reposted if isinstance(reposted, Quoted) else None,
         )
         attempts = d.attempts + 1
         self.log.event(
             "sending", id=item.id, account=name, attempt=attempts, in_doubt=in_doubt or None
         )
         try:
-            # A quoted `@ID` not sent there (yet): nothing goes out (plurspool(5), `quote`).
-            outcome = quoted if isinstance(quoted, Outcome) else platform.send(job)
+            # A quoted or reposted `@ID` not sent there (yet): nothing goes out (plurspool(5),
+            # `quote`, `repost`).
+            waits = [q for q in (quoted, reposted) if isinstance(q, Outcome)]
+            outcome = waits[0] if waits else platform.send(job)
         except PlurspoolError as exc:
             error = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
             outcome = Outcome("permanent", error=error)

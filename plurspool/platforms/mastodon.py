@@ -10,7 +10,7 @@ sent. Mastodon remembers a key for one hour; a part first sent longer ago than t
 in the account's recent statuses (same parent, same CW, same source text) before it is sent
 again. That record covers a crash (`job.in_doubt`) and a timeout or 5xx alike; a 4xx answer
 (429 included) clears it, since nothing was created. Media are attached to the first part of a
-thread; uploads are reused by a retry within the hour.
+thread; uploads are reused by a retry within the hour. A repost is a reblog (`mastodon_api.reblog`).
 """
 
 from __future__ import annotations
@@ -41,8 +41,11 @@ from .mastodon_api import (
     Limits,
     Refused,
     limits_from_instance,
+    local_status,
     media_processing,
     read_cached_limits,
+    reblog,
+    search_status,
     status_ref,
     write_cached_limits,
 )
@@ -151,30 +154,6 @@ def _timestamp(value: object) -> float | None:
 def _with_link(text: str, url: str) -> str:
     """A part with the quoted post's URL on a line of its own at the end."""
     return f"{text}\n\n{url}"
-
-
-def _local_status(instance: str, url: str | None) -> str | None:
-    """The status id in a URL of this instance's own (`INSTANCE/@user/ID`), else None."""
-    if not url or not url.startswith(instance + "/@"):
-        return None
-    last = url.rstrip("/").rsplit("/", 1)[-1]
-    return last if last.isdigit() else None
-
-
-def _search_status(client: Client, url: str) -> str | None:
-    """The id on this instance of the status at `url` (looked up, fetched if need be), or
-    None; only a status whose own url or uri is `url` counts."""
-    try:
-        _, found = client.call("search_v2", url, resolve=True, result_type="statuses")
-    except Refused as refused:
-        if refused.code in (401, 403, 404):  # e.g. a token without read:search: link it
-            return None
-        raise
-    statuses = found.get("statuses") if isinstance(found, Mapping) else None
-    for status in statuses if isinstance(statuses, list) else []:
-        if isinstance(status, Mapping) and url in (status.get("url"), status.get("uri")):
-            return str(status.get("id"))
-    return None
 
 
 def _poll_issues(poll: Poll, limits: Limits, instance: str, media: bool) -> list[Issue]:
@@ -381,7 +360,8 @@ class MastodonPlatform:
             cached = read_cached_limits(job.state_dir, instance)
             if cached is None or self.clock() - cached[1] > CACHE_MAX_AGE:
                 self._fetch_limits(client, job.state_dir, instance)
-            return replace(self._send_parts(job, client), hold=client.hold)
+            sent = reblog(job, client, instance) if job.repost else self._send_parts(job, client)
+            return replace(sent, hold=client.hold)
         except Refused as refused:
             o = refused.outcome
             return Outcome(
@@ -406,9 +386,9 @@ class MastodonPlatform:
         # A status carries a quote, or media or a poll: with those, the quote is a link.
         alone = not job.post.media and job.post.poll is None
         if cached is not None and cached[0].quotes and alone:
-            status_id = job.quote.id or _local_status(instance, job.quote.url)
+            status_id = job.quote.id or local_status(instance, job.quote.url)
             if status_id is None and job.quote.url:
-                status_id = _search_status(client, job.quote.url)
+                status_id = search_status(client, job.quote.url)
         if status_id is not None:
             plan = {"id": status_id}
         elif job.quote.url:

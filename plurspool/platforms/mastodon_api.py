@@ -1,5 +1,5 @@
 """Mastodon's HTTP API as plurspool uses it: one client, the small functions that read every
-answer, and the instance's limits with their cache.
+answer, the instance's limits with their cache, and finding and reblogging a status.
 
 Requests go through Mastodon.py (imported only when a client is made), with the raw response of
 each call kept. Every answer is read from that response by the same small functions (`answer`,
@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import secret_env_var
+from ..post.repost import MASTODON_URL
 from . import ratelimit
-from .base import Abandoned, Outcome, wait_within
+from .base import Abandoned, Job, Outcome, wait_within
 from .options import limits_dir
 
 DEFAULT_LIMIT = 500
@@ -356,3 +357,60 @@ class Client:
 def _exc_text(exc: BaseException) -> str:
     text = " ".join(str(a) for a in exc.args if isinstance(a, str | int)) or type(exc).__name__
     return text[:300]
+
+
+# --- finding a status, reblogging it (plurspool(5), `quote` and `repost`) ---------------------
+
+
+def local_status(instance: str, url: str | None) -> str | None:
+    """The status id in a URL of this instance's own (`INSTANCE/@user/ID` or
+    `INSTANCE/users/user/statuses/ID`), else None."""
+    m = MASTODON_URL.fullmatch(url or "")
+    if m is None or urllib.parse.urlsplit(url).netloc != urllib.parse.urlsplit(instance).netloc:
+        return None
+    return m["id"] if m["id"].isdigit() else None
+
+
+def search_status(client: Client, url: str) -> str | None:
+    """The id on this instance of the status at `url` (looked up, fetched if need be), or
+    None; only a status whose own url or uri is `url` counts."""
+    try:
+        _, found = client.call("search_v2", url, resolve=True, result_type="statuses")
+    except Refused as refused:
+        if refused.code in (401, 403, 404):  # e.g. a token without read:search
+            return None
+        raise
+    statuses = found.get("statuses") if isinstance(found, Mapping) else None
+    for status in statuses if isinstance(statuses, list) else []:
+        if isinstance(status, Mapping) and url in (status.get("url"), status.get("uri")):
+            return str(status.get("id"))
+    return None
+
+
+def reblog(job: Job, client: Client, instance: str) -> Outcome:
+    """Reblog what `job.repost` names, once: the status is found through the account's own
+    instance and its id saved before the reblog. Reblogging a status twice gives back the
+    first reblog (Mastodon's ReblogService, and mastodon-mock), so a retry in doubt simply
+    asks again."""
+    assert job.repost is not None
+    material = dict(job.material)
+    saved = material.get("reblog_of")
+    status_id = saved if isinstance(saved, str) else None
+    if status_id is None:
+        url = job.repost.url or ""
+        # An `@ID`'s recorded result is a status of this very account: its id is known.
+        status_id = job.repost.id or local_status(instance, url) or search_status(client, url)
+        if status_id is None:
+            answer = "its search found no status with that address"
+            return Outcome("permanent", error=f"cannot repost {url}: {instance}: {answer}")
+        material["reblog_of"] = status_id
+        job.save(material)  # before the request: a crash from here on leaves it in doubt
+    try:
+        _, data = client.call("status_reblog", status_id)
+    except Refused as refused:
+        if refused.code == 404:
+            o = refused.outcome
+            raise Refused(Outcome("permanent", error=f"cannot repost: {o.error}"), 404) from None
+        raise
+    reblog_id, reblog_url = status_ref(data)
+    return Outcome("sent", remote_id=reblog_id, url=reblog_url)

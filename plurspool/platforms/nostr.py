@@ -18,6 +18,8 @@
   for good when too few relays are left that have not refused for good (`invalid:`, `blocked:`...).
 - The remote id is the first part's `note1...` id (NIP-19); there is no URL (no web address is
   canonical for a note).
+- A repost (`repost:`) is one kind-6 event (NIP-18), signed once and sent like a note: the
+  reposted note is fetched from the relays first, for its author's `p` tag and the content.
 - Media cannot be sent: Nostr has no upload of its own, and plurspool does not upload local files
   to a media server, so `check` reports a post with media as an error for nostr accounts. Link
   the file in the text instead.
@@ -113,6 +115,26 @@ def quoting(job: Job) -> tuple[list[str], list[list[str]]]:
         parts[0] = f"{parts[0]}\n\n{uri}"
     tag = ["q", ref.event_id, ref.relay] + ([ref.author] if ref.author else [])
     return parts, [tag]
+
+
+def repost_event(job: Job, secret: bytes, relays: list[str]) -> dict[str, Any]:
+    """The kind-6 event (NIP-18) reposting what `job.repost` names, with an `e` tag naming a
+    relay that has the note and a `p` tag for its author, and the note itself as content:
+    the note is asked of its own relay hint and the account's relays."""
+    assert job.repost is not None
+    target = job.repost.id or job.repost.url or ""
+    ref = proto.event_ref(target)
+    if ref is None:
+        raise SendError(f"repost: {target} is not a Nostr note (nostr:note1..., nevent1...)")
+    for url in dict.fromkeys(([ref.relay] if ref.relay.startswith("ws") else []) + relays):
+        found = _fetch(url, ref.event_id, min(RELAY_TIMEOUT, max(0.5, job.deadline())))
+        if found is not None:
+            tags = [["e", ref.event_id, url], ["p", str(found["pubkey"])]]
+            content = json.dumps(found, ensure_ascii=False, separators=(",", ":"))
+            return proto.sign_event(secret, int(time.time()), tags, content, proto.KIND_REPOST)
+    raise SendError(
+        f"repost: cannot resolve {target}: no relay has the note", f"asked {', '.join(relays)}"
+    )
 
 
 def build_events(
@@ -442,7 +464,7 @@ class Nostr:
         account = job.account
         relays: list[str] = list(account.options["relays"])
         need = int(account.options["min_relays"])
-        parts, first = quoting(job)
+        parts, first = quoting(job) if job.repost is None else ([], [])
         material: dict[str, Any] = json.loads(json.dumps(job.material or {}))
         events: list[dict[str, Any]] | None = material.get("events")
         if events:
@@ -454,7 +476,10 @@ class Nostr:
             secret = load_key(account)
             pubkey = proto.public_key(secret)
             common = _common_tags(job.post, account.name)
-            events = build_events(secret, parts, common, int(time.time()), relays[0], first)
+            if job.repost is not None:  # plurspool(5), `repost`: one kind-6 event
+                events = [repost_event(job, secret, relays)]
+            else:
+                events = build_events(secret, parts, common, int(time.time()), relays[0], first)
             material = {
                 "version": MATERIAL_VERSION,
                 "pubkey": pubkey,
@@ -502,6 +527,27 @@ class Nostr:
         if len(candidates) < need:
             return Outcome("permanent", error=summary)
         return Outcome("temporary", error=summary)
+
+
+def _fetch(url: str, wanted: str, timeout: float) -> dict[str, Any] | None:
+    """The event `wanted` as the relay at `url` has it (its id checked), or None."""
+    from websockets.exceptions import WebSocketException
+    from websockets.sync.client import connect
+
+    end = time.monotonic() + timeout
+    sub = "plurspool-repost-" + os.urandom(4).hex()
+    try:
+        with connect(url, open_timeout=timeout, close_timeout=1.0, max_size=2**22) as ws:
+            ws.send(json.dumps(["REQ", sub, {"ids": [wanted], "limit": 1}]))
+            while (remaining := end - time.monotonic()) > 0:
+                msg = json.loads(ws.recv(timeout=remaining))
+                if msg[:2] == ["EVENT", sub] and proto.verified(msg[2], wanted):
+                    return dict(msg[2])
+                if msg[:2] in (["EOSE", sub], ["CLOSED", sub]):
+                    return None
+    except (OSError, WebSocketException, ValueError, TypeError, IndexError):
+        return None
+    return None
 
 
 def _probe(url: str, pubkey: str, timeout: float) -> str:

@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 
 REPOST_PLATFORMS = ("mastodon", "bluesky", "nostr")
 # The forms of a post's address each platform has (plurspool(5), `repost`).
+# http:// only on this machine (a test instance), as for link cards.
 MASTODON_URL = re.compile(
-    r"https://([^/\s@]+)/(?:@[^/\s]+|users/[^/\s]+/statuses)/([0-9A-Za-z]+)/?"
+    r"(?:https://[^/\s@]+|http://(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]+)?)"
+    r"/(?:@[^/\s]+|users/[^/\s]+/statuses)/(?P<id>[0-9A-Za-z]+)/?"
 )
 BLUESKY_URL = re.compile(r"https://bsky\.app/profile/([^/\s]+)/post/([^/?#\s]+)/?")
 BLUESKY_URI = re.compile(r"at://([^/\s]+)/app\.bsky\.feed\.post/([^/?#\s]+)")
