@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import when
+from . import reposts, when
 from .app import App
 from .config import Account, Config
 from .errors import Busy, PlurspoolError, SpoolError
@@ -395,6 +395,7 @@ class Sender:
             save=save,
             quote=quoted if isinstance(quoted, Quoted) else None,
             repost=reposted if isinstance(reposted, Quoted) else None,
+            undo=reposts.previous(app.spool, item.id, name) if item.post.repost else None,
         )
         attempts = d.attempts + 1
         self.log.event(

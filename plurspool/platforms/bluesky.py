@@ -402,6 +402,10 @@ def _repost(client: Client, job: Job, did: str) -> dict[str, str]:
         job.save(material)
     elif (found := client.get_record(did, rkey, "looking for the repost", REPOST_NSID)) is not None:
         return found
+    if job.undo is not None and job.undo.id and material.get("undone") != job.undo.id:
+        client.delete_record(job.undo.id, "deleting the previous repost")
+        material["undone"] = job.undo.id
+        job.save(material)
     subject = _quoted(client, job, "repost")
     record = {"$type": REPOST_NSID, "subject": subject, "createdAt": _now_iso()}
     return client.create_record(did, rkey, record, "creating the repost", REPOST_NSID)

@@ -423,6 +423,16 @@ class Client:
             return found
         return {"uri": str(out["uri"]), "cid": str(out["cid"])}
 
+    def delete_record(self, uri: str, step: str) -> None:
+        """Delete our record at the at:// `uri`; one already gone counts as deleted."""
+        repo, collection, rkey = uri.removeprefix("at://").split("/", 2)
+        body = {"repo": repo, "collection": collection, "rkey": rkey}
+        try:
+            self.authed("com.atproto.repo.deleteRecord", body=body, step=step)
+        except XrpcError as exc:
+            if exc.error != "RecordNotFound":
+                raise
+
     def upload(self, data: bytes, mime: str, step: str) -> dict[str, Any]:
         out = self.authed("com.atproto.repo.uploadBlob", data=data, mime=mime, step=step)
         blob = out.get("blob")

@@ -405,6 +405,10 @@ def reblog(job: Job, client: Client, instance: str) -> Outcome:
             return Outcome("permanent", error=f"cannot repost {url}: {instance}: {answer}")
         material["reblog_of"] = status_id
         job.save(material)  # before the request: a crash from here on leaves it in doubt
+    if job.undo is not None and job.undo.id and material.get("undone") != job.undo.id:
+        unreblog(client, job.undo.id)
+        material["undone"] = job.undo.id
+        job.save(material)
     try:
         _, data = client.call("status_reblog", status_id)
     except Refused as refused:
@@ -414,3 +418,17 @@ def reblog(job: Job, client: Client, instance: str) -> Outcome:
         raise
     reblog_id, reblog_url = status_ref(data)
     return Outcome("sent", remote_id=reblog_id, url=reblog_url)
+
+
+def unreblog(client: Client, reblog_id: str) -> None:
+    """Undo our reblog `reblog_id` (a recurring repost's previous one): the status it reblogs
+    is unreblogged; one already gone is undone."""
+    try:
+        _, data = client.call("status", reblog_id)
+    except Refused as refused:
+        if refused.code == 404:
+            return
+        raise
+    original = data.get("reblog") if isinstance(data, Mapping) else None
+    if isinstance(original, Mapping) and original.get("id"):
+        client.call("status_unreblog", str(original["id"]))

@@ -117,11 +117,17 @@ def quoting(job: Job) -> tuple[list[str], list[list[str]]]:
     return parts, [tag]
 
 
-def repost_event(job: Job, secret: bytes, relays: list[str]) -> dict[str, Any]:
+def repost_events(job: Job, secret: bytes, relays: list[str]) -> list[dict[str, Any]]:
     """The kind-6 event (NIP-18) reposting what `job.repost` names, with an `e` tag naming a
     relay that has the note and a `p` tag for its author, and the note itself as content:
-    the note is asked of its own relay hint and the account's relays."""
+    the note is asked of its own relay hint and the account's relays. A recurring repost's
+    previous kind-6 event is deleted first, by a kind-5 event (NIP-09) before it."""
     assert job.repost is not None
+    undo = proto.event_ref(job.undo.id or "") if job.undo is not None else None
+    deletion = []
+    if undo is not None:
+        tags = [["e", undo.event_id], ["k", str(proto.KIND_REPOST)]]
+        deletion = [proto.sign_event(secret, int(time.time()), tags, "", proto.KIND_DELETION)]
     target = job.repost.id or job.repost.url or ""
     ref = proto.event_ref(target)
     if ref is None:
@@ -131,7 +137,11 @@ def repost_event(job: Job, secret: bytes, relays: list[str]) -> dict[str, Any]:
         if found is not None:
             tags = [["e", ref.event_id, url], ["p", str(found["pubkey"])]]
             content = json.dumps(found, ensure_ascii=False, separators=(",", ":"))
-            return proto.sign_event(secret, int(time.time()), tags, content, proto.KIND_REPOST)
+            now = int(time.time())
+            made = proto.sign_event(secret, now, tags, content, proto.KIND_REPOST)
+            if undo is not None and made["id"] == undo.event_id:  # the same second: not it
+                made = proto.sign_event(secret, now + 1, tags, content, proto.KIND_REPOST)
+            return [*deletion, made]
     raise SendError(
         f"repost: cannot resolve {target}: no relay has the note", f"asked {', '.join(relays)}"
     )
@@ -477,7 +487,7 @@ class Nostr:
             pubkey = proto.public_key(secret)
             common = _common_tags(job.post, account.name)
             if job.repost is not None:  # plurspool(5), `repost`: one kind-6 event
-                events = [repost_event(job, secret, relays)]
+                events = repost_events(job, secret, relays)
             else:
                 events = build_events(secret, parts, common, int(time.time()), relays[0], first)
             material = {
@@ -516,7 +526,8 @@ class Nostr:
         if len(full) >= need:
             # No progress to keep: the sender records the success (were that record lost, the
             # next attempt would send the same events again, and the relays say "duplicate").
-            return Outcome("sent", remote_id=proto.note(ids[0]), url=None)
+            # (A repost's own event is its last: a deletion of the previous one goes first.)
+            return Outcome("sent", remote_id=proto.note(ids[-1 if job.repost else 0]), url=None)
         job.save(material)  # which relays have what, for the retry
         failures = [r for r in results.values() if r.error]
         detail = "; ".join(f"{r.url}: {r.error}" for r in failures) or "no relay to send to"

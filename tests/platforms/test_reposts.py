@@ -256,3 +256,64 @@ def test_mastodon_gives_back_the_first_reblog_when_asked_again(mastodon_mock: An
     assert first[0] == second[0] == 200
     assert first[1]["id"] == second[1]["id"] and first[1]["reblog"]["id"] == status["id"]
     assert [s["reblog"]["id"] for s in mastodon_mock.statuses(booster)] == [status["id"]]
+
+
+# --- a recurring repost undoes the previous one first ---------------------------------------
+
+
+def undone(peer: Peer, result_id: str) -> bool:
+    """Whether the repost recorded as `result_id` is gone from (or deleted on) the peer."""
+    if isinstance(peer, MastodonPeer):
+        code, _ = mastodon_request(
+            peer.adapter.mock.url,
+            "GET",
+            f"/api/v1/statuses/{result_id}",
+            token=peer.adapter.user.token,
+        )
+        return code == 404
+    if isinstance(peer, BlueskyPeer):
+        code, _, _ = peer.adapter.pds.call(
+            "com.atproto.repo.getRecord",
+            params=dict(zip(("repo", "collection", "rkey"), result_id[5:].split("/"), strict=True)),
+        )
+        return code == 400
+    assert isinstance(peer, NostrPeer)
+    kind, data = proto.bech32_decode(result_id)
+    assert kind == "note", result_id
+    pubkey = peer.adapter.pubkey
+    for url in peer.adapter.relays:  # a kind-5 naming it on every relay
+        deletions = relay_query(url, {"authors": [pubkey], "kinds": [5]})
+        if not any(["e", data.hex()] in ev["tags"] for ev in deletions):
+            return False
+    return True
+
+
+def test_a_recurring_repost_undoes_the_previous_one_first(
+    tmp_path: Path, box: Sandbox, peer: Peer
+) -> None:
+    from datetime import timedelta
+
+    from tests.daemon_helpers import in_process
+
+    address = peer.original()
+    box.deliver(
+        "new",
+        "daily",
+        f"---\nplatforms: [{ACCOUNT}]\nrepeat: every day at 9am\nrepost: '{address}'\n---\n",
+    )
+    world = in_process(box)
+    assert world.run().queued == ["daily"]
+    made = []
+    for _ in range(2):
+        due = world.app.items.find("daily").due
+        assert due is not None
+        world.clock[0] = due + timedelta(seconds=1)
+        ran = world.run()
+        assert len(ran.sent) == 1, world.log.getvalue()
+        [sent] = ran.sent
+        made.append(result_of(box, sent).id or "")
+    first, second = made
+    assert first and second and first != second
+    assert undone(peer, first) and not undone(peer, second)
+    if not isinstance(peer, NostrPeer):  # relays may keep a deleted event: its kind-5 says
+        assert peer.reposts() == [peer.target_id(address)]

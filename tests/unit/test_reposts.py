@@ -190,3 +190,53 @@ def test_an_id_reposts_that_posts_own_result_on_each_account(env: dict[str, str]
         )
     finally:
         app.close()
+
+
+# -- queued and recurring reposts --------------------------------------------------------------
+
+
+def test_a_queued_repost_takes_a_slot_like_any_post(tmp_path: Path) -> None:
+    from tests.daemon_helpers import Sandbox, in_process
+
+    box = Sandbox(tmp_path)
+    box.accounts["m"] = 'platform = "mastodon"\ninstance = "https://example.social"'
+    box.extra = '[queues.default]\nslots = ["daily 09:00"]\naccounts = ["m"]\n'
+    try:
+        world = in_process(box)
+        box.deliver("new", "a", "---\nschedule: queue\nrepost: https://example.social/@a/1\n---\n")
+        box.deliver("new", "b", "---\nschedule: queue\nrepost: https://example.social/@a/2\n---\n")
+        assert world.run().queued == ["a", "b"]
+        first, second = box.post("scheduled", "a"), box.post("scheduled", "b")
+        assert (first.queue, second.queue) == ("default", "default")
+        assert first.schedule is not None and second.schedule is not None
+        assert first.schedule.endswith("T09:00:00+00:00") and first.schedule < second.schedule
+        assert first.repost == Repost(default="https://example.social/@a/1")
+    finally:
+        box.cleanup()
+
+
+def test_an_occurrence_undoes_the_latest_earlier_occurrences_repost(tmp_path: Path) -> None:
+    from plurspool.platforms.base import Quoted
+    from plurspool.reposts import previous
+    from plurspool.spool import Spool
+
+    spool = Spool(tmp_path)
+    spool.ensure()
+
+    def sent(post_id: str, result: str, repost: bool = True) -> None:
+        key = "repost: https://example.social/@a/1\n" if repost else ""
+        body = "" if repost else "text\n"
+        text = f"---\n{key}results:\n  m: {{{result}, attempts: 1}}\nattempts: 1\n---\n{body}"
+        spool.deliver("sent", post_id, text.encode())
+
+    sent("d--20261201T090000Z", "id: '1', url: 'https://example.social/@me/1'")
+    sent("d--20261202T090000Z", "id: '2'")
+    sent("d--20261203T090000Z", "error: refused")  # failed there: the one before is still up
+    sent("d--20261205T090000Z", "id: '5'")  # later than the one being sent
+    sent("dd--20261202T120000Z", "id: '9'")  # another template's
+    sent("x--20261202T090000Z", "id: '7'", repost=False)
+    assert previous(spool, "d--20261204T090000Z", "m") == Quoted(url=None, id="2")
+    assert previous(spool, "d--20261201T090000Z", "m") is None  # the first occurrence
+    assert previous(spool, "d--20261204T090000Z", "b") is None  # never sent to b
+    assert previous(spool, "x--20261203T090000Z", "m") is None  # not a repost
+    assert previous(spool, "d", "m") is None  # not an occurrence
