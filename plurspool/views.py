@@ -55,6 +55,7 @@ class PostView(TypedDict):
     results: dict[str, Remote]
     retry_at: str | None
     repeat: Repeat | None
+    edited_at: str | None  # when `amend` last edited it on a server (UTC, Z)
 
 
 class ShownPost(PostView):
@@ -78,6 +79,7 @@ class Stats(TypedDict):
     buckets: dict[str, int]
     next: list[PostView]
     days: list[Day]
+    edited: int  # sent posts edited by `amend`
 
 
 class SlotView(TypedDict):
@@ -235,6 +237,7 @@ class Views:
             if retry_at and item.state == "scheduled"
             else None,
             "repeat": self._repeat(summary.repeat) if summary and summary.repeat else None,
+            "edited_at": summary.edited if summary else None,
         }
 
     def _repeat(self, rule: str) -> Repeat:
@@ -315,6 +318,9 @@ class Views:
             "buckets": buckets,
             "next": [self.view(i) for i in nxt],
             "days": _per_day(scheduled, now, tz),
+            "edited": sum(
+                1 for i in self.items.in_states(["sent"]) if i.summary and i.summary.edited
+            ),
         }
 
 

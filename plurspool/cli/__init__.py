@@ -16,7 +16,7 @@ import click
 from .. import __version__, usage
 from ..errors import EXIT_FAILURE, EXIT_USAGE, PlurspoolError
 from ..printable import shown
-from . import daemon, posting, queue, report, setup
+from . import amend, daemon, posting, queue, report, setup
 from .context import Context
 
 QUEUE_COMMANDS = (
@@ -87,6 +87,7 @@ for _command in (
     posting.post,
     posting.new,
     posting.edit,
+    amend.amend,
     queue.list_,
     queue.show,
     queue.cancel,

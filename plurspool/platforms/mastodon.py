@@ -49,6 +49,12 @@ from .mastodon_api import (
     status_ref,
     write_cached_limits,
 )
+from .mastodon_api import (
+    instance_of as _instance,
+)
+from .mastodon_api import (
+    token_of as _token,
+)
 from .media import media_error, read_media
 
 # Mastodon keeps an Idempotency-Key for 3600 s; past this age a resend is not deduplicated.
@@ -115,21 +121,6 @@ def measure_with(post: Post, account: Account, limits: Limits) -> StatusMeasure:
 
 
 # --- the platform ---------------------------------------------------------------------------
-
-
-def _instance(account: Account) -> str:
-    return str(account.options["instance"]).rstrip("/")
-
-
-def _token(account: Account) -> str:
-    token = account.secret("token")
-    if not token:
-        raise ConfigError(
-            f"account {account.name}: no access token",
-            f"set token_cmd or token_file in [accounts.{account.name}], or "
-            f"{secret_env_var(account.name, 'token')}",
-        )
-    return token
 
 
 def _read_media(spool_root: Path, relpath: str) -> bytes:

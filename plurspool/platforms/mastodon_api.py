@@ -1,5 +1,6 @@
 """Mastodon's HTTP API as plurspool uses it: one client, the small functions that read every
-answer, the instance's limits with their cache, and finding and reblogging a status.
+answer, the instance's limits with their cache, finding and reblogging a status, and editing
+one (`plurspool amend`).
 
 Requests go through Mastodon.py (imported only when a client is made), with the raw response of
 each call kept. Every answer is read from that response by the same small functions (`answer`,
@@ -19,7 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import secret_env_var
+from ..config import Account, secret_env_var
+from ..errors import ConfigError
 from ..post.repost import MASTODON_URL
 from . import ratelimit
 from .base import Abandoned, Job, Outcome, wait_within
@@ -251,6 +253,21 @@ def write_cached_limits(state_dir: Path, instance: str, limits: Limits, now: flo
 # --- the HTTP client ------------------------------------------------------------------------
 
 
+def instance_of(account: Account) -> str:
+    return str(account.options["instance"]).rstrip("/")
+
+
+def token_of(account: Account) -> str:
+    token = account.secret("token")
+    if not token:
+        raise ConfigError(
+            f"account {account.name}: no access token",
+            f"set token_cmd or token_file in [accounts.{account.name}], or "
+            f"{secret_env_var(account.name, 'token')}",
+        )
+    return token
+
+
 class Client:
     """Mastodon.py with the raw response of each call kept, and read by `answer`."""
 
@@ -432,3 +449,49 @@ def unreblog(client: Client, reblog_id: str) -> None:
     original = data.get("reblog") if isinstance(data, Mapping) else None
     if isinstance(original, Mapping) and original.get("id"):
         client.call("status_unreblog", str(original["id"]))
+
+
+# --- editing a status (plurspool(1), `amend`) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A status of ours as it is to read after `plurspool amend`."""
+
+    status_id: str
+    text: str
+    cw: str | None
+    sensitive: bool | None
+    language: str | None
+    alts: tuple[str | None, ...] | None = None  # its media's descriptions, in order, if any
+
+
+def edit_statuses(account: Account, edits: list[Edit], *, clock: Callable[[], float]) -> None:
+    """`PUT /api/v1/statuses/:id` for each edit, in order; raises `Refused` with the server's
+    answer at the first it refuses. A status with media keeps them: their ids are read first
+    and sent again, with the new descriptions (Mastodon drops what an edit does not name)."""
+    client = Client(
+        instance_of(account), token_of(account), timeout=30.0, account=account.name, clock=clock
+    )
+    try:
+        for edit in edits:
+            args: dict[str, Any] = {
+                "status": edit.text,
+                "edit": edit.status_id,
+                "spoiler_text": edit.cw or "",
+                "sensitive": bool(edit.sensitive),
+                "language": edit.language,
+            }
+            if edit.alts is not None:
+                _, data = client.call("status", edit.status_id)
+                media = data.get("media_attachments") if isinstance(data, Mapping) else None
+                ids = [str(m["id"]) for m in media or [] if isinstance(m, Mapping)]
+                args["media_ids"] = ids
+                args["media_attributes"] = [
+                    {"id": i, "description": alt or ""}
+                    for i, alt in zip(ids, edit.alts, strict=False)
+                ]
+            # Mastodon.py's status_update takes no `language`; the helper it calls does.
+            client.call("_Mastodon__status_internal", **args)
+    finally:
+        client.close()

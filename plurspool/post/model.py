@@ -42,7 +42,7 @@ POLL_KEYS = ("options", "expires", "multiple", "hide_totals")
 CARD_KEYS = ("url", "title", "description", "image")
 MEDIA_KEYS = ("path", "alt")
 OVERRIDE_KEYS = ("text", "cw", "language", "visibility", "sensitive")
-RESULT_KEYS = ("id", "url", "error", "attempts", "at")
+RESULT_KEYS = ("id", "url", "error", "attempts", "at", "edited_at")
 
 _SEPARATOR = re.compile(r"---[ \t]*")
 
@@ -80,6 +80,7 @@ class Result:
     error: str | None = None
     attempts: int = 0
     at: str | None = None
+    edited_at: str | None = None  # when `plurspool amend` last edited it (UTC, Z)
 
 
 @dataclass(frozen=True)

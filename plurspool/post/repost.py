@@ -100,8 +100,10 @@ def beside(repost: Repost, body: str, others: dict[str, bool]) -> PostError | No
     return None
 
 
-def account_problem(repost: Repost, account: str, platform: str) -> str | None:
+def account_problem(repost: Repost | None, account: str, platform: str | None) -> str | None:
     """Why `account` (of `platform`) cannot repost what `repost` names for it, or None."""
+    if repost is None or platform is None:
+        return None
     target = repost.target(account)
     if target is None:
         return (

@@ -462,6 +462,8 @@ def _record_dict(results: Mapping[str, Result], attempts: int) -> dict[str, Any]
                 entry["attempts"] = result.attempts
             if result.at is not None:
                 entry["at"] = result.at
+            if result.edited_at is not None:
+                entry["edited_at"] = result.edited_at
             table[str(account)] = entry
         out["results"] = table
     if attempts:
