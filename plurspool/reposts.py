@@ -25,9 +25,11 @@ def previous(spool: Spool, post_id: str, account: str) -> Quoted | None:
     if this is None:
         return None
     earlier = []
-    for entry in spool.entries("sent"):
+    with spool.scandir("sent") as names:  # only the template's occurrences are looked at
+        found = [spool.scan_one("sent", de) for de in names if de.name.startswith(this[1])]
+    for kind, entry in filter(None, found):
         other = _OCCURRENCE.fullmatch(entry.id)
-        if other is not None and other[1] == this[1] and other[2] < this[2]:
+        if kind == "post" and other and other[1] == this[1] and other[2] < this[2]:
             earlier.append((other[2], entry))
     for _, entry in sorted(earlier, reverse=True):
         try:
