@@ -247,6 +247,8 @@ class _Fields:
         repost = values["repost"]
         if repost is not None:
             extras = {k: bool(values[k]) for k in ("media", "poll", "quote")}
+            texts = any(o.text is not None for o in values["overrides"].values())
+            extras["overrides.ACCOUNT.text"] = texts
             problem = beside(repost, self.doc.text[self.doc.body_start :], extras)
             if problem is not None:
                 raise problem

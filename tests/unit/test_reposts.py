@@ -84,6 +84,11 @@ def test_a_repost_has_no_parts_and_says_what_it_reposts() -> None:
         ("repost: [a, b]\n---\n", 2, "`repost` must be"),
         ("media: [media/a.png]\nrepost: https://example.social/@a/1\n---\n", 3, "`media`"),
         (
+            "repost: https://example.social/@a/1\noverrides:\n  m: {text: hi}\n---\n",
+            2,
+            "cannot carry `overrides.ACCOUNT.text`",
+        ),
+        (
             "repost: https://example.social/@a/1\nquote: https://example.social/@a/2\n---\n",
             2,
             "`quote`",
