@@ -52,6 +52,7 @@ from .base import Issue, Job, Outcome
 MAX_CONTENT = 4096  # characters; nostr-relay's default max_event_size, and common elsewhere
 RELAY_TIMEOUT = 10.0  # seconds for one relay: connect, send every part, read every answer
 MATERIAL_VERSION = 1
+NO_NOTE = "has no such note"  # a relay's answer (EOSE) to a repost's lookup
 
 # OK false prefixes (NIP-01) that will not change on a retry of the same event.
 PERMANENT_PREFIXES = frozenset(
@@ -132,9 +133,12 @@ def repost_events(job: Job, secret: bytes, relays: list[str]) -> list[dict[str, 
     ref = proto.event_ref(target)
     if ref is None:
         raise SendError(f"repost: {target} is not a Nostr note (nostr:note1..., nevent1...)")
+    answers = []
     for url in dict.fromkeys(([ref.relay] if ref.relay.startswith("ws") else []) + relays):
         found = _fetch(url, ref.event_id, min(RELAY_TIMEOUT, max(0.5, job.deadline())))
-        if found is not None:
+        if isinstance(found, str):
+            answers.append(f"{url}: {found}")
+        else:
             tags = [["e", ref.event_id, url], ["p", str(found["pubkey"])]]
             content = json.dumps(found, ensure_ascii=False, separators=(",", ":"))
             now = int(time.time())
@@ -142,9 +146,14 @@ def repost_events(job: Job, secret: bytes, relays: list[str]) -> list[dict[str, 
             if undo is not None and made["id"] == undo.event_id:  # the same second: not it
                 made = proto.sign_event(secret, now + 1, tags, content, proto.KIND_REPOST)
             return [*deletion, made]
-    raise SendError(
-        f"repost: cannot resolve {target}: no relay has the note", f"asked {', '.join(relays)}"
-    )
+    detail = "; ".join(answers)
+    if not any(a.endswith(NO_NOTE) for a in answers):  # none could tell: try again later
+        raise Unanswered(f"repost: cannot look up {target}: {detail}")
+    raise SendError(f"repost: cannot resolve {target}: no relay has the note ({detail})")
+
+
+class Unanswered(Exception):
+    """No relay answered whether it has the note to repost (a temporary failure)."""
 
 
 def build_events(
@@ -487,7 +496,12 @@ class Nostr:
             pubkey = proto.public_key(secret)
             common = _common_tags(job.post, account.name)
             if job.repost is not None:  # plurspool(5), `repost`: one kind-6 event
-                events = repost_events(job, secret, relays)
+                try:
+                    events = repost_events(job, secret, relays)
+                except Unanswered as exc:
+                    return Outcome("temporary", error=str(exc))
+                except SendError as exc:
+                    return Outcome("permanent", error=exc.message)
             else:
                 events = build_events(secret, parts, common, int(time.time()), relays[0], first)
             material = {
@@ -540,8 +554,9 @@ class Nostr:
         return Outcome("temporary", error=summary)
 
 
-def _fetch(url: str, wanted: str, timeout: float) -> dict[str, Any] | None:
-    """The event `wanted` as the relay at `url` has it (its id checked), or None."""
+def _fetch(url: str, wanted: str, timeout: float) -> dict[str, Any] | str:
+    """The event `wanted` as the relay at `url` has it (its id checked), or why not: NO_NOTE
+    when the relay said it has none, else what went wrong."""
     from websockets.exceptions import WebSocketException
     from websockets.sync.client import connect
 
@@ -554,11 +569,15 @@ def _fetch(url: str, wanted: str, timeout: float) -> dict[str, Any] | None:
                 msg = json.loads(ws.recv(timeout=remaining))
                 if msg[:2] == ["EVENT", sub] and proto.verified(msg[2], wanted):
                     return dict(msg[2])
-                if msg[:2] in (["EOSE", sub], ["CLOSED", sub]):
-                    return None
-    except (OSError, WebSocketException, ValueError, TypeError, IndexError):
-        return None
-    return None
+                if msg[:2] == ["EOSE", sub]:
+                    return NO_NOTE
+                if msg[:2] == ["CLOSED", sub]:
+                    return f"refused: {msg[2] if len(msg) > 2 else ''}"
+    except TimeoutError:
+        return "no answer within the time limit (timed out)"
+    except (OSError, WebSocketException, ValueError, TypeError, IndexError) as exc:
+        return _reason(exc)
+    return "no answer within the time limit (timed out)"
 
 
 def _probe(url: str, pubkey: str, timeout: float) -> str:

@@ -3,6 +3,7 @@ kept through every edit plurspool writes back; `@ID` is that post's own result."
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -245,3 +246,53 @@ def test_an_occurrence_undoes_the_latest_earlier_occurrences_repost(tmp_path: Pa
     assert previous(spool, "d--20261204T090000Z", "b") is None  # never sent to b
     assert previous(spool, "x--20261203T090000Z", "m") is None  # not a repost
     assert previous(spool, "d", "m") is None  # not an occurrence
+
+
+# -- nostr: a lookup no relay answers is temporary, one every relay denies permanent ---------
+
+
+def test_nostr_repost_lookup_unanswered_is_temporary_denied_is_permanent(tmp_path: Path) -> None:
+    import dataclasses
+    import json
+    import socket
+    import threading
+
+    from websockets.sync.server import ServerConnection, serve
+
+    from plurspool.platforms import nostr_proto as proto
+    from plurspool.platforms.base import Quoted
+    from plurspool.platforms.nostr import PLATFORM
+    from tests.platforms.fakes import job
+    from tests.platforms.test_nostr import account
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"ws://127.0.0.1:{s.getsockname()[1]}"  # nothing listens once it is closed
+    post = parse(f"---\nrepost: nostr:{NOTE}\n---\n".encode())
+    target = Quoted(url=f"nostr:{proto.note('ab' * 32)}")
+    acct = account([closed], tmp_path, os.urandom(31) + b"\x01")
+    first = dataclasses.replace(job(post, acct, spool_root=tmp_path, deadline=3.0), repost=target)
+    out = PLATFORM.send(first)
+    assert out.status == "temporary", out
+    assert out.error and out.error.startswith(f"repost: cannot look up {target.url}: {closed}")
+    published: list[object] = []
+
+    def empty_relay(ws: ServerConnection) -> None:  # has no note: EOSE to every REQ
+        for raw in ws:
+            msg = json.loads(raw)
+            if msg[0] == "REQ":
+                ws.send(json.dumps(["EOSE", msg[1]]))
+            published.append(msg) if msg[0] == "EVENT" else None
+
+    with serve(empty_relay, "127.0.0.1", 0) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+        acct = account([url], tmp_path, os.urandom(31) + b"\x01")
+        second = dataclasses.replace(job(post, acct, spool_root=tmp_path), repost=target)
+        out = PLATFORM.send(second)
+        server.shutdown()
+    assert out.status == "permanent", out
+    assert out.error == (
+        f"repost: cannot resolve {target.url}: no relay has the note ({url}: has no such note)"
+    )
+    assert published == []  # nothing was signed and sent
