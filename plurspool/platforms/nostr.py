@@ -19,7 +19,8 @@
 - The remote id is the first part's `note1...` id (NIP-19); there is no URL (no web address is
   canonical for a note).
 - A repost (`repost:`) is one kind-6 event (NIP-18), signed once and sent like a note: the
-  reposted note is fetched from the relays first, for its author's `p` tag and the content.
+  reposted note is fetched from the relays first, for its author's `p` tag and the content
+  (`nostr_repost`).
 - Media cannot be sent: Nostr has no upload of its own, and plurspool does not upload local files
   to a media server, so `check` reports a post with media as an error for nostr accounts. Link
   the file in the text instead.
@@ -52,7 +53,6 @@ from .base import Issue, Job, Outcome
 MAX_CONTENT = 4096  # characters; nostr-relay's default max_event_size, and common elsewhere
 RELAY_TIMEOUT = 10.0  # seconds for one relay: connect, send every part, read every answer
 MATERIAL_VERSION = 1
-NO_NOTE = "has no such note"  # a relay's answer (EOSE) to a repost's lookup
 
 # OK false prefixes (NIP-01) that will not change on a retry of the same event.
 PERMANENT_PREFIXES = frozenset(
@@ -118,44 +118,6 @@ def quoting(job: Job) -> tuple[list[str], list[list[str]]]:
     return parts, [tag]
 
 
-def repost_events(job: Job, secret: bytes, relays: list[str]) -> list[dict[str, Any]]:
-    """The kind-6 event (NIP-18) reposting what `job.repost` names, with an `e` tag naming a
-    relay that has the note and a `p` tag for its author, and the note itself as content:
-    the note is asked of its own relay hint and the account's relays. A recurring repost's
-    previous kind-6 event is deleted first, by a kind-5 event (NIP-09) before it."""
-    assert job.repost is not None
-    undo = proto.event_ref(job.undo.id or "") if job.undo is not None else None
-    deletion = []
-    if undo is not None:
-        tags = [["e", undo.event_id], ["k", str(proto.KIND_REPOST)]]
-        deletion = [proto.sign_event(secret, int(time.time()), tags, "", proto.KIND_DELETION)]
-    target = job.repost.id or job.repost.url or ""
-    ref = proto.event_ref(target)
-    if ref is None:
-        raise SendError(f"repost: {target} is not a Nostr note (nostr:note1..., nevent1...)")
-    answers = []
-    for url in dict.fromkeys(([ref.relay] if ref.relay.startswith("ws") else []) + relays):
-        found = _fetch(url, ref.event_id, min(RELAY_TIMEOUT, max(0.5, job.deadline())))
-        if isinstance(found, str):
-            answers.append(f"{url}: {found}")
-        else:
-            tags = [["e", ref.event_id, url], ["p", str(found["pubkey"])]]
-            content = json.dumps(found, ensure_ascii=False, separators=(",", ":"))
-            now = int(time.time())
-            made = proto.sign_event(secret, now, tags, content, proto.KIND_REPOST)
-            if undo is not None and made["id"] == undo.event_id:  # the same second: not it
-                made = proto.sign_event(secret, now + 1, tags, content, proto.KIND_REPOST)
-            return [*deletion, made]
-    detail = "; ".join(answers)
-    if not any(a.endswith(NO_NOTE) for a in answers):  # none could tell: try again later
-        raise Unanswered(f"repost: cannot look up {target}: {detail}")
-    raise SendError(f"repost: cannot resolve {target}: no relay has the note ({detail})")
-
-
-class Unanswered(Exception):
-    """No relay answered whether it has the note to repost (a temporary failure)."""
-
-
 def build_events(
     secret: bytes,
     parts: Sequence[str],
@@ -197,7 +159,7 @@ class RelayResult:
     transmitted: bool = False  # an EVENT went out and its answer is missing
 
 
-def _reason(exc: BaseException) -> str:
+def relay_reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
     if isinstance(exc, ConnectionRefusedError):
@@ -287,11 +249,11 @@ def _publish(url: str, events: list[dict[str, Any]], timeout: float) -> RelayRes
                 reused = False
                 result.error, result.transmitted = None, False
                 continue
-            result.error = _reason(exc)
+            result.error = relay_reason(exc)
         except TimeoutError:
             result.error = "no answer within the time limit (timed out)"
         except (OSError, WebSocketException) as exc:
-            result.error = _reason(exc)
+            result.error = relay_reason(exc)
         if ws is not None:
             _close(ws)  # in an unknown state: a late answer must not meet the next post
         return result
@@ -350,7 +312,9 @@ def _publish_all(todo: dict[str, list[dict[str, Any]]], timeout: float) -> dict[
             if fut.done() and fut.exception() is None:
                 out[url] = fut.result()
             else:
-                why = "timed out" if not fut.done() else _reason(fut.exception() or Exception())
+                why = (
+                    "timed out" if not fut.done() else relay_reason(fut.exception() or Exception())
+                )
                 out[url] = RelayResult(url, error=why, transmitted=True)
         return out
     finally:
@@ -456,7 +420,7 @@ class Nostr:
                 if not fut.done():
                     report[url] = "timed out"
                 elif fut.exception() is not None:
-                    report[url] = _reason(fut.exception() or Exception())
+                    report[url] = relay_reason(fut.exception() or Exception())
                 else:
                     report[url] = fut.result()
         finally:
@@ -496,6 +460,8 @@ class Nostr:
             pubkey = proto.public_key(secret)
             common = _common_tags(job.post, account.name)
             if job.repost is not None:  # plurspool(5), `repost`: one kind-6 event
+                from .nostr_repost import Unanswered, repost_events
+
                 try:
                     events = repost_events(job, secret, relays)
                 except Unanswered as exc:
@@ -554,32 +520,6 @@ class Nostr:
         return Outcome("temporary", error=summary)
 
 
-def _fetch(url: str, wanted: str, timeout: float) -> dict[str, Any] | str:
-    """The event `wanted` as the relay at `url` has it (its id checked), or why not: NO_NOTE
-    when the relay said it has none, else what went wrong."""
-    from websockets.exceptions import WebSocketException
-    from websockets.sync.client import connect
-
-    end = time.monotonic() + timeout
-    sub = "plurspool-repost-" + os.urandom(4).hex()
-    try:
-        with connect(url, open_timeout=timeout, close_timeout=1.0, max_size=2**22) as ws:
-            ws.send(json.dumps(["REQ", sub, {"ids": [wanted], "limit": 1}]))
-            while (remaining := end - time.monotonic()) > 0:
-                msg = json.loads(ws.recv(timeout=remaining))
-                if msg[:2] == ["EVENT", sub] and proto.verified(msg[2], wanted):
-                    return dict(msg[2])
-                if msg[:2] == ["EOSE", sub]:
-                    return NO_NOTE
-                if msg[:2] == ["CLOSED", sub]:
-                    return f"refused: {msg[2] if len(msg) > 2 else ''}"
-    except TimeoutError:
-        return "no answer within the time limit (timed out)"
-    except (OSError, WebSocketException, ValueError, TypeError, IndexError) as exc:
-        return _reason(exc)
-    return "no answer within the time limit (timed out)"
-
-
 def _probe(url: str, pubkey: str, timeout: float) -> str:
     """Ask a relay for our profile: "ok" when it answers the subscription, else why not."""
     from websockets.exceptions import WebSocketException
@@ -603,7 +543,7 @@ def _probe(url: str, pubkey: str, timeout: float) -> str:
     except TimeoutError:
         return "timed out"
     except (OSError, WebSocketException, ValueError) as exc:
-        return _reason(exc)
+        return relay_reason(exc)
 
 
 PLATFORM = Nostr()
