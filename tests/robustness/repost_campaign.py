@@ -4,16 +4,19 @@
     python -m tests.robustness.repost_campaign --kills 100 [--seed N] [--samples 2]
 
 Every post reposts a fresh post of another account on each peer: a status of another mastodon
-user, a note of another Nostr key. The kills are the campaign's (tests/robustness/campaign.py):
+user, a note of another Nostr key, and (with the PDS installed) a post of another Bluesky
+account. The kills are the campaign's (tests/robustness/campaign.py):
 random SIGKILLs of the daemon, and, for a sample of posts, a kill before each mutating step of a
 pass in turn. At the end each repost must be on its peer exactly once (one reblog of the status
-by our user; at most one kind-6 event of our key for the note on each relay, on at least one),
+by our user; one repost record of ours for the Bluesky post; at most one kind-6 event of our
+key for the note on each relay, on at least one),
 recorded in the post file with the peer's id, and every post in sent/.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -30,12 +33,25 @@ class RepostCampaign(Campaign):
     """The campaign's sandbox and kills, with reposts instead of posts (no exec account: it
     has no reposts)."""
 
-    def __init__(self, base: Path, *, seed: int, relays: list[str], mastodon: str, **kw: Any):
+    def __init__(
+        self, base: Path, *, seed: int, relays: list[str], mastodon: str, pds: Any, **kw: Any
+    ):
         super().__init__(base, seed=seed, relays=relays, mastodon=mastodon, **kw)
         from tests.peers.mastodon_mock import Mock
 
         self.accounts = ["ns", "ma"]
         self.author = Mock(mastodon).new_user()  # whose statuses are reblogged
+        self.pds = pds
+        if pds is not None:  # our bluesky account, and another whose posts it reposts
+            self.me, self.other = pds.new_account(), pds.new_account()
+            password = base / "bluesky.password"
+            password.write_text(self.me.app_password, encoding="utf-8")
+            password.chmod(0o600)
+            self.box.accounts["bs"] = (
+                f'platform = "bluesky"\nhandle = "{self.me.handle}"\nservice = "{pds.url}"\n'
+                f"password_file = {json.dumps(str(password))}\n"
+            )
+            self.accounts.append("bs")
         self.originals: dict[str, dict[str, str]] = {}  # post ID -> account -> original's id
         self.box.default_platforms = ["ma"]
         self.box.write_config()
@@ -51,6 +67,18 @@ class RepostCampaign(Campaign):
             code, st = request(self.mastodon, "POST", "/api/v1/statuses", body, self.author.token)
             assert code == 200, st
             return f"{self.mastodon}/@{self.author.username}/{st['id']}", str(st["id"])
+        if account == "bs":
+            record = {"$type": "app.bsky.feed.post", "text": f"o {self.n}", "createdAt": _now()}
+            made: dict[str, Any] = {
+                "repo": self.other.did,
+                "collection": "app.bsky.feed.post",
+                "record": record,
+            }
+            code, out, _ = self.pds.call(
+                "com.atproto.repo.createRecord", body=made, token=self.other.access_jwt
+            )
+            assert code == 200, out
+            return str(out["uri"]), str(out["uri"])
         event = proto.sign_event(os.urandom(31) + b"\x01", int(time.time()), [], f"o {self.n}")
         for url in self.relays:
             _publish(url, event)
@@ -115,7 +143,7 @@ class RepostCampaign(Campaign):
             for account in spec.accounts:
                 seen = on_peer.get((account, self.originals[post_id][account]), [])
                 rec = results.get(account, Result())
-                ids = seen if account == "ma" else [proto.note(i) for i in seen]
+                ids = [proto.note(i) for i in seen] if account == "ns" else seen
                 if len(set(ids)) > 1:
                     f.duplicates.append(f"{post_id} on {account}: {len(set(ids))} reposts {ids}")
                 elif not ids:
@@ -136,6 +164,28 @@ class RepostCampaign(Campaign):
         for st in statuses:
             if st.get("reblog"):
                 out.setdefault(("ma", str(st["reblog"]["id"])), []).append(str(st["id"]))
+        if self.pds is not None:
+            code, page, _ = self.pds.call(
+                "com.atproto.repo.listRecords",
+                params={"repo": self.me.did, "collection": "app.bsky.feed.repost", "limit": "100"},
+            )
+            assert code == 200, page
+            records = list(page["records"])
+            while page.get("cursor") and len(page["records"]) == 100:
+                code, page, _ = self.pds.call(
+                    "com.atproto.repo.listRecords",
+                    params={
+                        "repo": self.me.did,
+                        "collection": "app.bsky.feed.repost",
+                        "limit": "100",
+                        "cursor": page["cursor"],
+                    },
+                )
+                assert code == 200, page
+                records += page["records"]
+            self.figures.per_peer["bluesky"] = len(records)
+            for r in records:
+                out.setdefault(("bs", str(r["value"]["subject"]["uri"])), []).append(r["uri"])
         pubkey = proto.public_key(self.secret)
         for n, url in enumerate(self.relays):
             events = relay_query(url, {"authors": [pubkey], "kinds": [6], "limit": 5000})
@@ -145,6 +195,10 @@ class RepostCampaign(Campaign):
                     if tag[:1] == ["e"]:
                         out.setdefault(("ns", tag[1]), []).append(ev["id"])
         return out
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
 
 
 def _publish(url: str, event: dict[str, Any]) -> None:
@@ -157,10 +211,19 @@ def _publish(url: str, event: dict[str, Any]) -> None:
 
 
 def run(
-    base: Path, *, kills: int, seed: int, samples: int, relays: list[str], mastodon: str, log: Any
+    base: Path,
+    *,
+    kills: int,
+    seed: int,
+    samples: int,
+    relays: list[str],
+    mastodon: str,
+    pds: Any = None,
+    log: Any = print,
 ) -> Figures:
-    """A whole repost campaign in `base`: random kills, systematic kills, drain, count."""
-    c = RepostCampaign(base, seed=seed, relays=relays, mastodon=mastodon, log=log)
+    """A whole repost campaign in `base`: random kills, systematic kills, drain, count; with a
+    bluesky account too when `pds` (tests/peers/bluesky_pds.Pds) is given."""
+    c = RepostCampaign(base, seed=seed, relays=relays, mastodon=mastodon, pds=pds, log=log)
     try:
         c.warm_up()
         c.random_kills(kills)
@@ -181,7 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     print(f"seed: {seed}", flush=True)
-    with peers(False) as (relays, mastodon), tempfile.TemporaryDirectory() as tmp:
+    from tests.peers.bluesky_pds import ADMIN_ENV_VAR, ADMIN_PASSWORD, Pds, missing, running_pds
+
+    with contextlib.ExitStack() as stack:
+        relays, mastodon = stack.enter_context(peers(False))
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        pds = None
+        if missing() is None:
+            url = stack.enter_context(running_pds())
+            pds = Pds(url, os.environ.get(ADMIN_ENV_VAR, ADMIN_PASSWORD))
         assert mastodon is not None
         figures = run(
             Path(tmp),
@@ -190,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             samples=args.samples,
             relays=relays,
             mastodon=mastodon,
+            pds=pds,
             log=lambda s: print(s, file=sys.stderr, flush=True),
         )
     print(figures.text(), flush=True)
