@@ -273,6 +273,9 @@ class TextOutput:
         if item.post is not None and item.post.skip:
             _echo(f"skip:      {', '.join(item.post.skip)}")
         _echo(f"accounts:  {', '.join(v['platforms'])}")
+        if item.post is not None and item.post.repost is not None:
+            for account in v["platforms"]:
+                _echo(f"repost:    {account}: {item.post.repost.target(account)}")
         _echo(f"attempts:  {v['attempts']}")
         for account, r in v["results"].items():
             result = item.post.results.get(account) if item.post else None

@@ -296,3 +296,15 @@ def test_nostr_repost_lookup_unanswered_is_temporary_denied_is_permanent(tmp_pat
         f"repost: cannot resolve {target.url}: no relay has the note ({url}: has no such note)"
     )
     assert published == []  # nothing was signed and sent
+
+
+def test_show_and_list_say_what_a_repost_reposts(env: dict[str, str]) -> None:
+    text = (
+        "---\nplatforms: [m, n]\nrepost:\n  m: https://example.social/@a/1\n  n: '@launch'\n---\n"
+    )
+    (spool_root(env) / "drafts" / "boost.md").write_text(text, encoding="utf-8")
+    shown = invoke(["show", "boost"], env)
+    assert shown.code == 0, shown.err
+    assert "repost:    m: https://example.social/@a/1\nrepost:    n: @launch\n" in shown.out
+    listed = invoke(["list", "--state", "drafts", "--wide"], env)
+    assert "repost https://example.social/@a/1, @launch" in listed.out
