@@ -32,6 +32,7 @@ FIGURES = [
     "one daemon pass, 5,000 posts not yet due",
     "one daemon pass, 10 recurring posts not yet due",
     "one daemon pass, 1,000 recurring posts not yet due",
+    "repeated repost: its undo found, 1,000 in sent/",
     "idle daemon, 5,000 posts, 5 s",
     "atd: job due at a minute → ran",
 ]
