@@ -19,6 +19,7 @@ from .spool import Changed
 
 if TYPE_CHECKING:
     from .app import App
+    from .config import Account
     from .editing import Ask, Note
     from .items import Item
     from .platforms.mastodon_api import Edit
@@ -87,7 +88,6 @@ def plan(app: App, item: Item, old: Post, new: Post) -> dict[str, list[Edit]]:
     """The edits each editable account needs for `new`: its statuses whose text, cw,
     sensitive, language or media descriptions changed. InvalidInput names what amend cannot
     do (change a key in FIXED, or the number of statuses of a thread)."""
-    from .platforms import fit, get
     from .platforms.mastodon_api import Edit
 
     if _fixed(old) != _fixed(new):
@@ -100,21 +100,10 @@ def plan(app: App, item: Item, old: Post, new: Post) -> dict[str, list[Edit]]:
     out: dict[str, list[Edit]] = {}
     for name in editable:
         account = app.config.accounts[name]
-        platform = get(account.platform)
-        before, after = (
-            [
-                (
-                    text,
-                    p.field_for(name, "cw"),
-                    p.field_for(name, "sensitive"),
-                    p.field_for(name, "language"),
-                )
-                for text in fit.thread(
-                    p, account, platform.measure(p, account, app.config.state_dir)
-                ).texts
-            ]
-            for p in (old, new)
-        )
+        material = deliveries[name].material if name in deliveries else {}
+        link = _quote_link(name, old, material)
+
+        before, after = (_statuses(app, account, p, link) for p in (old, new))
         if len(before) != len(after):
             raise InvalidInput(
                 f"{name}: the edit makes {len(after)} statuses of the {len(before)} sent",
@@ -122,7 +111,6 @@ def plan(app: App, item: Item, old: Post, new: Post) -> dict[str, list[Edit]]:
             )
         alts_before = tuple(m.alt for m in old.media)
         alts_after = tuple(m.alt for m in new.media)
-        material = deliveries[name].material if name in deliveries else {}
         saved = material.get("parts")
         parts: list[dict[str, object]] = saved if isinstance(saved, list) else []
         edits = []
@@ -142,6 +130,39 @@ def plan(app: App, item: Item, old: Post, new: Post) -> dict[str, list[Edit]]:
             edits.append(Edit(status_id, now[0], now[1], now[2], now[3], alts))
         out[name] = edits
     return out
+
+
+Status = tuple[str, str | None, bool | None, str | None]  # text, cw, sensitive, language
+
+
+def _statuses(app: App, account: Account, post: Post, link: str | None) -> list[Status]:
+    """The statuses `account` got from `post`, as the sender made them (a quote's link added
+    where it was, split with the account's measure)."""
+    from .platforms import fit, get
+    from .platforms.mastodon import with_link
+
+    name = account.name
+    written = list(post.parts_for(name))
+    written[0] = with_link(written[0], link) if link else written[0]
+    measure = get(account.platform).measure(post, account, app.config.state_dir)
+    fields = post.field_for(name, "cw"), post.field_for(name, "sensitive")
+    language = post.field_for(name, "language")
+    return [(t, *fields, language) for t in fit.thread(post, account, measure, written).texts]
+
+
+def _quote_link(name: str, post: Post, material: dict[str, object]) -> str | None:
+    """The quoted post's URL the sender added to the first status (an instance without the
+    quote API), or None; InvalidInput when this host cannot tell."""
+    if post.quote is None or post.quote.target(name) is None:
+        return None
+    plan = material.get("quote")
+    if not isinstance(plan, dict):
+        raise InvalidInput(
+            f"{name}: how this quote post was sent is not known on this host",
+            "amend it on the host that sent it",
+        )
+    link = plan.get("link")
+    return str(link) if link else None
 
 
 def amend(app: App, item: Item, *, note: Note, ask: Ask | None) -> Amended | None:

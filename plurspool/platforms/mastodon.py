@@ -142,7 +142,7 @@ def _timestamp(value: object) -> float | None:
     return ratelimit.parse_time(value) if isinstance(value, str) else None
 
 
-def _with_link(text: str, url: str) -> str:
+def with_link(text: str, url: str) -> str:
     """A part with the quoted post's URL on a line of its own at the end."""
     return f"{text}\n\n{url}"
 
@@ -217,7 +217,7 @@ class MastodonPlatform:
             # Without the quote API the URL goes at the end of the first part, and Mastodon
             # counts any URL as the same number of characters, whatever it is.
             written = list(post.parts_for(account.name))
-            written[0] = _with_link(written[0], "https://example.com/")
+            written[0] = with_link(written[0], "https://example.com/")
             parts = tuple(written)
 
         def describe(where: str, text: str) -> str:
@@ -397,7 +397,7 @@ class MastodonPlatform:
         quote = self._quote(job, client, material) if job.quote is not None else {}
         written = list(job.post.parts_for(job.account.name))
         if "link" in quote:
-            written[0] = _with_link(written[0], quote["link"])
+            written[0] = with_link(written[0], quote["link"])
         # The limits the thread was split with are saved with the first part, and a retry
         # splits with them again: a limit read anew meanwhile must not move its breaks.
         saved = material.get("split_limits")

@@ -100,3 +100,16 @@ def test_a_repost_or_a_bluesky_only_post_is_refused_before_the_editor(w: World) 
     with pytest.raises(InvalidInput) as caught:
         refuse_unless_editable(w.app, w.app.items.find("boost", ("sent",)))
     assert caught.value.message == "boost is a repost: it has no text to amend"
+
+
+def test_a_quotes_link_stays_at_the_end_of_the_first_status(w: World) -> None:
+    _, old = sent(w, "quote: https://other.example/@a/5\n", "Well said, wrold")
+    new = old.replace("wrold", "world")
+    with pytest.raises(InvalidInput) as caught:
+        edits(w, old, new)  # how it quoted is in the ledger of the host that sent it
+    assert "how this quote post was sent is not known on this host" in caught.value.message
+    w.app.ledger.begin_attempt("p", "m", material={"quote": {"link": "https://other.example/@a/5"}})
+    text = "Well said, world\n\nhttps://other.example/@a/5"
+    assert edits(w, old, new) == {"m": [Edit("11", text, None, None, None)]}
+    w.app.ledger.save_material("p", "m", {"quote": {"id": "5"}})  # through the quote API
+    assert edits(w, old, new) == {"m": [Edit("11", "Well said, world", None, None, None)]}
