@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .config import Config
 
-CACHE_FORMAT = 5  # bump when what the parse cache or a listing holds changes
+CACHE_FORMAT = 6  # bump when what the parse cache or a listing holds changes
 # (path, file key, due, problem, record): one row of the parse cache
 CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str]
 

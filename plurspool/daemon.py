@@ -22,6 +22,9 @@ from typing import Any
 from .app import SPOOLS, App
 from .config import Config
 from .errors import DaemonError, PlurspoolError
+from .feeds import Feeds
+from .gitsync import NETWORK_TIMEOUT
+from .ics import Feed
 from .items import Item, Items
 from .locks import DaemonLock
 from .log import Log
@@ -111,9 +114,10 @@ class Index:
         self.heap: list[tuple[float, str]] = []
         self.due: dict[str, Item] = {}
         self.bad: dict[str, Item] = {}
+        self.changes = 0  # how often `known` changed: the ICS feed is remade when it did
 
     def rescan(self) -> None:
-        self.known.clear()
+        before, self.known = self.known, {}
         self.due.clear()
         self.bad.clear()
         self.heap = []
@@ -127,10 +131,11 @@ class Index:
             if due <= soon:
                 self.items.load(entry)  # parsed now, not in the very second it is due
         heapq.heapify(self.heap)
+        self.changes += self.known != before
 
     def refresh(self, post_id: str) -> None:
         entry = self.spool.stat_entry("scheduled", post_id)
-        self.known.pop(post_id, None)
+        before = self.known.pop(post_id, None)
         self.due.pop(post_id, None)
         self.bad.pop(post_id, None)
         if entry is not None:
@@ -142,6 +147,7 @@ class Index:
                 and item.due.timestamp() > self.clock().timestamp() + WARM
             ):
                 self.items.forget(entry.path)  # parsed again when due; not held till then
+        self.changes += self.known.get(post_id) != before
 
     def _put(self, item: Item) -> None:
         if item.valid and item.due is not None:
@@ -216,6 +222,8 @@ class Daemon:
         self.wakeups = self.watcher.wakeups
         self.nudge: Nudge | None = None  # how signal handlers wake the loop (run() makes it)
         self.sender = self._sender()
+        self.feeds = Feeds(self.app, log)  # polled after each pass (plurspool(1), FEEDS)
+        self.feed = Feed(self.app, log)  # [calendar] ics
         self._lock: DaemonLock | None = None
         self._spool_lock: int | None = None  # the flock on the spool root (Locks.lock_spool)
         self.root_id: tuple[int, int] | None = None  # the spool root that is locked
@@ -305,6 +313,9 @@ class Daemon:
                 return PassResult()
             result = self.sender.run_pass()
             self.sender.wait_hooks(10)
+            self.sender.git.close(2 * NETWORK_TIMEOUT)  # its commit and push, if [git] asks
+            self.feeds.poll_due()  # after the pass: a fetch never delays a send
+            self.feed.after_pass(0)  # [calendar] ics, for the timer's passes too
             return result
         finally:
             self.release()
@@ -466,6 +477,12 @@ class Daemon:
                             index.refresh(post_id)
                         for post_id in result.repeated:  # a template and its occurrence
                             index.refresh(post_id)
+                        # Feeds after the sends; no fetch starts while a post is due.
+                        for post_id in self.feeds.poll_due(
+                            lambda: self.stopping() or (index.next_due() or 1e100) <= time.time()
+                        ):
+                            index.refresh(post_id)
+                        result.soonest(self.feeds.next_poll())
                         result.soonest(index.next_due())
                         result.soonest(wake_new)
                 except PlurspoolError as exc:
@@ -478,6 +495,7 @@ class Daemon:
                             raise
                         result.soonest(time.time() + 5)
                         next_rescan = max(next_rescan, time.time() + 5)  # not at once again
+                self.feed.after_pass(index.changes)
             self.sender._reap_hooks()
             if self.last_beat is None or time.monotonic() - self.last_beat >= HEARTBEAT_EVERY / 2:
                 self._beat()
@@ -492,6 +510,7 @@ class Daemon:
                 self.wakeups.event.clear()
         self.log.event("stopping", in_flight=None)
         self.sender.wait_hooks(max(0.0, self.seconds_left()))
+        self.sender.git.close(max(0.0, self.seconds_left()))
         self.log.event("stopped")
 
     def _prune(self, now: float) -> None:

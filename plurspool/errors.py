@@ -50,6 +50,10 @@ class SendError(PlurspoolError):
     """A send could not be carried out."""
 
 
+class GitError(PlurspoolError):
+    """A git command failed or took too long (plurspool(1), "Reviewing and syncing with git")."""
+
+
 class UsageError(PlurspoolError):
     """The command line itself is wrong."""
 

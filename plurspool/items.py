@@ -510,7 +510,11 @@ class Items:
         if problem:
             raise InvalidInput(problem, "fix the post, or name accounts from `plurspool accounts`")
         self._check_media(post)
-        if state == "scheduled" and post.schedule is None:
+        check, spec = data, slots.queue_spec(post.schedule or "")
+        if state == "scheduled" and spec is not None:  # the slot is taken on saving (Queue)
+            self.config.queue(spec)  # an unknown queue: its error
+            check = with_schedule(data, self.stamp(self.clock()))
+        elif state == "scheduled" and post.schedule is None:
             # In scheduled/ the time is always written out; no schedule means as soon as possible.
             data = with_schedule(data, self.stamp(self.clock()))
         elif state == "scheduled" and post.schedule is not None:
@@ -529,7 +533,7 @@ class Items:
                     )
         path = str(self.spool.path(state, post_id))
         entry = Entry(post_id, state, path, 0, 0, 0, 0o100600, 1, 0)
-        return data, self.item_from_bytes(entry, data)
+        return data, self.item_from_bytes(entry, check if spec is not None else data)
 
     # -- judgments ----------------------------------------------------------------------
 

@@ -432,6 +432,38 @@ class Ledger:
             )
             db.executemany("DELETE FROM parse_cache WHERE path=?", [(p,) for p in drop])
 
+    # -- the calendar feed's sequence numbers (plurspool(1), `ics`) ----------------------------
+
+    def calendar_sequences(self, seen: dict[str, str]) -> dict[str, tuple[int, float]]:
+        """Each post's SEQUENCE and DTSTAMP (epoch) in the ICS feed: the sequence goes up by one
+        whenever what the post is seen at (`seen[ID]`: its time, a recurring post's rule)
+        differs from what was last seen, and the stamp is when that was. Rows of posts gone
+        are kept: a post that comes back at another time gets a higher sequence."""
+        table = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='ics_seen'"
+        if self._db.execute(table).fetchone() is None:  # a table newer than the schema: made on use
+            with self._tx(synced=False) as db:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS ics_seen (post_id TEXT PRIMARY KEY, "
+                    "seen TEXT NOT NULL, sequence INTEGER NOT NULL, stamp REAL NOT NULL)"
+                )
+        rows = self._db.execute("SELECT post_id, seen, sequence, stamp FROM ics_seen")
+        known = {r[0]: (r[1], r[2], r[3]) for r in rows}
+        now = self.clock()
+        out: dict[str, tuple[int, float]] = {}
+        changed = []
+        for post_id, what in seen.items():
+            old = known.get(post_id)
+            if old is not None and old[0] == what:
+                out[post_id] = (old[1], old[2])
+                continue
+            out[post_id] = (0 if old is None else old[1] + 1, now)
+            changed.append((post_id, what, *out[post_id]))
+        if changed:
+            # Not synced: a row lost in a crash is made again by the next feed, with that number.
+            with self._tx(synced=False) as db:
+                db.executemany("INSERT OR REPLACE INTO ics_seen VALUES (?, ?, ?, ?)", changed)
+        return out
+
 
 class LedgerFile:
     """This host's ledger of one spool, opened on first use: `list` from its listings needs

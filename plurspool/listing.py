@@ -44,7 +44,8 @@ class ListedPosts:
         """The view of each of `items`, in the same order (plurspool(1), JSON OUTPUT)."""
         app = self.app
         ledger = app.ledger.all_deliveries() if app.ledgers.exists() else {}
-        return [app.views.view(i, ledger.get(i.id, {})) for i in self.items]
+        held = app.views.held(self.items)  # one git run for them all ([git] send_only_committed)
+        return [app.views.view(i, ledger.get(i.id, {}), held) for i in self.items]
 
     def id_prefix_lengths(self) -> dict[str, int]:
         """How many characters of each ID tell it apart from every other in the spool."""

@@ -62,6 +62,11 @@ def state_dir(env: Mapping[str, str]) -> Path:
     return _xdg(env, "XDG_STATE_HOME", ".local/state") / "plurspool"
 
 
+def plurcast_db(env: Mapping[str, str]) -> Path:
+    """$XDG_DATA_HOME/plurcast/posts.db: Plurcast's own database (`import plurcast`)."""
+    return _xdg(env, "XDG_DATA_HOME", ".local/share") / "plurcast" / "posts.db"
+
+
 def default_spool(env: Mapping[str, str]) -> Path:
     """$XDG_DATA_HOME/plurspool/spool."""
     return _xdg(env, "XDG_DATA_HOME", ".local/share") / "plurspool" / "spool"

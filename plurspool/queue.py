@@ -1,7 +1,8 @@
 """Every state change of a post, each one claim → re-read → change → move, returning what happened.
 
-The CLI, the sender and the daemon ask here to add, take in, cancel, schedule, reschedule, make
-due, retry, save an edit, finish or fail a post; nothing else moves a post between states.
+The CLI, the sender and the daemon ask here to add, import, take in, cancel, schedule,
+reschedule, make due, retry, save an edit, finish or fail a post; nothing else moves a post
+between states.
 """
 
 from __future__ import annotations
@@ -123,10 +124,11 @@ class Queue:
         media: Sequence[Media] = (),
         queue: str | None = None,
         first: bool = False,
+        post_id: str | None = None,
     ) -> Done:
         """Make a post from text: queued (schedule), kept (draft), queued in the first free
         slot of `queue` ("" for the default one; `first`: the first slot, moving the later
-        posts of the queue one slot later), or queued due now."""
+        posts of the queue one slot later), or queued due now; `post_id`: its ID (a feed's)."""
         if sum(x is not None for x in (schedule, queue)) + draft > 1:
             raise UsageError(
                 "--schedule, --queue and --draft exclude each other", "use one of them"
@@ -157,7 +159,7 @@ class Queue:
             q = self.config.queue(queue)
             if first:  # checked before later posts move for it
                 items.validate_new(make(None, q.name))
-            post_id = new_id(parts[0])
+            post_id = post_id or new_id(parts[0])
             # The card is fetched (up to 10 s) before the queue is locked, written in under it.
             card, warning = self._find_card(post_id, parse(make(None, q.name)))
             with self.locks.queue_lock():
@@ -176,7 +178,7 @@ class Queue:
         data = make(at)
         items.validate_new(data)
         state = "drafts" if draft else "scheduled"
-        post_id = new_id(parts[0])
+        post_id = post_id or new_id(parts[0])
         carded, warning = (
             (None, None) if draft else self._card(post_id, parse(data), data, lambda: data)
         )
@@ -188,8 +190,21 @@ class Queue:
         from .post import parse
 
         post = parse(data)
-        entry = self.spool.deliver(state, new_id((post.parts or ("",))[0] or hint_text), data)
+        with self.locks.queue_lock():
+            data = self._slotted(data) if state == "scheduled" else data
+            entry = self.spool.deliver(state, new_id((post.parts or ("",))[0] or hint_text), data)
         return Done(self.items.load(entry))
+
+    def add_imported(
+        self, state: str, posts: Sequence[tuple[str, bytes, str | None]]
+    ) -> list[Entry]:
+        """Write posts an import made (checked by plurspool.importing: ID, bytes, reason in
+        failed/) into `state`; those whose ID a post has already (imported before) are left out."""
+        fresh = [p for p in posts if not self.spool.exists_anywhere(p[0])]
+        for post_id, _, reason in fresh:
+            if reason is not None:  # first, as in Spool.fail: a crash leaves no post without one
+                self.spool.write_error(post_id, reason)
+        return self.spool.deliver_many(state, [(post_id, data) for post_id, data, _ in fresh])
 
     def cancel(self, item: Item) -> Done:
         """Take a queued post out of the queue, into drafts/ (nothing is lost)."""
@@ -264,14 +279,26 @@ class Queue:
 
     def save_edit(self, item: Item, data: bytes) -> Done:
         """Write an edited version of a post back, if it did not change meanwhile."""
-        with self.locks.claim(item.id):
+        with self.locks.queue_lock(), self.locks.claim(item.id):
             entry = self.spool.stat_entry(item.state, item.id)
             if entry is None or entry.key != item.entry.key:
                 raise Changed(
                     f"{item.id} changed or moved while you were editing",
                     "your version was kept (see above); merge it by hand",
                 )
+            data = self._slotted(data) if item.state == "scheduled" else data
             return Done(self.items.load(self.spool.replace(entry, data)))
+
+    def _slotted(self, data: bytes) -> bytes:
+        """A file from `new`/`edit` whose `schedule:` is `queue[:NAME]` with that queue's first
+        free slot and `queue: NAME` written in, as intake does (the caller holds the lock)."""
+        from .post import parse, with_queue, with_schedule
+
+        spec = slots.queue_spec(parse(data).schedule or "")
+        if spec is None:
+            return data
+        q = self.config.queue(spec)
+        return with_queue(with_schedule(data, self.items.stamp(self.items.free_slot(q))), q.name)
 
     # -- queues (plurspool(1), QUEUES): every slot is chosen under the queue lock ------------
 

@@ -217,6 +217,12 @@ def occurrence_id(template_id: str, at: datetime) -> str:
     return f"{template_id}--{_stamp(at)}"
 
 
+def template_id(post_id: str) -> str | None:
+    """The template's ID of an occurrence's ID (`<ID>--<YYYYMMDDTHHMMSSZ>`), else None."""
+    base, sep, stamp = post_id.rpartition("--")
+    return base if sep and base and re.fullmatch(r"\d{8}T\d{6}Z", stamp) else None
+
+
 # -- parsing ---------------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from . import reposts, when
 from .app import App
 from .config import Account, Config
 from .errors import Busy, PlurspoolError, SpoolError
+from .gitsync import NETWORK_TIMEOUT, RECHECK, Sync
 from .items import Item
 from .ledger import Delivery
 from .locks import Claim
@@ -46,6 +47,7 @@ class PassResult:
     deferred: dict[str, str] = field(default_factory=dict)
     invalid: dict[str, str] = field(default_factory=dict)
     repeated: list[str] = field(default_factory=list)  # templates moved on, their copies
+    held: dict[str, str] = field(default_factory=dict)  # not committed ([git]): ID -> why
     wake: float | None = None  # epoch seconds; None when nothing is queued
 
     def soonest(self, t: float | None) -> None:
@@ -77,6 +79,8 @@ class Sender:
         self.holds: dict[str, float] = {}  # account -> until: its server has no requests left
         self.finisher: Finisher | None = None  # during a pass with several posts to send
         self.hooks: list[subprocess.Popen[bytes]] = []
+        self.git = Sync(app.spool, app.items, log)  # [git]: holds, autocommit (gitsync.py)
+        self.git.configure(app.config, starting=True)
 
     @property
     def config(self) -> Config:
@@ -145,6 +149,10 @@ class Sender:
         """
         app = self.app
         now = app.clock().timestamp()
+        self.git.configure(self.config)
+        due = self.git.admit(list(due), result.held)
+        if result.held:
+            result.soonest(now + RECHECK)  # the branch may move: look again soon
         pendings: list[Pending] = []
         items: dict[str, Item] = {}
         known: dict[str, dict[str, Delivery]] = {}
@@ -201,6 +209,7 @@ class Sender:
                 self.finisher.close()  # every post of the pass finished before it ends
                 self.finisher = None
             release()  # connections kept for the posts of this pass
+            self.git.pass_done()  # commits what the pass changed, in its own thread
 
     def _occurrences(self, due: Iterable[Item], result: PassResult) -> list[Item]:
         """The due posts, each recurring post's template replaced by the occurrence it puts
@@ -321,6 +330,9 @@ class Sender:
                     return
                 if fresh.due > app.clock():
                     result.soonest(fresh.due.timestamp())
+                    return
+                if self.git.gate is not None and fresh.entry.key != item.entry.key:
+                    result.soonest(app.clock().timestamp())  # changed since the gate judged it
                     return
                 copy = app.items.late_copy(item.id)
                 if copy is not None:
@@ -667,6 +679,7 @@ def send_one(app: App, post_id: str, *, verbose: bool = False, wait: float = 120
 
     sender = Sender(app, Log(verbose=True) if verbose else NullLog())
     result = sender.run_pass(only=post_id)
+    sender.git.close(NETWORK_TIMEOUT)
     # A recurring post's template sends a copy of itself (plurspool(5), `repeat`): that is
     # the post sent.
     post_id = next((i for i in result.repeated if i != post_id), post_id)

@@ -127,12 +127,29 @@ class Service:
 
     def unit_text(self) -> str:
         template = _UNIT_TEMPLATE.read_text()
-        state = self.app.config.state_dir
+        state = str(self.app.config.state_dir)
+        feed = self.app.config.calendar_ics  # [calendar] ics: its directory, if it exists then
+        writable = f"{state} -{feed.parent}" if feed is not None else state
         return (
             template.replace("@PLURSPOOL@", shlex.join(self.command()))
-            .replace("@SPOOL@", str(self.app.root))
-            .replace("@STATE@", str(state))
+            .replace("@SPOOL@", " ".join(self._writable()))
+            .replace("@STATE@", writable)
         )
+
+    def _writable(self) -> list[str]:
+        """The spool, and with [git] autocommit the repository it is below (git writes its
+        objects and refs there, and a pull its other files; plurspool(1), "Reviewing and
+        syncing with git")."""
+        paths = [str(self.app.root)]
+        if self.app.config.git.autocommit:
+            from .gitsync import find_repo
+
+            repo = find_repo(self.app.root)
+            if repo is not None and repo.prefix:
+                paths.append(str(repo.top))
+            if repo is not None and not repo.git_dir.is_relative_to(repo.top):
+                paths.append(str(repo.git_dir))  # a worktree's, or a separate git dir
+        return paths
 
     def install(self) -> str:
         if self.mode != "systemd":

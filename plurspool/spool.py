@@ -18,7 +18,7 @@ import itertools
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -143,6 +143,25 @@ def _renameat2() -> Callable[..., int] | None:
     return fn
 
 
+def sync_filesystem(path: Path) -> None:
+    """Flush the filesystem holding `path` (Linux syncfs), not every disk of the machine as
+    os.sync() would; os.sync() where syncfs is missing."""
+    import ctypes
+
+    try:
+        syncfs: Callable[[int], int] = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(path))
+    finally:
+        os.close(fd)
+
+
 def rename_noreplace(src: Path, dst: Path) -> None:
     """Rename src to dst atomically, failing with FileExistsError if dst exists."""
     renameat2 = _renameat2()
@@ -171,11 +190,14 @@ def utf8_name(fspath: str) -> bool:
     return True
 
 
-def new_id(text: str = "") -> str:
-    """A fresh post ID: 8 random base32 characters, then a slug of the text for humans."""
-    import secrets  # hmac and random: not for a `list`
+def new_id(text: str = "", seed: bytes | None = None) -> str:
+    """A fresh post ID: 8 random base32 characters, then a slug of the text for humans; with
+    a `seed`, the 8 characters are derived from it (an import's row: the same row, the same ID)."""
+    import hashlib  # and secrets, hmac: not for a `list`
+    import secrets
 
-    rand = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+    raw = secrets.token_bytes(8) if seed is None else hashlib.sha256(seed).digest()
+    rand = "".join(_ID_ALPHABET[b % 32] for b in raw[:8])  # 256 % 32 == 0: uniform
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24].rstrip("-")
     return f"{rand}-{slug}" if slug else rand
 
@@ -197,6 +219,7 @@ class Spool:
         self.root = Path(os.path.realpath(os.path.expanduser(root)))
         self._root_str = str(self.root)
         self.max_size = max_size
+        self.touched: set[Path] | None = None  # if a set: every path written or moved from
 
     def dir(self, state: str) -> Path:
         return self.root / state
@@ -437,7 +460,16 @@ class Spool:
     def prefix_lengths(self) -> dict[str, int]:
         """For every post ID in the spool, how much of it `find` needs: its shortest prefix
         that no other ID starts with (all of it when it starts another ID, or is twice here)."""
-        ids = sorted(e.id for state in STATES for e in self.entries(state))
+        ids: list[str] = []
+        for state in STATES:  # the names `scan` yields, told by their d_type: no lstat
+            with self.scandir(state) as it:
+                ids += [
+                    de.name[:-3]
+                    for de in it
+                    if classify(de.name) != "ignore"
+                    and (de.is_file(follow_symlinks=False) or de.is_symlink())
+                ]
+        ids.sort()
         need = dict.fromkeys(ids, 1)
         for a, b in itertools.pairwise(ids):
             common = len(os.path.commonprefix([a, b]))  # noqa: RUF071 (strings, not paths)
@@ -447,8 +479,8 @@ class Spool:
 
     def exists_anywhere(self, post_id: str) -> str | None:
         """The state holding a post with exactly this ID, if any."""
-        for state in STATES:
-            if os.path.lexists(self.path(state, post_id)):
+        for state in STATES:  # joined as text: an import asks this of every post it makes
+            if os.path.lexists(os.path.join(self._root_str, state, post_id + ".md")):
                 return state
         return None
 
@@ -466,7 +498,7 @@ class Spool:
         self.restore(state)
         return make()
 
-    def _write_tmp(self, post_id: str, data: bytes) -> Path:
+    def _write_tmp(self, post_id: str, data: bytes, synced: bool = True) -> Path:
         import secrets
 
         tmp = self.root / "tmp" / f"{post_id}.{os.getpid()}.{secrets.token_hex(4)}"
@@ -481,7 +513,8 @@ class Spool:
                     n = os.write(fd, view)
                     view = view[n:]
                 _step("written")
-                os.fsync(fd)
+                if synced:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -507,11 +540,35 @@ class Spool:
             _unlink_quietly(tmp)
             raise _os_error("deliver", dst, exc) from None
         _step("renamed")
+        self._touch(dst)
         _fsync_dir(dst.parent)
         _step("dir-fsynced")
         found = self.stat_entry(state, post_id)
         assert found is not None
         return found
+
+    def deliver_many(self, state: str, posts: Sequence[tuple[str, bytes]]) -> list[Entry]:
+        """`deliver` for many new posts, syncing once: all written into tmp/, the spool's
+        filesystem synced (one syncfs, not a fsync each), each renamed in (left out where its ID
+        is taken there: the caller looks at the other states first), the state dir synced."""
+        tmps: list[tuple[str, Path]] = []
+        out = []
+        try:
+            for post_id, data in posts:  # a failure (disk full) leaves no file behind in tmp/
+                tmps.append((post_id, self._write_tmp(post_id, data, False)))
+            sync_filesystem(self.dir("tmp"))
+            for post_id, tmp in tmps:
+                with contextlib.suppress(FileExistsError):
+                    dst = self.path(state, post_id)
+                    self._into(state, functools.partial(rename_noreplace, tmp, dst))
+                    out.append(self.stat_entry(state, post_id))
+        except OSError as exc:
+            raise _os_error("deliver", self.dir(state), exc) from None
+        finally:
+            for _, tmp in tmps:
+                _unlink_quietly(tmp)  # those not renamed in
+            _fsync_dir(self.dir(state))
+        return [e for e in out if e is not None]
 
     def move(self, entry: Entry, state: str) -> Entry:
         """Move a post to another state under the same ID; fails if the ID is taken there."""
@@ -530,6 +587,7 @@ class Spool:
         except OSError as exc:
             raise _os_error("move", entry.path, exc) from None
         _step("renamed")
+        self._touch(dst, entry.path)
         _fsync_dir(dst.parent)
         _step("dst-fsynced")
         _fsync_dir(entry.path.parent)
@@ -554,6 +612,7 @@ class Spool:
             self._into(state, lambda: rename_noreplace(entry.path, dst))
         except OSError as exc:
             raise _os_error("move", entry.path, exc) from None
+        self._touch(dst, entry.path)
         _fsync_dir(dst.parent)
         _fsync_dir(entry.path.parent)
         found = self.stat_entry(state, post_id)
@@ -580,6 +639,7 @@ class Spool:
             _unlink_quietly(tmp)
             raise _os_error("rewrite", entry.path, exc) from None
         _step("replaced")
+        self._touch(entry.path)
         if synced:
             _fsync_dir(entry.path.parent)
             _step("dir-fsynced")
@@ -589,10 +649,14 @@ class Spool:
         return found
 
     def write_card_image(self, post_id: str, data: bytes) -> str:
-        """Store a link card's thumbnail as media/cards/<ID>.jpg, atomically; its path
-        relative to the root (plurspool(5), `card`)."""
-        relpath = f"media/cards/{post_id}.jpg"
-        folder = self.root / "media" / "cards"
+        """Store a link card's thumbnail as media/cards/<ID>.jpg (plurspool(5), `card`)."""
+        return self.write_media(f"cards/{post_id}.jpg", data)
+
+    def write_media(self, name: str, data: bytes) -> str:
+        """Store a file as media/<name> (`name` one folder deep: a card's image, an imported
+        post's media), atomically; its path relative to the root."""
+        relpath = f"media/{name}"
+        folder = (self.root / relpath).parent
         for d in (folder.parent, folder):  # never made or written through a link
             if d.is_symlink():
                 raise SpoolError(f"{d} is a symlink", "make it a directory inside the spool")
@@ -600,14 +664,25 @@ class Spool:
                 d.mkdir(mode=0o700, exist_ok=True)
             except OSError as exc:
                 raise _os_error("make", d, exc) from None
-        tmp = self._write_tmp(post_id + ".card", data)
+        tmp = self._write_tmp(name.replace("/", "."), data)
         try:
             os.replace(tmp, self.root / relpath)
         except OSError as exc:
             _unlink_quietly(tmp)
             raise _os_error("write", self.root / relpath, exc) from None
+        self._touch(self.root / relpath)
         _fsync_dir(folder)
         return relpath
+
+    def write_root_file(self, name: str, data: bytes) -> None:
+        """Replace a file of the spool root (feeds.toml) atomically and durably."""
+        tmp = self._write_tmp(name, data)
+        try:
+            os.replace(tmp, self.root / name)
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            raise _os_error("write", self.root / name, exc) from None
+        _fsync_dir(self.root)
 
     def error_path(self, post_id: str) -> Path:
         return self.root / "failed" / f"{post_id}.error"
@@ -620,6 +695,7 @@ class Spool:
         except OSError as exc:
             _unlink_quietly(tmp)
             raise _os_error("write", self.error_path(post_id), exc) from None
+        self._touch(self.error_path(post_id))
         _fsync_dir(self.root / "failed")
 
     def read_error(self, post_id: str) -> str | None:
@@ -636,6 +712,11 @@ class Spool:
 
     def clear_error(self, post_id: str) -> None:
         _unlink_quietly(self.error_path(post_id))
+        self._touch(self.error_path(post_id))
+
+    def _touch(self, *paths: Path) -> None:
+        if self.touched is not None:  # [git] autocommit (plurspool(1))
+            self.touched.update(paths)
 
     def fail(self, entry: Entry, reason: str) -> Entry:
         """Move a file to failed/ byte for byte, with its reason beside it."""

@@ -2,7 +2,7 @@
 
 Data goes to stdout (text or JSON, chosen once: see output.py), messages to stderr. Every
 `PlurspoolError` becomes `plurspool: MESSAGE` + `hint: HINT` and its exit code, in one place
-(`_guarded`). The commands live one family a module: posting, queue, report, daemon, setup.
+(`_guarded`). The commands live one family a module: posting, queue, report, daemon, setup, imports.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from .. import __version__, usage
-from ..errors import EXIT_FAILURE, EXIT_USAGE, PlurspoolError
+from ..errors import EXIT_FAILURE, EXIT_USAGE, PlurspoolError, UsageError
 from ..printable import shown
-from . import amend, daemon, posting, queue, report, setup
+from . import amend, calendar, daemon, feeds, imports, posting, queue, report, setup
 from .context import Context
 
 QUEUE_COMMANDS = (
@@ -97,11 +98,15 @@ for _command in (
     queue.now,
     queue.retry,
     queue.queue_,
+    calendar.calendar,
+    calendar.ics,
     report.stats,
     report.check,
     daemon.send,
     daemon.daemon_group,
     setup.accounts,
+    feeds.feed_group,
+    imports.import_,
 ):
     cli.add_command(_command)
     # The summary `plurspool --help` shows (usage.py prints the same without importing click).
@@ -112,7 +117,7 @@ for _command in (
 
 
 class Alias(click.Command):
-    """`plur-post`, `plur-send`: one command as a program, with the global options too."""
+    """`plur-post`: one command as a program, with the global options too."""
 
     def __init__(self, name: str, command: click.Command) -> None:
         def callback(spool: str | None, config: str | None, verbose: bool, **params: Any) -> Any:
@@ -133,8 +138,36 @@ class Alias(click.Command):
         return _guarded(super().invoke, ctx)
 
 
+def _plur_send(spool: str | None, config: str | None, verbose: bool, **params: Any) -> Any:
+    """`plur-send`: `plurspool send` alone, `plurspool daemon COMMAND` with a command."""
+    ctx = click.get_current_context()
+    ctx.obj = Context(spool, config, verbose)
+    if ctx.invoked_subcommand is None:
+        assert daemon.send.callback is not None
+        return daemon.send.callback(**params)
+    given = [name for name in params if ctx.get_parameter_source(name) != ParameterSource.DEFAULT]
+    if given:
+        raise UsageError(
+            f"--{given[0].replace('_', '-')} is an option of plur-send alone, not of "
+            f"plur-send {ctx.invoked_subcommand}",
+            "run `plur-send --help`",
+        )
+    return None
+
+
 plur_post_cli = Alias("plur-post", posting.post)
-plur_send_cli = Alias("plur-send", daemon.send)
+plur_send_cli = Cli(
+    "plur-send",
+    commands=dict(daemon.daemon_group.commands),
+    params=[*daemon.send.params, *cli.params],
+    callback=_plur_send,
+    invoke_without_command=True,
+    subcommand_metavar="[COMMAND [ARGS]...]",
+    help=f"{daemon.send.help}\n\nWith a COMMAND, manage the daemon: `plur-send COMMAND` is "
+    "`plurspool daemon COMMAND`.",
+    epilog="plur-send is `plurspool send`; see plurspool(1).",
+    context_settings=cli.context_settings,
+)
 queue_cli = Cli(
     "plur-queue",
     commands={name: cli.commands[name] for name in QUEUE_COMMANDS},
@@ -157,7 +190,7 @@ def plur_post() -> None:
 
 
 def plur_send() -> None:
-    """`plur-send ARGS` is `plurspool send ARGS`."""
+    """`plur-send ARGS` is `plurspool send ARGS`; `plur-send COMMAND` `plurspool daemon COMMAND`."""
     plur_send_cli(prog_name="plur-send")
 
 

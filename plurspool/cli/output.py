@@ -6,6 +6,7 @@ its result to `Context.out` and never asks which format it prints.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,10 +19,13 @@ from ..printable import shown
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..calendar import Day, Period
+    from ..feeds import FeedView
     from ..items import Item
     from ..listing import ListedPosts
     from ..service import Status
     from ..setup import Initialised
+    from ..spool import Entry
     from ..views import PostView, SlotView, Stats
 
 ID_SHORT = 8  # characters of an ID that `list` keeps at least: all the random part of a new one
@@ -35,6 +39,23 @@ def _echo(text: str = "") -> None:
 def note(message: str) -> None:
     """A message for the person at the terminal (stderr)."""
     click.echo(shown(message), err=True)
+
+
+def colour() -> bool:
+    """Whether stdout takes colour: a terminal, not `TERM=dumb`, and no `NO_COLOR` (set and
+    not empty; see no-color.org)."""
+    return (
+        sys.stdout.isatty()
+        and not os.environ.get("NO_COLOR")
+        and os.environ.get("TERM", "") != "dumb"
+    )
+
+
+def paint(text: str, *, fg: str | None = None, bold: bool = False) -> str:
+    """`text` in a colour, or bold, where `colour()` allows; else `text` as it is. The caller
+    made `text` printable (`shown`): the result does not go through `_echo`, which would drop
+    the colour."""
+    return click.style(text, fg=fg, bold=bold or None) if colour() else text
 
 
 class Output(Protocol):
@@ -64,6 +85,12 @@ class Output(Protocol):
     def slots(self, rows: list[SlotView]) -> None:
         """`queue`: the slots of the next days, free or taken."""
 
+    def imported(self, app: App, entries: Sequence[Entry]) -> None:
+        """`import`: the posts it made (text: one ID a line; JSON: an array of posts)."""
+
+    def calendar(self, app: App, period: Period, days: list[Day]) -> None:
+        """`calendar`: the days of a week or a month, their posts and free slots."""
+
     def stats(self, app: App, data: Stats) -> None:
         """`stats`."""
 
@@ -86,6 +113,9 @@ class Output(Protocol):
 
     def accounts_tested(self, reports: list[dict[str, Any]]) -> None:
         """`accounts test`: who each account is, or why it cannot log in."""
+
+    def feeds(self, rows: list[FeedView]) -> None:
+        """`feed list`: each feed, where its entries go, and this host's last poll."""
 
 
 # -- JSON ------------------------------------------------------------------------------------
@@ -146,6 +176,14 @@ class JsonOutput:
     def slots(self, rows: list[SlotView]) -> None:
         emit_json(rows)
 
+    def imported(self, app: App, entries: Sequence[Entry]) -> None:
+        emit_json([app.views.view(app.items.load(e)) for e in entries])
+
+    def calendar(self, app: App, period: Period, days: list[Day]) -> None:
+        from ..calendar import as_json
+
+        emit_json(as_json(days))
+
     def changed(self, app: App, items: Sequence[Item], verb: str) -> None:
         emit_json([app.views.view(i) for i in items])
         for item in items:
@@ -179,6 +217,9 @@ class JsonOutput:
 
     def accounts_tested(self, reports: list[dict[str, Any]]) -> None:
         emit_json(reports)
+
+    def feeds(self, rows: list[FeedView]) -> None:
+        emit_json(rows)
 
     @staticmethod
     def _due(app: App, item: Item, verb: str) -> None:
@@ -215,7 +256,8 @@ class TextOutput:
         if view["state"] == "failed":
             note(f"failed: {view['error']}")
         elif view["state"] == "scheduled":
-            note(f"not sent yet: {view['error'] or 'deferred'}; it stays queued")
+            why = f"held: {view['held']}" if view["held"] else view["error"] or "deferred"
+            note(f"not sent yet: {why}; it stays queued")
 
     def handed_over(self, app: App, item: Item) -> None:
         _echo(item.id)
@@ -230,7 +272,9 @@ class TextOutput:
         rows = []
         for item, v in zip(items, views, strict=True):
             status = until(app, item.due) if item.state == "scheduled" else item.state
-            if v["error"] and item.state == "scheduled":
+            if v["held"]:
+                status += " (held)"
+            elif v["error"] and item.state == "scheduled":
                 status += " (invalid)" if item.problem else " (deferred)"
             elif v["retry_at"]:
                 status += " (retrying)"
@@ -257,6 +301,8 @@ class TextOutput:
         for item, v in zip(items, views, strict=True):
             if v["error"] and item.state in ("scheduled", "failed", "new"):
                 note(f"{item.id}: {v['error']}")
+            if v["held"]:
+                note(f"{item.id}: held: {v['held']}")
 
     def post(self, app: App, item: Item) -> None:
         v = app.views.view(item)
@@ -285,6 +331,8 @@ class TextOutput:
             _echo(f"retry at:  {v['retry_at']}")
         if v["error"]:
             _echo(f"error:     {v['error']}")
+        if v["held"]:
+            _echo(f"held:      {v['held']}")
         post = item.post
         if post:
             for n, part in enumerate(post.parts, 1):
@@ -302,10 +350,20 @@ class TextOutput:
             who = cut(row["id"], 36) if row["id"] is not None else "(free)"
             _echo(f"{t:%a %Y-%m-%d} {clock} {offset:6}  {cut(row['queue'], 12):12}  {who}")
 
+    def calendar(self, app: App, period: Period, days: list[Day]) -> None:
+        from .calendar import render
+
+        # Each piece from a post was made printable by `render`, and the colours are ours.
+        click.echo("\n".join(render(period, days, app.config.timezone, app.items.prefix_lengths())))
+
     def changed(self, app: App, items: Sequence[Item], verb: str) -> None:
         for item in items:
             _echo(item.id)
             self._due(app, item, verb)
+
+    def imported(self, app: App, entries: Sequence[Entry]) -> None:
+        for entry in entries:
+            _echo(entry.id)
 
     def stats(self, app: App, data: Stats) -> None:
         by_state = ", ".join(f"{n} {s}" for s, n in data["by_state"].items())
@@ -392,6 +450,24 @@ class TextOutput:
                 if r["hint"]:
                     _echo(f"  hint: {r['hint']}")
 
+    def feeds(self, rows: list[FeedView]) -> None:
+        if not rows:
+            note("no feeds: add one with `plurspool feed add URL`")
+            return
+        table(
+            [
+                [
+                    r["url"],
+                    "drafts" if r["draft"] else f"queue {r['queue']}",
+                    r["last_poll"] or "never",
+                    str(r["seen"]),
+                    r["last_error"] or "",
+                ]
+                for r in rows
+            ],
+            ["FEED", "INTO", "LAST POLL", "SEEN", "LAST ERROR"],
+        )
+
     @staticmethod
     def _due(app: App, item: Item, verb: str) -> None:
         # On stderr: when a queued post is due, in local time and UTC; else its new state.
@@ -456,7 +532,7 @@ def cut(text: str, columns: int, mark: str = "…") -> str:
     if width(text) <= columns:
         return text
     room = columns - width(mark)
-    if text.isascii():
+    if text[: room + 1].isascii():  # ASCII up to the cut: one column a character, no cluster
         return text[: max(room, 0)] + mark
     import wcwidth
 

@@ -350,6 +350,13 @@ def parse_window(value: object, key: str, ctx: Ctx) -> str:
     return text
 
 
+def parse_branch(value: object, key: str, ctx: Ctx) -> str:
+    name = parse_str(value, key, ctx)
+    if name.startswith("-") or re.search(r"[\s~^:?*\[\\]|\.\.|@\{", name):
+        raise ctx.error(key, f"{name!r} is not a branch name", 'e.g. "main"')
+    return name
+
+
 def parse_names(value: object, key: str, ctx: Ctx) -> tuple[str, ...]:
     # Checked against the accounts once they are known, in load().
     return tuple(dict.fromkeys(parse_str_list(value, key, ctx)))
@@ -483,6 +490,47 @@ _GENERAL: tuple[Key, ...] = (
         example=["notify-send", "plurspool: {id} failed", "{error}"],
     ),
     Key(
+        "git.send_only_committed",
+        "boolean",
+        False,
+        "A due post is sent only if it is committed, as it is (apart from what plurspool"
+        " writes into it), on git.branch of the spool's git repository; otherwise it is held.",
+        parse_bool,
+    ),
+    Key(
+        "git.branch",
+        "string",
+        None,
+        "The branch send_only_committed compares with.",
+        parse_branch,
+        default_doc="the repository's current branch",
+        example="main",
+    ),
+    Key(
+        "git.autocommit",
+        "boolean",
+        False,
+        "After a pass that moved or rewrote posts, commit exactly those files (never other"
+        " changes), with a message naming the posts.",
+        parse_bool,
+    ),
+    Key(
+        "git.push",
+        "boolean",
+        False,
+        "With autocommit: git push each commit; refused (the remote moved on), git pull"
+        " --rebase and push again, three pushes at most.",
+        parse_bool,
+    ),
+    Key(
+        "feeds.poll_interval",
+        "duration",
+        "15m",
+        "How often the sending host polls each feed of the spool's feeds.toml"
+        " (plurspool(1), FEEDS).",
+        parse_duration,
+    ),
+    Key(
         "rate_limits.NAME",
         "rate",
         None,
@@ -549,6 +597,16 @@ _GENERAL: tuple[Key, ...] = (
         parse_bool,
         default_doc="false",
         example=True,
+    ),
+    Key(
+        "calendar.ics",
+        "path",
+        None,
+        "An iCalendar file of the queue that the daemon rewrites, atomically, at start and"
+        " after every change (plurspool(1), ics). A relative path is relative to this file.",
+        parse_path,
+        default_doc="unset: none is written",
+        example="~/public/plurspool.ics",
     ),
     Key(
         "accounts.NAME.platform",

@@ -39,7 +39,7 @@ BUILTIN_ACCOUNT = "outbox"
 DEFAULT_QUEUE = "default"  # the queue of `post --queue` and `schedule: queue` without a name
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _REDACTED = "<set>"
-_TABLES = ("daemon", "rate_limits", "accounts", "queues")
+_TABLES = ("daemon", "rate_limits", "accounts", "queues", "git", "feeds", "calendar")
 _QUEUE_PREFIX = "queues.NAME."
 
 
@@ -92,6 +92,23 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class GitConfig:
+    """The `[git]` table (plurspool(1), "Reviewing and syncing with git")."""
+
+    send_only_committed: bool = False
+    branch: str | None = None
+    autocommit: bool = False
+    push: bool = False
+
+
+@dataclass(frozen=True)
+class FeedsConfig:
+    """The `[feeds]` table."""
+
+    poll_interval: timedelta
+
+
+@dataclass(frozen=True)
 class QueueConfig:
     """A `[queues.NAME]` table: its slots (in its zone), accounts and whether it reflows."""
 
@@ -115,7 +132,10 @@ class Config:
     accounts: Mapping[str, Account]
     max_post_size: int
     state_dir: Path
+    feeds: FeedsConfig
     queues: Mapping[str, QueueConfig] = field(default_factory=lambda: MappingProxyType({}))
+    git: GitConfig = GitConfig()
+    calendar_ics: Path | None = None  # [calendar] ics: the feed the daemon keeps written
 
     def queue(self, name: str | None) -> QueueConfig:
         """The queue called `name` (`default` for None); an InvalidInput naming the known ones
@@ -343,7 +363,7 @@ def _build(
     """Validate the config file's tables (`raw`, read from `used`) into a Config."""
     ctx = Ctx(file=used, env=environ)
 
-    daemon_raw, rates_raw, accounts_raw, queues_raw = (
+    daemon_raw, rates_raw, accounts_raw, queues_raw, git_raw, feeds_raw, calendar_raw = (
         _table(raw.pop(t, {}), t, ctx) for t in _TABLES
     )
     top = _section(raw, "", ctx)
@@ -404,4 +424,7 @@ def _build(
         max_post_size=top["max_post_size"],
         state_dir=state,
         queues=MappingProxyType(queues),
+        git=GitConfig(**_section(git_raw, "git.", ctx)),
+        feeds=FeedsConfig(**_section(feeds_raw, "feeds.", ctx)),
+        calendar_ics=_section(calendar_raw, "calendar.", ctx)["ics"],
     )

@@ -79,6 +79,10 @@ def default_config_text() -> str:
     for key in KEYS:
         if key.name.startswith("daemon."):
             out += [*_commented(key), ""]
+    out += ["[git]", ""]
+    for key in KEYS:
+        if key.name.startswith("git."):
+            out += [*_commented(key), ""]
     rate = BY_NAME["rate_limits.NAME"]
     out += ["[rate_limits]", *_commented(rate)[:-1], f"#mastodon = {toml_value(rate.example)}", ""]
     out += ["# Queues: [queues.NAME]; `post --queue` uses the one named default.", ""]

@@ -123,6 +123,14 @@ def measure_with(post: Post, account: Account, limits: Limits) -> StatusMeasure:
 # --- the platform ---------------------------------------------------------------------------
 
 
+def open_client(account: Account, clock: Callable[[], float] = time.time) -> Client:
+    """A client of the account's instance with its token (`import mastodon-scheduled`)."""
+    token = _token(account)
+    return Client(
+        _instance(account), token, timeout=REQUEST_TIMEOUT, account=account.name, clock=clock
+    )
+
+
 def _read_media(spool_root: Path, relpath: str) -> bytes:
     """A media file's bytes: a regular file inside the spool, reached through no symlink."""
     try:

@@ -21,6 +21,7 @@ from .model import (
     RESULT_KEYS,
     TOP_KEYS,
     VISIBILITIES,
+    WRITTEN_KEYS,
     Card,
     Media,
     Override,
@@ -30,6 +31,7 @@ from .model import (
     Repost,
     Result,
     split_parts,
+    without_written,
 )
 from .read import has_conflict_markers, parse
 from .write import (
@@ -59,6 +61,7 @@ __all__ = [
     "TEMPLATE",
     "TOP_KEYS",
     "VISIBILITIES",
+    "WRITTEN_KEYS",
     "Card",
     "Media",
     "Override",
@@ -82,4 +85,5 @@ __all__ = [
     "with_schedule",
     "with_skip",
     "with_skipped",
+    "without_written",
 ]

@@ -7,6 +7,7 @@ Nothing here reads YAML or touches the filesystem: `read` makes these values fro
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import types
 from collections.abc import Mapping
@@ -43,6 +44,10 @@ CARD_KEYS = ("url", "title", "description", "image")
 MEDIA_KEYS = ("path", "alt")
 OVERRIDE_KEYS = ("text", "cw", "language", "visibility", "sensitive")
 RESULT_KEYS = ("id", "url", "error", "attempts", "at", "edited_at")
+# The keys plurspool itself writes into a post (plurspool(5)): a resolved `schedule`, the
+# `queue` slot taken, the normalised `repeat`, `skipped`, a resolved `card`, the results and
+# `attempts`, a retry's token. Everything else in a file is the user's alone.
+WRITTEN_KEYS = ("schedule", "queue", "repeat", "skipped", "card", "results", "attempts", "retried")
 
 _SEPARATOR = re.compile(r"---[ \t]*")
 
@@ -182,6 +187,22 @@ class Post:
         if self.repost is not None and not text:
             text = f"repost {self.repost.default or ', '.join(self.repost.accounts.values())}"
         return text if len(text) <= 60 else text[:59] + "…"
+
+
+def without_written(post: Post) -> Post:
+    """`post` with every key of `WRITTEN_KEYS` as if absent: what its author wrote."""
+    return dataclasses.replace(
+        post,
+        schedule=None,
+        schedule_line=None,
+        queue=None,
+        repeat=None,
+        skipped=(),
+        card=None,
+        results=types.MappingProxyType({}),
+        attempts=0,
+        retried=None,
+    )
 
 
 def split_parts(text: str) -> tuple[str, ...]:

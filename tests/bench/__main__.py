@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -273,6 +274,46 @@ def bench_list(quick: bool) -> list[Row]:
             )
         )
     return rows
+
+
+def bench_calendar(quick: bool) -> list[Row]:
+    """`calendar --month` (text and JSON) over a spool of `size` scheduled posts, a month of
+    them shown, from the listing as `list` leaves it."""
+    size = 5000 if quick else 10_000  # the spools `list` fills
+    sb = filled(size)
+    rows = []
+    for fmt in ("text", "json"):
+        argv = [PLURSPOOL, "calendar", "--month", "--format", fmt]
+        sb.time_cmd(argv, 1)  # the listing of scheduled/, as any earlier command leaves it
+        xs = sb.time_cmd(argv, 3 if quick else 7)
+        rows.append(
+            Row(
+                f"`calendar --month --format {fmt}`, {size:,} scheduled posts",
+                stats(xs),
+                "",
+                "≤ 500 ms",
+                None if quick else statistics.median(xs) <= 0.5,
+            )
+        )
+    return rows
+
+
+def bench_ics(quick: bool) -> list[Row]:
+    """`ics` over a spool of `size` scheduled posts: every post an event (its SEQUENCE read from
+    the ledger, none changed since the run before)."""
+    size = 5000 if quick else 10_000  # the spools `list` fills
+    sb = filled(size)
+    sb.time_cmd([PLURSPOOL, "ics"], 1)  # the ledger's rows of each post, as the last feed left them
+    xs = sb.time_cmd([PLURSPOOL, "ics"], 3 if quick else 7)
+    return [
+        Row(
+            f"`ics`, {size:,} scheduled posts",
+            stats(xs),
+            "",
+            "≤ 500 ms",
+            None if quick else statistics.median(xs) <= 0.5,
+        )
+    ]
 
 
 # -- check --explain on long posts ----------------------------------------------------------------
@@ -761,16 +802,212 @@ def bench_repost(quick: bool) -> list[Row]:
     return rows
 
 
+def bench_git(quick: bool) -> list[Row]:
+    """What `[git] send_only_committed` adds to a pass with 1,000 due posts (gitsync.Gate,
+    in process, wall clock: git's own processes included): the first look (rev-parse, ls-tree,
+    one cat-file --batch, each blob parsed), a pass whose branch did not move (one rev-parse),
+    and one after a commit (ls-tree again; known blobs are cached)."""
+    from plurspool.app import App
+    from plurspool.config import load
+    from plurspool.gitsync import Sync
+    from plurspool.log import NullLog
+
+    size, held = 1000, 10
+    n = 3 if quick else 10
+    sb = Sandbox("[git]\nsend_only_committed = true\n")
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "b",
+        "GIT_AUTHOR_EMAIL": "b@example.invalid",
+        "GIT_COMMITTER_NAME": "b",
+        "GIT_COMMITTER_EMAIL": "b@example.invalid",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+    }
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=sb.dir, env=env, check=True, capture_output=True)
+
+    try:
+        generate(sb.spool, size, start=datetime.now(UTC) - timedelta(days=90))
+        git("init", "-q")
+        git("add", "spool")
+        git("commit", "-q", "-m", "posts")
+        posts = sorted((sb.spool / "scheduled").iterdir())
+        for path in posts[:held]:  # edited since they were committed: held
+            path.write_text(path.read_text() + "edited\n")
+        app = App(load(sb.dir / "config" / "plurspool" / "config.toml", env=sb.env))
+        due = [app.items.load(e) for e in app.spool.entries("scheduled")]
+        assert all(i.valid for i in due)
+
+        def admit(sync: Sync) -> float:
+            found: dict[str, str] = {}
+            t = time.perf_counter()
+            sync.admit(due, found)
+            took = time.perf_counter() - t
+            assert len(found) == held, len(found)
+            return took
+
+        def fresh() -> Sync:
+            sync = Sync(app.spool, app.items, NullLog())
+            sync.configure(app.config, starting=True)
+            return sync
+
+        cold = [admit(fresh()) for _ in range(n)]
+        sync = fresh()
+        admit(sync)
+        warm = [admit(sync) for _ in range(3 * n)]
+        moved = []
+        for i in range(n):
+            (sb.dir / "notes").write_text(str(i))
+            git("add", "notes")
+            git("commit", "-q", "-m", "a commit elsewhere")
+            moved.append(admit(sync))
+        app.close()
+    finally:
+        sb.close()
+    return [
+        Row(f"git gate, {size:,} due posts: first pass", stats(cold), "", "reported", None),
+        Row(
+            f"git gate, {size:,} due posts: the branch did not move",
+            stats(warm),
+            "",
+            "≤ 50 ms",
+            statistics.median(warm) <= 0.05 or quick,
+        ),
+        Row(
+            f"git gate, {size:,} due posts: after a commit",
+            stats(moved),
+            "",
+            "≤ 100 ms",
+            statistics.median(moved) <= 0.1 or quick,
+        ),
+    ]
+
+
+def bench_feeds(quick: bool) -> list[Row]:
+    """A feed's poll, in process, of a 200-entry RSS feed served on loopback: answered 304 (no
+    parse) and answered in full with one new entry (a parse and a post in drafts/); then one
+    daemon pass (as `bench_pass` measures it) with 20 feeds, none due, against none."""
+    from plurspool.app import App, spool_key
+    from plurspool.config import load
+    from plurspool.feeds import Feed, Feeds
+    from tests.feedserver import feed_server, rss
+
+    k = 10 if quick else 50
+    config = '[feeds]\npoll_interval = "15m"\n'
+    sb = Sandbox(config)
+    try:
+        app = App(load(sb.dir / "config" / "plurspool" / "config.toml", env=sb.env))
+        app.spool.ensure()
+        items = [
+            (f"https://blog.example/{i}", f"Entry {i}", f"<p>Text {i}</p>") for i in range(200)
+        ]
+        with feed_server() as server:
+            server.docs["/feed"] = (rss(items), "application/rss+xml")
+            feeds = Feeds(app)
+            feed = Feed(server.url("/feed"), draft=True)
+            feeds.add(feed)
+            unchanged, fresh = [], []
+            for i in range(k):
+                t = time.perf_counter()
+                assert feeds.poll(feed) == []
+                unchanged.append(time.perf_counter() - t)
+                new = (f"https://blog.example/new{i}", f"New {i}", "<p>new</p>")
+                items = [new, *items[:199]]
+                server.docs["/feed"] = (rss(items), "application/rss+xml")
+                t = time.perf_counter()
+                assert len(feeds.poll(feed)) == 1
+                fresh.append(time.perf_counter() - t)
+        app.close()
+    finally:
+        sb.close()
+    ratio = statistics.median(unchanged) / statistics.median(fresh)
+
+    passes = 30 if quick else 200
+    per: dict[int, list[float]] = {}
+    for count in (0, 20):
+        sb = Sandbox(config)
+        try:
+            generate(sb.spool, 1000)
+            sb.run("list", "--format", "json")  # the parse cache a running system would have
+            if count:
+                now = time.time()
+                urls = [f"https://feeds{i}.example/feed.xml" for i in range(count)]
+                (sb.spool / "feeds.toml").write_text(
+                    "".join(f'[[feed]]\nurl = "{u}"\n\n' for u in urls)
+                )
+                keys = [f"https://blog.example/{i}" for i in range(200)]
+                seen = {u: {"keys": keys, "polled": now, "ok": now} for u in urls}
+                state = sb.dir / "state" / "plurspool" / "spools" / spool_key(sb.spool.resolve())
+                state.mkdir(parents=True, exist_ok=True)
+                (state / "feeds.json").write_text(json.dumps({"version": 1, "feeds": seen}))
+            per[count] = _pass_costs(sb, passes)
+        finally:
+            sb.close()
+    pass_ratio = statistics.median(per[20]) / statistics.median(per[0])
+    return [
+        Row("feed poll answered 304 (200 entries)", stats(unchanged), "", "", None),
+        Row(
+            "feed poll with one new entry (parse 200, one post)",
+            f"{stats(fresh)}; 304 = {ratio:.2f}×",
+            "",
+            "a 304 ≤ ½ of a poll that parses",
+            ratio <= 0.5,
+        ),
+        Row("one daemon pass, 1,000 posts, no feeds", stats(per[0]), "", "", None),
+        Row(
+            "one daemon pass, 1,000 posts, 20 feeds not due",
+            f"{stats(per[20])} = {pass_ratio:.2f}× no feeds",
+            "",
+            "≤ 1.2× the pass without feeds",
+            pass_ratio <= 1.2,
+        ),
+    ]
+
+
+def bench_import(quick: bool) -> list[Row]:
+    """`import csv` of 10,000 rows (1,000 with --quick) into an empty spool, each row a
+    scheduled post with a time phrase and an account; then the same file again (nothing new)."""
+    size = 1000 if quick else 10_000
+    sb = Sandbox()
+    try:
+        path = sb.dir / "rows.csv"
+        lines = ["text,schedule,platforms,cw"]
+        lines += [f'"Post number {i}, with some words",{1 + i % 500}h,outbox,' for i in range(size)]
+        path.write_text("\n".join(lines) + "\n")
+        sb.run("init")
+        t = time.perf_counter()
+        sb.run("import", "csv", str(path))
+        first = time.perf_counter() - t
+        again = sb.time_cmd([PLURSPOOL, "import", "csv", str(path)], 1 if quick else 3)
+        made = len(list((sb.spool / "scheduled").glob("*.md")))
+        if made != size:
+            raise RuntimeError(f"import made {made} posts of {size}")
+    finally:
+        sb.close()
+    return [
+        Row(f"`import csv`, {size:,} rows", f"{first:.2f} s", "", "≤ 10 s", first <= 10.0),
+        Row(
+            f"`import csv` again, {size:,} rows (nothing new)", stats(again, "s", 1.0), "", "", None
+        ),
+    ]
+
+
 BENCHES = (
     "startup",
     "list",
     "explain",
     "queue",
+    "calendar",
+    "ics",
     "latency",
     "throughput",
     "pass",
     "repeat",
     "repost",
+    "git",
+    "feeds",
+    "import",
     "idle",
     "atd",
 )
@@ -805,11 +1042,16 @@ def main() -> int:
         "list": lambda: bench_list(args.quick),
         "explain": lambda: bench_explain(args.quick),
         "queue": lambda: bench_queue(args.quick),
+        "calendar": lambda: bench_calendar(args.quick),
+        "ics": lambda: bench_ics(args.quick),
         "latency": lambda: bench_latency(args.quick),
         "throughput": lambda: bench_throughput(args.quick),
         "pass": lambda: bench_pass(args.quick),
         "repeat": lambda: bench_repeat(args.quick),
         "repost": lambda: bench_repost(args.quick),
+        "git": lambda: bench_git(args.quick),
+        "feeds": lambda: bench_feeds(args.quick),
+        "import": lambda: bench_import(args.quick),
         "idle": lambda: bench_idle(args.quick, idle),
         "atd": lambda: (
             probe.rows()

@@ -747,7 +747,8 @@ def test_alias_help_and_version_name_the_alias(env: dict[str, str], tmp_path: Pa
     for prog, command in (("plur-post", "post"), ("plur-send", "send")):
         run = ok(run_cli(["--help"], env, prog=prog))
         usage_line = run.out.splitlines()[0]
-        assert usage_line == f"Usage: {prog} [OPTIONS]{' [TEXT]' if prog == 'plur-post' else ''}"
+        args = " [TEXT]" if prog == "plur-post" else " [COMMAND [ARGS]...]"
+        assert usage_line == f"Usage: {prog} [OPTIONS]{args}"
         # The command's own help and options, and the global options it now takes.
         doc = cli.commands[command].help
         assert doc is not None and doc.split()[:3] == run.out.split("\n\n")[1].split()[:3]
@@ -768,6 +769,27 @@ def test_alias_help_and_version_name_the_alias(env: dict[str, str], tmp_path: Pa
     assert "0 taken in" in run.err
     wrong = run_cli(["--bogus"], env, prog="plur-post")
     assert wrong.code == 2 and "Usage: plur-post [OPTIONS] [TEXT]" in wrong.err
+
+
+@pytest.mark.slow
+def test_plur_send_with_a_command_is_plurspool_daemon(env: dict[str, str]) -> None:
+    ok(invoke(["init"], env))
+    for command in ("status", "health"):
+        alias = run_cli([command, "--json"], env, prog="plur-send")
+        daemon = run_cli(["daemon", command, "--json"], env)
+        assert (alias.code, alias.json()) == (daemon.code, daemon.json()) == (1, alias.json())
+    assert run_cli(["status"], env, prog="plur-send").out.startswith("mode:")
+    listed = ok(run_cli(["--help"], env, prog="plur-send")).out.split("Commands:\n", 1)[1]
+    commands = [line.split()[0] for line in listed.splitlines() if line.startswith("  ")][:8]
+    assert commands == sorted(cli.commands["daemon"].commands)  # type: ignore[attr-defined]
+    assert sorted(commands) == sorted(
+        ["install", "uninstall", "start", "stop", "restart", "status", "logs", "health"]
+    )
+    # send's options go with plur-send alone; an unknown command is a usage error.
+    wrong = run_cli(["--once", "status"], env, prog="plur-send")
+    assert wrong.code == 2 and "--once is an option of plur-send alone" in wrong.err
+    assert run_cli(["bogus"], env, prog="plur-send").code == 2
+    assert "0 taken in" in ok(run_cli(["--once"], env, prog="plur-send")).err
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import pytest
 
 from plurspool.post import parse
 from plurspool.spool import KEEP
-from tests.helpers import Run, invoke, run_cli, spool_root
+from tests.helpers import Run, invoke, run_cli, spool_root, write_config
 
 # The editor: each run takes the next action from a control file, records what it was given and
 # what the spool held at that moment, then edits the file as told.
@@ -285,3 +285,60 @@ def test_a_missing_editor_is_a_clear_error(editor: Editor, env: dict[str, str]) 
     assert run.code == 1
     assert "cannot run the editor" in run.err and "Traceback" not in run.err
     assert posts(env) == {}
+
+
+QUEUES = """timezone = "UTC"
+[queues.default]
+slots = ["daily 00:00"]
+[queues.noon]
+slots = ["daily 12:00"]
+"""
+
+
+def next_at(hour: int, days: int = 0) -> str:
+    """The next hh:00 UTC after now, `days` later, as a post file holds it."""
+    now = datetime.now(UTC)
+    first = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if first <= now:
+        first += timedelta(days=1)
+    return (first + timedelta(days=days)).isoformat()
+
+
+def test_new_with_schedule_queue_takes_a_free_slot(editor: Editor, env: dict[str, str]) -> None:
+    write_config(env, QUEUES)
+    editor.will({"write": "---\nschedule: queue\n---\none\n"})
+    one = ok(invoke(["new"], env)).out.strip()
+    editor.will({"write": "---\nschedule: queue\n---\ntwo\n"})
+    two = ok(invoke(["new"], env)).out.strip()
+    editor.will({"write": "---\nschedule: queue:noon\n---\nthree\n"})
+    three = ok(invoke(["new"], env)).out.strip()
+    stored = {k: parse(v) for k, v in posts(env).items()}
+    got = {k: (p.schedule, p.queue) for k, p in stored.items()}
+    assert got == {
+        f"scheduled/{one}.md": (next_at(0), "default"),
+        f"scheduled/{two}.md": (next_at(0, days=1), "default"),
+        f"scheduled/{three}.md": (next_at(12), "noon"),
+    }
+
+
+def test_new_with_an_unknown_queue_reopens_the_editor(editor: Editor, env: dict[str, str]) -> None:
+    write_config(env, QUEUES)
+    editor.will(
+        {"write": "---\nschedule: queue:nope\n---\nwhere?\n"},
+        {"write": "---\nschedule: queue:noon\n---\nthere\n"},
+    )
+    run = ok(invoke(["new"], env))
+    assert len(editor.calls) == 2 and editor.calls[1]["spool"] == {}
+    assert "no queue named 'nope'" in run.err and "configured queues: default, noon" in run.err
+    assert parse(posts(env)[f"scheduled/{run.out.strip()}.md"]).schedule == next_at(12)
+
+
+def test_edit_into_a_queue_takes_a_free_slot(editor: Editor, env: dict[str, str]) -> None:
+    write_config(env, QUEUES)
+    taken = ok(invoke(["post", "-q", "--json", "first in line"], env)).json()
+    post_id, original = scheduled_post(env)
+    editor.will({"write": original.decode().replace("schedule: ", "schedule: queue # was ", 1)})
+    ok(invoke(["edit", post_id], env))
+    post = parse(posts(env)[f"scheduled/{post_id}.md"])
+    assert taken["scheduled_at"] == next_at(0).replace("+00:00", "Z")
+    assert (post.schedule, post.queue) == (next_at(0, days=1), "default")

@@ -180,9 +180,44 @@ def test_install_ignores_a_relative_xdg_config_home_as_the_config_does(tmp_path:
     assert not unit.exists() and list(cwd.iterdir()) == []
 
 
+def test_with_autocommit_the_unit_may_write_the_repository_above_the_spool(
+    tmp_path: Path,
+) -> None:
+    stubs = _stubs(tmp_path)
+    env = _env(tmp_path, PLURSPOOL_SERVICE_MODE="systemd")
+    env["PATH"] = f"{stubs}:{env['PATH']}"
+    repo = tmp_path / "repo"
+    spool = repo / "posts"
+    spool.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, timeout=30)
+    config = tmp_path / "config" / "plurspool" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'spool = "{spool}"\n')
+    unit = tmp_path / "config" / "systemd" / "user" / "plurspool.service"
+    assert _run(env, "daemon", "install").returncode == 0
+    assert f"ReadWritePaths={spool} {tmp_path / 'state'}" in unit.read_text()
+    config.write_text(f'spool = "{spool}"\n[git]\nautocommit = true\n')
+    assert _run(env, "daemon", "install").returncode == 0
+    assert f"ReadWritePaths={spool} {repo} {tmp_path / 'state'}" in unit.read_text()
+
+
+def test_the_unit_may_write_the_calendar_feed(tmp_path: Path) -> None:
+    # ProtectHome=read-only: the daemon writes only where ReadWritePaths lets it.
+    stubs = _stubs(tmp_path)
+    env = _env(tmp_path, PLURSPOOL_SERVICE_MODE="systemd")
+    env["PATH"] = f"{stubs}:{env['PATH']}"
+    config = tmp_path / "config" / "plurspool" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[calendar]\nics = "~/public/queue.ics"\n')
+    assert _run(env, "daemon", "install").returncode == 0
+    text = (tmp_path / "config" / "systemd" / "user" / "plurspool.service").read_text()
+    (line,) = [x for x in text.splitlines() if x.startswith("ReadWritePaths=")]
+    assert line.endswith(f" {tmp_path / 'state' / 'plurspool'} -{tmp_path / 'home' / 'public'}")
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
 def test_shipped_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
-    """The units as `daemon install` fills them in, and the timer pair, verify cleanly."""
+    """The units as `daemon install` fills them in, and the timer pairs, verify cleanly."""
     stubs = _stubs(tmp_path)
     env = _env(tmp_path, PLURSPOOL_SERVICE_MODE="systemd")
     env["PATH"] = f"{stubs}:{env['PATH']}"
@@ -191,7 +226,8 @@ def test_shipped_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     units = tmp_path / "units"
     units.mkdir()
     shutil.copy(tmp_path / "config" / "systemd" / "user" / "plurspool.service", units)
-    for name in ("plurspool-send.service", "plurspool-send.timer"):
+    pairs = ("plurspool-send", "plurspool-pull")  # send --once; git pull ([git], plurspool(1))
+    for name in (f"{p}.{kind}" for p in pairs for kind in ("service", "timer")):
         text = (ROOT / "contrib" / "systemd" / name).read_text()
         text = text.replace("@PLURSPOOL@", PLURSPOOL)
         text = text.replace("@SPOOL@", str(tmp_path / "data")).replace(

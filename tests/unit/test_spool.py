@@ -702,3 +702,24 @@ def test_a_card_image_is_never_made_or_written_through_a_symlink(
     (spool.root / link).unlink()
     assert spool.write_card_image("p1", b"\xff\xd8jpeg") == "media/cards/p1.jpg"
     assert (spool_dir / "p1.jpg").read_bytes() == b"\xff\xd8jpeg"
+
+
+def test_deliver_many_writes_new_posts_and_leaves_taken_ids_alone(tmp_path: Path) -> None:
+    """An import's batch: every post renamed in after one sync, a post holding an ID there
+    left as it is, nothing left in tmp/ (plurspool(1), `import`)."""
+    spool = spool_module.Spool(tmp_path / "spool")
+    spool.ensure()
+    taken = spool.deliver("scheduled", "b", b"the post that was there\n")
+    made = spool.deliver_many("scheduled", [("a", b"first\n"), ("b", b"second\n"), ("c", b"x\n")])
+    assert [e.id for e in made] == ["a", "c"]
+    assert all(e.state == "scheduled" for e in made)
+    assert spool.read(made[0]) == b"first\n"
+    assert spool.read(spool.stat_entry("scheduled", "b") or taken) == b"the post that was there\n"
+    assert list((tmp_path / "spool" / "tmp").iterdir()) == []
+
+
+def test_new_id_with_a_seed_is_the_same_every_time() -> None:
+    one = spool_module.new_id("Hello, world", seed=b"row 1")
+    assert one == spool_module.new_id("Hello, world", seed=b"row 1")
+    assert one.endswith("-hello-world") and len(one.split("-")[0]) == 8
+    assert one != spool_module.new_id("Hello, world", seed=b"row 2")
