@@ -56,10 +56,12 @@ def accounts(app: App, post: Post) -> tuple[list[str], list[str]]:
 def refuse_unless_editable(app: App, item: Item) -> None:
     """InvalidInput (exit 3) when the post is no sent post with an editable account."""
     post = item.post
-    if item.state != "sent" or post is None:
+    if item.state != "sent":
         raise InvalidInput(
             f"{item.id} is in {item.state}/, not sent", f"edit it with `plurspool edit {item.id}`"
         )
+    if post is None:
+        raise InvalidInput(f"{item.id} cannot be read: {item.problem}", "fix the file first")
     if post.repost is not None:
         raise InvalidInput(f"{item.id} is a repost: it has no text to amend")
     yes, no = accounts(app, post)
