@@ -38,11 +38,13 @@ class Summary:
     results: tuple[tuple[str, str | None, str | None], ...]  # (account, id, url) succeeded
     repeat: str | None = None  # a recurring post's rule, as written
     queue: str | None = None  # the queue whose slot it holds
+    edited: str | None = None  # the latest `edited_at` of its results (`plurspool amend`)
 
     @classmethod
     def of(cls, post: Post) -> Summary:
         ok = tuple((a, r.id, r.url) for a, r in post.results.items() if r.error is None)
-        return cls(post.platforms, post.preview, post.attempts, ok, post.repeat, post.queue)
+        edited = max((r.edited_at for r in post.results.values() if r.edited_at), default=None)
+        return cls(post.platforms, post.preview, post.attempts, ok, post.repeat, post.queue, edited)
 
     def to_json(self) -> list[Any]:
         return [
@@ -52,11 +54,12 @@ class Summary:
             [list(r) for r in self.results],
             self.repeat,
             self.queue,
+            self.edited,
         ]
 
     @classmethod
     def from_json(cls, raw: list[Any]) -> Summary:
-        platforms, preview, attempts, results, repeat, queue = raw
+        platforms, preview, attempts, results, repeat, queue, *edited = raw  # older: no edited
         return cls(
             tuple(platforms) if platforms is not None else None,
             preview,
@@ -64,6 +67,7 @@ class Summary:
             tuple((a, i, u) for a, i, u in results),
             repeat,
             queue,
+            edited[0] if edited else None,
         )
 
 
@@ -215,10 +219,10 @@ class Items:
                 )
             for issue in platform.check(post, account, self.spool.root):
                 out.append((issue.level, name, issue.message))
-            quoted = self.quoted(post, name)
-            if isinstance(quoted, Outcome) and quoted.error:
-                level = "error" if quoted.status == "permanent" else "warning"
-                out.append((level, name, quoted.error))
+            for quoted in (self.quoted(post, name), self.quoted(post, name, "repost")):
+                if isinstance(quoted, Outcome) and quoted.error:
+                    level = "error" if quoted.status == "permanent" else "warning"
+                    out.append((level, name, quoted.error))
         return sorted(out, key=lambda t: t[0] != "error")
 
     def post_problem(self, post: Post) -> str | None:
@@ -348,18 +352,23 @@ class Items:
         """The post whose ID starts with `prefix` (NotFound, or UsageError if several do)."""
         return self.load(self.spool.find(prefix, states))
 
-    def quoted(self, post: Post, account: str) -> Quoted | Outcome | None:
-        """What `post` quotes for `account`: a URL as written, or for `@ID` the recorded
-        result of that earlier post for the same account; an Outcome when it cannot be told
-        (temporary while the quoted post waits to be sent there), None without a quote."""
+    def quoted(self, post: Post, account: str, key: str = "quote") -> Quoted | Outcome | None:
+        """What `post` quotes (or reposts) for `account`: a URL as written, or for `@ID` the
+        recorded result of that earlier post for the same account; an Outcome when it cannot be
+        told (temporary while that post waits to be sent there), None without one."""
         from .platforms.base import Outcome, Quoted
+        from .post.repost import account_problem
 
-        target = None if post.quote is None else post.quote.target(account)
-        if target is None:
+        ref = post.repost if key == "repost" else post.quote
+        platform = getattr(self.config.accounts.get(account), "platform", None)
+        if key == "repost" and (problem := account_problem(post.repost, account, platform)):
+            return Outcome("permanent", error=problem)
+        target = None if ref is None else ref.target(account)
+        if ref is None or target is None:
             return None
         if not target.startswith("@"):
             return Quoted(url=target)
-        where = f"line {post.quote.line}: `quote: {target}`" if post.quote else target
+        where = f"line {ref.line}: `{key}: {target}`"
         try:
             item = self.find(target[1:])
             from .post import parse

@@ -57,6 +57,7 @@ class PostView(TypedDict):
     repeat: Repeat | None
     held: str | None
     senders: dict[str, str | None]  # account -> the host that sends it, None: any host
+    edited_at: str | None  # when `amend` last edited it on a server (UTC, Z)
 
 
 class ShownPost(PostView):
@@ -80,6 +81,7 @@ class Stats(TypedDict):
     buckets: dict[str, int]
     next: list[PostView]
     days: list[Day]
+    edited: int  # sent posts edited by `amend`
 
 
 class SlotView(TypedDict):
@@ -277,6 +279,7 @@ class Views:
             "repeat": self._repeat(summary.repeat) if summary and summary.repeat else None,
             "held": held.get(item.id),
             "senders": {a: self.items.config.sender_of(a) for a in platforms},
+            "edited_at": summary.edited if summary else None,
         }
 
     def _repeat(self, rule: str) -> Repeat:
@@ -413,7 +416,13 @@ class Views:
             "buckets": buckets,
             "next": [self.view(i) for i in nxt],
             "days": _per_day(scheduled, now, tz),
+            "edited": self._edited(),
         }
+
+    def _edited(self) -> int:
+        """How many sent posts `amend` edited: counted in `list`'s lines of sent/ (its fast
+        path: a post is parsed only when its file changed since it was last listed)."""
+        return self.view_lines(["sent"]).count(b'"edited_at": "')
 
 
 def _per_day(items: list[Item], now: datetime, tz: Any, days: int = 28) -> list[Day]:

@@ -278,6 +278,8 @@ class TextOutput:
                 status += " (invalid)" if item.problem else " (deferred)"
             elif v["retry_at"]:
                 status += " (retrying)"
+            elif v["edited_at"]:
+                status += " (edited)"
             text = v["preview"]
             if v["repeat"] is not None:  # a recurring post's template: its rule in words
                 text = f"({v['repeat']['words']}) {text}"
@@ -320,9 +322,14 @@ class TextOutput:
         if any(v["senders"].values()):
             hosts = (f"{a}: {h or 'any host'}" for a, h in v["senders"].items())
             _echo(f"senders:   {', '.join(hosts)}")
+        if item.post is not None and item.post.repost is not None:
+            for account in v["platforms"]:
+                _echo(f"repost:    {account}: {item.post.repost.target(account)}")
         _echo(f"attempts:  {v['attempts']}")
         for account, r in v["results"].items():
-            _echo(f"sent:      {account}: {r.get('url') or r.get('id') or '(no id)'}")
+            result = item.post.results.get(account) if item.post else None
+            edited = f" (edited {result.edited_at})" if result and result.edited_at else ""
+            _echo(f"sent:      {account}: {r.get('url') or r.get('id') or '(no id)'}{edited}")
         if v["retry_at"]:
             _echo(f"retry at:  {v['retry_at']}")
         if v["error"]:
@@ -369,6 +376,8 @@ class TextOutput:
                 "queued by account: "
                 + ", ".join(f"{a} {n}" for a, n in sorted(data["by_platform"].items()))
             )
+        if data["edited"]:
+            _echo(f"edited after sending: {data['edited']}")
         b = data["buckets"]
         _echo(
             f"due: {b['next_hour']} in the next hour, {b['today']} later today, "

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 KIND_TEXT_NOTE = 1
+KIND_DELETION = 5  # NIP-09
+KIND_REPOST = 6  # NIP-18
 
 # --- bech32 (BIP-173), as NIP-19 uses it --------------------------------------------------
 
@@ -124,7 +126,9 @@ class EventRef:
 
 def event_ref(text: str) -> EventRef | None:
     """The first `note1`/`nevent1` reference in `text` (a `nostr:` URI, a web link that
-    holds one, or the bare ID), or None."""
+    holds one, or the bare ID; or a bare event id in hex), or None."""
+    if re.fullmatch(r"[0-9a-f]{64}", text.strip().lower()):
+        return EventRef(note(text.strip().lower()), text.strip().lower())
     for m in _EVENT_REF.finditer(text.lower()):
         try:
             hrp, data = bech32_decode(m.group(1))
@@ -264,3 +268,12 @@ def language_tags(language: str) -> list[list[str]]:
     primary = language.split("-")[0].lower()
     namespace = "ISO-639-1" if len(primary) == 2 else "ISO-639-3"
     return [["L", namespace], ["l", primary, namespace]]
+
+
+def verified(event: Any, wanted: str) -> bool:
+    """Whether `event`, as a relay gave it, is the event `wanted` (its id recomputed)."""
+    try:
+        fields = (event["pubkey"], event["created_at"], event["kind"], event["tags"])
+        return bool(event["id"] == wanted == event_id(*fields, event["content"]))
+    except (KeyError, TypeError, ValueError):
+        return False

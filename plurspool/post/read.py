@@ -30,6 +30,7 @@ from .model import (
     _empty_part,
     _split_lines,
 )
+from .repost import beside, read_repost
 from .rich import read_card, read_poll, read_quote
 from .tree import (
     _BOM,
@@ -192,6 +193,7 @@ class _Fields:
             "skip": (),
             "skipped": (),
             "queue": None,
+            "repost": None,
         }
         for key, node in root.items():
             name = f"`{key.value}`"
@@ -228,6 +230,8 @@ class _Fields:
                     values["quote"] = read_quote(self, node, self.doc.line(key.start))
                 case "card":
                     values["card"] = read_card(self, node, self.doc.line(key.start))
+                case "repost":
+                    values["repost"] = read_repost(self, node, self.doc.line(key.start))
                 case "split":
                     values["split"] = self.checked(node, name, _check_split)
                 case "repeat":
@@ -240,8 +244,16 @@ class _Fields:
                     )
                 case _:
                     raise self.unknown(key, TOP_KEYS, "")
+        repost = values["repost"]
+        if repost is not None:
+            extras = {k: bool(values[k]) for k in ("media", "poll", "quote")}
+            texts = any(o.text is not None for o in values["overrides"].values())
+            extras["overrides.ACCOUNT.text"] = texts
+            problem = beside(repost, self.doc.text[self.doc.body_start :], extras)
+            if problem is not None:
+                raise problem
         return Post(
-            parts=self.body(),
+            parts=() if repost is not None else self.body(),
             **{
                 **values,
                 "overrides": types.MappingProxyType(values["overrides"]),

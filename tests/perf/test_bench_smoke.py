@@ -35,6 +35,7 @@ FIGURES = [
     "one daemon pass, 5,000 posts not yet due",
     "one daemon pass, 10 recurring posts not yet due",
     "one daemon pass, 1,000 recurring posts not yet due",
+    "repeated repost: its undo found, 1,000 in sent/",
     "git gate, 1,000 due posts: first pass",
     "git gate, 1,000 due posts: the branch did not move",
     "git gate, 1,000 due posts: after a commit",
