@@ -471,7 +471,7 @@ class Nostr:
                     return Outcome("permanent", error=exc.message)
             else:
                 events = build_events(
-                    secret, parts, common, int(job.due.timestamp()), relays[0], first
+                    secret, parts, common, proto.created_at(job.due), relays[0], first
                 )
             material = {
                 "version": MATERIAL_VERSION,

@@ -18,9 +18,13 @@ import functools
 import hashlib
 import json
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 KIND_TEXT_NOTE = 1
 KIND_DELETION = 5  # NIP-09
@@ -38,6 +42,13 @@ _TOP = tuple(
     functools.reduce(int.__xor__, (g for i, g in enumerate(_GENERATORS) if top >> i & 1), 0)
     for top in range(32)
 )
+
+
+def created_at(due: datetime) -> int:
+    """An event's `created_at`: the post's time, so every host signs the same event (plurspool(5),
+    SEVERAL MACHINES) -- but never later than now, since relays refuse events from the future
+    (a post is sent at or after its time; only a clock set ahead, as in tests, meets this)."""
+    return min(int(due.timestamp()), int(time.time()))
 
 
 def _polymod(values: Iterable[int]) -> int:

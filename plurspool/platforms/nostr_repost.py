@@ -29,7 +29,7 @@ def repost_events(job: Job, secret: bytes, relays: list[str]) -> list[dict[str, 
     previous kind-6 event is deleted first, by a kind-5 event (NIP-09) before it."""
     assert job.repost is not None
     undo = proto.event_ref(job.undo.id or "") if job.undo is not None else None
-    due = int(job.due.timestamp())  # as a post's events: the same on every host (plurspool(5))
+    due = proto.created_at(job.due)  # as a post's events: the same on every host
     deletion = []
     if undo is not None:
         tags = [["e", undo.event_id], ["k", str(proto.KIND_REPOST)]]
