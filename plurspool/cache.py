@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .post import Post
 
-CACHE_FORMAT = 7  # bump when what the parse cache or a listing holds changes
+CACHE_FORMAT = 8  # bump when what the parse cache or a listing holds changes
 # (path, file key, due, problem, record): one row of the parse cache
 CacheRow = tuple[str, tuple[int, int, int], float | None, str | None, str]
 
@@ -38,13 +38,14 @@ class Summary:
     repeat: str | None = None  # a recurring post's rule, as written
     queue: str | None = None  # the queue whose slot it holds
     expires: float | None = None  # in sent/: when a copy is next due to be deleted
+    edited: str | None = None  # the latest `edited_at` of its results (`plurspool amend`)
 
     @classmethod
     def of(cls, post: Post, expires: float | None = None) -> Summary:
         ok = tuple((a, r.id, r.url, r.deleted_at) for a, r in post.results.items() if not r.error)
-        return cls(
-            post.platforms, post.preview, post.attempts, ok, post.repeat, post.queue, expires
-        )
+        edited = max((r.edited_at for r in post.results.values() if r.edited_at), default=None)
+        p = post
+        return cls(p.platforms, p.preview, p.attempts, ok, p.repeat, p.queue, expires, edited)
 
     def to_json(self) -> list[Any]:
         return [
@@ -55,11 +56,12 @@ class Summary:
             self.repeat,
             self.queue,
             self.expires,
+            self.edited,
         ]
 
     @classmethod
     def from_json(cls, raw: list[Any]) -> Summary:
-        platforms, preview, attempts, results, repeat, queue, expires = raw
+        platforms, preview, attempts, results, repeat, queue, expires, edited = raw
         return cls(
             tuple(platforms) if platforms is not None else None,
             preview,
@@ -68,6 +70,7 @@ class Summary:
             repeat,
             queue,
             expires,
+            edited,
         )
 
 

@@ -53,6 +53,19 @@ def new_post(
     return saved
 
 
+def edit_copy(
+    app: App, item: Item, *, note: Note, ask: Ask | None, check: Callable[[bytes], None]
+) -> Edited | None:
+    """Edit a copy of a post until it is valid and passes `check` (which raises a
+    PlurspoolError naming what to fix); nothing is stored here (`amend` stores it).
+
+    Returns the valid text in its file, or None when the file was left unchanged or emptied.
+    """
+    original = app.items.read(item)
+    before = item.post.schedule if item.post else None
+    return _until_valid(app, item.state, item.id, original, before, note, ask, check)
+
+
 def edit_post(app: App, item: Item, *, note: Note, ask: Ask | None) -> Item | None:
     """Edit a post in place; store it only if saved valid and not changed meanwhile.
 
@@ -74,7 +87,7 @@ def edit_post(app: App, item: Item, *, note: Note, ask: Ask | None) -> Item | No
 
 
 @dataclass(frozen=True)
-class _Edited:
+class Edited:
     """A valid text, in the file it was edited in."""
 
     data: bytes
@@ -101,8 +114,10 @@ def _until_valid(
     schedule: str | None,
     note: Note,
     ask: Ask | None,
-) -> _Edited | None:
-    """Open the editor until the file is valid; None if it was left unchanged or emptied.
+    check: Callable[[bytes], None] | None = None,
+) -> Edited | None:
+    """Open the editor until the file is valid (and passes `check`); None if it was left
+    unchanged or emptied.
 
     `schedule` is the post's time before the edit: kept as it is, it may lie in the past.
     """
@@ -128,12 +143,14 @@ def _until_valid(
         data = path.read_bytes()
         if (data == initial and rounds == 1) or not data.strip():
             note("no changes" if data.strip() else "empty file: nothing saved")
-            _Edited(data, path).discard()
+            Edited(data, path).discard()
             return None
         try:
             stored, item = app.items.validate_edit(state, post_id, data, schedule)
             if item.problem:
                 raise InvalidInput(item.problem)
+            if check is not None:
+                check(stored)
         except PlurspoolError as exc:
             note(f"plurspool: {path.name}: {exc.message}")
             if exc.hint:
@@ -142,4 +159,4 @@ def _until_valid(
             if not again:
                 raise InvalidInput("nothing was saved", f"your text is kept in {path}") from None
             continue
-        return _Edited(stored, path)
+        return Edited(stored, path)

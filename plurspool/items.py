@@ -180,10 +180,10 @@ class Items:
                 )
             for issue in platform.check(post, account, self.spool.root):
                 out.append((issue.level, name, issue.message))
-            quoted = self.quoted(post, name)
-            if isinstance(quoted, Outcome) and quoted.error:
-                level = "error" if quoted.status == "permanent" else "warning"
-                out.append((level, name, quoted.error))
+            for quoted in (self.quoted(post, name), self.quoted(post, name, "repost")):
+                if isinstance(quoted, Outcome) and quoted.error:
+                    level = "error" if quoted.status == "permanent" else "warning"
+                    out.append((level, name, quoted.error))
         return sorted(out, key=lambda t: t[0] != "error")
 
     def post_problem(self, post: Post) -> str | None:
@@ -313,18 +313,23 @@ class Items:
         """The post whose ID starts with `prefix` (NotFound, or UsageError if several do)."""
         return self.load(self.spool.find(prefix, states))
 
-    def quoted(self, post: Post, account: str) -> Quoted | Outcome | None:
-        """What `post` quotes for `account`: a URL as written, or for `@ID` the recorded
-        result of that earlier post for the same account; an Outcome when it cannot be told
-        (temporary while the quoted post waits to be sent there), None without a quote."""
+    def quoted(self, post: Post, account: str, key: str = "quote") -> Quoted | Outcome | None:
+        """What `post` quotes (or reposts) for `account`: a URL as written, or for `@ID` the
+        recorded result of that earlier post for the same account; an Outcome when it cannot be
+        told (temporary while that post waits to be sent there), None without one."""
         from .platforms.base import Outcome, Quoted
+        from .post.repost import account_problem
 
-        target = None if post.quote is None else post.quote.target(account)
-        if target is None:
+        ref = post.repost if key == "repost" else post.quote
+        platform = getattr(self.config.accounts.get(account), "platform", None)
+        if key == "repost" and (problem := account_problem(post.repost, account, platform)):
+            return Outcome("permanent", error=problem)
+        target = None if ref is None else ref.target(account)
+        if ref is None or target is None:
             return None
         if not target.startswith("@"):
             return Quoted(url=target)
-        where = f"line {post.quote.line}: `quote: {target}`" if post.quote else target
+        where = f"line {ref.line}: `{key}: {target}`"
         try:
             item = self.find(target[1:])
             from .post import parse

@@ -193,7 +193,7 @@ class Queue:
         post = parse(data)
         with self.locks.queue_lock():
             data = self._slotted(data) if state == "scheduled" else data
-            entry = self.spool.deliver(state, new_id(post.parts[0] or hint_text), data)
+            entry = self.spool.deliver(state, new_id((post.parts or ("",))[0] or hint_text), data)
         return Done(self.items.load(entry))
 
     def add_imported(

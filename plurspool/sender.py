@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import when
+from . import reposts, when
 from .app import App
 from .config import Account, Config
 from .errors import Busy, PlurspoolError, SpoolError
@@ -403,6 +403,7 @@ class Sender:
 
         quoted = app.items.quoted(item.post, name)
         assert item.due is not None
+        reposted = app.items.quoted(item.post, name, "repost")
         job = Job(
             post_id=item.id,
             account=account,
@@ -416,6 +417,8 @@ class Sender:
             material=dict(d.material),
             save=save,
             quote=quoted if isinstance(quoted, Quoted) else None,
+            repost=reposted if isinstance(reposted, Quoted) else None,
+            undo=reposts.previous(app.spool, item.id, name) if item.post.repost else None,
             timezone=app.config.timezone,
         )
         attempts = d.attempts + 1
@@ -423,8 +426,10 @@ class Sender:
             "sending", id=item.id, account=name, attempt=attempts, in_doubt=in_doubt or None
         )
         try:
-            # A quoted `@ID` not sent there (yet): nothing goes out (plurspool(5), `quote`).
-            outcome = quoted if isinstance(quoted, Outcome) else platform.send(job)
+            # A quoted or reposted `@ID` not sent there (yet): nothing goes out (plurspool(5),
+            # `quote`, `repost`).
+            waits = [q for q in (quoted, reposted) if isinstance(q, Outcome)]
+            outcome = waits[0] if waits else platform.send(job)
         except PlurspoolError as exc:
             error = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
             outcome = Outcome("permanent", error=error)

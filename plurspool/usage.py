@@ -32,6 +32,7 @@ OPTIONS = (
 #: One line per command, shown by `plurspool --help` (at most 64 characters: one line at 80).
 COMMANDS = {
     "accounts": "List the configured accounts, or test that they log in.",
+    "amend": "Edit a sent post in $EDITOR, then on mastodon; others unchanged.",
     "calendar": "Show a week or month of the queue: posts, repeats, free slots.",
     "cancel": "Take posts out of the queue into drafts/.",
     "check": "Validate posts (new/, drafts/, scheduled/); change nothing.",

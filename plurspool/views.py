@@ -59,6 +59,7 @@ class PostView(TypedDict):
     repeat: Repeat | None
     held: str | None
     senders: dict[str, str | None]  # account -> the host that sends it, None: any host
+    edited_at: str | None  # when `amend` last edited it on a server (UTC, Z)
     expires_at: str | None  # in sent/: when a copy is next due to be deleted
     deleted_at: str | None  # in sent/: when the last copy was deleted, once all are
 
@@ -84,6 +85,7 @@ class Stats(TypedDict):
     buckets: dict[str, int]
     next: list[PostView]
     days: list[Day]
+    edited: int  # sent posts edited by `amend`
     deleted: int  # posts in sent/ whose every copy was deleted
     expiring: int  # posts in sent/ with a copy still to expire
 
@@ -283,6 +285,7 @@ class Views:
             "repeat": self._repeat(summary.repeat) if summary and summary.repeat else None,
             "held": held.get(item.id),
             "senders": {a: self.items.config.sender_of(a) for a in platforms},
+            "edited_at": summary.edited if summary else None,
             "expires_at": _iso(summary.expires) if summary and item.state == "sent" else None,
             "deleted_at": _all_deleted(results) if item.state == "sent" else None,
         }
@@ -428,9 +431,15 @@ class Views:
             "buckets": buckets,
             "next": [self.view(i) for i in nxt],
             "days": _per_day(scheduled, now, tz),
+            "edited": self._edited(),
             "deleted": sum(1 for s in sent if s and s.results and all(r[3] for r in s.results)),
             "expiring": sum(1 for s in sent if s and s.expires is not None),
         }
+
+    def _edited(self) -> int:
+        """How many sent posts `amend` edited: counted in `list`'s lines of sent/ (its fast
+        path: a post is parsed only when its file changed since it was last listed)."""
+        return self.view_lines(["sent"]).count(b'"edited_at": "')
 
 
 def _iso(t: float | None) -> str | None:

@@ -17,7 +17,7 @@ from click.core import ParameterSource
 from .. import __version__, usage
 from ..errors import EXIT_FAILURE, EXIT_USAGE, PlurspoolError, UsageError
 from ..printable import shown
-from . import calendar, daemon, delete, feeds, imports, posting, queue, report, setup
+from . import amend, calendar, daemon, delete, feeds, imports, posting, queue, report, setup
 from .context import Context
 
 QUEUE_COMMANDS = (
@@ -88,6 +88,7 @@ for _command in (
     posting.post,
     posting.new,
     posting.edit,
+    amend.amend,
     queue.list_,
     queue.show,
     queue.cancel,

@@ -280,6 +280,8 @@ class TextOutput:
                 status += " (invalid)" if item.problem else " (deferred)"
             elif v["retry_at"]:
                 status += " (retrying)"
+            elif v["edited_at"]:
+                status += " (edited)"
             text = v["preview"]
             if v["repeat"] is not None:  # a recurring post's template: its rule in words
                 text = f"({v['repeat']['words']}) {text}"
@@ -322,10 +324,15 @@ class TextOutput:
         if any(v["senders"].values()):
             hosts = (f"{a}: {h or 'any host'}" for a, h in v["senders"].items())
             _echo(f"senders:   {', '.join(hosts)}")
+        if item.post is not None and item.post.repost is not None:
+            for account in v["platforms"]:
+                _echo(f"repost:    {account}: {item.post.repost.target(account)}")
         _echo(f"attempts:  {v['attempts']}")
         for account, r in v["results"].items():
+            result = item.post.results.get(account) if item.post else None
+            edited = f" (edited {result.edited_at})" if result and result.edited_at else ""
             gone = f" (deleted {r['deleted_at']})" if r["deleted_at"] else ""
-            _echo(f"sent:      {account}: {r.get('url') or r.get('id') or '(no id)'}{gone}")
+            _echo(f"sent:      {account}: {r.get('url') or r.get('id') or '(no id)'}{edited}{gone}")
         if (expires := _at(v)) is not None:
             _echo(f"expires:   {echo_time(app, expires)} ({until(app, expires)})")
         if v["retry_at"]:
@@ -374,6 +381,8 @@ class TextOutput:
                 "queued by account: "
                 + ", ".join(f"{a} {n}" for a, n in sorted(data["by_platform"].items()))
             )
+        if data["edited"]:
+            _echo(f"edited after sending: {data['edited']}")
         if data["deleted"] or data["expiring"]:
             _echo(f"sent: {data['deleted']} deleted, {data['expiring']} expiring")
         b = data["buckets"]

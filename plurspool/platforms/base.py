@@ -47,6 +47,8 @@ class Job:
     material: dict[str, Any] = field(default_factory=dict)
     save: Callable[[dict[str, Any]], None] = lambda material: None
     quote: Quoted | None = None  # resolved by the sender from the post's `quote`
+    repost: Quoted | None = None  # and from its `repost` (plurspool(5)): what to repost
+    undo: Quoted | None = None  # a recurring repost: the previous occurrence's, undone first
     timezone: tzinfo = UTC  # the config's: a time without an offset is local to it
 
     @cached_property

@@ -13,7 +13,8 @@ from the idempotency key, so the same on every host) before the first attempt, s
 meets the first host's record. After a timeout or a 5xx answer,
 and on every later attempt (or one in doubt), `com.atproto.repo.getRecord` decides whether a part
 is already there: the PDS answers 500, not "exists", when a key is used twice. The parts already
-written are saved too, so a retry resumes the thread where it stopped.
+written are saved too, so a retry resumes the thread where it stopped. A repost is one
+`app.bsky.feed.repost` record, its key fixed and saved the same way.
 
 Text. A part may hold 300 graphemes and 3000 UTF-8 bytes (`PostMeasure`; a longer one is
 auto-split into several records, `fit.thread`). Links, hashtags (and cashtags) become
@@ -51,10 +52,11 @@ from ..config import Account
 from ..errors import ConfigError, SendError
 from ..hosts import record_keys
 from ..post import Post
+from ..post.repost import BLUESKY_URI, BLUESKY_URL
 from ..split import Measure, graphemes
 from . import fit
 from .base import DeleteJob, Issue, Job, Outcome
-from .bluesky_xrpc import POST_NSID, Client, XrpcError
+from .bluesky_xrpc import POST_NSID, REPOST_NSID, Client, XrpcError
 from .media import media_error, open_media, read_media
 
 MAX_GRAPHEMES = 300
@@ -366,32 +368,48 @@ def card_target(post: Post, accounts: list[str]) -> str | None:
     return None if index is None else first_link(post.parts_for(accounts[0])[index])
 
 
-_POST_URL = re.compile(r"https://bsky\.app/profile/([^/\s]+)/post/([^/?#\s]+)/?")
-_POST_URI = re.compile(r"at://([^/\s]+)/app\.bsky\.feed\.post/([^/?#\s]+)")
-
-
 def quote_ref(target: str) -> tuple[str, str] | None:
     """(handle or DID, record key) of a bsky.app post URL or an at:// post URI, else None."""
-    m = _POST_URL.fullmatch(target) or _POST_URI.fullmatch(target)
+    m = BLUESKY_URL.fullmatch(target) or BLUESKY_URI.fullmatch(target)
     return (m.group(1), m.group(2)) if m else None
 
 
-def _quoted(client: Client, job: Job) -> dict[str, str] | None:
-    """The strong ref (uri, cid) of the post that `job` quotes, or None without a quote."""
-    if job.quote is None:
+def _quoted(client: Client, job: Job, key: str = "quote") -> dict[str, str] | None:
+    """The strong ref (uri, cid) of the post that `job` quotes (or reposts), or None."""
+    quoted = job.repost if key == "repost" else job.quote
+    if quoted is None:
         return None
-    target = job.quote.id or job.quote.url or ""
+    target = quoted.id or quoted.url or ""
     ref = quote_ref(target)
     if ref is None:
-        raise SendError(f"quote: {target} is not a Bluesky post (https://bsky.app/... or at://)")
+        raise SendError(f"{key}: {target} is not a Bluesky post (https://bsky.app/... or at://)")
     repo, rkey = ref
     did = repo if repo.startswith("did:") else client.resolve(repo)
     if did is None:
-        raise SendError(f"quote: the handle {repo} does not resolve")
-    found = client.get_record(did, rkey, "looking up the quoted post")
+        raise SendError(f"{key}: cannot resolve {target}: the handle {repo} does not resolve")
+    found = client.get_record(did, rkey, f"looking up the {key}ed post")
     if found is None:
-        raise SendError(f"quote: there is no post {target}")
+        raise SendError(f"{key}: cannot resolve {target}: there is no post {target}")
     return found
+
+
+def _repost(client: Client, job: Job, did: str) -> dict[str, str]:
+    """Repost what `job.repost` names (plurspool(5), `repost`) as an `app.bsky.feed.repost`
+    record whose key was fixed and saved before the first attempt; a retry looks first."""
+    material = dict(job.material)
+    rkey = material.get("repost_rkey")
+    if not isinstance(rkey, str):
+        rkey = material["repost_rkey"] = post_tids(job.idempotency_key, job.due, 1)[0]
+        job.save(material)
+    elif (found := client.get_record(did, rkey, "looking for the repost", REPOST_NSID)) is not None:
+        return found
+    if job.undo is not None and job.undo.id and material.get("undone") != job.undo.id:
+        client.delete_record(job.undo.id, "deleting the previous repost")
+        material["undone"] = job.undo.id
+        job.save(material)
+    subject = _quoted(client, job, "repost")
+    record = {"$type": REPOST_NSID, "subject": subject, "createdAt": _now_iso()}
+    return client.create_record(did, rkey, record, "creating the repost", REPOST_NSID)
 
 
 def _external(client: Client, job: Job, index: int) -> dict[str, Any] | None:
@@ -537,7 +555,7 @@ class Bluesky:
         ]
         if errors:
             return Outcome("permanent", error="; ".join(errors))
-        texts = part_texts(job.post, job.account)
+        texts = [] if job.repost else part_texts(job.post, job.account)
         material = dict(job.material)
         rkeys = [str(k) for k in material.get("rkeys") or []]
         # Keys fixed by an earlier attempt: its records may exist, so look before creating.
@@ -551,6 +569,8 @@ class Bluesky:
         client = Client(job.account, job.state_dir, job.deadline)
         try:
             s = client.session()
+            if job.repost is not None:  # one repost record, no text (plurspool(5), `repost`)
+                done = [_repost(client, job, s.did)]
             for i, text in enumerate(texts):
                 if i < len(done):
                     continue
@@ -577,11 +597,9 @@ class Bluesky:
         finally:
             client.close()
         rkey = done[0]["uri"].rsplit("/", 1)[-1]
+        url = f"https://bsky.app/profile/{s.current_handle}/post/{rkey}"
         return Outcome(
-            "sent",
-            remote_id=done[0]["uri"],
-            url=f"https://bsky.app/profile/{s.current_handle}/post/{rkey}",
-            hold=client.hold,
+            "sent", remote_id=done[0]["uri"], url=None if job.repost else url, hold=client.hold
         )
 
 

@@ -29,6 +29,7 @@ from .base import Abandoned, wait_within
 
 REQUEST_TIMEOUT = 30.0
 POST_NSID = "app.bsky.feed.post"
+REPOST_NSID = "app.bsky.feed.repost"
 SESSION_MARGIN = 120.0  # renew a token this many seconds before it expires
 AUTH_ERRORS = ("ExpiredToken", "InvalidToken")
 
@@ -383,13 +384,15 @@ class Client:
         did = out.get("did")
         return did if isinstance(did, str) else None
 
-    def get_record(self, did: str, rkey: str, step: str) -> dict[str, str] | None:
-        """The strong ref (uri, cid) of the post `rkey` in the repo `did` (ours, or one
-        quoted), or None when it does not exist."""
+    def get_record(
+        self, did: str, rkey: str, step: str, collection: str = POST_NSID
+    ) -> dict[str, str] | None:
+        """The strong ref (uri, cid) of the post (or repost) `rkey` in the repo `did` (ours,
+        or one quoted), or None when it does not exist."""
         try:
             out = self.call(
                 "com.atproto.repo.getRecord",
-                params={"repo": did, "collection": POST_NSID, "rkey": rkey},
+                params={"repo": did, "collection": collection, "rkey": rkey},
                 step=step,
             )
         except XrpcError as exc:
@@ -399,17 +402,20 @@ class Client:
         return {"uri": str(out["uri"]), "cid": str(out["cid"])}
 
     def create_record(
-        self, did: str, rkey: str, record: dict[str, Any], step: str
+        self, did: str, rkey: str, record: dict[str, Any], step: str, collection: str = POST_NSID
     ) -> dict[str, str]:
-        """Create our post `rkey`; after a timeout or 5xx, look whether it went through."""
-        body = {"repo": did, "collection": POST_NSID, "rkey": rkey, "record": record}
+        """Create our post (or repost) `rkey`; after a timeout or 5xx, look whether it went
+        through."""
+        body = {"repo": did, "collection": collection, "rkey": rkey, "record": record}
         try:
             out = self.authed("com.atproto.repo.createRecord", body=body, step=step)
         except XrpcError as exc:
             if exc.status is not None and exc.status < 500:
                 raise
             try:
-                found = self.get_record(did, rkey, f"{step}, checking whether it went through")
+                found = self.get_record(
+                    did, rkey, f"{step}, checking whether it went through", collection
+                )
             except XrpcError:
                 raise exc from None
             if found is None:

@@ -12,8 +12,8 @@ that is looked up in the account's recent statuses (same parent, same CW, same s
 it is sent again, and so is a part this host first sends more than an hour after the post's time
 (another host may have sent it; not found among 200 statuses, it is sent). That record covers a
 crash (`job.in_doubt`) and a timeout or 5xx alike; a 4xx answer (429 included) clears it, since
-nothing was created. Media are attached to the first part of a
-thread; uploads are reused by a retry within the hour.
+nothing was created. Media are attached to the first part of a thread; uploads are reused by a
+retry within the hour. A repost is a reblog (`mastodon_api.reblog`).
 """
 
 from __future__ import annotations
@@ -45,10 +45,19 @@ from .mastodon_api import (
     delete_thread,
     find_status,
     limits_from_instance,
+    local_status,
     media_processing,
     read_cached_limits,
+    reblog,
+    search_status,
     status_ref,
     write_cached_limits,
+)
+from .mastodon_api import (
+    instance_of as _instance,
+)
+from .mastodon_api import (
+    token_of as _token,
 )
 from .media import media_error, read_media
 
@@ -117,21 +126,6 @@ def measure_with(post: Post, account: Account, limits: Limits) -> StatusMeasure:
 # --- the platform ---------------------------------------------------------------------------
 
 
-def _instance(account: Account) -> str:
-    return str(account.options["instance"]).rstrip("/")
-
-
-def _token(account: Account) -> str:
-    token = account.secret("token")
-    if not token:
-        raise ConfigError(
-            f"account {account.name}: no access token",
-            f"set token_cmd or token_file in [accounts.{account.name}], or "
-            f"{secret_env_var(account.name, 'token')}",
-        )
-    return token
-
-
 def open_client(account: Account, clock: Callable[[], float] = time.time) -> Client:
     """A client of the account's instance with its token (`import mastodon-scheduled`)."""
     token = _token(account)
@@ -153,33 +147,9 @@ def _media_kind(relpath: str) -> str | None:
     return mime if mime and mime.split("/")[0] in ("image", "video", "audio") else None
 
 
-def _with_link(text: str, url: str) -> str:
+def with_link(text: str, url: str) -> str:
     """A part with the quoted post's URL on a line of its own at the end."""
     return f"{text}\n\n{url}"
-
-
-def _local_status(instance: str, url: str | None) -> str | None:
-    """The status id in a URL of this instance's own (`INSTANCE/@user/ID`), else None."""
-    if not url or not url.startswith(instance + "/@"):
-        return None
-    last = url.rstrip("/").rsplit("/", 1)[-1]
-    return last if last.isdigit() else None
-
-
-def _search_status(client: Client, url: str) -> str | None:
-    """The id on this instance of the status at `url` (looked up, fetched if need be), or
-    None; only a status whose own url or uri is `url` counts."""
-    try:
-        _, found = client.call("search_v2", url, resolve=True, result_type="statuses")
-    except Refused as refused:
-        if refused.code in (401, 403, 404):  # e.g. a token without read:search: link it
-            return None
-        raise
-    statuses = found.get("statuses") if isinstance(found, Mapping) else None
-    for status in statuses if isinstance(statuses, list) else []:
-        if isinstance(status, Mapping) and url in (status.get("url"), status.get("uri")):
-            return str(status.get("id"))
-    return None
 
 
 def _poll_issues(poll: Poll, limits: Limits, instance: str, media: bool) -> list[Issue]:
@@ -252,7 +222,7 @@ class MastodonPlatform:
             # Without the quote API the URL goes at the end of the first part, and Mastodon
             # counts any URL as the same number of characters, whatever it is.
             written = list(post.parts_for(account.name))
-            written[0] = _with_link(written[0], "https://example.com/")
+            written[0] = with_link(written[0], "https://example.com/")
             parts = tuple(written)
 
         def describe(where: str, text: str) -> str:
@@ -386,7 +356,8 @@ class MastodonPlatform:
             cached = read_cached_limits(job.state_dir, instance)
             if cached is None or self.clock() - cached[1] > CACHE_MAX_AGE:
                 self._fetch_limits(client, job.state_dir, instance)
-            return replace(self._send_parts(job, client), hold=client.hold)
+            sent = reblog(job, client, instance) if job.repost else self._send_parts(job, client)
+            return replace(sent, hold=client.hold)
         except Refused as refused:
             o = refused.outcome
             return Outcome(
@@ -415,9 +386,9 @@ class MastodonPlatform:
         # A status carries a quote, or media or a poll: with those, the quote is a link.
         alone = not job.post.media and job.post.poll is None
         if cached is not None and cached[0].quotes and alone:
-            status_id = job.quote.id or _local_status(instance, job.quote.url)
+            status_id = job.quote.id or local_status(instance, job.quote.url)
             if status_id is None and job.quote.url:
-                status_id = _search_status(client, job.quote.url)
+                status_id = search_status(client, job.quote.url)
         if status_id is not None:
             plan = {"id": status_id}
         elif job.quote.url:
@@ -435,7 +406,7 @@ class MastodonPlatform:
         quote = self._quote(job, client, material) if job.quote is not None else {}
         written = list(job.post.parts_for(job.account.name))
         if "link" in quote:
-            written[0] = _with_link(written[0], quote["link"])
+            written[0] = with_link(written[0], quote["link"])
         # The limits the thread was split with are saved with the first part, and a retry
         # splits with them again: a limit read anew meanwhile must not move its breaks.
         saved = material.get("split_limits")

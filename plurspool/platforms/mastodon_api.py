@@ -1,5 +1,6 @@
 """Mastodon's HTTP API as plurspool uses it: one client, the small functions that read every
-answer, the instance's limits with their cache, and deleting a thread (`delete_thread`).
+answer, the instance's limits with their cache, finding and reblogging a status, editing one
+(`plurspool amend`) and deleting a thread (`delete_thread`).
 
 Requests go through Mastodon.py (imported only when a client is made), with the raw response of
 each call kept. Every answer is read from that response by the same small functions (`answer`,
@@ -20,10 +21,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..config import secret_env_var
+from ..config import Account, secret_env_var
 from ..errors import ConfigError
+from ..post.repost import MASTODON_URL
 from . import ratelimit
-from .base import Abandoned, DeleteJob, Outcome, wait_within
+from .base import Abandoned, DeleteJob, Job, Outcome, wait_within
 from .options import limits_dir
 
 DEFAULT_LIMIT = 500
@@ -253,6 +255,21 @@ def write_cached_limits(state_dir: Path, instance: str, limits: Limits, now: flo
 # --- the HTTP client ------------------------------------------------------------------------
 
 
+def instance_of(account: Account) -> str:
+    return str(account.options["instance"]).rstrip("/")
+
+
+def token_of(account: Account) -> str:
+    token = account.secret("token")
+    if not token:
+        raise ConfigError(
+            f"account {account.name}: no access token",
+            f"set token_cmd or token_file in [accounts.{account.name}], or "
+            f"{secret_env_var(account.name, 'token')}",
+        )
+    return token
+
+
 class Client:
     """Mastodon.py with the raw response of each call kept, and read by `answer`."""
 
@@ -456,3 +473,124 @@ def find_status(
             "look at the account and delete or retry by hand",
         )
     )
+
+
+# --- finding a status, reblogging it (plurspool(5), `quote` and `repost`) ---------------------
+
+
+def local_status(instance: str, url: str | None) -> str | None:
+    """The status id in a URL of this instance's own (`INSTANCE/@user/ID` or
+    `INSTANCE/users/user/statuses/ID`), else None."""
+    m = MASTODON_URL.fullmatch(url or "")
+    if m is None or urllib.parse.urlsplit(url).netloc != urllib.parse.urlsplit(instance).netloc:
+        return None
+    return m["id"] if m["id"].isdigit() else None
+
+
+def search_status(client: Client, url: str) -> str | None:
+    """The id on this instance of the status at `url` (looked up, fetched if need be), or
+    None; only a status whose own url or uri is `url` counts."""
+    try:
+        _, found = client.call("search_v2", url, resolve=True, result_type="statuses")
+    except Refused as refused:
+        if refused.code in (401, 403, 404):  # e.g. a token without read:search
+            return None
+        raise
+    statuses = found.get("statuses") if isinstance(found, Mapping) else None
+    for status in statuses if isinstance(statuses, list) else []:
+        if isinstance(status, Mapping) and url in (status.get("url"), status.get("uri")):
+            return str(status.get("id"))
+    return None
+
+
+def reblog(job: Job, client: Client, instance: str) -> Outcome:
+    """Reblog what `job.repost` names, once: the status is found through the account's own
+    instance and its id saved before the reblog. Reblogging a status twice gives back the
+    first reblog (Mastodon's ReblogService, and mastodon-mock), so a retry in doubt simply
+    asks again."""
+    assert job.repost is not None
+    material = dict(job.material)
+    saved = material.get("reblog_of")
+    status_id = saved if isinstance(saved, str) else None
+    if status_id is None:
+        url = job.repost.url or ""
+        # An `@ID`'s recorded result is a status of this very account: its id is known.
+        status_id = job.repost.id or local_status(instance, url) or search_status(client, url)
+        if status_id is None:
+            answer = "its search found no status with that address"
+            return Outcome("permanent", error=f"cannot repost {url}: {instance}: {answer}")
+        material["reblog_of"] = status_id
+        job.save(material)  # before the request: a crash from here on leaves it in doubt
+    if job.undo is not None and job.undo.id and material.get("undone") != job.undo.id:
+        unreblog(client, job.undo.id)
+        material["undone"] = job.undo.id
+        job.save(material)
+    try:
+        _, data = client.call("status_reblog", status_id)
+    except Refused as refused:
+        if refused.code == 404:
+            o = refused.outcome
+            raise Refused(Outcome("permanent", error=f"cannot repost: {o.error}"), 404) from None
+        raise
+    reblog_id, reblog_url = status_ref(data)
+    return Outcome("sent", remote_id=reblog_id, url=reblog_url)
+
+
+def unreblog(client: Client, reblog_id: str) -> None:
+    """Undo our reblog `reblog_id` (a recurring repost's previous one): the status it reblogs
+    is unreblogged; one already gone is undone."""
+    try:
+        _, data = client.call("status", reblog_id)
+    except Refused as refused:
+        if refused.code == 404:
+            return
+        raise
+    original = data.get("reblog") if isinstance(data, Mapping) else None
+    if isinstance(original, Mapping) and original.get("id"):
+        client.call("status_unreblog", str(original["id"]))
+
+
+# --- editing a status (plurspool(1), `amend`) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A status of ours as it is to read after `plurspool amend`."""
+
+    status_id: str
+    text: str
+    cw: str | None
+    sensitive: bool | None
+    language: str | None
+    alts: tuple[str | None, ...] | None = None  # its media's descriptions, in order, if any
+
+
+def edit_statuses(account: Account, edits: list[Edit], *, clock: Callable[[], float]) -> None:
+    """`PUT /api/v1/statuses/:id` for each edit, in order; raises `Refused` with the server's
+    answer at the first it refuses. A status with media keeps them: their ids are read first
+    and sent again, with the new descriptions (Mastodon drops what an edit does not name)."""
+    client = Client(
+        instance_of(account), token_of(account), timeout=30.0, account=account.name, clock=clock
+    )
+    try:
+        for edit in edits:
+            args: dict[str, Any] = {
+                "status": edit.text,
+                "edit": edit.status_id,
+                "spoiler_text": edit.cw or "",
+                "sensitive": bool(edit.sensitive),
+                "language": edit.language,
+            }
+            if edit.alts is not None:
+                _, data = client.call("status", edit.status_id)
+                media = data.get("media_attachments") if isinstance(data, Mapping) else None
+                ids = [str(m["id"]) for m in media or [] if isinstance(m, Mapping)]
+                args["media_ids"] = ids
+                args["media_attributes"] = [
+                    {"id": i, "description": alt or ""}
+                    for i, alt in zip(ids, edit.alts, strict=False)
+                ]
+            # Mastodon.py's status_update takes no `language`; the helper it calls does.
+            client.call("_Mastodon__status_internal", **args)
+    finally:
+        client.close()

@@ -19,6 +19,9 @@
   for good when too few relays are left that have not refused for good (`invalid:`, `blocked:`...).
 - The remote id is the first part's `note1...` id (NIP-19); there is no URL (no web address is
   canonical for a note).
+- A repost (`repost:`) is one kind-6 event (NIP-18), signed once and sent like a note: the
+  reposted note is fetched from the relays first, for its author's `p` tag and the content
+  (`nostr_repost`).
 - Media cannot be sent: Nostr has no upload of its own, and plurspool does not upload local files
   to a media server, so `check` reports a post with media as an error for nostr accounts. Link
   the file in the text instead.
@@ -174,7 +177,7 @@ class RelayResult:
     transmitted: bool = False  # an EVENT went out and its answer is missing
 
 
-def _reason(exc: BaseException) -> str:
+def relay_reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
     if isinstance(exc, ConnectionRefusedError):
@@ -264,11 +267,11 @@ def _publish(url: str, events: list[dict[str, Any]], timeout: float) -> RelayRes
                 reused = False
                 result.error, result.transmitted = None, False
                 continue
-            result.error = _reason(exc)
+            result.error = relay_reason(exc)
         except TimeoutError:
             result.error = "no answer within the time limit (timed out)"
         except (OSError, WebSocketException) as exc:
-            result.error = _reason(exc)
+            result.error = relay_reason(exc)
         if ws is not None:
             _close(ws)  # in an unknown state: a late answer must not meet the next post
         return result
@@ -327,7 +330,9 @@ def _publish_all(todo: dict[str, list[dict[str, Any]]], timeout: float) -> dict[
             if fut.done() and fut.exception() is None:
                 out[url] = fut.result()
             else:
-                why = "timed out" if not fut.done() else _reason(fut.exception() or Exception())
+                why = (
+                    "timed out" if not fut.done() else relay_reason(fut.exception() or Exception())
+                )
                 out[url] = RelayResult(url, error=why, transmitted=True)
         return out
     finally:
@@ -433,7 +438,7 @@ class Nostr:
                 if not fut.done():
                     report[url] = "timed out"
                 elif fut.exception() is not None:
-                    report[url] = _reason(fut.exception() or Exception())
+                    report[url] = relay_reason(fut.exception() or Exception())
                 else:
                     report[url] = fut.result()
         finally:
@@ -460,7 +465,7 @@ class Nostr:
         account = job.account
         relays: list[str] = list(account.options["relays"])
         need = int(account.options["min_relays"])
-        parts, first = quoting(job)
+        parts, first = quoting(job) if job.repost is None else ([], [])
         material: dict[str, Any] = json.loads(json.dumps(job.material or {}))
         events: list[dict[str, Any]] | None = material.get("events")
         if events:
@@ -472,9 +477,19 @@ class Nostr:
             secret = load_key(account)
             pubkey = proto.public_key(secret)
             common = _common_tags(job.post, account.name)
-            created = int(job.due.timestamp())
-            tagged = common + _expiration(job, created, time.time())
-            events = build_events(secret, parts, tagged, created, relays[0], first)
+            if job.repost is not None:  # plurspool(5), `repost`: one kind-6 event
+                from .nostr_repost import Unanswered, repost_events
+
+                try:
+                    events = repost_events(job, secret, relays)
+                except Unanswered as exc:
+                    return Outcome("temporary", error=str(exc))
+                except SendError as exc:
+                    return Outcome("permanent", error=exc.message)
+            else:
+                created = proto.created_at(job.due)
+                tagged = common + _expiration(job, created, time.time())
+                events = build_events(secret, parts, tagged, created, relays[0], first)
             material = {
                 "version": MATERIAL_VERSION,
                 "pubkey": pubkey,
@@ -511,7 +526,8 @@ class Nostr:
         if len(full) >= need:
             # No progress to keep: the sender records the success (were that record lost, the
             # next attempt would send the same events again, and the relays say "duplicate").
-            return Outcome("sent", remote_id=proto.note(ids[0]), url=None)
+            # (A repost's own event is its last: a deletion of the previous one goes first.)
+            return Outcome("sent", remote_id=proto.note(ids[-1 if job.repost else 0]), url=None)
         job.save(material)  # which relays have what, for the retry
         failures = [r for r in results.values() if r.error]
         detail = "; ".join(f"{r.url}: {r.error}" for r in failures) or "no relay to send to"
@@ -581,7 +597,7 @@ def _probe(url: str, pubkey: str, timeout: float) -> str:
     except TimeoutError:
         return "timed out"
     except (OSError, WebSocketException, ValueError) as exc:
-        return _reason(exc)
+        return relay_reason(exc)
 
 
 PLATFORM = Nostr()

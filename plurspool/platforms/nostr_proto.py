@@ -18,11 +18,17 @@ import functools
 import hashlib
 import json
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 KIND_TEXT_NOTE = 1
+KIND_DELETION = 5  # NIP-09
+KIND_REPOST = 6  # NIP-18
 
 # --- bech32 (BIP-173), as NIP-19 uses it --------------------------------------------------
 
@@ -36,6 +42,13 @@ _TOP = tuple(
     functools.reduce(int.__xor__, (g for i, g in enumerate(_GENERATORS) if top >> i & 1), 0)
     for top in range(32)
 )
+
+
+def created_at(due: datetime) -> int:
+    """An event's `created_at`: the post's time, so every host signs the same event (plurspool(5),
+    SEVERAL MACHINES) -- but never later than now, since relays refuse events from the future
+    (a post is sent at or after its time; only a clock set ahead, as in tests, meets this)."""
+    return min(int(due.timestamp()), int(time.time()))
 
 
 def _polymod(values: Iterable[int]) -> int:
@@ -124,7 +137,9 @@ class EventRef:
 
 def event_ref(text: str) -> EventRef | None:
     """The first `note1`/`nevent1` reference in `text` (a `nostr:` URI, a web link that
-    holds one, or the bare ID), or None."""
+    holds one, or the bare ID; or a bare event id in hex), or None."""
+    if re.fullmatch(r"[0-9a-f]{64}", text.strip().lower()):
+        return EventRef(note(text.strip().lower()), text.strip().lower())
     for m in _EVENT_REF.finditer(text.lower()):
         try:
             hrp, data = bech32_decode(m.group(1))
@@ -264,3 +279,12 @@ def language_tags(language: str) -> list[list[str]]:
     primary = language.split("-")[0].lower()
     namespace = "ISO-639-1" if len(primary) == 2 else "ISO-639-3"
     return [["L", namespace], ["l", primary, namespace]]
+
+
+def verified(event: Any, wanted: str) -> bool:
+    """Whether `event`, as a relay gave it, is the event `wanted` (its id recomputed)."""
+    try:
+        fields = (event["pubkey"], event["created_at"], event["kind"], event["tags"])
+        return bool(event["id"] == wanted == event_id(*fields, event["content"]))
+    except (KeyError, TypeError, ValueError):
+        return False

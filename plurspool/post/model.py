@@ -32,6 +32,7 @@ TOP_KEYS = (
     "retried",
     "poll",
     "quote",
+    "repost",
     "card",
     "split",
     "repeat",
@@ -43,7 +44,7 @@ POLL_KEYS = ("options", "expires", "multiple", "hide_totals")
 CARD_KEYS = ("url", "title", "description", "image")
 MEDIA_KEYS = ("path", "alt")
 OVERRIDE_KEYS = ("text", "cw", "language", "visibility", "sensitive")
-RESULT_KEYS = ("id", "url", "error", "attempts", "at", "deleted_at")
+RESULT_KEYS = ("id", "url", "error", "attempts", "at", "edited_at", "deleted_at")
 # The keys plurspool itself writes into a post (plurspool(5)): a resolved `schedule`, the
 # `queue` slot taken, the normalised `repeat`, `skipped`, a resolved `card`, the results and
 # `attempts`, a retry's token. Everything else in a file is the user's alone.
@@ -85,6 +86,7 @@ class Result:
     error: str | None = None
     attempts: int = 0
     at: str | None = None
+    edited_at: str | None = None  # when `plurspool amend` last edited it (UTC, Z)
     deleted_at: str | None = None  # UTC with Z: the account's copy was deleted (expiry, delete)
 
 
@@ -126,6 +128,10 @@ class Quote:
         return self.accounts.get(account, self.default)
 
 
+class Repost(Quote):
+    """What a post reposts (plurspool(5), `repost`): a URL or `@ID`, for all accounts or each."""
+
+
 @dataclass(frozen=True)
 class Card:
     """A Bluesky link card (plurspool(5), `card`): `auto`, `off`, or resolved fields."""
@@ -163,6 +169,7 @@ class Post:
     skip: tuple[str, ...] = ()  # local dates, YYYY-MM-DD
     skipped: tuple[str, ...] = ()  # missed occurrences, UTC with Z
     queue: str | None = None  # the queue whose slot the post holds (written back at intake)
+    repost: Repost | None = None  # a repost has no parts (plurspool(5), `repost`)
     expires: Expiry | None = None
 
     def parts_for(self, account: str) -> tuple[str, ...]:
@@ -188,8 +195,10 @@ class Post:
 
     @property
     def preview(self) -> str:
-        """The first part on one line, cut to 60 characters."""
+        """The first part on one line, cut to 60 characters (a repost: what it reposts)."""
         text = " ".join(self.parts[0].split()) if self.parts else ""
+        if self.repost is not None and not text:
+            text = f"repost {self.repost.default or ', '.join(self.repost.accounts.values())}"
         return text if len(text) <= 60 else text[:59] + "…"
 
 

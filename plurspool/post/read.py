@@ -31,6 +31,7 @@ from .model import (
     _empty_part,
     _split_lines,
 )
+from .repost import beside, read_repost
 from .rich import read_card, read_poll, read_quote
 from .tree import (
     _BOM,
@@ -193,6 +194,7 @@ class _Fields:
             "skip": (),
             "skipped": (),
             "queue": None,
+            "repost": None,
             "expires": None,
         }
         for key, node in root.items():
@@ -230,6 +232,8 @@ class _Fields:
                     values["quote"] = read_quote(self, node, self.doc.line(key.start))
                 case "card":
                     values["card"] = read_card(self, node, self.doc.line(key.start))
+                case "repost":
+                    values["repost"] = read_repost(self, node, self.doc.line(key.start))
                 case "split":
                     values["split"] = self.checked(node, name, _check_split)
                 case "repeat":
@@ -244,8 +248,16 @@ class _Fields:
                     values["expires"] = read_expires(self, node)
                 case _:
                     raise self.unknown(key, TOP_KEYS, "")
+        repost = values["repost"]
+        if repost is not None:
+            extras = {k: bool(values[k]) for k in ("media", "poll", "quote")}
+            texts = any(o.text is not None for o in values["overrides"].values())
+            extras["overrides.ACCOUNT.text"] = texts
+            problem = beside(repost, self.doc.text[self.doc.body_start :], extras)
+            if problem is not None:
+                raise problem
         return Post(
-            parts=self.body(),
+            parts=() if repost is not None else self.body(),
             **{
                 **values,
                 "overrides": types.MappingProxyType(values["overrides"]),

@@ -465,6 +465,8 @@ def _record_dict(results: Mapping[str, Result], attempts: int) -> dict[str, Any]
                 entry["attempts"] = result.attempts
             if result.at is not None:
                 entry["at"] = result.at
+            if result.edited_at is not None:
+                entry["edited_at"] = result.edited_at
             if result.deleted_at is not None:
                 entry["deleted_at"] = result.deleted_at
             table[str(account)] = entry
@@ -537,6 +539,9 @@ def _post_fields(post: Post) -> dict[str, Any]:
     if post.quote is not None:
         quote = post.quote
         out["quote"] = quote.default if quote.default is not None else dict(quote.accounts)
+    if post.repost is not None:
+        repost = post.repost
+        out["repost"] = repost.default if repost.default is not None else dict(repost.accounts)
     if post.card is not None:
         out["card"] = _card_value(post.card)
     if post.repeat is not None:

@@ -829,6 +829,42 @@ def bench_expiry(quick: bool) -> list[Row]:
     ]
 
 
+def bench_repost(quick: bool) -> list[Row]:
+    """What a recurring repost's occurrence pays, before it is sent, to find the repost it
+    undoes (`reposts.previous`, in process): a listing of sent/ and a parse of the latest
+    earlier occurrence, with 1,000 and 10,000 posts in sent/, a year of occurrences among them."""
+    from plurspool.reposts import previous
+    from plurspool.spool import Spool
+
+    first = datetime(2026, 1, 1, 9, tzinfo=UTC)
+    days = 365
+    rows = []
+    for size in (1000,) if quick else (1000, 10_000):
+        with tempfile.TemporaryDirectory(prefix="plurspool-bench-") as tmp:
+            spool = Spool(Path(tmp))
+            spool.ensure()
+            sent = spool.dir("sent")
+            for i in range(size - days):  # written directly: the setup is not what is timed
+                (sent / f"post-{i:05d}.md").write_bytes(b"---\nresults: {m: {id: '1'}}\n---\nx\n")
+            for d in range(days):
+                stamp = f"{first + timedelta(days=d):%Y%m%dT%H%M%SZ}"
+                text = f"---\nrepost: https://x.example/@a/1\nresults: {{m: {{id: '{d}'}}}}\n---\n"
+                (sent / f"daily--{stamp}.md").write_text(text, encoding="utf-8")
+            due = f"daily--{first + timedelta(days=days):%Y%m%dT%H%M%SZ}"
+            xs = []
+            for _ in range(5 if quick else 30):
+                t = time.perf_counter()
+                found = previous(spool, due, "m")
+                xs.append(time.perf_counter() - t)
+            assert found is not None and found.id == str(days - 1), found
+            goal = "≤ 50 ms" if size == 10_000 else ""
+            ok = statistics.median(xs) <= 0.05 if goal else None
+            rows.append(
+                Row(f"repeated repost: its undo found, {size:,} in sent/", stats(xs), "", goal, ok)
+            )
+    return rows
+
+
 def bench_git(quick: bool) -> list[Row]:
     """What `[git] send_only_committed` adds to a pass with 1,000 due posts (gitsync.Gate,
     in process, wall clock: git's own processes included): the first look (rev-parse, ls-tree,
@@ -1033,6 +1069,7 @@ BENCHES = (
     "pass",
     "repeat",
     "expiry",
+    "repost",
     "git",
     "feeds",
     "import",
@@ -1078,6 +1115,7 @@ def main() -> int:
         "pass": lambda: bench_pass(args.quick),
         "repeat": lambda: bench_repeat(args.quick),
         "expiry": lambda: bench_expiry(args.quick),
+        "repost": lambda: bench_repost(args.quick),
         "git": lambda: bench_git(args.quick),
         "feeds": lambda: bench_feeds(args.quick),
         "import": lambda: bench_import(args.quick),

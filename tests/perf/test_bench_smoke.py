@@ -37,6 +37,7 @@ FIGURES = [
     "one daemon pass, 1,000 recurring posts not yet due",
     "one daemon pass, 2,000 sent posts",
     "one daemon pass, 2,000 sent posts expiring later",
+    "repeated repost: its undo found, 1,000 in sent/",
     "git gate, 1,000 due posts: first pass",
     "git gate, 1,000 due posts: the branch did not move",
     "git gate, 1,000 due posts: after a commit",

@@ -102,7 +102,7 @@ if _KIND:
 
         def _call(self, method, *args, **kwargs):
             out = _real_call(self, method, *args, **kwargs)
-            if method == "status_post":
+            if method in ("status_post", "status_reblog"):
                 _answered()
             return out
 
