@@ -549,12 +549,14 @@ class Nostr:
         material = dict(job.material)
         event = material.get("event")
         if not isinstance(event, dict):
-            ids = [str(e["id"]) for e in job.sent.get("events") or []]
+            sent = job.sent.get("events") or []
+            ids = [str(e["id"]) for e in sent]
             ref = proto.event_ref(job.result.id or "") if not ids else None
             ids = ids or ([ref.event_id] if ref is not None else [])
             if not ids:
                 return Outcome("permanent", error="no event id recorded to delete")
-            tags = [["e", i] for i in ids] + [["k", "1"]]
+            kinds = sorted({str(e.get("kind", 1)) for e in sent}) or ["1"]  # 6: a repost
+            tags = [["e", i] for i in ids] + [["k", k] for k in kinds]
             event = proto.sign_event(load_key(account), int(time.time()), tags, "", kind=5)
             material["event"] = event
             job.save(material)

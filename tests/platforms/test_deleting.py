@@ -93,6 +93,7 @@ def test_an_expiring_thread_is_deleted_from_every_peer_after_its_time(
         [request_event] = events
         deleted = {t[1] for t in request_event["tags"] if t[0] == "e"}
         assert deleted == notes, url
+        assert [t for t in request_event["tags"] if t[0] == "k"] == [["k", "1"]]
     assert box.is_in("brief", "sent") and post.parts == sent.parts
     assert "delete-failed" not in daemon.text()
 
