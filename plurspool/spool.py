@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
+from .durable import fsync_dir, sync_filesystem, unlink_quietly
+from .durable import rename_noreplace as rename_noreplace  # tests trace it here
 from .errors import NotFound, SpoolError
 
 STATES = ("new", "drafts", "scheduled", "sent", "failed")
@@ -118,66 +120,7 @@ def classify(name: str) -> str:
     return "post"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-_AT_FDCWD = -100
-_RENAME_NOREPLACE = 1
-
-
-@functools.cache
-def _renameat2() -> Callable[..., int] | None:
-    """glibc's renameat2, looked up on first use (ctypes costs `list` 3 ms to import)."""
-    import ctypes
-
-    try:
-        fn: Callable[..., int] = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        return None
-    return fn
-
-
-def sync_filesystem(path: Path) -> None:
-    """Flush the filesystem holding `path` (Linux syncfs), not every disk of the machine as
-    os.sync() would; os.sync() where syncfs is missing."""
-    import ctypes
-
-    try:
-        syncfs: Callable[[int], int] = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        os.sync()
-        return
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        if syncfs(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), str(path))
-    finally:
-        os.close(fd)
-
-
-def rename_noreplace(src: Path, dst: Path) -> None:
-    """Rename src to dst atomically, failing with FileExistsError if dst exists."""
-    renameat2 = _renameat2()
-    if renameat2 is not None:
-        rc = renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
-        if rc == 0:
-            return
-        import ctypes
-
-        err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
-            raise OSError(err, os.strerror(err), str(dst))
-    # Filesystems without RENAME_NOREPLACE: check, then rename (a narrow race, documented).
-    if os.path.lexists(dst):
-        raise FileExistsError(errno.EEXIST, "file exists", str(dst))
-    os.rename(src, dst)
 
 
 def utf8_name(fspath: str) -> bool:
@@ -258,7 +201,7 @@ class Spool:
             os.mkdir(os.path.join(self._root_str, name), 0o700)
         except FileExistsError:
             return False
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return True
 
     def _keep(self, name: str) -> None:
@@ -518,7 +461,7 @@ class Spool:
             finally:
                 os.close(fd)
         except OSError as exc:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise _os_error("write", tmp, exc) from None
         _step("tmp-fsynced")
         return tmp
@@ -532,16 +475,16 @@ class Spool:
         try:
             self._into(state, lambda: rename_noreplace(tmp, dst))
         except FileExistsError:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise SpoolError(
                 f"a post with ID {post_id} already exists", "choose another name"
             ) from None
         except OSError as exc:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise _os_error("deliver", dst, exc) from None
         _step("renamed")
         self._touch(dst)
-        _fsync_dir(dst.parent)
+        fsync_dir(dst.parent)
         _step("dir-fsynced")
         found = self.stat_entry(state, post_id)
         assert found is not None
@@ -566,8 +509,8 @@ class Spool:
             raise _os_error("deliver", self.dir(state), exc) from None
         finally:
             for _, tmp in tmps:
-                _unlink_quietly(tmp)  # those not renamed in
-            _fsync_dir(self.dir(state))
+                unlink_quietly(tmp)  # those not renamed in
+            fsync_dir(self.dir(state))
         return [e for e in out if e is not None]
 
     def move(self, entry: Entry, state: str) -> Entry:
@@ -588,9 +531,9 @@ class Spool:
             raise _os_error("move", entry.path, exc) from None
         _step("renamed")
         self._touch(dst, entry.path)
-        _fsync_dir(dst.parent)
+        fsync_dir(dst.parent)
         _step("dst-fsynced")
-        _fsync_dir(entry.path.parent)
+        fsync_dir(entry.path.parent)
         _step("src-fsynced")
         if state != "failed" and (
             entry.state == "failed" or not os.path.lexists(self.path("failed", entry.id))
@@ -613,8 +556,8 @@ class Spool:
         except OSError as exc:
             raise _os_error("move", entry.path, exc) from None
         self._touch(dst, entry.path)
-        _fsync_dir(dst.parent)
-        _fsync_dir(entry.path.parent)
+        fsync_dir(dst.parent)
+        fsync_dir(entry.path.parent)
         found = self.stat_entry(state, post_id)
         return found if found is not None else renamed
 
@@ -628,7 +571,7 @@ class Spool:
         tmp = self._write_tmp(entry.id, data)
         now = self.stat_entry(entry.state, entry.id)
         if now is None or now.key != entry.key:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise Changed(
                 f"{entry.id} changed on disk meanwhile; nothing was written",
                 "run the command again",
@@ -636,12 +579,12 @@ class Spool:
         try:
             os.replace(tmp, entry.path)
         except OSError as exc:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise _os_error("rewrite", entry.path, exc) from None
         _step("replaced")
         self._touch(entry.path)
         if synced:
-            _fsync_dir(entry.path.parent)
+            fsync_dir(entry.path.parent)
             _step("dir-fsynced")
         found = self.stat_entry(entry.state, entry.id)
         if found is None:  # moved away meanwhile by someone not holding its claim
@@ -668,10 +611,10 @@ class Spool:
         try:
             os.replace(tmp, self.root / relpath)
         except OSError as exc:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise _os_error("write", self.root / relpath, exc) from None
         self._touch(self.root / relpath)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return relpath
 
     def write_root_file(self, name: str, data: bytes) -> None:
@@ -680,9 +623,9 @@ class Spool:
         try:
             os.replace(tmp, self.root / name)
         except OSError as exc:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise _os_error("write", self.root / name, exc) from None
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
     def error_path(self, post_id: str) -> Path:
         return self.root / "failed" / f"{post_id}.error"
@@ -693,10 +636,10 @@ class Spool:
         try:
             self._into("failed", lambda: os.replace(tmp, self.error_path(post_id)))
         except OSError as exc:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise _os_error("write", self.error_path(post_id), exc) from None
         self._touch(self.error_path(post_id))
-        _fsync_dir(self.root / "failed")
+        fsync_dir(self.root / "failed")
 
     def read_error(self, post_id: str) -> str | None:
         try:
@@ -711,7 +654,7 @@ class Spool:
             os.close(fd)
 
     def clear_error(self, post_id: str) -> None:
-        _unlink_quietly(self.error_path(post_id))
+        unlink_quietly(self.error_path(post_id))
         self._touch(self.error_path(post_id))
 
     def _touch(self, *paths: Path) -> None:
@@ -729,8 +672,3 @@ class Spool:
 
 def _identity(e: Entry) -> tuple[int, int, int, int, int, int]:
     return (e.ino, e.size, e.mtime_ns, e.mode, e.nlink, e.uid)
-
-
-def _unlink_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)

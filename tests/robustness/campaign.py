@@ -511,6 +511,7 @@ def _child_pass(
 def _install_crash_points(crash_at: int, marker: Path) -> None:
     """SIGKILL this process just before the `crash_at`th mutating step (this process only)."""
     import plurspool.deleting as deleting_mod
+    import plurspool.durable as durable_mod
     import plurspool.ledger as ledger_mod
     import plurspool.sender as sender_mod
     import plurspool.spool as spool_mod
@@ -557,7 +558,7 @@ def _install_crash_points(crash_at: int, marker: Path) -> None:
             point(f"unlink {path}")
             real_os.unlink(path)
 
-    vars(spool_mod)["os"] = OsProxy()
+    vars(spool_mod)["os"] = vars(durable_mod)["os"] = OsProxy()  # durable: fsync_dir
     real_rename = spool_mod.rename_noreplace
 
     def rename_noreplace(src: Path, dst: Path) -> None:

@@ -42,6 +42,7 @@ from typing import Any
 
 import pytest
 
+import plurspool.durable as durable_mod
 import plurspool.spool as spool_mod
 from plurspool.app import App
 from plurspool.config import load
@@ -221,7 +222,9 @@ def traced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Sandbox, Tr
     box.write_config()
     trace = Trace(box.spool.resolve())
     os.sync()
-    monkeypatch.setattr(spool_mod, "os", Recorder(trace))
+    recorder = Recorder(trace)
+    monkeypatch.setattr(spool_mod, "os", recorder)
+    monkeypatch.setattr(durable_mod, "os", recorder)  # fsync_dir, the rename fallback
     real = spool_mod.rename_noreplace
 
     def rename_noreplace(src: Path, dst: Path) -> None:
