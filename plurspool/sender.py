@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from . import reposts, when
 from .app import App
 from .config import Account, Config
 from .errors import Busy, PlurspoolError, SpoolError
+from .finisher import Finisher
 from .gitsync import NETWORK_TIMEOUT, RECHECK, Sync
 from .handover import record_here, waiting
 from .hosts import idempotency_key, settled
@@ -634,36 +634,6 @@ class Sender:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(max(0.0, end - time.monotonic()))
         self._reap_hooks()
-
-
-class Finisher:
-    """One worker thread that finishes posts (writes their results, moves them) in the order
-    they were handed over. It uses the spool only, never the ledger's connection; `close`
-    waits until every post handed over is finished."""
-
-    def __init__(self, log: Log) -> None:
-        import queue
-        import threading
-
-        self.log = log
-        self.jobs: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]] | None] = queue.Queue()
-        self.thread = threading.Thread(target=self._work, name="finisher", daemon=True)
-        self.thread.start()
-
-    def submit(self, fn: Callable[..., None], *args: Any) -> None:
-        self.jobs.put((fn, args))
-
-    def close(self) -> None:
-        self.jobs.put(None)
-        self.thread.join()
-
-    def _work(self) -> None:
-        while (job := self.jobs.get()) is not None:
-            fn, args = job
-            try:
-                fn(*args)
-            except Exception as exc:  # a post left in scheduled/: the next pass finishes it
-                self.log.event("error", level="error", error=f"finishing: {exc!r}"[:300])
 
 
 def _not_before(d: Delivery | None) -> float | None:
