@@ -22,6 +22,7 @@ FIGURES = [
     "`plurspool --help`",
     '`post --schedule "tomorrow 9am"`',
     "`list --format json`, 5,000 posts",
+    "`list --format json`, 5,000 posts, with [senders]",
     "`check --explain`, 100 posts of 2,000 characters",
     "`post --queue`, a queue of 1,000 posts",
     "`calendar --month --format text`, 5,000 scheduled posts",
