@@ -317,3 +317,40 @@ def test_a_recurring_repost_undoes_the_previous_one_first(
     assert undone(peer, first) and not undone(peer, second)
     if not isinstance(peer, NostrPeer):  # relays may keep a deleted event: its kind-5 says
         assert peer.reposts() == [peer.target_id(address)]
+
+
+# --- an expiring repost is undone (plurspool(5), `expires` on a `repost`) ---------------------
+
+
+def test_an_expiring_repost_is_undone_and_recorded_deleted(box: Sandbox, peer: Peer) -> None:
+    """At its expiry a repost is taken back: mastodon's reblog undone, bluesky's record
+    deleted from app.bsky.feed.repost, nostr a kind-5 naming kind 6; no error anywhere."""
+    from plurspool.deleting import Deletions
+    from plurspool.log import Log
+    from tests.daemon_helpers import in_process
+
+    address = peer.original()
+    box.deliver(
+        "new", "brief", f"---\nplatforms: [{ACCOUNT}]\nexpires: 1h\nrepost: '{address}'\n---\n"
+    )
+    world = in_process(box)
+    try:
+        assert world.run().sent == ["brief"], world.log.getvalue()
+        made = result_of(box, "brief").id or ""
+        assert made and peer.reposts() == [peer.target_id(address)]
+        world.tick(3601)
+        deletions = Deletions(world.app, Log(stream=world.log))
+        gone = deletions.run(deletions.expired())
+        assert gone.failed == {} and gone.deferred == {}, world.log.getvalue()
+        assert gone.deleted == {"brief": [ACCOUNT]}, world.log.getvalue()
+        recorded = result_of(box, "brief")
+        assert recorded.deleted_at is not None and recorded.error is None, recorded
+        assert undone(peer, made)
+        if isinstance(peer, NostrPeer):
+            for url in peer.adapter.relays:
+                [request] = relay_query(url, {"authors": [peer.adapter.pubkey], "kinds": [5]})
+                assert [t for t in request["tags"] if t[0] == "k"] == [["k", "6"]], request
+        else:
+            assert peer.reposts() == []
+    finally:
+        world.app.close()
