@@ -354,3 +354,20 @@ def test_an_expiring_repost_is_undone_and_recorded_deleted(box: Sandbox, peer: P
             assert peer.reposts() == []
     finally:
         world.app.close()
+
+
+def test_delete_undoes_a_repost_and_amend_refuses_it(box: Sandbox, peer: Peer) -> None:
+    address = peer.original()
+    repost_file(box, "boost", address)
+    run = box.cli("send", "--once", timeout=90.0)
+    assert run.code == 0 and box.ids("sent") == {"boost"}, run.err
+    made = result_of(box, "boost").id or ""
+    amend = box.cli("amend", "boost", env={"EDITOR": "true", "VISUAL": "true"})
+    assert amend.code == 3 and "boost is a repost: it has no text to amend" in amend.err
+    assert "Traceback" not in amend.err
+    run = box.cli("delete", "boost", "--force", "--json", timeout=90.0)
+    assert run.code == 0, run.err
+    assert run.json()["results"][ACCOUNT]["deleted_at"] is not None
+    assert undone(peer, made)
+    if not isinstance(peer, NostrPeer):
+        assert peer.reposts() == []
