@@ -380,7 +380,8 @@ class Daemon:
                             index.refresh(post_id)
                         for post_id in result.sent:
                             expiring.refresh(post_id)
-                        gone = self.deletions.run(expiring.take_due(app.clock().timestamp()))
+                        due_now = expiring.take_due(app.clock().timestamp())
+                        gone = self.deletions.run(self.deletions.and_pending(due_now))
                         for post_id in gone.recorded:
                             expiring.refresh(post_id)
                         if gone.recorded:

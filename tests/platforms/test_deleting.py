@@ -237,3 +237,46 @@ def test_copies_already_gone_count_as_deleted(
     assert run.code == 0, run.err
     assert all(r["deleted_at"] for r in run.json()["results"].values())
     assert "not deleted" not in run.err
+
+
+@pytest.mark.realtime
+def test_a_delete_that_must_wait_is_finished_by_the_daemon(
+    tmp_path: Path, mastodon_mock: Mock
+) -> None:
+    """`plurspool delete` answered 503 by the server says the deletion is recorded, and the
+    daemon makes it later without the command being run again."""
+    box = Sandbox(tmp_path)
+    masto = MastodonAdapter(mastodon_mock, tmp_path)
+    box.accounts["masto"] = masto.section()
+    box.daemon_keys["retry_delay"] = "1s"
+    box.write_config()
+    run = box.cli("post", "Taken back later.", "-p", "masto", "--json")
+    assert run.code == 0, run.err
+    post_id = run.json()["id"]
+    assert len(masto.posts()) == 1
+    mastodon_mock.add_fault(
+        {
+            "match": {"methods": ["DELETE"], "path": "/api/v1/statuses/*"},
+            "effect": {"type": "status", "status": 503},
+            "count": 1,
+        }
+    )
+    try:
+        run = box.cli("delete", post_id, "--force")
+    finally:
+        mastodon_mock.clear_faults()
+    assert run.code == 1, run.err
+    assert "not deleted yet: masto: " in run.err and "recorded: the daemon deletes it" in run.err
+    assert len(masto.posts()) == 1
+    assert box.post("sent", post_id).results["masto"].deleted_at is None
+    daemon = box.start()
+    try:
+        wait_for(
+            lambda: box.post("sent", post_id).results["masto"].deleted_at is not None,
+            30,
+            what="deleted_at written by the daemon",
+        )
+    finally:
+        assert daemon.stop() == 0
+    assert masto.posts() == []
+    assert "delete-failed" not in daemon.text()
