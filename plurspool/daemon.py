@@ -118,7 +118,11 @@ class Daemon:
         self.nudge: Nudge | None = None  # how signal handlers wake the loop (run() makes it)
         self.sender = self._sender()
         self.deletions = Deletions(
-            self.app, log, stopping=self.stopping, deadline=self.seconds_left
+            self.app,
+            log,
+            stopping=self.stopping,
+            deadline=self.seconds_left,
+            on_failure=lambda p, error, a: self.sender._on_failure(p, error, a, "delete"),
         )
         self.feeds = Feeds(self.app, log)  # polled after each pass (plurspool(1), FEEDS)
         self.feed = Feed(self.app, log)  # [calendar] ics

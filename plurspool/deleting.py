@@ -64,6 +64,7 @@ class Deletions:
         deadline: Callable[[], float] = lambda: 3600.0,
         rng: random.Random | None = None,
         platform: Callable[[str], Deleter] | None = None,
+        on_failure: Callable[[str, str, str], None] = lambda post_id, error, account: None,
     ) -> None:
         self.app = app
         self.log = log
@@ -71,6 +72,7 @@ class Deletions:
         self.deadline = deadline
         self.rng = rng or random.Random()
         self.platform = platform or deleter  # a test's fake, else the registry's
+        self.on_failure = on_failure  # the daemon's `daemon.on_failure` hook, event "delete"
         self.holds: dict[str, float] = {}  # account -> until: its server takes no deletions
         self.said: dict[str, str] = {}  # post -> why it waits, as last logged
 
@@ -261,6 +263,7 @@ class Deletions:
         ledger.record_deletion(post_id, name, "failed", error=error)
         out.failed.setdefault(post_id, {})[name] = error
         self.log.event("delete-failed", level="error", id=post_id, account=name, error=error)
+        self.on_failure(post_id, error, name)
 
     def _record(self, item: Item, out: Deleted) -> None:
         try:

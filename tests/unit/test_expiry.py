@@ -445,3 +445,16 @@ def test_a_deletion_asked_for_that_must_wait_is_made_by_a_later_pass(world: Worl
     assert w.box.post("sent", "q").results["masto"].deleted_at is not None
     assert [j.account.name for j in fake.jobs] == ["masto", "masto", "masto"]
     assert deletions(w, fake).expired() == []  # nothing pending any more
+
+
+def test_a_deletion_failed_for_good_calls_the_failure_hook_once(world: World) -> None:
+    w = world
+    sent_post(w, "p", expires="1m", sent=w.now - 120)
+    fake = FakePlatform([Outcome("permanent", error="HTTP 403: forbidden")])
+    called: list[tuple[str, str, str]] = []
+    d = Deletions(
+        w.app, Log(stream=w.log), platform=lambda name: fake, on_failure=lambda *a: called.append(a)
+    )
+    assert d.run(d.expired()).failed == {"p": {"masto": "HTTP 403: forbidden"}}
+    assert d.run(d.expired()).failed and len(fake.jobs) == 1  # a failure stands: not again
+    assert called == [("p", "HTTP 403: forbidden", "masto")]
