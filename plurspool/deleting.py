@@ -212,6 +212,7 @@ class Deletions:
             deadline=self.deadline,
             material=dict(before.material),
             save=lambda material: ledger.save_deletion(item.id, name, dict(material)),
+            repost=item.post.repost is not None,
         )
         attempts = before.attempts + 1
         self.log.event("deleting", id=item.id, account=name, attempt=attempts)

@@ -371,3 +371,41 @@ def test_delete_undoes_a_repost_and_amend_refuses_it(box: Sandbox, peer: Peer) -
     assert undone(peer, made)
     if not isinstance(peer, NostrPeer):
         assert peer.reposts() == []
+
+
+def test_a_repost_sent_from_another_host_is_undone_at_its_expiry(
+    tmp_path: Path, box: Sandbox, peer: Peer
+) -> None:
+    """The host that deletes has no ledger row of the send (the file came through the sync):
+    the repost is undone from what the file records (nostr's kind-5 still names kind 6)."""
+    from plurspool.deleting import Deletions
+    from plurspool.log import Log
+    from tests.daemon_helpers import in_process
+
+    address = peer.original()
+    text = f"---\nplatforms: [{ACCOUNT}]\nexpires: 1h\nrepost: '{address}'\n---\n"
+    box.deliver("new", "brief", text)
+    run = box.cli("send", "--once", timeout=90.0)
+    assert run.code == 0 and box.ids("sent") == {"brief"}, run.err
+    made = result_of(box, "brief").id or ""
+    other = Sandbox(tmp_path / "other")  # another host: its own state, the same account
+    other.accounts[ACCOUNT] = peer.adapter.section()
+    other.deliver("sent", "brief", (box.spool / "sent" / "brief.md").read_text(encoding="utf-8"))
+    world = in_process(other)
+    try:
+        assert world.app.ledger.deliveries("brief") == {}
+        world.tick(3601)
+        deletions = Deletions(world.app, Log(stream=world.log))
+        gone = deletions.run(deletions.expired())
+        assert gone.deleted == {"brief": [ACCOUNT]} and gone.failed == {}, world.log.getvalue()
+        assert result_of(other, "brief").deleted_at is not None
+        assert undone(peer, made)
+        if isinstance(peer, NostrPeer):
+            for url in peer.adapter.relays:
+                [request] = relay_query(url, {"authors": [peer.adapter.pubkey], "kinds": [5]})
+                assert [t for t in request["tags"] if t[0] == "k"] == [["k", "6"]], request
+        else:
+            assert peer.reposts() == []
+    finally:
+        world.app.close()
+        other.cleanup()
