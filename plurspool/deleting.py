@@ -1,8 +1,8 @@
 """The deletion pass (plurspool(5), `expires`; plurspool(1), `delete`): which sent posts have
-copies due to be deleted, deleting them per account (every part of the thread) paced by rate
-limits and retried with backoff like sends, a ledger row each; and the state change that writes
-each account's `deleted_at` into the post file in sent/ (claim → re-read → rewrite in place; the
-one state change outside queue.py).
+copies due to be deleted (expired, or asked for and pending in the ledger), deleting them per
+account (every part of the thread) paced by rate limits and retried with backoff like sends, a
+ledger row each; and the state change that writes each account's `deleted_at` into the post
+file in sent/ (claim → re-read → rewrite in place; the one state change outside queue.py).
 
 A deletion is written into the file only after the platform said it happened, and only from the
 ledger's record of it. A crash between a deletion and its record is harmless: the next pass
