@@ -33,24 +33,30 @@ FIXED = ("platforms", "visibility", "media paths", "poll", "quote", "repost")
 @dataclass(frozen=True)
 class Amended:
     """What `amend` did: the post as now stored, the accounts edited, those it had nothing to
-    change on, and those whose platform has no edits."""
+    change on, those whose platform has no edits, and those the post was deleted from."""
 
     item: Item
     edited: tuple[str, ...]
     unchanged: tuple[str, ...]
     not_editable: tuple[str, ...]
+    deleted: tuple[str, ...] = ()
 
 
-def accounts(app: App, post: Post) -> tuple[list[str], list[str]]:
-    """The accounts the post reached, as (editable, not editable)."""
+def accounts(app: App, post: Post) -> tuple[list[str], list[str], list[str]]:
+    """The accounts the post reached, as (editable, not editable, deleted since: `expires`
+    or `delete` took the copy back, so there is nothing left to edit)."""
     yes: list[str] = []
     no: list[str] = []
+    gone: list[str] = []
     for name, result in post.results.items():
         if result.error is not None or not result.id:
             continue  # it never got there: nothing to amend
         account = app.config.accounts.get(name)
-        (yes if account is not None and account.platform in EDITABLE else no).append(name)
-    return yes, no
+        if result.deleted_at is not None:
+            gone.append(name)
+        else:
+            (yes if account is not None and account.platform in EDITABLE else no).append(name)
+    return yes, no, gone
 
 
 def refuse_unless_editable(app: App, item: Item) -> None:
@@ -64,7 +70,12 @@ def refuse_unless_editable(app: App, item: Item) -> None:
         raise InvalidInput(f"{item.id} cannot be read: {item.problem}", "fix the file first")
     if post.repost is not None:
         raise InvalidInput(f"{item.id} is a repost: it has no text to amend")
-    yes, no = accounts(app, post)
+    yes, no, gone = accounts(app, post)
+    if gone and not yes and not no:
+        raise InvalidInput(
+            f"{item.id} was deleted from every account it went to ({', '.join(gone)})",
+            "there is nothing to amend; post it anew with `plurspool post`",
+        )
     if not yes:
         config = app.config.accounts
         named = ", ".join(f"{n} ({config[n].platform})" for n in no if n in config) or "none"
@@ -97,7 +108,7 @@ def plan(app: App, item: Item, old: Post, new: Post) -> dict[str, list[Edit]]:
             f"amend cannot change {', '.join(FIXED)}",
             "change only the text, cw, sensitive, language or media descriptions",
         )
-    editable, _ = accounts(app, old)
+    editable, _, _ = accounts(app, old)
     deliveries = app.ledger.deliveries(item.id)
     out: dict[str, list[Edit]] = {}
     for name in editable:
@@ -231,9 +242,9 @@ def save(app: App, item: Item, old: Post, data: bytes) -> Amended:
             done.append(name)
             stamp = when.iso_utc(app.clock())
             results[name] = dataclasses.replace(results[name], edited_at=stamp)
-        _, no = accounts(app, old)
+        _, no, gone = accounts(app, old)
         unchanged = tuple(n for n in edits if n not in done)
         if not done:
-            return Amended(item, (), unchanged, tuple(no))
+            return Amended(item, (), unchanged, tuple(no), tuple(gone))
         stored = app.spool.replace(entry, with_record(data, results, old.attempts))
-        return Amended(app.items.load(stored), tuple(done), unchanged, tuple(no))
+        return Amended(app.items.load(stored), tuple(done), unchanged, tuple(no), tuple(gone))

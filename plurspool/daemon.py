@@ -118,7 +118,11 @@ class Daemon:
         self.nudge: Nudge | None = None  # how signal handlers wake the loop (run() makes it)
         self.sender = self._sender()
         self.deletions = Deletions(
-            self.app, log, stopping=self.stopping, deadline=self.seconds_left
+            self.app,
+            log,
+            stopping=self.stopping,
+            deadline=self.seconds_left,
+            on_failure=lambda p, error, a: self.sender._on_failure(p, error, a, "delete"),
         )
         self.feeds = Feeds(self.app, log)  # polled after each pass (plurspool(1), FEEDS)
         self.feed = Feed(self.app, log)  # [calendar] ics
@@ -380,7 +384,8 @@ class Daemon:
                             index.refresh(post_id)
                         for post_id in result.sent:
                             expiring.refresh(post_id)
-                        gone = self.deletions.run(expiring.take_due(app.clock().timestamp()))
+                        due_now = expiring.take_due(app.clock().timestamp())
+                        gone = self.deletions.run(self.deletions.and_pending(due_now))
                         for post_id in gone.recorded:
                             expiring.refresh(post_id)
                         if gone.recorded:

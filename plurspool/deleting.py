@@ -1,8 +1,8 @@
 """The deletion pass (plurspool(5), `expires`; plurspool(1), `delete`): which sent posts have
-copies due to be deleted, deleting them per account (every part of the thread) paced by rate
-limits and retried with backoff like sends, a ledger row each; and the state change that writes
-each account's `deleted_at` into the post file in sent/ (claim → re-read → rewrite in place; the
-one state change outside queue.py).
+copies due to be deleted (expired, or asked for and pending in the ledger), deleting them per
+account (every part of the thread) paced by rate limits and retried with backoff like sends, a
+ledger row each; and the state change that writes each account's `deleted_at` into the post
+file in sent/ (claim → re-read → rewrite in place; the one state change outside queue.py).
 
 A deletion is written into the file only after the platform said it happened, and only from the
 ledger's record of it. A crash between a deletion and its record is harmless: the next pass
@@ -64,6 +64,7 @@ class Deletions:
         deadline: Callable[[], float] = lambda: 3600.0,
         rng: random.Random | None = None,
         platform: Callable[[str], Deleter] | None = None,
+        on_failure: Callable[[str, str, str], None] = lambda post_id, error, account: None,
     ) -> None:
         self.app = app
         self.log = log
@@ -71,18 +72,38 @@ class Deletions:
         self.deadline = deadline
         self.rng = rng or random.Random()
         self.platform = platform or deleter  # a test's fake, else the registry's
+        self.on_failure = on_failure  # the daemon's `daemon.on_failure` hook, event "delete"
         self.holds: dict[str, float] = {}  # account -> until: its server takes no deletions
         self.said: dict[str, str] = {}  # post -> why it waits, as last logged
 
     def expired(self) -> list[Item]:
-        """The posts of sent/ with a copy due now, from the parse cache (`send --once`)."""
+        """The posts of sent/ with a copy due now, from the parse cache, and those with a
+        deletion pending in the ledger (`send --once`)."""
         now = self.app.clock().timestamp()
         due = self.app.items.due_index("sent")
-        return [self.app.items.load(e) for e, t, _ in due if t is not None and t <= now]
+        return self.and_pending(
+            [self.app.items.load(e) for e, t, _ in due if t is not None and t <= now]
+        )
+
+    def and_pending(self, items: list[Item]) -> list[Item]:
+        """`items` and the posts of sent/ with a deletion pending in the ledger: asked for
+        (`delete`) or begun, and not made yet (a rate limit, a temporary failure, a crash)."""
+        known = {i.id for i in items}
+        for post_id in self.app.ledger.pending_deletions():
+            entry = self.app.spool.stat_entry("sent", post_id)
+            if post_id not in known and entry is not None:
+                items.append(self.app.items.load(entry))
+        return items
+
+    def ask(self, item: Item, accounts: Collection[str]) -> Deleted:
+        """`plurspool delete`: record the deletions as asked for (durable: what must wait is
+        made by a later pass, the daemon's), then make them now where the limits allow."""
+        self.app.ledger.request_deletions(item.id, accounts)
+        return self.run([item], {item.id: accounts})
 
     def wanted(self, item: Item, now: float, accounts: Collection[str] | None) -> list[str]:
-        """The accounts of a sent post whose copy is to go: those expired by `now`, or those
-        in `accounts` (`plurspool delete`) that have a copy left."""
+        """The accounts of a sent post whose copy is to go and is still there: those in
+        `accounts` (`plurspool delete`), else those expired by `now` or pending in the ledger."""
         from .post import expiry
 
         post = item.post
@@ -91,10 +112,12 @@ class Deletions:
         config = self.app.config
         # Only the accounts this host sends (plurspool(5), SEVERAL MACHINES) are its to delete.
         can = {a for a in deletable(config.accounts) if config.sends(a)}
-        if accounts is not None:
-            return [a for a in accounts if a in can and a in post.results and live(post, a)]
-        due = expiry.due(post, config.timezone, can)
-        return sorted(a for a, t in due.items() if t <= now)
+        if accounts is None:
+            due = expiry.due(post, config.timezone, can)
+            rows = self.app.ledger.deletions(item.id).items()
+            accounts = {a for a, t in due.items() if t <= now}
+            accounts |= {a for a, row in rows if row.status == "pending"}
+        return sorted(a for a in accounts if a in can and a in post.results and live(post, a))
 
     def run(
         self, items: Iterable[Item], accounts: Mapping[str, Collection[str]] | None = None
@@ -110,6 +133,10 @@ class Deletions:
             chosen = self.wanted(item, now, None if accounts is None else accounts[item.id])
             rows = ledger.deletions(item.id)
             todo = {a: _not_before(rows.get(a)) for a in chosen if _open(rows.get(a))}
+            for a, was in rows.items():  # gone meanwhile (another host, by hand): not pending
+                r = item.post.results.get(a) if item.post else None
+                if was.status == "pending" and r is not None and r.deleted_at is not None:
+                    ledger.record_deletion(item.id, a, "deleted")
             for a in chosen:
                 row = rows.get(a)
                 if row is not None and row.status == "failed":
@@ -185,6 +212,7 @@ class Deletions:
             deadline=self.deadline,
             material=dict(before.material),
             save=lambda material: ledger.save_deletion(item.id, name, dict(material)),
+            repost=item.post.repost is not None,
         )
         attempts = before.attempts + 1
         self.log.event("deleting", id=item.id, account=name, attempt=attempts)
@@ -236,6 +264,7 @@ class Deletions:
         ledger.record_deletion(post_id, name, "failed", error=error)
         out.failed.setdefault(post_id, {})[name] = error
         self.log.event("delete-failed", level="error", id=post_id, account=name, error=error)
+        self.on_failure(post_id, error, name)
 
     def _record(self, item: Item, out: Deleted) -> None:
         try:

@@ -13,7 +13,7 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -443,14 +443,26 @@ class Ledger:
             for key in rate_keys:
                 db.execute("INSERT INTO sends VALUES (?, ?)", (key, now))
 
-    def reopen_deletions(self, post_id: str) -> None:
-        """Make a post's deletions not yet made go now, failed or backing off (`delete`)."""
+    def request_deletions(self, post_id: str, accounts: Iterable[str]) -> None:
+        """Record deletions asked for (`delete`) as pending, to go now even if they failed or
+        backed off before; what cannot be made at once the daemon's pass finishes."""
+        now = self.clock()
         with self._tx() as db:
-            db.execute(
-                "UPDATE deletions SET status='pending', attempts=0, error=NULL, next_at=NULL, "
-                "updated=? WHERE post_id=? AND status!='deleted'",
-                (self.clock(), post_id),
-            )
+            for account in accounts:
+                db.execute(
+                    "INSERT OR IGNORE INTO deletions (post_id, account, updated) VALUES (?,?,?)",
+                    (post_id, account, now),
+                )
+                db.execute(
+                    "UPDATE deletions SET status='pending', attempts=0, error=NULL, "
+                    "next_at=NULL, updated=? WHERE post_id=? AND account=? AND status!='deleted'",
+                    (now, post_id, account),
+                )
+
+    def pending_deletions(self) -> list[str]:
+        """The posts with a deletion still to make: asked for, or begun and not finished."""
+        rows = self._db.execute("SELECT DISTINCT post_id FROM deletions WHERE status='pending'")
+        return [r[0] for r in rows]
 
     # -- rate-limit windows ----------------------------------------------------------------
 

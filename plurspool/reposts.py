@@ -1,5 +1,6 @@
 """The repost a recurring repost's occurrence undoes before it reposts (plurspool(5), `repost`):
-the one its latest earlier occurrence made on the account, from that occurrence's results."""
+the one its latest earlier occurrence made on the account, from that occurrence's results,
+unless that one was deleted already (`expires`, `delete`)."""
 
 from __future__ import annotations
 
@@ -38,5 +39,6 @@ def previous(spool: Spool, post_id: str, account: str) -> Quoted | None:
             continue  # moved or unreadable: an older one may still tell
         result = post.results.get(account)
         if post.repost is not None and result is not None and result.id and not result.error:
-            return Quoted(url=result.url, id=result.id)
+            # Deleted (`expires`, `delete`): undone already, as the one before it was by it.
+            return None if result.deleted_at else Quoted(url=result.url, id=result.id)
     return None

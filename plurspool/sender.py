@@ -606,10 +606,13 @@ class Sender:
 
     # -- failure hook ----------------------------------------------------------------------
 
-    def _on_failure(self, post_id: str, error: str, account: str | None) -> None:
-        path = str(self.app.spool.path("failed", post_id))
+    def _on_failure(
+        self, post_id: str, error: str, account: str | None, event: str = "send"
+    ) -> None:
+        """Run `daemon.on_failure`; a deletion's (`event` "delete") post is in sent/."""
+        path = str(self.app.spool.path("sent" if event == "delete" else "failed", post_id))
         cmd = self.config.daemon.on_failure_argv(
-            id=post_id, error=error, account=account or "", path=path
+            id=post_id, error=error, account=account or "", path=path, event=event
         )
         if not cmd:
             return

@@ -26,6 +26,8 @@ def amend(ctx: Context, post_id: str) -> None:
     for name in done.not_editable:
         platform = app.config.accounts[name].platform if name in app.config.accounts else "?"
         note(f"{name}: not editable ({platform} posts cannot be changed); left as it was")
+    for name in done.deleted:
+        note(f"{name}: deleted from it (`expires` or `delete`); nothing to edit")
     for name in done.unchanged:
         note(f"{name}: nothing to edit")
     note(f"edited on {', '.join(done.edited)}")

@@ -73,8 +73,7 @@ def delete(ctx: Context, post_id: str, accounts: tuple[str, ...], force: bool) -
         if not click.confirm(f"Delete {item.id} from {', '.join(todo)}?", err=True):
             sys.exit(EXIT_FAILURE)
     log = Log(verbose=True) if ctx.verbose else NullLog()
-    app.ledger.reopen_deletions(item.id)  # asked for now: no backoff, no failure stands
-    done = Deletions(app, log).run([item], {item.id: todo})
+    done = Deletions(app, log).ask(item, todo)  # recorded: what must wait, the daemon makes
     gone = set(done.deleted.get(item.id, []))
     for account in todo:
         if account in gone:
@@ -82,7 +81,10 @@ def delete(ctx: Context, post_id: str, accounts: tuple[str, ...], force: bool) -
         elif account in done.failed.get(item.id, {}):
             note(f"{account}: not deleted: {done.failed[item.id][account]}")
     if len(gone) < len(todo) and item.id in done.deferred:
-        note(f"not deleted yet: {done.deferred[item.id]}; run the command again then")
+        note(
+            f"not deleted yet: {done.deferred[item.id]}; recorded: the daemon deletes it "
+            "then (or `plurspool send --once`)"
+        )
     ctx.out.post(app, app.items.find(item.id))
     if len(gone) < len(todo):
         sys.exit(EXIT_FAILURE)

@@ -20,7 +20,7 @@ from ..errors import ConfigError, TimeError
 from ..paths import expand_user
 from ..platforms import PLATFORMS, options
 
-ON_FAILURE_FIELDS = ("id", "error", "account", "path")
+ON_FAILURE_FIELDS = ("id", "error", "account", "path", "event")
 
 
 @dataclass(frozen=True)
@@ -484,8 +484,8 @@ _GENERAL: tuple[Key, ...] = (
         "daemon.on_failure",
         "command",
         None,
-        "Program and arguments run on every permanent failure, not through a shell;"
-        " {id}, {error}, {account} and {path} are replaced.",
+        "Program and arguments run on every permanent failure to send or to delete, not through"
+        " a shell; {id}, {error}, {account}, {path} and {event} (send or delete) are replaced.",
         parse_on_failure,
         example=["notify-send", "plurspool: {id} failed", "{error}"],
     ),

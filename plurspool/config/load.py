@@ -78,11 +78,13 @@ class DaemonConfig:
     host: str | None
     on_failure: tuple[str, ...] | None
 
-    def on_failure_argv(self, *, id: str, error: str, account: str, path: str) -> list[str] | None:
+    def on_failure_argv(
+        self, *, id: str, error: str, account: str, path: str, event: str = "send"
+    ) -> list[str] | None:
         """The `on_failure` command with its placeholders filled in, or None when unset."""
         if self.on_failure is None:
             return None
-        values = {"id": id, "error": error, "account": account, "path": path}
+        values = {"id": id, "error": error, "account": account, "path": path, "event": event}
         return [arg.format(**values) for arg in self.on_failure]
 
 

@@ -77,6 +77,7 @@ class DeleteJob:
     deadline: Callable[[], float]
     material: dict[str, Any] = field(default_factory=dict)  # this deletion's, as saved
     save: Callable[[dict[str, Any]], None] = lambda material: None
+    repost: bool = False  # the copy is a repost (`repost:`), not a post of ours
 
 
 @dataclass(frozen=True)

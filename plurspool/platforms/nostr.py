@@ -555,7 +555,8 @@ class Nostr:
             ids = ids or ([ref.event_id] if ref is not None else [])
             if not ids:
                 return Outcome("permanent", error="no event id recorded to delete")
-            kinds = sorted({str(e.get("kind", 1)) for e in sent}) or ["1"]  # 6: a repost
+            # The kinds it deletes (NIP-09 `k`): 6 for a repost's event, else 1 (a note).
+            kinds = sorted({str(e.get("kind", 1)) for e in sent}) or ["6" if job.repost else "1"]
             tags = [["e", i] for i in ids] + [["k", k] for k in kinds]
             event = proto.sign_event(load_key(account), int(time.time()), tags, "", kind=5)
             material["event"] = event

@@ -25,7 +25,7 @@ from plurspool.config import load
 from plurspool.deleting import Deletions
 from plurspool.log import Log
 from plurspool.post import Result, with_record
-from tests.daemon_helpers import Sandbox, iso, wait_for
+from tests.daemon_helpers import Sandbox, iso, text_of, wait_for
 from tests.peers.bluesky_pds import Pds
 from tests.peers.bluesky_pds import pds as pds  # the session fixtures
 from tests.peers.mastodon_mock import Mock, request
@@ -237,3 +237,82 @@ def test_copies_already_gone_count_as_deleted(
     assert run.code == 0, run.err
     assert all(r["deleted_at"] for r in run.json()["results"].values())
     assert "not deleted" not in run.err
+
+
+@pytest.mark.realtime
+def test_a_delete_that_must_wait_is_finished_by_the_daemon(
+    tmp_path: Path, mastodon_mock: Mock
+) -> None:
+    """`plurspool delete` answered 503 by the server says the deletion is recorded, and the
+    daemon makes it later without the command being run again."""
+    box = Sandbox(tmp_path)
+    masto = MastodonAdapter(mastodon_mock, tmp_path)
+    box.accounts["masto"] = masto.section()
+    box.daemon_keys["retry_delay"] = "1s"
+    box.write_config()
+    run = box.cli("post", "Taken back later.", "-p", "masto", "--json")
+    assert run.code == 0, run.err
+    post_id = run.json()["id"]
+    assert len(masto.posts()) == 1
+    mastodon_mock.add_fault(
+        {
+            "match": {"methods": ["DELETE"], "path": "/api/v1/statuses/*"},
+            "effect": {"type": "status", "status": 503},
+            "count": 1,
+        }
+    )
+    try:
+        run = box.cli("delete", post_id, "--force")
+    finally:
+        mastodon_mock.clear_faults()
+    assert run.code == 1, run.err
+    assert "not deleted yet: masto: " in run.err and "recorded: the daemon deletes it" in run.err
+    assert len(masto.posts()) == 1
+    assert box.post("sent", post_id).results["masto"].deleted_at is None
+    daemon = box.start()
+    try:
+        wait_for(
+            lambda: box.post("sent", post_id).results["masto"].deleted_at is not None,
+            30,
+            what="deleted_at written by the daemon",
+        )
+    finally:
+        assert daemon.stop() == 0
+    assert masto.posts() == []
+    assert "delete-failed" not in daemon.text()
+
+
+def test_a_deletion_refused_for_good_runs_on_failure_with_event_delete(
+    tmp_path: Path, mastodon_mock: Mock
+) -> None:
+    box = Sandbox(tmp_path)
+    masto = MastodonAdapter(mastodon_mock, tmp_path)
+    box.accounts["masto"] = masto.section()
+    marker = tmp_path / "marker"
+    script = 'printf "%s|%s|%s|%s|%s\\n" "$1" "$2" "$3" "$4" "$5" >> "$0"'
+    hook = ["sh", "-c", script, str(marker), "{event}", "{id}", "{account}", "{path}", "{error}"]
+    box.daemon_keys["on_failure"] = hook
+    box.write_config()
+    box.deliver("new", "gone", "---\nplatforms: [masto]\nexpires: 1s\n---\nNot for long.\n")
+    run = box.cli("send", "--once")
+    assert run.code == 0 and box.is_in("gone", "sent"), run.err
+    at = box.post("sent", "gone").results["masto"].at
+    assert at is not None
+    wait_for(lambda: time.time() > datetime.fromisoformat(at).timestamp() + 1.5, 10)
+    mastodon_mock.add_fault(
+        {
+            "match": {"methods": ["DELETE"], "path": "/api/v1/statuses/*"},
+            "effect": {"type": "status", "status": 403},
+        }
+    )
+    try:
+        run = box.cli("send", "--once")
+    finally:
+        mastodon_mock.clear_faults()
+    assert run.code == 0, run.err
+    lines = wait_for(lambda: text_of(marker), 10, what="the on_failure hook").splitlines()
+    assert len(lines) == 1, lines
+    event, post_id, account, path, error = lines[0].split("|", 4)
+    assert (event, post_id, account) == ("delete", "gone", "masto")
+    assert path == str(box.spool / "sent" / "gone.md") and "403" in error
+    assert box.is_in("gone", "sent") and len(masto.posts()) == 1

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon_helpers import Sandbox, iso, post_text
+from tests.daemon_helpers import Sandbox, iso, post_text, wait_for
 from tests.helpers import Run, read_post, run_cli
 from tests.peers.bluesky_pds import Pds
 from tests.peers.bluesky_pds import pds as pds  # the session fixtures, used on demand
@@ -22,6 +22,7 @@ from tests.platforms.adapters import (
     BlueskyAdapter,
     MastodonAdapter,
     NostrAdapter,
+    relay_query,
     thread,
 )
 
@@ -109,3 +110,54 @@ def test_senders_split_one_post_between_two_hosts_synced_by_copying(
     send_once(a)
     for adapter in adapters.values():
         assert adapter.held_anywhere() == 2
+
+
+@pytest.mark.slow
+def test_two_hosts_with_senders_each_delete_their_own_accounts_of_an_expiring_post(
+    tmp_path: Path, adapters: dict[str, Adapter]
+) -> None:
+    """`expires` with `[senders]`: each host deletes only its accounts and writes their
+    `deleted_at`; a copy synced over the other's (each ran on its own stale file) loses
+    nothing for good: the host's ledger writes its `deleted_at` again, deleting nothing twice."""
+    from datetime import datetime
+
+    senders = '[senders]\na = ["mastodon", "nostr"]\nb = ["bluesky"]\n'
+    pair = hosts(tmp_path, adapters, senders)
+    a, b = pair["a"], pair["b"]
+    text = "---\nexpires: 2s\n" + post_text(TEXT, schedule=iso(time.time() - 30))[4:]
+    a.deliver("scheduled", "p", text)
+    send_once(a)
+    shutil.copy2(a.spool / "scheduled" / "p.md", b.spool / "scheduled")  # the sync
+    send_once(b)
+    (a.spool / "scheduled" / "p.md").unlink()
+    shutil.copy2(b.spool / "sent" / "p.md", a.spool / "sent")
+    sent = read_post(a.spool / "sent" / "p.md")
+    assert set(sent.results) == {"mastodon", "nostr", "bluesky"}
+    last = max(datetime.fromisoformat(r.at or "").timestamp() for r in sent.results.values())
+    wait_for(lambda: time.time() > last + 2.5, 10, what="the expiry")
+    send_once(a)  # a deletes its accounts only
+    on_a = read_post(a.spool / "sent" / "p.md").results
+    assert on_a["mastodon"].deleted_at and on_a["nostr"].deleted_at, on_a
+    assert on_a["bluesky"].deleted_at is None
+    assert adapters["mastodon"].posts() == [] and len(thread(adapters["bluesky"].posts())) == 2
+    send_once(b)  # on its own copy, not yet synced: b deletes bluesky only
+    on_b = read_post(b.spool / "sent" / "p.md").results
+    assert on_b["bluesky"].deleted_at and on_b["mastodon"].deleted_at is None, on_b
+    assert adapters["bluesky"].posts() == []
+    # b's copy wins the sync: a's deleted_at is lost from the file, not from a's ledger.
+    shutil.copy2(b.spool / "sent" / "p.md", a.spool / "sent" / "p.md")
+    send_once(a)
+    done = read_post(a.spool / "sent" / "p.md").results
+    assert all(r.deleted_at for r in done.values()), done
+    assert (done["mastodon"].deleted_at, done["nostr"].deleted_at) == (
+        on_a["mastodon"].deleted_at,
+        on_a["nostr"].deleted_at,
+    )  # from a's ledger: the time it was deleted, not deleted again
+    assert done["bluesky"].deleted_at == on_b["bluesky"].deleted_at
+    shutil.copy2(a.spool / "sent" / "p.md", b.spool / "sent" / "p.md")
+    send_once(b)  # nothing left for b: its file stays as it is
+    assert read_post(b.spool / "sent" / "p.md").results == done
+    nostr = adapters["nostr"]
+    assert isinstance(nostr, NostrAdapter)
+    for url in nostr.relays:  # one deletion request, from a
+        assert len(relay_query(url, {"authors": [nostr.pubkey], "kinds": [5]})) == 1, url

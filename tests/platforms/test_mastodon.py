@@ -1099,3 +1099,52 @@ def test_a_retry_splits_with_the_limits_its_first_attempt_used(
     n = len(texts)
     assert n == 3 and [t.rsplit(" ", 1)[1] for t in texts] == [f"{i}/{n}" for i in (1, 2, 3)]
     assert [s["in_reply_to_id"] for s in chain] == [None, chain[0]["id"], chain[1]["id"]]
+
+
+@pytest.mark.peers
+def test_an_edit_changes_text_cw_sensitive_language_and_alt_text_in_place(
+    mastodon_mock: Mock, user: User, tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`amend`'s request (`mastodon_api.edit_statuses`): PUT /api/v1/statuses/:id naming every
+    field (Mastodon clears a CW an edit leaves out), the media kept with new descriptions.
+    mastodon-mock ignores an edit's language and media (it keeps both as they were): those are
+    checked in the request's body."""
+    import requests
+
+    from plurspool.platforms.mastodon_api import Edit, edit_statuses
+
+    bodies: list[tuple[str, Any]] = []
+    put = requests.Session.put
+
+    def spy(self: requests.Session, url: str, **kwargs: Any) -> requests.Response:
+        bodies.append((url, kwargs.get("json")))
+        return put(self, url, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "put", spy)
+    media = tmp_path / "spool" / "media"
+    media.mkdir(parents=True)
+    (media / "dot.png").write_bytes(png(1, 1))
+    alt = [{"path": "media/dot.png", "alt": "a dot"}]
+    post = make_post("Hello wrold", cw="Spoilers", language="en", media=alt)
+    acct = account(mastodon_mock.url)
+    out = m.PLATFORM.send(mjob(post, acct, tmp_path, state))
+    assert out.status == "sent", out
+    status_id = str(out.remote_id)
+    first = Edit(status_id, "Hello world", "Plot", True, "de", ("an orange dot",))
+    edit_statuses(acct, [first], clock=time.time)
+    s = mastodon_mock.status(user, status_id)
+    assert mastodon_mock.source(user, status_id)["text"] == "Hello world"
+    assert (s["spoiler_text"], s["sensitive"]) == ("Plot", True)
+    [media_id] = [str(a["id"]) for a in s["media_attachments"]]
+    [(url, body)] = bodies
+    assert url == f"{mastodon_mock.url}/api/v1/statuses/{status_id}"
+    assert (body["status"], body["spoiler_text"], body["language"]) == ("Hello world", "Plot", "de")
+    assert body["media_ids"] == [media_id]
+    assert body["media_attributes"] == [{"id": media_id, "description": "an orange dot"}]
+    again = Edit(status_id, "Hello, world", None, False, None, ("an orange dot",))
+    edit_statuses(acct, [again], clock=time.time)
+    s = mastodon_mock.status(user, status_id)
+    assert mastodon_mock.source(user, status_id)["text"] == "Hello, world"
+    assert (s["spoiler_text"], s["sensitive"]) == ("", False)
+    assert [str(a["id"]) for a in s["media_attachments"]] == [media_id]
+    assert "language" not in bodies[1][1]  # left out: the status keeps its language

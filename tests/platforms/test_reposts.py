@@ -317,3 +317,95 @@ def test_a_recurring_repost_undoes_the_previous_one_first(
     assert undone(peer, first) and not undone(peer, second)
     if not isinstance(peer, NostrPeer):  # relays may keep a deleted event: its kind-5 says
         assert peer.reposts() == [peer.target_id(address)]
+
+
+# --- an expiring repost is undone (plurspool(5), `expires` on a `repost`) ---------------------
+
+
+def test_an_expiring_repost_is_undone_and_recorded_deleted(box: Sandbox, peer: Peer) -> None:
+    """At its expiry a repost is taken back: mastodon's reblog undone, bluesky's record
+    deleted from app.bsky.feed.repost, nostr a kind-5 naming kind 6; no error anywhere."""
+    from plurspool.deleting import Deletions
+    from plurspool.log import Log
+    from tests.daemon_helpers import in_process
+
+    address = peer.original()
+    box.deliver(
+        "new", "brief", f"---\nplatforms: [{ACCOUNT}]\nexpires: 1h\nrepost: '{address}'\n---\n"
+    )
+    world = in_process(box)
+    try:
+        assert world.run().sent == ["brief"], world.log.getvalue()
+        made = result_of(box, "brief").id or ""
+        assert made and peer.reposts() == [peer.target_id(address)]
+        world.tick(3601)
+        deletions = Deletions(world.app, Log(stream=world.log))
+        gone = deletions.run(deletions.expired())
+        assert gone.failed == {} and gone.deferred == {}, world.log.getvalue()
+        assert gone.deleted == {"brief": [ACCOUNT]}, world.log.getvalue()
+        recorded = result_of(box, "brief")
+        assert recorded.deleted_at is not None and recorded.error is None, recorded
+        assert undone(peer, made)
+        if isinstance(peer, NostrPeer):
+            for url in peer.adapter.relays:
+                [request] = relay_query(url, {"authors": [peer.adapter.pubkey], "kinds": [5]})
+                assert [t for t in request["tags"] if t[0] == "k"] == [["k", "6"]], request
+        else:
+            assert peer.reposts() == []
+    finally:
+        world.app.close()
+
+
+def test_delete_undoes_a_repost_and_amend_refuses_it(box: Sandbox, peer: Peer) -> None:
+    address = peer.original()
+    repost_file(box, "boost", address)
+    run = box.cli("send", "--once", timeout=90.0)
+    assert run.code == 0 and box.ids("sent") == {"boost"}, run.err
+    made = result_of(box, "boost").id or ""
+    amend = box.cli("amend", "boost", env={"EDITOR": "true", "VISUAL": "true"})
+    assert amend.code == 3 and "boost is a repost: it has no text to amend" in amend.err
+    assert "Traceback" not in amend.err
+    run = box.cli("delete", "boost", "--force", "--json", timeout=90.0)
+    assert run.code == 0, run.err
+    assert run.json()["results"][ACCOUNT]["deleted_at"] is not None
+    assert undone(peer, made)
+    if not isinstance(peer, NostrPeer):
+        assert peer.reposts() == []
+
+
+def test_a_repost_sent_from_another_host_is_undone_at_its_expiry(
+    tmp_path: Path, box: Sandbox, peer: Peer
+) -> None:
+    """The host that deletes has no ledger row of the send (the file came through the sync):
+    the repost is undone from what the file records (nostr's kind-5 still names kind 6)."""
+    from plurspool.deleting import Deletions
+    from plurspool.log import Log
+    from tests.daemon_helpers import in_process
+
+    address = peer.original()
+    text = f"---\nplatforms: [{ACCOUNT}]\nexpires: 1h\nrepost: '{address}'\n---\n"
+    box.deliver("new", "brief", text)
+    run = box.cli("send", "--once", timeout=90.0)
+    assert run.code == 0 and box.ids("sent") == {"brief"}, run.err
+    made = result_of(box, "brief").id or ""
+    other = Sandbox(tmp_path / "other")  # another host: its own state, the same account
+    other.accounts[ACCOUNT] = peer.adapter.section()
+    other.deliver("sent", "brief", (box.spool / "sent" / "brief.md").read_text(encoding="utf-8"))
+    world = in_process(other)
+    try:
+        assert world.app.ledger.deliveries("brief") == {}
+        world.tick(3601)
+        deletions = Deletions(world.app, Log(stream=world.log))
+        gone = deletions.run(deletions.expired())
+        assert gone.deleted == {"brief": [ACCOUNT]} and gone.failed == {}, world.log.getvalue()
+        assert result_of(other, "brief").deleted_at is not None
+        assert undone(peer, made)
+        if isinstance(peer, NostrPeer):
+            for url in peer.adapter.relays:
+                [request] = relay_query(url, {"authors": [peer.adapter.pubkey], "kinds": [5]})
+                assert [t for t in request["tags"] if t[0] == "k"] == [["k", "6"]], request
+        else:
+            assert peer.reposts() == []
+    finally:
+        world.app.close()
+        other.cleanup()

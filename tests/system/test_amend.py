@@ -4,6 +4,7 @@ exits 3 with nothing changed; an edit amend cannot make re-opens the editor."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import textwrap
@@ -148,3 +149,35 @@ def test_a_refused_edit_leaves_the_file_in_sent_as_it_was(
     assert "m: the server refused the edit: HTTP 422" in err and "your version is kept in" in err
     assert path.read_bytes() == before
     assert [p.text for p in adapter.posts()] == ["Hello wrold"]
+
+
+@pytest.mark.peers
+def test_amend_names_the_accounts_a_post_was_deleted_from_and_edits_the_rest(
+    box: Sandbox, mastodon_mock: Mock, tmp_path: Path
+) -> None:
+    adapter = MastodonAdapter(mastodon_mock, tmp_path)
+    box.accounts["m"] = adapter.section()
+    box.accounts["m2"] = adapter.section()
+    box.write_config()
+    sent = box.cli("post", "-p", "m", "--json", "Hello wrold", timeout=60.0)
+    assert sent.code == 0, sent.err
+    post_id = json.loads(sent.out)["id"]
+    path = box.spool / "sent" / f"{post_id}.md"
+    before = parse(path.read_bytes())
+    gone = Result(id="999", attempts=1, deleted_at="2026-01-01T00:00:00Z")  # taken back
+    path.write_bytes(with_record(path.read_bytes(), {**before.results, "m2": gone}, 1))
+    code, err = amend(box, post_id, "wrold", "world")
+    assert code == 0, err
+    assert "m2: deleted from it (`expires` or `delete`); nothing to edit" in err
+    assert "edited on m" in err and "Traceback" not in err
+    assert [p.text for p in adapter.posts()] == ["Hello world"]
+    after = parse(path.read_bytes()).results
+    assert after["m"].edited_at is not None and after["m2"] == gone
+    # Deleted from every account: refused before the editor opens, nothing changed.
+    every = {**after, "m": dataclasses.replace(after["m"], deleted_at="2026-01-02T00:00:00Z")}
+    path.write_bytes(with_record(path.read_bytes(), every, 1))
+    text = path.read_text(encoding="utf-8")
+    runs = editor_runs(box)
+    code, err = amend(box, post_id, "world", "World")
+    assert code == 3 and f"{post_id} was deleted from every account it went to (m, m2)" in err
+    assert editor_runs(box) == runs and path.read_text(encoding="utf-8") == text

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from plurspool.amend import plan, refuse_unless_editable
+from plurspool.amend import accounts, plan, refuse_unless_editable
 from plurspool.errors import InvalidInput
 from plurspool.platforms.mastodon_api import Edit
 from plurspool.post import parse
@@ -113,3 +113,28 @@ def test_a_quotes_link_stays_at_the_end_of_the_first_status(w: World) -> None:
     assert edits(w, old, new) == {"m": [Edit("11", text, None, None, None)]}
     w.app.ledger.save_material("p", "m", {"quote": {"id": "5"}})  # through the quote API
     assert edits(w, old, new) == {"m": [Edit("11", "Well said, world", None, None, None)]}
+
+
+def test_accounts_the_post_was_deleted_from_are_not_amended(w: World) -> None:
+    """A copy taken back (`expires`, `delete`) is gone: amend edits only the live ones and is
+    refused (exit 3) when none is left."""
+    two = (
+        "  m: {id: '11', url: 'https://example.social/@me/11', attempts: 1, "
+        "deleted_at: '2026-01-01T00:00:00Z'}\n"
+        "  n: {id: '21', url: 'https://example.social/@me/21', attempts: 1}\n"
+    )
+    w.box.accounts["n"] = 'platform = "mastodon"\ninstance = "https://example.social"'
+    w.reload()
+    old = f"---\nplatforms: [m, n]\nresults:\n{two}attempts: 1\n---\nHello wrold\n"
+    w.box.deliver("sent", "p", old)
+    refuse_unless_editable(w.app, w.app.items.find("p", ("sent",)))
+    assert accounts(w.app, parse(old.encode())) == (["n"], [], ["m"])
+    new = old.replace("wrold", "world")
+    assert edits(w, old, new) == {"n": [Edit("21", "Hello world", None, None, None)]}
+    gone = old.replace("attempts: 1}\n", "attempts: 1, deleted_at: '2026-01-02T00:00:00Z'}\n")
+    w.box.deliver("sent", "p", gone)
+    with pytest.raises(InvalidInput) as caught:
+        refuse_unless_editable(w.app, w.app.items.find("p", ("sent",)))
+    assert caught.value.exit_code == 3
+    assert caught.value.message == "p was deleted from every account it went to (m, n)"
+    assert "nothing to amend" in (caught.value.hint or "")

@@ -418,3 +418,43 @@ def test_send_once_hands_the_deleted_at_it_writes_to_git_autocommit(
     changed = git(box.spool, "show", "--name-only", "--format=", "HEAD").stdout.split()
     assert changed == ["sent/p.md"]
     assert git(box.spool, "status", "--porcelain").stdout == ""
+
+
+def test_a_deletion_asked_for_that_must_wait_is_made_by_a_later_pass(world: World) -> None:
+    """`plurspool delete` that cannot finish now (a temporary failure, a server hold) is kept
+    in the ledger: the next pass (the daemon's, `send --once`'s) makes it, no expiry needed."""
+    w = world
+    w.box.daemon_keys["retry_delay"] = "1m"
+    w.reload()
+    sent_post(w, "p", expires=None, sent=w.now - 120, accounts=("masto", "nos"))
+    sent_post(w, "q", expires=None, sent=w.now - 120)
+    fake = FakePlatform([Outcome("temporary", error="HTTP 503", retry_after=60)])
+    first = deletions(w, fake).ask(w.app.items.find("p"), ["masto"])
+    assert first.deleted == {} and first.deferred["p"].startswith("masto: HTTP 503; retry in")
+    assert first.wake is not None and first.wake - w.now <= 600
+    w.app.ledger.hold("delete:masto", w.now + 600)  # the server: no deletions for 10 minutes
+    held = deletions(w, fake).ask(w.app.items.find("q"), ["masto"])
+    assert held.deleted == {} and "q" in held.deferred and len(fake.jobs) == 1
+    assert [i.id for i in deletions(w, fake).expired()] == ["p", "q"]
+    w.tick(601)
+    later = deletions(w, fake)  # a fresh pass, as the daemon's
+    done = later.run(later.expired())
+    assert done.deleted == {"p": ["masto"], "q": ["masto"]} and done.failed == {}
+    results = w.box.post("sent", "p").results
+    assert results["masto"].deleted_at is not None and results["nos"].deleted_at is None
+    assert w.box.post("sent", "q").results["masto"].deleted_at is not None
+    assert [j.account.name for j in fake.jobs] == ["masto", "masto", "masto"]
+    assert deletions(w, fake).expired() == []  # nothing pending any more
+
+
+def test_a_deletion_failed_for_good_calls_the_failure_hook_once(world: World) -> None:
+    w = world
+    sent_post(w, "p", expires="1m", sent=w.now - 120)
+    fake = FakePlatform([Outcome("permanent", error="HTTP 403: forbidden")])
+    called: list[tuple[str, str, str]] = []
+    d = Deletions(
+        w.app, Log(stream=w.log), platform=lambda name: fake, on_failure=lambda *a: called.append(a)
+    )
+    assert d.run(d.expired()).failed == {"p": {"masto": "HTTP 403: forbidden"}}
+    assert d.run(d.expired()).failed and len(fake.jobs) == 1  # a failure stands: not again
+    assert called == [("p", "HTTP 403: forbidden", "masto")]

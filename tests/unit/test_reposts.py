@@ -246,6 +246,9 @@ def test_an_occurrence_undoes_the_latest_earlier_occurrences_repost(tmp_path: Pa
     assert previous(spool, "d--20261204T090000Z", "b") is None  # never sent to b
     assert previous(spool, "x--20261203T090000Z", "m") is None  # not a repost
     assert previous(spool, "d", "m") is None  # not an occurrence
+    # Expired (`expires`) or deleted: already undone, and the one before it undone by it.
+    sent("d--20261206T090000Z", "id: '6', deleted_at: '2026-12-06T10:00:00Z'")
+    assert previous(spool, "d--20261207T090000Z", "m") is None
 
 
 # -- nostr: a lookup no relay answers is temporary, one every relay denies permanent ---------
