@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.daemon_helpers import wait_for
 from tests.helpers import git
 from tests.system.test_git import IDENTITY, Host, Remote, ok, publish, write_post
 from tests.system.test_git import remote as remote  # the fixture
@@ -81,3 +82,67 @@ def test_senders_hand_a_reviewed_post_over_through_git_and_each_host_sends_its_a
     assert a.is_in("p", "sent")
     ok(a.cli("send", "--once"))
     assert len(a.records("x")) == 1 and a.records("y") == []
+
+
+# -- two hosts that both send everything ------------------------------------------------------
+
+
+def test_two_hosts_that_both_sent_a_post_merge_their_sent_copies_on_push(
+    remote: Remote, clones: Callable[..., Host]
+) -> None:
+    """No [senders]: both hosts send p and move it to sent/, each with its own `at` in the
+    results: an add/add conflict in posts/sent/p.md when b pulls before its push. b keeps the
+    remote's copy (the same post, sent) and pushes; nothing is sent again anywhere."""
+    gitkeys = "[git]\nautocommit = true\npush = true\n"
+    a, b = clones("a", gitkeys), clones("b", gitkeys)
+    write_post(remote.author, "p", "Sent by both", time.time() - 5)
+    publish(remote.author, "p", "posts/scheduled/p.md")
+    for box in (a, b):
+        pull(box)
+    ok(a.cli("send", "--once"))
+    second = int(time.time())
+    wait_for(lambda: int(time.time()) > second, 2, "the next second")  # the `at`s differ
+    run = ok(b.cli("send", "--once"))
+    assert "action=merge kept_remote=posts/sent/p.md" in run.err, run.err
+    assert "ERROR" not in run.err, run.err
+    status = git(b.repo, "status", "--porcelain", "--branch").stdout
+    assert status.splitlines() == ["## main...origin/main"], status  # pushed, nothing left
+    remote_sent = git(remote.origin, "show", "main:posts/sent/p.md").stdout
+    assert remote_sent == (a.spool / "sent" / "p.md").read_text()
+    assert (b.spool / "sent" / "p.md").read_text() == remote_sent
+    pull(a)
+    for box in (a, b):
+        ok(box.cli("send", "--once"))
+        assert box.is_in("p", "sent")
+        assert ok(box.cli("check", "--json")).json() == []
+        assert [len(box.records(n)) for n in ("x", "y")] == [1, 1]
+
+
+def test_a_hand_pulled_conflict_between_two_sent_copies_is_named_by_check(
+    remote: Remote, clones: Callable[..., Host]
+) -> None:
+    """Hosts synced by hand (`git pull`, no autocommit): check names the unmerged post and says
+    how to settle it; settled as it says, nothing is sent again."""
+    a, b = clones("a"), clones("b")
+    write_post(remote.author, "p", "Sent by both", time.time() - 5)
+    publish(remote.author, "p", "posts/scheduled/p.md")
+    for box in (a, b):
+        pull(box)
+        ok(box.cli("send", "--once"))
+        second = int(time.time())  # the results' `at` of the two hosts differ
+        git(box.repo, "add", "-A", "posts")
+        git(box.repo, "commit", "-q", "-m", "sent")
+        wait_for(lambda: int(time.time()) > second, 2, "the next second")  # noqa: B023
+    git(a.repo, "push", "-q")
+    assert git(b.repo, "pull", "-q", "--no-rebase", check=False).returncode != 0
+    run = b.cli("check")
+    assert run.code == 3, (run.out, run.err)
+    assert "posts/sent/p.md: unmerged in git" in run.out + run.err
+    sent = b.spool / "sent" / "p.md"
+    assert f"git checkout --theirs {sent} && git add {sent}" in run.out + run.err
+    git(b.repo, "checkout", "--theirs", "posts/sent/p.md")
+    git(b.repo, "add", "posts/sent/p.md")
+    git(b.repo, "commit", "-q", "--no-edit")
+    assert ok(b.cli("check")).code == 0
+    ok(b.cli("send", "--once"))
+    assert b.is_in("p", "sent") and [len(b.records(n)) for n in ("x", "y")] == [1, 1]
