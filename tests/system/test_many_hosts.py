@@ -146,3 +146,64 @@ def test_a_hand_pulled_conflict_between_two_sent_copies_is_named_by_check(
     assert ok(b.cli("check")).code == 0
     ok(b.cli("send", "--once"))
     assert b.is_in("p", "sent") and [len(b.records(n)) for n in ("x", "y")] == [1, 1]
+
+
+# -- imports ----------------------------------------------------------------------------------
+
+
+def test_the_same_csv_imported_on_two_hosts_merges_cleanly_and_is_sent_once(
+    tmp_path: Path, remote: Remote, clones: Callable[..., Host]
+) -> None:
+    """IDs come from each row's content: both hosts write the same files, so git merges the
+    two imports without a conflict, and the sending host (daemon.host) sends each post once."""
+    a, b = clones("a"), clones("b")
+    for box in (a, b):
+        box.daemon_keys["host"] = "a"
+        box.write_config()
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
+    rows = tmp_path / "rows.csv"
+    rows.write_text(f"text,schedule\nSoon,{soon}\nTomorrow,{later}\nA draft,\n")
+    imported = {}
+    for box in (a, b):
+        run = ok(box.cli("import", "csv", str(rows), "--json"))
+        imported[box.env["PLURSPOOL_HOST"]] = {p["preview"]: p["id"] for p in run.json()}
+        git(box.repo, "add", "posts")
+        git(box.repo, "commit", "-q", "-m", "imported")
+    assert imported["a"] == imported["b"] and len(imported["a"]) == 3
+    git(a.repo, "push", "-q")
+    merged = git(b.repo, "pull", "-q", "--no-rebase", "--no-edit", check=False)
+    assert merged.returncode == 0, merged.stderr  # no conflict: the same blobs
+    ok(b.cli("check"))  # no problem, nothing unmerged
+    soon_id = imported["a"]["Soon"]
+    assert b.cli("now", soon_id).code == 1  # b sends none of its accounts (daemon.host = a)
+    git(b.repo, "checkout", "--", "posts")  # what `now` wrote: a learns nothing from b here
+    ok(a.cli("now", soon_id))
+    for box in (b, a):
+        ok(box.cli("send", "--once"))
+    assert [r["stdin"]["parts"] for r in a.records("x")] == [["Soon"]]
+    assert [r["stdin"]["parts"] for r in a.records("y")] == [["Soon"]]
+    assert b.records("x") == [] and b.records("y") == []
+    assert a.is_in(soon_id, "sent") and b.is_in(soon_id, "scheduled")
+
+
+def test_a_relative_time_imported_on_two_hosts_at_two_moments_is_a_conflict_check_names(
+    tmp_path: Path, remote: Remote, clones: Callable[..., Host]
+) -> None:
+    """`in 2 hours` is resolved when imported: the two copies of the row's post differ in their
+    time, git stops on them, and `check` names the file (plurspool(1), import)."""
+    a, b = clones("a"), clones("b")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("text,schedule\nLater,in 2 hours\n")
+    for box in (a, b):
+        ok(box.cli("import", "csv", str(rows)))
+        second = int(time.time())
+        git(box.repo, "add", "posts")
+        git(box.repo, "commit", "-q", "-m", "imported")
+        wait_for(lambda: int(time.time()) > second, 2, "the next second")  # noqa: B023
+    git(a.repo, "push", "-q")
+    assert git(b.repo, "pull", "-q", "--no-rebase", "--no-edit", check=False).returncode != 0
+    run = b.cli("check")
+    assert run.code == 3 and "unmerged in git" in run.out + run.err
+    [name] = [p.name for p in (b.spool / "scheduled").glob("*.md")]
+    assert f"scheduled/{name}: unmerged in git" in run.out + run.err
