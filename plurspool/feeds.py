@@ -374,9 +374,10 @@ class Feeds:
         returns the IDs of the posts made. Never raises: each failure is logged and kept."""
         poller = self.elsewhere()
         if poller is not None:
-            if self._said != poller:  # once, not at every pass
-                self.log.event("feeds", host=host_name(), polled_by=poller)
-            self._said = poller
+            with contextlib.suppress(InvalidInput):  # said by the host that polls
+                if self._said != poller and self.feeds():  # once, not at every pass
+                    self.log.event("feeds", host=host_name(), polled_by=poller)
+                    self._said = poller
             return []
         try:
             feeds = self.feeds()

@@ -446,7 +446,7 @@ class Committer:
                 if settled is None:  # our own rebase stopped on a conflict of another kind
                     _quietly(top, "rebase", "--abort")
                     break
-                self.log.event("git", action="merge", kept_remote=",".join(settled))
+                self.log.event("git", action="merge", paths=",".join(settled))
         self.log.event("git", level="error", action="push", error=f"{error}; pushing next pass")
 
 

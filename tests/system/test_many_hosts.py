@@ -103,7 +103,7 @@ def test_two_hosts_that_both_sent_a_post_merge_their_sent_copies_on_push(
     second = int(time.time())
     wait_for(lambda: int(time.time()) > second, 2, "the next second")  # the `at`s differ
     run = ok(b.cli("send", "--once"))
-    assert "action=merge kept_remote=posts/sent/p.md" in run.err, run.err
+    assert "action=merge paths=posts/sent/p.md" in run.err, run.err
     assert "ERROR" not in run.err, run.err
     status = git(b.repo, "status", "--porcelain", "--branch").stdout
     assert status.splitlines() == ["## main...origin/main"], status  # pushed, nothing left
@@ -207,3 +207,30 @@ def test_a_relative_time_imported_on_two_hosts_at_two_moments_is_a_conflict_chec
     assert run.code == 3 and "unmerged in git" in run.out + run.err
     [name] = [p.name for p in (b.spool / "scheduled").glob("*.md")]
     assert f"scheduled/{name}: unmerged in git" in run.out + run.err
+
+
+def test_senders_due_at_once_on_two_hosts_merge_their_results_on_push(
+    remote: Remote, clones: Callable[..., Host]
+) -> None:
+    """[senders] with the post due on both hosts at once: each sends its account and records it
+    into scheduled/p.md before it has the other's; the second push meets the first's results
+    in the same place, keeps both, and the post goes to sent/ on the next pass."""
+    gitkeys = "[git]\nsend_only_committed = true\nautocommit = true\npush = true\n"
+    a, b = clones("a", SENDERS + gitkeys), clones("b", SENDERS + gitkeys)
+    write_post(remote.author, "p", "Due on both hosts at once", time.time() - 5)
+    publish(remote.author, "p", "posts/scheduled/p.md")
+    for box in (a, b):
+        pull(box)
+    ok(a.cli("send", "--once"))
+    run = ok(b.cli("send", "--once"))  # it had not pulled a's results
+    assert "action=merge paths=posts/scheduled/p.md" in run.err, run.err
+    assert "ERROR" not in run.err, run.err
+    assert set(b.post("scheduled", "p").results) == {"x", "y"}
+    assert git(b.repo, "status", "--porcelain", "--branch").stdout == "## main...origin/main\n"
+    ok(b.cli("send", "--once"))  # every account done: b moves it
+    assert b.is_in("p", "sent") and set(b.post("sent", "p").results) == {"x", "y"}
+    pull(a)
+    ok(a.cli("send", "--once"))
+    assert a.is_in("p", "sent")
+    for box, mine in ((a, "x"), (b, "y")):
+        assert [len(box.records(n)) for n in ("x", "y")] == [int(mine == "x"), int(mine == "y")]
