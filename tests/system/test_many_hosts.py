@@ -234,3 +234,39 @@ def test_senders_due_at_once_on_two_hosts_merge_their_results_on_push(
     assert a.is_in("p", "sent")
     for box, mine in ((a, "x"), (b, "y")):
         assert [len(box.records(n)) for n in ("x", "y")] == [int(mine == "x"), int(mine == "y")]
+
+
+# -- feeds and review ---------------------------------------------------------------------------
+
+
+def test_a_feeds_post_waits_for_review_like_any_other(
+    remote: Remote, clones: Callable[..., Host]
+) -> None:
+    """With send_only_committed, the post a feed's new entry makes is held until someone
+    commits it: autocommit never commits a held post (plurspool(1), FEEDS)."""
+    from plurspool.feeds import post_id
+    from tests.feedserver import feed_server, rss
+
+    queue = '[queues.default]\nslots = ["daily 09:00"]\n[feeds]\npoll_interval = "1s"\n'
+    gitkeys = "[git]\nsend_only_committed = true\nautocommit = true\n"
+    a = clones("a", queue + gitkeys)
+    old = [("https://blog.example/1", "One", "")]
+    new = ("https://blog.example/2", "Two", "")
+    with feed_server() as server:
+        url = server.url("/feed")
+        server.docs["/feed"] = (rss(old), "application/rss+xml")
+        ok(a.cli("feed", "add", url))
+        server.docs["/feed"] = (rss([new, *old]), "application/rss+xml")
+        wait_for(lambda: ok(a.cli("send", "--once")) and a.ids("scheduled"), 20, "the post")
+    made = post_id(url, new[0])
+    assert a.ids("scheduled") == {made}
+    now = a.cli("now", made)  # due now, and held
+    assert now.code == 1 and "held: not committed on main" in now.err, now.err
+    ok(a.cli("send", "--once"))  # a later pass: still held, not committed by plurspool
+    assert a.records("x") == [] and a.is_in(made, "scheduled")
+    untracked = git(a.repo, "status", "--porcelain", "posts/scheduled").stdout
+    assert untracked == f"?? posts/scheduled/{made}.md\n"
+    git(a.repo, "add", f"posts/scheduled/{made}.md")  # reviewed
+    git(a.repo, "commit", "-q", "-m", "the feed's post, reviewed")
+    ok(a.cli("send", "--once"))
+    assert a.is_in(made, "sent") and len(a.records("x")) == 1
