@@ -270,3 +270,27 @@ def test_a_feeds_post_waits_for_review_like_any_other(
     git(a.repo, "commit", "-q", "-m", "the feed's post, reviewed")
     ok(a.cli("send", "--once"))
     assert a.is_in(made, "sent") and len(a.records("x")) == 1
+
+
+def test_send_once_commits_the_post_a_feed_made_in_its_pass(
+    remote: Remote, clones: Callable[..., Host]
+) -> None:
+    """autocommit, no review: the post `send --once` made of a feed's new entry is committed
+    (and pushed) by the same run, so other hosts learn of it before it is sent."""
+    from plurspool.feeds import post_id
+    from tests.feedserver import feed_server, rss
+
+    queue = '[queues.default]\nslots = ["daily 09:00"]\n[feeds]\npoll_interval = "1s"\n'
+    a = clones("a", queue + "[git]\nautocommit = true\npush = true\n")
+    old = [("https://blog.example/1", "One", "")]
+    new = ("https://blog.example/2", "Two", "")
+    with feed_server() as server:
+        url = server.url("/feed")
+        server.docs["/feed"] = (rss(old), "application/rss+xml")
+        ok(a.cli("feed", "add", url))
+        server.docs["/feed"] = (rss([new, *old]), "application/rss+xml")
+        wait_for(lambda: ok(a.cli("send", "--once")) and a.ids("scheduled"), 20, "the post")
+    made = post_id(url, new[0])
+    assert git(a.repo, "status", "--porcelain", "posts/scheduled").stdout == ""
+    pushed = git(remote.origin, "ls-tree", "--name-only", "main", "posts/scheduled/").stdout
+    assert f"posts/scheduled/{made}.md" in pushed.split()
