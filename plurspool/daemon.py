@@ -214,10 +214,10 @@ class Daemon:
                 return PassResult()
             result = self.sender.run_pass()
             self.deletions.run(self.deletions.expired())  # plurspool(5), `expires`
-            self.sender.git.pass_done()  # [git] autocommit: the deleted_at written too
+            self.feeds.poll_due()  # after the pass: a fetch never delays a send
+            self.sender.git.pass_done()  # [git] autocommit: deleted_at, feeds' posts too
             self.sender.wait_hooks(10)
             self.sender.git.close(2 * NETWORK_TIMEOUT)  # its commit and push, if [git] asks
-            self.feeds.poll_due()  # after the pass: a fetch never delays a send
             self.feed.after_pass(0)  # [calendar] ics, for the timer's passes too
             return result
         finally:

@@ -34,6 +34,7 @@ from .feedfetch import (
     shown_url,
     url_problem,
 )
+from .hosts import feed_poller, host_name
 from .log import Log, NullLog
 from .spool import _ID_ALPHABET
 from .when import iso_utc
@@ -234,7 +235,7 @@ class Feeds:
         self.state_path = app.state_dir / STATE_FILE
         self.fetch: Callable[[str, str | None, str | None], Fetched] = fetch
         self.parse: Callable[[Fetched], list[Entry]] = parse
-        self._said: str | None = None  # the error of feeds.toml last logged
+        self._said: str | None = None  # the error of feeds.toml (or the polling host) logged
         self._feeds: tuple[tuple[int, int, int], list[Feed]] | None = None  # by file key
         self._polled_at: tuple[tuple[int, int, int], dict[str, float | None]] | None = None
 
@@ -350,8 +351,16 @@ class Feeds:
     def interval(self) -> float:
         return self.app.config.feeds.poll_interval.total_seconds()
 
+    def elsewhere(self) -> str | None:
+        """The host that polls the feeds, when it is not this one (`hosts.feed_poller`)."""
+        poller = feed_poller(self.app.config.senders, self.app.config.daemon.host)
+        return None if poller is None or poller == host_name() else poller
+
     def next_poll(self) -> float | None:
-        """When the next feed is due (epoch seconds), or None without feeds."""
+        """When the next feed is due (epoch seconds), or None without feeds (or when another
+        host polls them)."""
+        if self.elsewhere() is not None:
+            return None
         try:
             feeds = self.feeds()
         except InvalidInput:
@@ -363,6 +372,13 @@ class Feeds:
     def poll_due(self, busy: Callable[[], bool] = lambda: False) -> list[str]:
         """Poll the feeds that are due, while `busy()` (a post due, a shutdown) says no;
         returns the IDs of the posts made. Never raises: each failure is logged and kept."""
+        poller = self.elsewhere()
+        if poller is not None:
+            with contextlib.suppress(InvalidInput):  # said by the host that polls
+                if self._said != poller and self.feeds():  # once, not at every pass
+                    self.log.event("feeds", host=host_name(), polled_by=poller)
+                    self._said = poller
+            return []
         try:
             feeds = self.feeds()
         except InvalidInput as exc:

@@ -1,6 +1,6 @@
-"""Every git command plurspool runs (plurspool(1), "Reviewing and syncing with git"): `Gate`
-holds a due post not committed on the reviewed branch, `Committer` commits (and pushes)
-exactly the files a pass changed; neither changes a post's state.
+"""Every git command plurspool runs goes through `run` (plurspool(1), "Reviewing and syncing
+with git"): `Gate` holds a due post not committed on the reviewed branch, `Committer` commits
+(and pushes) exactly the files a pass changed; neither changes a post's state.
 
 git runs as a subprocess, never through a library, each call with a timeout. Per pass, the gate
 runs `git rev-parse` once, `git ls-tree` when the branch moved and `git cat-file --batch` for the
@@ -24,6 +24,7 @@ from pathlib import Path
 from . import when
 from .config import Config, GitConfig
 from .errors import ConfigError, GitError, PlurspoolError
+from .gitmerge import settle
 from .items import Item, Items
 from .log import Log
 from .post import Post, parse, without_written
@@ -439,9 +440,13 @@ class Committer:
                 run(top, "pull", "--rebase", "--no-edit", "-q", timeout=NETWORK_TIMEOUT)
             except GitError as exc:
                 error = exc.message
-                if self.repo.busy() is not None:  # our own rebase stopped on a conflict
+                if self.repo.busy() is None:
+                    break
+                settled = settle(run, top, self.repo.prefix, self.repo.busy)  # sent on both
+                if settled is None:  # our own rebase stopped on a conflict of another kind
                     _quietly(top, "rebase", "--abort")
-                break
+                    break
+                self.log.event("git", action="merge", paths=",".join(settled))
         self.log.event("git", level="error", action="push", error=f"{error}; pushing next pass")
 
 

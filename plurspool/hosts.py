@@ -1,9 +1,9 @@
 """Many hosts, one voice: this host's name, which host sends each account, and the idempotency
 material every host derives alike from a post (plurspool(5), SEVERAL MACHINES).
 
-Pure: no config, no spool, no network. The config asks `host_name` and `sender_of`; the sender
-asks `settled` (which results in a file are final) and `idempotency_key`, which the platforms
-build on (`record_keys`, Bluesky's).
+Pure: no config, no spool, no network. The config asks `host_name` and `sender_of`, the feeds
+`feed_poller`; the sender asks `settled` (which results in a file are final) and
+`idempotency_key`, which the platforms build on (`record_keys`, Bluesky's).
 """
 
 from __future__ import annotations
@@ -40,6 +40,13 @@ def sender_of(
         if account in accounts:
             return host
     return daemon_host
+
+
+def feed_poller(senders: Mapping[str, tuple[str, ...]], daemon_host: str | None) -> str | None:
+    """The host that polls the feeds: `daemon.host`, else the first host of `[senders]` (two
+    hosts polling would each make an entry's post into their copy, with their own queue slot);
+    None when any host may (plurspool(1), FEEDS)."""
+    return daemon_host or next(iter(senders), None)
 
 
 def settled(post: Post) -> set[str]:

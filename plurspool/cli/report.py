@@ -40,6 +40,10 @@ def check(ctx: Context, paths: tuple[str, ...], explain: bool) -> None:
         ctx.out.explained(threads, reports)
     else:
         reports = check_paths(items, [Path(p) for p in paths])
+        if not paths:  # feeds.toml, [git], git's unmerged files
+            from ..checksetup import check_setup
+
+            reports += check_setup(ctx.app)
         ctx.out.checked(reports)
     if any(r["problems"] for r in reports):
         sys.exit(EXIT_INVALID)

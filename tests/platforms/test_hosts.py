@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,37 @@ def test_two_hosts_with_senders_each_delete_their_own_accounts_of_an_expiring_po
     assert isinstance(nostr, NostrAdapter)
     for url in nostr.relays:  # one deletion request, from a
         assert len(relay_query(url, {"authors": [nostr.pubkey], "kinds": [5]})) == 1, url
+
+
+def test_two_hosts_sending_one_post_at_the_same_time_leave_one_status(
+    tmp_path: Path, mastodon_mock: Mock
+) -> None:
+    """Both `send --once` at once, with no [senders]: the two POSTs are in flight together (the
+    mock holds each one two seconds before its handler), and the shared Idempotency-Key makes
+    the second the first's status. The mock's check and insert run with no await between them
+    on its one event loop, under a unique (account, key) constraint: atomic, as Mastodon's own
+    (`with_redis_lock` around the check, the create and the key's write)."""
+    adapter = MastodonAdapter(mastodon_mock, tmp_path)
+    pair = hosts(tmp_path, {"mastodon": adapter})
+    text = post_text("Said once, sent twice at once", schedule=iso(time.time() - 30))
+    for box in pair.values():
+        box.deliver("scheduled", "p", text)
+    statuses = {"methods": ["POST"], "path": "/api/v1/statuses"}
+    mastodon_mock.add_fault({"match": statuses, "effect": {"type": "latency", "delay_ms": 2000}})
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            spans = list(pool.map(timed_send, pair.values()))
+    finally:
+        mastodon_mock.clear_faults()
+    (a_start, a_end), (b_start, b_end) = spans
+    assert a_start < b_end and b_start < a_end, "the two sends did not overlap"
+    [status] = adapter.posts()
+    assert status.text == "Said once, sent twice at once"
+    ids = {read_post(box.spool / "sent" / "p.md").results["mastodon"].id for box in pair.values()}
+    assert ids == {status.ref}
+
+
+def timed_send(box: Sandbox) -> tuple[float, float]:
+    start = time.monotonic()
+    send_once(box)
+    return start, time.monotonic()
