@@ -4,6 +4,7 @@ post to the instants repeat.py sends at, in zones with DST edges of every kind i
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 import recurring_ical_events
 
 from plurspool import repeat
-from plurspool.ics import feed
+from plurspool.ics import HEAD, PRODID, feed
 from tests.daemon_helpers import Sandbox, World, in_process
 
 
@@ -144,6 +145,34 @@ def test_utc_needs_no_zone(tmp_path: Path) -> None:
     cal = icalendar.Calendar.from_ical(feed(w.app))
     assert cal.timezones == []
     assert raw(cal.events[0], "dtstart").to_ical() == b"20261205T180000Z"
+
+
+def test_the_head_is_what_icalendar_writes() -> None:
+    """The calendar's own lines are written as text (no icalendar import for a feed of single
+    posts): they are what icalendar makes of the same properties."""
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("x-wr-calname", "plurspool")
+    assert cal.to_ical() == HEAD + b"END:VCALENDAR\r\n"
+
+
+def test_a_feed_of_single_posts_does_not_import_icalendar(tmp_path: Path) -> None:
+    w = world_in(tmp_path, "Europe/Berlin", NOW)
+    add(w, "a", "schedule: 2026-12-05 10:00", "plain words")
+    w.run()
+    # The World runs in this process: icalendar is taken out of sys.modules for the feed.
+    saved = {k: v for k, v in sys.modules.items() if k == "icalendar" or k.startswith("icalendar.")}
+    for k in saved:
+        del sys.modules[k]
+    try:
+        data = feed(w.app)
+        assert "icalendar" not in sys.modules
+    finally:
+        sys.modules.update(saved)
+    assert events(w)["a@plurspool"].summary == "plain words"
+    assert data == feed(w.app)
 
 
 # -- the second reader -------------------------------------------------------------------------
