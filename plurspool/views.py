@@ -347,11 +347,13 @@ class Views:
         lines = self.view_lines(["scheduled"])
         lo = when.iso_utc(start).encode() if start is not None else b""
         hi = when.iso_utc(end).encode() if end is not None else b"~"
-        key = b'"scheduled_at": "'
+        key, repeat = b'"scheduled_at": "', b'"repeat": '
         keep: list[bytes] = []
         for line in lines.split(b"\n") if lines else ():
             i = line.find(key) + len(key)
-            single = i >= len(key) and line.endswith(b'"repeat": null}')
+            # The first "repeat" after "retry_at" is the view's own (not an account's name).
+            r = line.find(repeat, line.find(b'"retry_at": '))
+            single = i >= len(key) and r > 0 and line.startswith(b'"repeat": null,', r)
             if not single or lo <= line[i : i + len(lo)] < hi:
                 keep.append(line)
         out: list[PostView] = json.loads(b"[%s]" % b",".join(keep))  # one call: 3× faster

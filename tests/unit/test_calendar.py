@@ -94,6 +94,21 @@ def test_posts_occurrences_and_free_slots_fall_on_their_local_days(world: World)
     assert sum(len(d["posts"]) for d in nxt.values()) == 7
 
 
+def test_only_the_periods_single_posts_are_decoded(world: World) -> None:
+    """`Views.scheduled(start, end)` decodes the listing's lines of single posts due in the
+    period and every recurring post's, whatever accounts are named "repeat" or "retry_at"."""
+    world.box.exec_account("repeat", default=False)
+    add(world, "before", "schedule: 2026-12-06 12:00\nplatforms: [x, repeat]")
+    add(world, "inside", "schedule: 2026-12-08 12:00\nplatforms: [repeat]")
+    add(world, "after", "schedule: 2026-12-20 12:00")
+    add(world, "daily", "schedule: 2026-12-04 18:00\nrepeat: every day at 18:00")
+    world.reload()
+    world.run()
+    start, end = Period.of(date(2026, 12, 8), month=False).instants(world.app.config.timezone)
+    assert [v["id"] for v in world.app.views.scheduled(start, end)] == ["daily", "inside"]
+    assert len(world.app.views.scheduled()) == 4
+
+
 def test_an_occurrence_keeps_the_view_of_its_template(world: World) -> None:
     add(world, "daily", "schedule: 2026-12-04 18:00\nrepeat: every day at 18:00", "digest")
     world.run()
