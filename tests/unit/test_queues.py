@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,6 +91,14 @@ def test_post_queue_and_intake_share_the_slots(world: World) -> None:
     world.run()
     assert world.app.queue.add("three", queue="pm").at == PM_SLOTS[2]
     assert dues(world, "pm") == PM_SLOTS[:3]
+
+
+def test_post_queue_without_a_bluesky_account_imports_no_platform(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link card is Bluesky's: with no Bluesky account, `post --queue` leaves it unimported."""
+    monkeypatch.setitem(sys.modules, "plurspool.platforms.bluesky", None)  # an import fails
+    assert world.app.queue.add("see https://example.com", queue="pm").at == PM_SLOTS[0]
 
 
 def test_unknown_queue_is_a_check_error(world: World) -> None:
