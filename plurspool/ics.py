@@ -24,7 +24,7 @@ from .errors import PlurspoolError, PostError
 if TYPE_CHECKING:
     from .app import App
     from .log import Log
-    from .views import PostView
+    from .views import Brief
 
 PRODID = "-//plurspool//plurspool//EN"
 UID_DOMAIN = "plurspool"
@@ -37,7 +37,7 @@ HEAD = (
 
 def feed(app: App) -> bytes:
     """The feed of the spool's scheduled/ as it is now (RFC 5545, CRLF line ends)."""
-    views = [v for v in app.views.scheduled() if v["scheduled_at"] is not None]
+    views = [v for v in app.views.scheduled_briefly() if v["scheduled_at"] is not None]
     templates = [v for v in views if v["repeat"] is not None]
     seen = {v["id"]: _seen(v) for v in views}
     sequences = app.ledger.calendar_sequences(seen)
@@ -58,7 +58,7 @@ def feed(app: App) -> bytes:
     return HEAD + b"".join(events) + b"".join(lines) + b"END:VCALENDAR\r\n"
 
 
-def _seen(view: PostView) -> str:
+def _seen(view: Brief) -> str:
     """What changes a post's SEQUENCE: its time and, for a recurring post, its rule."""
     rule = view["repeat"]["rule"] if view["repeat"] is not None else ""
     return f"{view['scheduled_at']} {rule}".rstrip()
@@ -78,7 +78,7 @@ def _tzid(tz: tzinfo) -> str | None:
     return "plurspool-local"
 
 
-def _uid(view: PostView) -> str:
+def _uid(view: Brief) -> str:
     return f"{view['id']}@{UID_DOMAIN}"
 
 
@@ -101,7 +101,7 @@ def _stamp(epoch: int) -> str:
     return repeat.stamp(datetime.fromtimestamp(epoch, UTC))  # 20261201T080000Z
 
 
-def _event(view: PostView, sequence: int, stamp: float) -> bytes:
+def _event(view: Brief, sequence: int, stamp: float) -> bytes:
     """One single post's VEVENT, its content lines folded, with CRLF after each."""
     # `scheduled_at` is when.iso_utc's 2026-12-01T08:00:00Z: in iCalendar, 20261201T080000Z.
     start = (view["scheduled_at"] or "").replace("-", "").replace(":", "")
@@ -125,7 +125,7 @@ def _line(name: str, value: str) -> str:
 
 
 def _recurring(
-    app: App, view: PostView, tz: tzinfo, tzid: str | None, sequence: int, stamp: float
+    app: App, view: Brief, tz: tzinfo, tzid: str | None, sequence: int, stamp: float
 ) -> Any:
     """A recurring post's VEVENT: DTSTART its next occurrence as a wall time in `tz` (TZID),
     its rule as RRULE and its `skip:` dates as EXDATE; None when it is invalid (its view says

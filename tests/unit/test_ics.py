@@ -69,6 +69,27 @@ def test_single_posts_are_utc_events_with_preview_and_accounts(tmp_path: Path) -
     assert icalendar.Calendar.from_ical(data).timezones == []  # none needed
 
 
+def test_a_preview_that_looks_like_the_views_keys_is_read_whole(tmp_path: Path) -> None:
+    """The feed decodes a single post's line only up to its preview (`scheduled_briefly`):
+    a preview holding the keys' own text, quotes and all, comes through as written."""
+    w = world_in(tmp_path, "Europe/Berlin", NOW)
+    w.box.exec_account("path", default=False)
+    w.reload()
+    text = 'a "quote", "path": "x", "repeat": {"rule": 1}, "retry_at": null'
+    add(w, "tricky", "schedule: 2026-12-05 10:00\nplatforms: [x, path]", text)
+    w.run()
+    got = events(w)["tricky@plurspool"]
+    assert got.summary == text[:59] + "…"
+    assert got.description == "x, path"
+    assert got.rrules == []
+    assert [v["id"] for v in w.app.views.scheduled_briefly()] == ["tricky"]
+    assert w.app.views.scheduled_briefly()[0] == {
+        k: v
+        for k, v in w.app.views.scheduled()[0].items()
+        if k in ("id", "state", "scheduled_at", "platforms", "preview", "repeat")
+    }
+
+
 def test_sequence_goes_up_when_the_time_changes_and_only_then(tmp_path: Path) -> None:
     w = world_in(tmp_path, "Europe/Berlin", NOW)
     add(w, "a", "schedule: 2026-12-05 10:00")
