@@ -56,6 +56,13 @@ def week(w: World, day: date, account: str | None = None) -> dict[str, dict[str,
     }
 
 
+def test_a_cut_preview_is_measured_without_wcwidth(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A preview plurspool cut ends in "…", one column: ASCII before it needs no wcwidth."""
+    assert (width("🌍 and…"), width("née…")) == (7, 4)  # by wcwidth
+    monkeypatch.setitem(sys.modules, "wcwidth", None)  # an import fails
+    assert (width("plain words…"), width("…"), width("")) == (12, 1, 0)
+
+
 def test_a_period_is_a_week_from_monday_or_a_calendar_month() -> None:
     assert Period.of(date(2026, 12, 3), month=False) == Period(
         date(2026, 11, 30), date(2026, 12, 7), False
