@@ -112,8 +112,11 @@ class Listing:
 
     MAGIC = b"plurspool-listing-1"
 
-    def __init__(self, names: list[str], keys: array[int], dues: array[float], lines: bytes):
+    def __init__(
+        self, names: list[str], keys: array[int], dues: array[float], lines: bytes, raw: bytes
+    ):
         self.names, self.keys, self.dues, self.lines = names, keys, dues, lines
+        self.raw = raw  # the names as read (NUL-separated): `extended` writes them back as they are
         self.pos = {name: i for i, name in enumerate(names)}
 
     @classmethod
@@ -143,7 +146,7 @@ class Listing:
         names = os.fsdecode(body[:size]).split("\0") if n else []
         if len(names) != n:
             return None
-        return cls(names, keys, dues, body[size + 32 * n :])
+        return cls(names, keys, dues, body[size + 32 * n :], body[:size])
 
     def rows(
         self, indexes: Iterable[int] | None = None
@@ -171,19 +174,45 @@ class Listing:
         rows: list[tuple[float, str, bytes, tuple[int, int, int]]],
     ) -> None:
         """Replace the listing (atomically; no fsync: it is disposable and checked on read)."""
-        import zlib
-
         names = b"\0".join(os.fsencode(f"{r[1]}.md") for r in rows)
         keys = array("q", [k for r in rows for k in r[3]])
         dues = array("d", [r[0] for r in rows])
-        body = names + keys.tobytes() + dues.tobytes() + b"\n".join(r[2] for r in rows)
-        n = len(rows)
+        lines = b"\n".join(r[2] for r in rows)
+        cls._write(path, fingerprint, len(rows), [names, keys.tobytes(), dues.tobytes(), lines])
+
+    def extended(
+        self,
+        path: Path,
+        fingerprint: str,
+        rows: list[tuple[float, str, bytes, tuple[int, int, int]]],
+    ) -> None:
+        """Replace the listing with this one and `rows` after its own lines, joined as bytes
+        (for a listing in no order: `queues-scheduled`), without building its rows again."""
+        if not self.names or not rows:
+            self.write(path, fingerprint, self.rows() + rows)
+            return
+        keys = array("q", [k for r in rows for k in r[3]])
+        dues = array("d", [r[0] for r in rows])
+        parts = [
+            self.raw + b"\0" + b"\0".join(os.fsencode(f"{r[1]}.md") for r in rows),
+            self.keys.tobytes() + keys.tobytes(),
+            self.dues.tobytes() + dues.tobytes(),
+            self.lines + b"\n" + b"\n".join(r[2] for r in rows),
+        ]
+        self._write(path, fingerprint, len(self.names) + len(rows), parts)
+
+    @classmethod
+    def _write(cls, path: Path, fingerprint: str, n: int, parts: list[bytes]) -> None:
+        """Write (names, keys, dues, lines) under a header, atomically."""
+        import zlib
+
+        body = b"".join(parts)
         head = b"%s %s %d %d %d\n" % (
             cls.MAGIC,
             fingerprint.encode(),
             zlib.crc32(body),
             n,
-            len(names),
+            len(parts[0]),
         )
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         try:
@@ -196,30 +225,27 @@ class Listing:
                 os.unlink(tmp)  # a full disk costs the next `list` some speed, nothing else
 
 
-Kept = tuple[float, str, bytes, tuple[int, int, int]]  # (due, ID, line, key) of a listing row
-
-
 def known_queues(
     snap: Listing | None, entries: Iterable[os.DirEntry[str]], name: str, max_size: int
-) -> tuple[set[float], list[Kept], list[os.DirEntry[str]]]:
+) -> tuple[set[float], list[int], list[os.DirEntry[str]]]:
     """From a `queues-scheduled` listing (a line per file: its queue), the due times of the
-    posts of queue `name` among `entries` (scheduled/), the rows still true, and the entries
-    the listing does not know as they are now (to be read): one lstat and a lookup a file."""
-    pos = snap.pos if snap is not None else {}
-    queues = snap.lines.split(b"\n") if snap is not None else []
-    want = name.encode()
-    busy: set[float] = set()
-    kept: list[Kept] = []
+    posts of queue `name` among `entries` (scheduled/), the indexes of the rows still true,
+    and the entries the listing does not know as they are now (to be read): one lstat and a
+    lookup a file."""
+    if snap is None:
+        return set(), [], list(entries)
+    pos, keys = snap.pos, snap.keys
+    hits: list[int] = []
     unknown: list[os.DirEntry[str]] = []
     euid, isreg = os.geteuid(), stat.S_ISREG
     for de in entries:
         i = pos.get(de.name)
-        if i is not None and snap is not None:
+        if i is not None:
             try:
                 st = de.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            keys, j = snap.keys, 3 * i
+            j = 3 * i
             if (
                 st.st_ino == keys[j]
                 and st.st_size == keys[j + 1]
@@ -229,10 +255,8 @@ def known_queues(
                 and isreg(st.st_mode)
                 and st.st_size <= max_size
             ):
-                due = snap.dues[i]
-                if queues[i] == want:
-                    busy.add(due)
-                kept.append((due, de.name[:-3], queues[i], (keys[j], keys[j + 1], keys[j + 2])))
+                hits.append(i)
                 continue
         unknown.append(de)
-    return busy, kept, unknown
+    queues, dues, want = snap.lines.split(b"\n"), snap.dues, name.encode()
+    return {dues[i] for i in hits if queues[i] == want}, hits, unknown

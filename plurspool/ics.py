@@ -1,6 +1,6 @@
 """The iCalendar feed of the queue (plurspool(1), `ics`): each scheduled post an event, each
 recurring post an RRULE event in the configured zone, written atomically; icalendar is imported
-here, when a feed is made.
+here, when a recurring post or an escaped or folded value needs it.
 
 A post's SEQUENCE and DTSTAMP come from the ledger (`Ledger.calendar_sequences`): the per-host
 database already holds what this host saw of each post, in transactions that a daemon and a
@@ -24,45 +24,41 @@ from .errors import PlurspoolError, PostError
 if TYPE_CHECKING:
     from .app import App
     from .log import Log
-    from .views import PostView
+    from .views import Brief
 
 PRODID = "-//plurspool//plurspool//EN"
 UID_DOMAIN = "plurspool"
+# The calendar's properties, as icalendar writes them (`test_the_head_is_what_icalendar_writes`).
+HEAD = (
+    b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:%s\r\nCALSCALE:GREGORIAN\r\n"
+    b"X-WR-CALNAME:plurspool\r\n" % PRODID.encode()
+)
 
 
 def feed(app: App) -> bytes:
     """The feed of the spool's scheduled/ as it is now (RFC 5545, CRLF line ends)."""
-    import icalendar
-
-    views = [v for v in app.views.scheduled() if v["scheduled_at"] is not None]
+    views = [v for v in app.views.scheduled_briefly() if v["scheduled_at"] is not None]
     templates = [v for v in views if v["repeat"] is not None]
     seen = {v["id"]: _seen(v) for v in views}
     sequences = app.ledger.calendar_sequences(seen)
-    cal = icalendar.Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", "plurspool")
     tz = app.config.timezone
     tzid = _tzid(tz)
     made = [_recurring(app, v, tz, tzid, *sequences[v["id"]]) for v in templates]
-    if tzid is not None and any(e is not None for e in made):
-        cal.add_component(icalendar.Timezone.from_tzinfo(tz, tzid=tzid))
-    for event in made:
-        if event is not None:
-            cal.add_component(event)
-    head = bytes(cal.to_ical())
-    end = b"END:VCALENDAR\r\n"
-    assert head.endswith(end)
-    # Single posts are written as text, with icalendar's TEXT escaping and folding where a value
-    # needs them: building 10,000 Event objects would take seconds, and the daemon remakes the
-    # feed after every change.
+    events = [bytes(e.to_ical()) for e in made if e is not None]
+    if tzid is not None and events:
+        import icalendar
+
+        events.insert(0, bytes(icalendar.Timezone.from_tzinfo(tz, tzid=tzid).to_ical()))
+    # Single posts (and the calendar's own lines) are written as text, with icalendar's TEXT
+    # escaping and folding where a value needs them: building 10,000 Event objects would take
+    # seconds, and the daemon remakes the feed after every change; icalendar is imported only
+    # for a recurring post or a value that needs it.
     single = [v for v in views if v["repeat"] is None]
     lines = [_event(v, *sequences[v["id"]]) for v in single]
-    return head[: -len(end)] + b"".join(lines) + end
+    return HEAD + b"".join(events) + b"".join(lines) + b"END:VCALENDAR\r\n"
 
 
-def _seen(view: PostView) -> str:
+def _seen(view: Brief) -> str:
     """What changes a post's SEQUENCE: its time and, for a recurring post, its rule."""
     rule = view["repeat"]["rule"] if view["repeat"] is not None else ""
     return f"{view['scheduled_at']} {rule}".rstrip()
@@ -82,7 +78,7 @@ def _tzid(tz: tzinfo) -> str | None:
     return "plurspool-local"
 
 
-def _uid(view: PostView) -> str:
+def _uid(view: Brief) -> str:
     return f"{view['id']}@{UID_DOMAIN}"
 
 
@@ -105,7 +101,7 @@ def _stamp(epoch: int) -> str:
     return repeat.stamp(datetime.fromtimestamp(epoch, UTC))  # 20261201T080000Z
 
 
-def _event(view: PostView, sequence: int, stamp: float) -> bytes:
+def _event(view: Brief, sequence: int, stamp: float) -> bytes:
     """One single post's VEVENT, its content lines folded, with CRLF after each."""
     # `scheduled_at` is when.iso_utc's 2026-12-01T08:00:00Z: in iCalendar, 20261201T080000Z.
     start = (view["scheduled_at"] or "").replace("-", "").replace(":", "")
@@ -129,7 +125,7 @@ def _line(name: str, value: str) -> str:
 
 
 def _recurring(
-    app: App, view: PostView, tz: tzinfo, tzid: str | None, sequence: int, stamp: float
+    app: App, view: Brief, tz: tzinfo, tzid: str | None, sequence: int, stamp: float
 ) -> Any:
     """A recurring post's VEVENT: DTSTART its next occurrence as a wall time in `tz` (TZID),
     its rule as RRULE and its `skip:` dates as EXDATE; None when it is invalid (its view says

@@ -385,20 +385,24 @@ class Items:
         path = self.ledgers.path.parent / "queues-scheduled"
         snap = Listing.read(path, fp)
         with self.spool.scandir("scheduled") as it:
-            busy, kept, unknown = known_queues(snap, it, name, self.spool.max_size)
+            busy, hits, unknown = known_queues(snap, it, name, self.spool.max_size)
         found = (Spool.scan_one("scheduled", de) for de in unknown)
         misses = [one[1] for one in found if one is not None]
         # A few (the post made just before) are parsed: opening the ledger would cost more.
         few = len(misses) <= 20
+        fresh = []
         for item in [self.load(e) for e in misses] if few else self.items_of(misses, [], False):
             queue = item.summary.queue if item.summary is not None else None
             due = item.due.timestamp() if item.due is not None else math.inf
             if queue == name:
                 busy.add(due)
             if self.cacheable(item.entry):
-                kept.append((due, item.id, (queue or "").encode(), item.entry.key))
-        if misses or snap is None or len(kept) != len(snap.pos):
-            Listing.write(path, fp, kept)
+                fresh.append((due, item.id, (queue or "").encode(), item.entry.key))
+        if snap is not None and len(hits) == len(snap.names):  # every row still true
+            if fresh:
+                snap.extended(path, fp, fresh)
+        else:
+            Listing.write(path, fp, (snap.rows(hits) if snap is not None else []) + fresh)
         return busy
 
     # -- times -----------------------------------------------------------------------------

@@ -446,14 +446,16 @@ class Queue:
     def _find_card(self, post_id: str, post: Post) -> tuple[Card | None, str | None]:
         """The link card of `post`'s first URL (fetched: up to 10 s), its image stored under
         media/cards/; None with why not, when one was wanted but could not be made."""
+        bluesky = self._to_bluesky(post)  # no Bluesky account: no card, no platform imported
+        if not bluesky:
+            return None, None
         from .platforms.bluesky import card_target
-        from .post import Card
 
-        bluesky = self._to_bluesky(post)
-        url = card_target(post, bluesky) if bluesky else None
+        url = card_target(post, bluesky)
         if url is None:
             return None, None
         from .platforms.linkcard import CardError, resolve
+        from .post import Card
 
         try:
             preview = resolve(url)

@@ -413,12 +413,13 @@ class Spool:
                     and (de.is_file(follow_symlinks=False) or de.is_symlink())
                 ]
         ids.sort()
-        need = dict.fromkeys(ids, 1)
-        for a, b in itertools.pairwise(ids):
-            common = len(os.path.commonprefix([a, b]))  # noqa: RUF071 (strings, not paths)
-            need[a] = max(need[a], min(common + 1, len(a)))
-            need[b] = max(need[b], min(common + 1, len(b)))
-        return need
+        shared = [0] * (len(ids) + 1)  # shared[k]: the length ids[k - 1] and ids[k] start with
+        for k, (a, b) in enumerate(itertools.pairwise(ids), 1):
+            i, most = 0, min(len(a), len(b))
+            while i < most and a[i] == b[i]:  # IDs differ early: faster than commonprefix
+                i += 1
+            shared[k] = i
+        return {x: min(max(shared[k], shared[k + 1]) + 1, len(x)) for k, x in enumerate(ids)}
 
     def exists_anywhere(self, post_id: str) -> str | None:
         """The state holding a post with exactly this ID, if any."""

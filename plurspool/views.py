@@ -64,6 +64,16 @@ class PostView(TypedDict):
     deleted_at: str | None  # in sent/: when the last copy was deleted, once all are
 
 
+class Brief(TypedDict):
+    """The part of a `PostView` the ICS feed reads (`Views.scheduled_briefly`)."""
+
+    id: str
+    scheduled_at: str | None
+    platforms: list[str]
+    preview: str
+    repeat: Repeat | None
+
+
 class ShownPost(PostView):
     """`show --format json`: the view, with the post's text (parts joined) and its parts."""
 
@@ -342,20 +352,34 @@ class Views:
     ) -> list[PostView]:
         """The views of scheduled/ (due from `start` to before `end`, and those of every
         recurring post, whose occurrences may fall there), soonest first, from its listing
-        (`view_lines`): a line of another time is not decoded (its key order and spacing are
-        `encode_json`'s, and a quote inside a value is escaped)."""
+        (`view_lines`): a line of another time is not decoded."""
+        out: list[PostView] = json.loads(b"[%s]" % b",".join(self._lines(start, end, False)))
+        return out  # decoded in one call: 3× faster
+
+    def scheduled_briefly(self) -> list[Brief]:
+        """`scheduled()` as the ICS feed reads it: a single post's line is decoded up to its
+        `preview` (less than half of it), a recurring post's whole."""
+        out: list[Brief] = json.loads(b"[%s]" % b",".join(self._lines(None, None, True)))
+        return out
+
+    def _lines(self, start: datetime | None, end: datetime | None, brief: bool) -> list[bytes]:
+        """The listing's lines for `scheduled`: their key order and spacing are `encode_json`'s,
+        and a quote inside a value is escaped, so a key is found by its quoted name."""
         lines = self.view_lines(["scheduled"])
         lo = when.iso_utc(start).encode() if start is not None else b""
         hi = when.iso_utc(end).encode() if end is not None else b"~"
-        key = b'"scheduled_at": "'
+        key, repeat, path = b'"scheduled_at": "', b'"repeat": ', b', "path": '
         keep: list[bytes] = []
         for line in lines.split(b"\n") if lines else ():
             i = line.find(key) + len(key)
-            single = i >= len(key) and line.endswith(b'"repeat": null}')
-            if not single or lo <= line[i : i + len(lo)] < hi:
-                keep.append(line)
-        out: list[PostView] = json.loads(b"[%s]" % b",".join(keep))  # one call: 3× faster
-        return out
+            # The first "repeat" after "retry_at" is the view's own (not an account's name).
+            r = line.find(repeat, line.find(b'"retry_at": '))
+            single = i >= len(key) and r > 0 and line.startswith(b'"repeat": null,', r)
+            if single and not lo <= line[i : i + len(lo)] < hi:
+                continue
+            cut = line.find(path) if brief and single else -1  # `path` follows `preview`
+            keep.append(line if cut < 0 else line[:cut] + b', "repeat": null}')
+        return keep
 
     def free_slots(
         self, start: datetime, end: datetime, account: str | None = None

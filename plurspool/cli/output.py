@@ -543,7 +543,8 @@ def local(app: App, due: datetime | None) -> str:
 
 def width(text: str) -> int:
     """The columns `text` takes on a terminal: emoji and CJK take two, combining marks none."""
-    if text.isascii() and text.isprintable():
+    plain = text[:-1] if text.endswith("…") else text  # a preview's cut mark takes one column
+    if plain.isascii() and plain.isprintable():
         return len(text)
     import wcwidth
 

@@ -56,6 +56,13 @@ def week(w: World, day: date, account: str | None = None) -> dict[str, dict[str,
     }
 
 
+def test_a_cut_preview_is_measured_without_wcwidth(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A preview plurspool cut ends in "…", one column: ASCII before it needs no wcwidth."""
+    assert (width("🌍 and…"), width("née…")) == (7, 4)  # by wcwidth
+    monkeypatch.setitem(sys.modules, "wcwidth", None)  # an import fails
+    assert (width("plain words…"), width("…"), width("")) == (12, 1, 0)
+
+
 def test_a_period_is_a_week_from_monday_or_a_calendar_month() -> None:
     assert Period.of(date(2026, 12, 3), month=False) == Period(
         date(2026, 11, 30), date(2026, 12, 7), False
@@ -92,6 +99,21 @@ def test_posts_occurrences_and_free_slots_fall_on_their_local_days(world: World)
     assert nxt["2026-12-07"]["free"] == ["2026-12-07T08:00:00Z"]
     assert all(p.startswith("daily@") for d in nxt.values() for p in d["posts"])
     assert sum(len(d["posts"]) for d in nxt.values()) == 7
+
+
+def test_only_the_periods_single_posts_are_decoded(world: World) -> None:
+    """`Views.scheduled(start, end)` decodes the listing's lines of single posts due in the
+    period and every recurring post's, whatever accounts are named "repeat" or "retry_at"."""
+    world.box.exec_account("repeat", default=False)
+    add(world, "before", "schedule: 2026-12-06 12:00\nplatforms: [x, repeat]")
+    add(world, "inside", "schedule: 2026-12-08 12:00\nplatforms: [repeat]")
+    add(world, "after", "schedule: 2026-12-20 12:00")
+    add(world, "daily", "schedule: 2026-12-04 18:00\nrepeat: every day at 18:00")
+    world.reload()
+    world.run()
+    start, end = Period.of(date(2026, 12, 8), month=False).instants(world.app.config.timezone)
+    assert [v["id"] for v in world.app.views.scheduled(start, end)] == ["daily", "inside"]
+    assert len(world.app.views.scheduled()) == 4
 
 
 def test_an_occurrence_keeps_the_view_of_its_template(world: World) -> None:

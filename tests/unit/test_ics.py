@@ -4,6 +4,7 @@ post to the instants repeat.py sends at, in zones with DST edges of every kind i
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 import recurring_ical_events
 
 from plurspool import repeat
-from plurspool.ics import feed
+from plurspool.ics import HEAD, PRODID, feed
 from tests.daemon_helpers import Sandbox, World, in_process
 
 
@@ -66,6 +67,27 @@ def test_single_posts_are_utc_events_with_preview_and_accounts(tmp_path: Path) -
     assert a.sequence == 0
     assert a.rrules == []
     assert icalendar.Calendar.from_ical(data).timezones == []  # none needed
+
+
+def test_a_preview_that_looks_like_the_views_keys_is_read_whole(tmp_path: Path) -> None:
+    """The feed decodes a single post's line only up to its preview (`scheduled_briefly`):
+    a preview holding the keys' own text, quotes and all, comes through as written."""
+    w = world_in(tmp_path, "Europe/Berlin", NOW)
+    w.box.exec_account("path", default=False)
+    w.reload()
+    text = 'a "quote", "path": "x", "repeat": {"rule": 1}, "retry_at": null'
+    add(w, "tricky", "schedule: 2026-12-05 10:00\nplatforms: [x, path]", text)
+    w.run()
+    got = events(w)["tricky@plurspool"]
+    assert got.summary == text[:59] + "…"
+    assert got.description == "x, path"
+    assert got.rrules == []
+    assert [v["id"] for v in w.app.views.scheduled_briefly()] == ["tricky"]
+    assert w.app.views.scheduled_briefly()[0] == {
+        k: v
+        for k, v in w.app.views.scheduled()[0].items()
+        if k in ("id", "state", "scheduled_at", "platforms", "preview", "repeat")
+    }
 
 
 def test_sequence_goes_up_when_the_time_changes_and_only_then(tmp_path: Path) -> None:
@@ -144,6 +166,30 @@ def test_utc_needs_no_zone(tmp_path: Path) -> None:
     cal = icalendar.Calendar.from_ical(feed(w.app))
     assert cal.timezones == []
     assert raw(cal.events[0], "dtstart").to_ical() == b"20261205T180000Z"
+
+
+def test_the_head_is_what_icalendar_writes() -> None:
+    """The calendar's own lines are written as text (no icalendar import for a feed of single
+    posts): they are what icalendar makes of the same properties."""
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("x-wr-calname", "plurspool")
+    assert cal.to_ical() == HEAD + b"END:VCALENDAR\r\n"
+
+
+def test_a_feed_of_single_posts_does_not_import_icalendar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = world_in(tmp_path, "Europe/Berlin", NOW)
+    add(w, "a", "schedule: 2026-12-05 10:00", "plain words")
+    w.run()
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "icalendar", None)  # an import fails
+        data = feed(w.app)
+    assert data == feed(w.app)
+    assert events(w)["a@plurspool"].summary == "plain words"
 
 
 # -- the second reader -------------------------------------------------------------------------

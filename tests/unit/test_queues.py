@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from plurspool.app import App
+from plurspool.cache import Listing
 from plurspool.config import load
 from plurspool.errors import InvalidInput
 from tests.daemon_helpers import Sandbox, World, in_process, post_text
@@ -90,6 +93,14 @@ def test_post_queue_and_intake_share_the_slots(world: World) -> None:
     world.run()
     assert world.app.queue.add("three", queue="pm").at == PM_SLOTS[2]
     assert dues(world, "pm") == PM_SLOTS[:3]
+
+
+def test_post_queue_without_a_bluesky_account_imports_no_platform(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link card is Bluesky's: with no Bluesky account, `post --queue` leaves it unimported."""
+    monkeypatch.setitem(sys.modules, "plurspool.platforms.bluesky", None)  # an import fails
+    assert world.app.queue.add("see https://example.com", queue="pm").at == PM_SLOTS[0]
 
 
 def test_unknown_queue_is_a_check_error(world: World) -> None:
@@ -217,6 +228,44 @@ def test_free_slot_sees_files_added_or_changed_by_hand(world: World) -> None:
     assert world.app.queue.add("into the gap", queue="pm").at == PM_SLOTS[1]
     assert world.app.queue.add("after", queue="pm").at == PM_SLOTS[4]
     assert dues(world, "pm") == PM_SLOTS[:5]
+
+
+def test_the_snapshot_grows_by_the_new_posts_and_reads_back_whole(
+    world: World, tmp_path: Path
+) -> None:
+    """Each `post --queue` adds the post made before it to the snapshot of scheduled/ (rows
+    appended, `Listing.extended`); what reads back is every file with its queue and time."""
+    path = world.app.state_dir / "queues-scheduled"
+    fp = world.app.items.fingerprint()
+    for n in range(4):
+        world.app.queue.add(f"post {n}", queue="pm")
+    world.box.deliver("scheduled", "other", post_text("elsewhere", schedule="2026-12-24 12:00"))
+    last = world.app.queue.add("post 4", queue="pm").item.id  # not yet in the snapshot
+    snap = Listing.read(path, fp)
+    assert snap is not None
+    got = {(name, due, queue) for due, name, queue, _ in snap.rows()}
+    want = {
+        (i.id, i.due.timestamp() if i.due else 0.0, (i.summary.queue or "").encode())
+        for i in world.app.items.in_states(["scheduled"])
+        if i.summary is not None
+    }
+    assert len(want) == 6 and got == {w for w in want if w[0] != last}
+    # Written whole, extended, and extended from nothing: each reads back as made.
+    row = (1.0, "a", b"pm", (1, 2, 3))
+    Listing.write(tmp_path / "l", "fp", [row])
+    one = Listing.read(tmp_path / "l", "fp")
+    assert one is not None and one.rows() == [row]
+    one.extended(
+        tmp_path / "l", "fp", [(2.0, "b", b"", (4, 5, 6)), (math.inf, "c", b"q", (7, 8, 9))]
+    )
+    two = Listing.read(tmp_path / "l", "fp")
+    assert two is not None and [r[1] for r in two.rows()] == ["a", "b", "c"]
+    assert two.rows()[2] == (math.inf, "c", b"q", (7, 8, 9)) and two.rows()[1][2] == b""
+    Listing.write(tmp_path / "l", "fp", [])
+    empty = Listing.read(tmp_path / "l", "fp")
+    assert empty is not None
+    empty.extended(tmp_path / "l", "fp", [row])
+    assert (Listing.read(tmp_path / "l", "fp") or empty).rows() == [row]
 
 
 def test_intake_across_the_spring_gap_writes_the_moved_slot(tmp_path: Path) -> None:

@@ -184,6 +184,32 @@ def test_find_exact_prefix_and_ambiguous(spool: Spool) -> None:
         spool.find("zzz", ("drafts",))
 
 
+def test_prefix_lengths_tell_each_id_apart(spool: Spool) -> None:
+    """Each ID's shortest prefix no other ID starts with; all of it when it starts another ID
+    or is in two states. Checked against that definition, over IDs sharing prefixes of every
+    length (and the random ones `new_id` makes)."""
+    ids = ["abc", "abcd", "abd", "b", "ba", "bab", "c1", "c1", "xyz-1", "xyz-2", "q"]
+    ids += [new_id("post") for _ in range(30)]
+    for n, post_id in enumerate(ids):  # the second c1 by hand, as a sync might bring it
+        state = STATES[n % len(STATES)]
+        if spool.exists_anywhere(post_id):
+            (spool.root / state / f"{post_id}.md").write_bytes(POST)
+        else:
+            spool.deliver(state, post_id, POST)
+
+    def defined(x: str) -> int:
+        others = list(ids)
+        others.remove(x)
+        return next(
+            (n for n in range(1, len(x) + 1) if not any(o.startswith(x[:n]) for o in others)),
+            len(x),
+        )
+
+    need = spool.prefix_lengths()
+    assert need == {x: defined(x) for x in ids}
+    assert (need["abc"], need["abd"], need["b"], need["bab"], need["c1"]) == (3, 3, 1, 3, 2)
+
+
 @pytest.mark.parametrize(
     "name",
     [".x.md", "x.md~", "#x.md#", "x.swp", "x.swx", ".x.md.swp", "x.tmp", "x.md.tmp", "4913",
