@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from plurspool.errors import PostError
 
 from .model import Repost
-from .tree import _Node, _Scalar
+from .rich import read_targets
+from .tree import _Node
 
 if TYPE_CHECKING:
     from .read import _Fields
@@ -62,23 +63,10 @@ def _check_target(value: str, name: str) -> str:
 
 def read_repost(fields: _Fields, node: _Node, line: int) -> Repost | None:
     """`repost: URL`, `repost: '@ID'` or `repost: {ACCOUNT: URL}`."""
-    if isinstance(node, _Scalar):
-        value = fields.checked(node, "`repost`", _check_target)
-        return None if value is None else Repost(default=value, line=line)
-    mapping = fields.mapping(node, "`repost`", "a URL, `@ID`, or account names with URLs")
-    if mapping is None:
-        return None
-    accounts: dict[str, str] = {}
-    for account, item in mapping.items():
-        target = fields.checked(item, f"`repost.{account.value}`", _check_target)
-        if target is None:
-            raise fields.doc.error(
-                item.start,
-                f"`repost.{account.value}` is empty",
-                "give the URL to repost, or remove the line",
-            )
-        accounts[account.value] = target
-    return Repost(accounts=types.MappingProxyType(accounts), line=line)
+    found = read_targets(fields, node, "repost", "repost", _check_target)
+    if found is None or isinstance(found, str):
+        return None if found is None else Repost(default=found, line=line)
+    return Repost(accounts=types.MappingProxyType(found), line=line)
 
 
 def beside(repost: Repost, body: str, others: dict[str, bool]) -> PostError | None:

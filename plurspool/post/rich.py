@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import types
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from plurspool.errors import PostError, TimeError
@@ -113,25 +114,35 @@ def _check_target(value: str, name: str) -> str:
     )
 
 
-def read_quote(fields: _Fields, node: _Node, line: int) -> Quote | None:
-    """`quote: URL`, `quote: '@ID'` or `quote: {ACCOUNT: URL}`."""
+def read_targets(
+    fields: _Fields, node: _Node, key: str, verb: str, check: Callable[[str, str], str]
+) -> str | dict[str, str] | None:
+    """A `KEY: URL | '@ID' | {ACCOUNT: URL}` key's value (`quote`, `repost`): one target for
+    every account, or a target per account, each checked by `check`; None when empty."""
     if isinstance(node, _Scalar):
-        value = fields.checked(node, "`quote`", _check_target)
-        return None if value is None else Quote(default=value, line=line)
-    mapping = fields.mapping(node, "`quote`", "a URL, `@ID`, or account names with URLs")
+        return fields.checked(node, f"`{key}`", check)
+    mapping = fields.mapping(node, f"`{key}`", "a URL, `@ID`, or account names with URLs")
     if mapping is None:
         return None
     accounts: dict[str, str] = {}
-    for account, node in mapping.items():
-        target = fields.checked(node, f"`quote.{account.value}`", _check_target)
+    for account, item in mapping.items():
+        target = fields.checked(item, f"`{key}.{account.value}`", check)
         if target is None:
             raise fields.doc.error(
-                node.start,
-                f"`quote.{account.value}` is empty",
-                "give the URL to quote, or remove the line",
+                item.start,
+                f"`{key}.{account.value}` is empty",
+                f"give the URL to {verb}, or remove the line",
             )
         accounts[account.value] = target
-    return Quote(accounts=types.MappingProxyType(accounts), line=line)
+    return accounts
+
+
+def read_quote(fields: _Fields, node: _Node, line: int) -> Quote | None:
+    """`quote: URL`, `quote: '@ID'` or `quote: {ACCOUNT: URL}`."""
+    found = read_targets(fields, node, "quote", "quote", _check_target)
+    if found is None or isinstance(found, str):
+        return None if found is None else Quote(default=found, line=line)
+    return Quote(accounts=types.MappingProxyType(found), line=line)
 
 
 def read_card(fields: _Fields, node: _Node, line: int) -> Card | None:
