@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import InvalidInput, PlurspoolError, SendError
+from .errors import InvalidInput, SendError
 from .spool import Changed
 
 if TYPE_CHECKING:
@@ -194,19 +194,17 @@ def amend(app: App, item: Item, *, note: Note, ask: Ask | None) -> Amended | Non
     edited = edit_copy(app, item, note=note, ask=ask, check=check)
     if edited is None:
         return None
-    try:
-        done = save(app, item, old, edited.data)
+
+    def store(data: bytes) -> Amended:
+        done = save(app, item, old, data)
         if not done.edited:
             raise InvalidInput(
                 "the changes touch nothing an editable account shows; nothing was sent",
                 "on mastodon: the text, cw, sensitive, language or media descriptions",
             )
-    except PlurspoolError as exc:
-        kept = PlurspoolError(exc.message, f"your version is kept in {edited.path}")
-        kept.exit_code = exc.exit_code
-        raise kept from None
-    edited.discard()
-    return done
+        return done
+
+    return edited.store(store)
 
 
 def save(app: App, item: Item, old: Post, data: bytes) -> Amended:

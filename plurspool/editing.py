@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import InvalidInput, PlurspoolError
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 Note = Callable[[str], None]
 Ask = Callable[[str], bool]
+T = TypeVar("T")
 
 ROUNDS_WITHOUT_TERMINAL = 5  # an editor that is a script gets this many tries, then it fails
 
@@ -76,14 +77,7 @@ def edit_post(app: App, item: Item, *, note: Note, ask: Ask | None) -> Item | No
     edited = _until_valid(app, item.state, item.id, original, before, note, ask)
     if edited is None:
         return None
-    try:
-        saved = app.queue.save_edit(item, edited.data).item
-    except PlurspoolError as exc:
-        kept = PlurspoolError(exc.message, f"your version is kept in {edited.path}")
-        kept.exit_code = exc.exit_code
-        raise kept from None
-    edited.discard()
-    return saved
+    return edited.store(lambda data: app.queue.save_edit(item, data).item)
 
 
 @dataclass(frozen=True)
@@ -92,6 +86,18 @@ class Edited:
 
     data: bytes
     path: Path
+
+    def store(self, save: Callable[[bytes], T]) -> T:
+        """`save(data)`, then the file is discarded; an error from it says where the user's
+        version is kept (the file stays)."""
+        try:
+            saved = save(self.data)
+        except PlurspoolError as exc:
+            kept = PlurspoolError(exc.message, f"your version is kept in {self.path}")
+            kept.exit_code = exc.exit_code
+            raise kept from None
+        self.discard()
+        return saved
 
     def discard(self) -> None:
         """Remove the file and its directory, once the text is stored."""
