@@ -316,28 +316,10 @@ class Campaign:
     def _forked_pass(self, crash_at: int | None, post_id: str | None = None) -> str | None:
         """`send --once` passes in a forked child until `post_id` is finished; the step it was
         killed before, or None."""
-        marker = self.box.base / "killed-at"
-        with contextlib.suppress(FileNotFoundError):
-            marker.unlink()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            code = 1
-            try:
-                code = _child_pass(
-                    self.box.env, marker, crash_at, self.box.base / "child.log", post_id
-                )
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
-            return marker.read_text(encoding="utf-8") if marker.exists() else "?"
-        code = os.waitstatus_to_exitcode(status)
-        if code != 0:
-            log = (self.box.base / "child.log").read_text(errors="replace")[-3000:]
-            self.figures.problems.append(f"send --once exited {code}: {log}")
-        return None
+        killed_at, failure = forked_pass(self.box, crash_at, post_id)
+        if failure is not None:
+            self.figures.problems.append(failure)
+        return killed_at
 
     def _finish(self, post_id: str, timeout: float = 60.0) -> None:
         """Passes without kills until the post has left new/ and scheduled/."""
@@ -475,6 +457,34 @@ class Campaign:
                 if part == 0:
                     out[("ma", post_id)] = sids
         return out
+
+
+def forked_pass(
+    box: Sandbox, crash_at: int | None, post_id: str | None = None
+) -> tuple[str | None, str | None]:
+    """`send --once` passes in a forked child killed before step `crash_at` (until `post_id` is
+    finished, if given): (the step it was killed before, or None; why the child failed, or None
+    when it exited 0 or was killed)."""
+    marker = box.base / "killed-at"
+    with contextlib.suppress(FileNotFoundError):
+        marker.unlink()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            code = _child_pass(box.env, marker, crash_at, box.base / "child.log", post_id)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+        return (marker.read_text(encoding="utf-8") if marker.exists() else "?"), None
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        log = (box.base / "child.log").read_text(errors="replace")[-3000:]
+        return None, f"send --once exited {code}: {log}"
+    return None, None
 
 
 def _child_pass(

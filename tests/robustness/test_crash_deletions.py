@@ -10,10 +10,6 @@ At the end every copy is gone and recorded, nothing failed.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import sys
 import time
 from datetime import datetime
 from functools import partial
@@ -26,7 +22,7 @@ from tests.peers.mastodon_mock import Mock
 from tests.peers.mastodon_mock import mastodon_mock as mastodon_mock  # the fixture
 from tests.peers.nostr_relays import nostr_relays as nostr_relays  # the fixture
 from tests.platforms.adapters import MastodonAdapter, NostrAdapter, relay_query
-from tests.robustness.campaign import _child_pass
+from tests.robustness import campaign
 
 pytestmark = [pytest.mark.slow, pytest.mark.peers, pytest.mark.realtime]
 
@@ -40,23 +36,9 @@ def passed(t: float) -> bool:
 def forked_pass(box: Sandbox, crash_at: int) -> str | None:
     """`send --once` in a child killed before step `crash_at`: the step's name, or None if the
     pass got through."""
-    marker = box.base / "killed-at"
-    with contextlib.suppress(FileNotFoundError):
-        marker.unlink()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            code = _child_pass(box.env, marker, crash_at, box.base / "child.log", None)
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
-        return marker.read_text(encoding="utf-8") if marker.exists() else "?"
-    assert os.waitstatus_to_exitcode(status) == 0, (box.base / "child.log").read_text()[-3000:]
-    return None
+    step, failure = campaign.forked_pass(box, crash_at)
+    assert failure is None, failure
+    return step
 
 
 def test_kills_at_every_step_of_a_deletion_lose_nothing_and_record_no_false_deletion(
