@@ -27,6 +27,7 @@ import pytest
 from click.testing import CliRunner
 
 from plurspool.cli import cli
+from plurspool.errors import PostError
 from plurspool.post import Post, parse
 
 BIN = Path(sys.executable).parent
@@ -241,3 +242,20 @@ def verify_nostr_event(event: dict[str, Any]) -> bool:
         )
     except (KeyError, TypeError, ValueError):
         return False
+
+
+def parse_error(data: bytes) -> PostError:
+    """The PostError the strict reader raises for `data` (the test fails if it reads it)."""
+    with pytest.raises(PostError) as caught:
+        parse(data)
+    return caught.value
+
+
+def check_draft(env: dict[str, str], name: str, text: str) -> tuple[int, list[str]]:
+    """`plurspool check` of `text` written as drafts/NAME.md: its exit code and its lines, each
+    without the file's path."""
+    path = spool_root(env) / "drafts" / f"{name}.md"
+    path.write_text(text, encoding="utf-8")
+    run = invoke(["check", str(path)], env)
+    prefix = f"{path}: "
+    return run.code, [line.removeprefix(prefix) for line in run.out.splitlines()]

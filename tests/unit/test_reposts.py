@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from plurspool.errors import PostError
 from plurspool.post import Repost, parse, with_record, with_schedule
 from plurspool.post.model import Result
 from plurspool.post.repost import platform_of
-from tests.helpers import invoke, make_env, spool_root, write_config
+from tests.helpers import check_draft, invoke, make_env, parse_error, spool_root, write_config
 
 ACCOUNTS = """\
 default_platforms = ["m"]
@@ -35,12 +34,6 @@ platform = "exec"
 command = ["true"]
 """
 NOTE = "note1" + "q" * 58
-
-
-def error_of(data: bytes) -> PostError:
-    with pytest.raises(PostError) as caught:
-        parse(data)
-    return caught.value
 
 
 @pytest.mark.parametrize(
@@ -97,7 +90,7 @@ def test_a_repost_has_no_parts_and_says_what_it_reposts() -> None:
     ],
 )
 def test_a_bad_repost_is_refused_with_key_and_line(text: str, line: int, words: str) -> None:
-    exc = error_of(f"---\n{text}".encode())
+    exc = parse_error(f"---\n{text}".encode())
     assert exc.line == line, exc.message
     assert exc.message.startswith(f"line {line}: ") and words in exc.message, exc.message
     assert exc.hint
@@ -122,25 +115,17 @@ def env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def check(env: dict[str, str], name: str, text: str) -> tuple[int, list[str]]:
-    path = spool_root(env) / "drafts" / f"{name}.md"
-    path.write_text(text, encoding="utf-8")
-    run = invoke(["check", str(path)], env)
-    prefix = f"{path}: "
-    return run.code, [line.removeprefix(prefix) for line in run.out.splitlines()]
-
-
 def test_check_takes_each_accounts_own_platforms_post(env: dict[str, str]) -> None:
     text = (
         "---\nplatforms: [m, b, n]\nrepost:\n  m: https://example.social/@a/1\n"
         f"  b: https://bsky.app/profile/a.example/post/3kabc\n  n: nostr:{NOTE}\n---\n"
     )
-    assert check(env, "ok", text) == (0, [])
+    assert check_draft(env, "ok", text) == (0, [])
 
 
 def test_check_refuses_a_url_of_another_platform_for_the_account(env: dict[str, str]) -> None:
     text = "---\nplatforms: [m, b]\nrepost: https://example.social/@a/1\n---\n"
-    code, lines = check(env, "p", text)
+    code, lines = check_draft(env, "p", text)
     assert code == 3
     assert lines == [
         "b: line 3: `repost: https://example.social/@a/1`: a mastodon post cannot be reposted "
@@ -152,12 +137,12 @@ def test_check_refuses_an_account_the_mapping_leaves_out_and_a_platform_without_
     env: dict[str, str],
 ) -> None:
     text = "---\nplatforms: [m, n, x]\nrepost:\n  m: https://example.social/@a/1\n---\n"
-    code, lines = check(env, "p", text)
+    code, lines = check_draft(env, "p", text)
     assert code == 3
     [line] = lines  # check joins one file's errors
     assert line.startswith("n: line 3: `repost` names no post for n; add `n: URL`")
     assert "; x: line 3: `repost` names no post for x" in line
-    code, lines = check(env, "q", "---\nplatforms: [x]\nrepost: '@launch'\n---\n")
+    code, lines = check_draft(env, "q", "---\nplatforms: [x]\nrepost: '@launch'\n---\n")
     assert code == 3
     assert lines == [
         "x: line 3: `repost: @launch`: exec accounts have no reposts; send the repost to "
@@ -166,7 +151,7 @@ def test_check_refuses_an_account_the_mapping_leaves_out_and_a_platform_without_
 
 
 def test_check_refuses_an_id_that_names_no_post(env: dict[str, str]) -> None:
-    code, lines = check(env, "p", "---\nrepost: '@nowhere'\n---\n")
+    code, lines = check_draft(env, "p", "---\nrepost: '@nowhere'\n---\n")
     assert code == 3
     [line] = lines
     assert line.startswith("m: line 2: `repost: @nowhere`: ") and "nowhere" in line[30:]

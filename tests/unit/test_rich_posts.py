@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from plurspool.errors import PostError
 from plurspool.post import parse, with_record, with_schedule
 from plurspool.post.model import Result
-from tests.helpers import invoke, make_env, spool_root, write_config
+from tests.helpers import check_draft, invoke, make_env, parse_error, spool_root, write_config
 
 ACCOUNTS = """\
 default_platforms = ["m"]
@@ -41,12 +40,6 @@ poll:
 ---
 Which one?
 """
-
-
-def error_of(data: bytes) -> PostError:
-    with pytest.raises(PostError) as caught:
-        parse(data)
-    return caught.value
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -81,7 +74,7 @@ def test_a_poll_is_read_as_text_with_its_lines() -> None:
     ],
 )
 def test_a_bad_poll_is_refused_with_key_and_line(poll: str, line: int, words: str) -> None:
-    exc = error_of(f"---\nplatforms: [m]\n{poll}\n---\nWhich?\n".encode())
+    exc = parse_error(f"---\nplatforms: [m]\n{poll}\n---\nWhich?\n".encode())
     assert exc.line == line, exc.message
     assert exc.message.startswith(f"line {line}: ") and words in exc.message, exc.message
     assert exc.hint
@@ -99,7 +92,7 @@ def test_a_bad_poll_is_refused_with_key_and_line(poll: str, line: int, words: st
     ],
 )
 def test_a_bad_card_is_refused_with_key_and_line(card: str, words: str) -> None:
-    exc = error_of(f"---\nplatforms: [b]\n{card}\n---\nhttps://x/\n".encode())
+    exc = parse_error(f"---\nplatforms: [b]\n{card}\n---\nhttps://x/\n".encode())
     assert exc.line == 3 and words in exc.message, exc.message
 
 
@@ -127,18 +120,10 @@ def env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def check(env: dict[str, str], name: str, text: str) -> tuple[int, list[str]]:
-    path = spool_root(env) / "drafts" / f"{name}.md"
-    path.write_text(text, encoding="utf-8")
-    run = invoke(["check", str(path)], env)
-    prefix = f"{path}: "
-    return run.code, [line.removeprefix(prefix) for line in run.out.splitlines()]
-
-
 def test_check_refuses_a_poll_for_each_account_whose_platform_has_none(
     env: dict[str, str],
 ) -> None:
-    code, lines = check(
+    code, lines = check_draft(
         env, "p", "---\nplatforms: [m, b, n]\npoll: {options: [A, B], expires: 1h}\n---\nQ?\n"
     )
     assert code == 3
@@ -152,7 +137,7 @@ def test_check_refuses_a_poll_for_each_account_whose_platform_has_none(
             ]
         )
     ]
-    code, lines = check(
+    code, lines = check_draft(
         env, "q", "---\nplatforms: [m]\npoll: {options: [A, B], expires: 1h}\n---\nQ?\n"
     )
     assert (code, lines) == (0, [])
@@ -162,7 +147,7 @@ def test_check_holds_a_poll_to_mastodons_defaults_while_the_instance_is_unknown(
     env: dict[str, str],
 ) -> None:
     long = "x" * 51
-    code, lines = check(
+    code, lines = check_draft(
         env,
         "p",
         f"---\npoll:\n  options: [A, B, C, D, E, {long}]\n  expires: 31d\n---\nQ?\n",
@@ -178,7 +163,7 @@ def test_check_holds_a_poll_to_mastodons_defaults_while_the_instance_is_unknown(
             ]
         )
     ]
-    code, lines = check(env, "q", "---\npoll: {options: [A, B], expires: 4m}\n---\nQ?\n")
+    code, lines = check_draft(env, "q", "---\npoll: {options: [A, B], expires: 4m}\n---\nQ?\n")
     assert code == 3 and lines == [
         "m: line 2: `poll.expires` is 4m00s; Mastodon allows (by default) 5m to 30d"
     ]
@@ -187,7 +172,7 @@ def test_check_holds_a_poll_to_mastodons_defaults_while_the_instance_is_unknown(
 def test_check_refuses_a_poll_beside_media_on_mastodon(env: dict[str, str]) -> None:
     (spool_root(env) / "media").mkdir(exist_ok=True)
     (spool_root(env) / "media" / "cat.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    code, lines = check(
+    code, lines = check_draft(
         env,
         "p",
         "---\nmedia: [{path: media/cat.png, alt: a cat}]\npoll: {options: [A, B], expires: 1d}\n"
@@ -238,14 +223,14 @@ def test_quote_of_an_id_is_that_posts_recorded_result_exact_id_first(
 
 
 def test_check_names_a_quote_of_an_unknown_or_unsent_post(env: dict[str, str]) -> None:
-    code, lines = check(env, "p", "---\nquote: '@nowhere'\n---\nhi\n")
+    code, lines = check_draft(env, "p", "---\nquote: '@nowhere'\n---\nhi\n")
     assert code == 3
     [line] = lines
     assert line.startswith("m: line 2: `quote: @nowhere`: ") and "nowhere" in line[30:]
     later = spool_root(env) / "scheduled" / "later.md"
     later.write_text("---\nschedule: 2099-01-01T00:00:00Z\n---\nsoon\n", encoding="utf-8")
     # Not sent yet: a warning in check; the sender waits for it (a temporary failure).
-    code, lines = check(env, "q", "---\nquote: '@later'\n---\nhi\n")
+    code, lines = check_draft(env, "q", "---\nquote: '@later'\n---\nhi\n")
     assert code == 0 and lines == [
         "warning: m: line 2: `quote: @later`: later has not been sent to m yet"
     ]
